@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "kverify",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kverify", targets: ["kverify"]),
+        .library(name: "KVerify", targets: ["KVerifyCommands"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // The executable is a thin shell: everything lives in library targets.
+        .executableTarget(name: "kverify", dependencies: ["KVerifyCommands"]),
+        .target(
+            name: "KVerifyCommands",
+            dependencies: [
+                "Findings", "PromText", "MetricRules", "HTTP", "RESP", "RedisAudit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "Findings"),
+        .target(name: "PromText"),
+        .target(
+            name: "MetricRules",
+            dependencies: ["PromText", "Findings", .product(name: "Yams", package: "Yams")]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "HTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "RESP"),
+        .target(name: "RedisAudit", dependencies: ["RESP", "Findings"]),
+        .target(name: "KVerifyTestSupport"),
+
+        .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
+        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"]),
+        .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
+        .testTarget(
+            name: "KVerifyCommandsTests",
+            dependencies: ["KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP"]
+        ),
+    ]
+)
+
+// Strict settings for every Swift target, as swift-log does.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

@@ -1,0 +1,62 @@
+/// The one currency of kverify: every check (a metric rule, a Redis key audit, a readiness rule, a log scan)
+/// produces findings, and reports and exit codes are derived from them alone.
+public struct Finding: Sendable, Hashable, Codable {
+    /// Whether a check held. Ordered by severity so the worst of a set is its `max()`.
+    public enum Status: String, Sendable, Hashable, Codable, Comparable, CaseIterable {
+        case pass, warn, fail
+
+        private var rank: Int {
+            switch self {
+            case .pass: 0
+            case .warn: 1
+            case .fail: 2
+            }
+        }
+
+        public static func < (lhs: Status, rhs: Status) -> Bool { lhs.rank < rhs.rank }
+    }
+
+    /// Stable identifier of the check, e.g. `gunicorn.requests_total.positive` or `redis.ttl.missing`.
+    public var checkID: String
+    /// What was checked: a metric with labels, a Redis key, a pod or node. Empty for whole-input checks.
+    public var subject: String
+    public var status: Status
+    /// What the check wanted, in words a user can compare with `observed`.
+    public var expected: String?
+    /// What was seen instead (or, on pass, what was seen).
+    public var observed: String?
+    /// Free text: why it matters, or what to do next.
+    public var detail: String?
+
+    public init(
+        checkID: String,
+        subject: String = "",
+        status: Status,
+        expected: String? = nil,
+        observed: String? = nil,
+        detail: String? = nil
+    ) {
+        self.checkID = checkID
+        self.subject = subject
+        self.status = status
+        self.expected = expected
+        self.observed = observed
+        self.detail = detail
+    }
+
+    public static func pass(_ checkID: String, subject: String = "", expected: String? = nil, observed: String? = nil) -> Finding {
+        Finding(checkID: checkID, subject: subject, status: .pass, expected: expected, observed: observed)
+    }
+
+    public static func warn(
+        _ checkID: String, subject: String = "", expected: String? = nil, observed: String? = nil, detail: String? = nil
+    ) -> Finding {
+        Finding(checkID: checkID, subject: subject, status: .warn, expected: expected, observed: observed, detail: detail)
+    }
+
+    public static func fail(
+        _ checkID: String, subject: String = "", expected: String? = nil, observed: String? = nil, detail: String? = nil
+    ) -> Finding {
+        Finding(checkID: checkID, subject: subject, status: .fail, expected: expected, observed: observed, detail: detail)
+    }
+}

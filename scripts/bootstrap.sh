@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The one install path for kverify: system packages, the Python virtualenv with the
+# real exporter, then the Swift build. Idempotent: each step is skipped when done.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/bootstrap.sh [--no-build] [--help]
+
+Installs what kverify needs on a Debian machine and builds it:
+  1. apt packages: libcurl4-openssl-dev, redis-server, redis-tools, prometheus (promtool),
+     python3-venv, shellcheck, openssl, time
+  2. .venv with gunicorn==23.0.0 and gunicorn-prometheus-exporter[redis]==0.2.4
+  3. swift build (debug), unless --no-build
+Runs apt-get through sudo when not root. Safe to run again.
+USAGE
+}
+
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bootstrap: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+APT_PACKAGES=(libcurl4-openssl-dev redis-server redis-tools prometheus python3-venv shellcheck openssl time)
+PY_PACKAGES=("gunicorn==23.0.0" "gunicorn-prometheus-exporter[redis]==0.2.4")
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "bootstrap: not root and no sudo; install ${APT_PACKAGES[*]} yourself" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  # The Debian prometheus and redis packages try to start services; a container has no init for them.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# A packaged redis-server may have been started by its postinst; kverify's fixtures start their own.
+"${sudo_cmd[@]}" pkill -x redis-server 2>/dev/null || true
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python - "${PY_PACKAGES[@]}" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+wanted = {"gunicorn": "23.0.0", "gunicorn-prometheus-exporter": "0.2.4", "redis": None, "prometheus-client": None}
+for name, pinned in wanted.items():
+    got = version(name)
+    if pinned and got != pinned:
+        sys.exit(1)
+PY
+then
+  echo "bootstrap: installing ${PY_PACKAGES[*]} into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+
+if [ "$build" -eq 1 ]; then
+  echo "bootstrap: swift build"
+  swift build
+fi
+echo "bootstrap: done"
