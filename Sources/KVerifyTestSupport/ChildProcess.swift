@@ -63,6 +63,14 @@ public final class ChildProcess: @unchecked Sendable {  // Process is not Sendab
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         do {
+            // The child inherits the signal mask of the thread that spawns it, and Dispatch/Swift Testing worker
+            // threads block nearly every signal: redis-server and gunicorn would then ignore SIGTERM and every
+            // stop() would wait out its grace period before SIGKILL. Spawn with nothing blocked.
+            var unblocked = sigset_t()
+            var previous = sigset_t()
+            sigemptyset(&unblocked)
+            pthread_sigmask(SIG_SETMASK, &unblocked, &previous)
+            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
             try process.run()
         } catch {
             throw FixtureError("\(name): cannot start \(executable.path): \(error)")

@@ -185,7 +185,7 @@ public final class RedisConnection {
                 throw RedisError(
                     .timeout, address: address,
                     "\(purpose): no reply within \(operationTimeout) (received \(received) of \(total) replies"
-                        + (parser.isMidReply ? ", \(parser.bufferedByteCount) bytes of an incomplete reply)" : ")"))
+                        + (parser.isMidReply ? ", stalled in the middle of a reply)" : ")"))
             }
             var events = Int16(POLLIN)
             if written < bytes.count { events |= Int16(POLLOUT) }
@@ -215,7 +215,7 @@ public final class RedisConnection {
                     throw RedisError(
                         .closed, address: address,
                         "\(purpose): server \(why) after \(received) of \(total) replies"
-                            + (parser.isMidReply ? ", in the middle of a reply (\(parser.bufferedByteCount) bytes of an incomplete frame)" : ""))
+                            + (parser.isMidReply ? ", in the middle of a reply" : ""))
                 }
                 if count > 0 {
                     readBuffer.withUnsafeBytes { raw in parser.append(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }

@@ -25,9 +25,13 @@ public final class RedisAuditor {
     // MARK: - Audit
 
     /// Scans every key under the prefix once and checks type, TTL, layout, metric/meta pairing and a sample of
-    /// hash contents.
+    /// hash contents. Runs on a dedicated thread (see `offThePool`); `onBatch` is called there.
     /// - Throws: `RedisError` when the server fails, vanishes or answers out of protocol; `CancellationError`.
     public func audit() async throws -> RedisAuditResult {
+        try await offThePool { cancelled in try self.auditBlocking(cancelled: cancelled) }
+    }
+
+    private func auditBlocking(cancelled: CancellationFlag) throws -> RedisAuditResult {
         var state = AuditState(options: options)
         var (cursor, keys) = try scan(cursor: "0", batchNumber: 0, state: &state)
         var batchNumber = 1
@@ -69,7 +73,7 @@ public final class RedisAuditor {
                 index += 2
             }
             onBatch?(state.summary.keysScanned)
-            try Task.checkCancellation()
+            try cancelled.check()
             guard more else { break }
             (cursor, keys) = try parseScanReply(replies[index], address: address)
         }
@@ -112,8 +116,14 @@ public final class RedisAuditor {
     /// Samples the keyspace (`SCAN` + `PTTL`) until no key under the prefix is left or `deadline` passes.
     /// Sleeps between samples only until the next poll or the predicted expiry of the last key, whichever is
     /// sooner. Never throws for keys still alive at the deadline: that is a finding, see `ExpiryTimeline`.
+    /// Runs on a dedicated thread (see `offThePool`) so a busy executor cannot stretch the measured times;
+    /// `onSample` is called there.
     /// - Throws: `RedisError` when the server fails or vanishes; `CancellationError`.
     public func observeExpiry(deadline: ContinuousClock.Instant) async throws -> ExpiryTimeline {
+        try await offThePool { cancelled in try self.observeBlocking(deadline: deadline, cancelled: cancelled) }
+    }
+
+    private func observeBlocking(deadline: ContinuousClock.Instant, cancelled: CancellationFlag) throws -> ExpiryTimeline {
         let clock = ContinuousClock()
         let start = clock.now
         var timeline = ExpiryTimeline(configuredTTLSeconds: options.ttlSeconds)
@@ -161,7 +171,7 @@ public final class RedisAuditor {
             var wake = start + sampleStart + interval
             if let end = round.predictedEnd { wake = min(wake, start + end + .milliseconds(20)) }
             wake = min(max(wake, clock.now), deadline)
-            try await clock.sleep(until: wake)
+            try cancelled.sleep(until: wake)
         }
         timeline.slackSeconds = options.effectiveSlack.seconds
         return timeline
