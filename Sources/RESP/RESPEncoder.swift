@@ -47,8 +47,16 @@ public struct RESPCommandBuffer: Sendable {
         bytes.append(10)
     }
 
+    /// A non-negative count in ASCII digits and CRLF, without building a String (this runs twice per command).
     private mutating func decimal(_ value: Int) {
-        bytes.append(contentsOf: String(value).utf8)
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(48 + rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
         bytes.append(13)
         bytes.append(10)
     }

@@ -46,6 +46,8 @@ public final class RedisConnection {
     /// Set once the stream position is unknown (timeout, protocol error, close): later calls fail fast.
     private var broken: RedisError?
     private var readBuffer = [UInt8](repeating: 0, count: 256 * 1024)
+    /// Commands written whose replies have not been read yet.
+    private var outstanding = 0
 
     private init(socket: Int32, configuration: Configuration) {
         self.fd = socket
@@ -92,10 +94,43 @@ public final class RedisConnection {
         purpose: String = "pipeline",
         _ handle: (Int, RESPValue) -> Void
     ) throws(RedisError) {
+        try send(commands, purpose: purpose)
+        try receive(commands.count, purpose: purpose, handle)
+    }
+
+    /// Writes commands without waiting for their replies, so the server can work on them while the caller does
+    /// something else; collect the replies, in order, with `receive`.
+    public func send(_ commands: RESPCommandBuffer, purpose: String = "pipeline") throws(RedisError) {
+        try guarded { () throws(RedisError) in
+            outstanding += commands.count
+            try exchange(commands.bytes, expecting: 0, purpose: purpose) { _, _ in }
+        }
+    }
+
+    /// Reads the next `count` replies to commands written by `send`.
+    public func receive(_ count: Int, purpose: String = "pipeline", _ handle: (Int, RESPValue) -> Void) throws(RedisError) {
+        guard count <= outstanding else {
+            throw RedisError(
+                .protocolViolation, address: endpoint.description,
+                "\(purpose): asked for \(count) replies but only \(outstanding) commands are outstanding")
+        }
+        try guarded { () throws(RedisError) in try exchange([], expecting: count, purpose: purpose, handle) }
+    }
+
+    /// Reads the next `count` replies to commands written by `send`.
+    public func receive(_ count: Int, purpose: String = "pipeline") throws(RedisError) -> [RESPValue] {
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(count)
+        try receive(count, purpose: purpose) { _, value in replies.append(value) }
+        return replies
+    }
+
+    /// Runs `body` unless the connection is already broken, and marks it broken if `body` fails: after a
+    /// timeout or protocol error the position in the reply stream is unknown.
+    private func guarded(_ body: () throws(RedisError) -> Void) throws(RedisError) {
         if let broken { throw broken }
-        guard commands.count > 0 else { return }
         do {
-            try exchange(commands, purpose: purpose, handle)
+            try body()
         } catch {
             broken = error
             throw error
@@ -170,21 +205,24 @@ public final class RedisConnection {
 
     // MARK: - I/O
 
+    /// Writes `bytes` and reads until `expecting` replies have been handed to `handle`, both within one deadline.
+    /// Bytes that arrive while writing are buffered in the parser, so neither side can block the other.
     private func exchange(
-        _ commands: RESPCommandBuffer, purpose: String, _ handle: (Int, RESPValue) -> Void
+        _ bytes: [UInt8], expecting: Int, purpose: String, _ handle: (Int, RESPValue) -> Void
     ) throws(RedisError) {
         let address = endpoint.description
         let deadline = ContinuousClock.now + operationTimeout
-        let total = commands.count
         var written = 0
         var received = 0
-        let bytes = commands.bytes
-        while received < total {
+        // Replies of an earlier `send` may already sit in the parser's buffer.
+        try drain(expecting: expecting, received: &received, purpose: purpose, handle)
+        while written < bytes.count || received < expecting {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else {
                 throw RedisError(
                     .timeout, address: address,
-                    "\(purpose): no reply within \(operationTimeout) (received \(received) of \(total) replies"
+                    "\(purpose): no reply within \(operationTimeout) (received \(received) of \(expecting) replies"
+                        + (written < bytes.count ? ", \(bytes.count - written) bytes not yet written" : "")
                         + (parser.isMidReply ? ", stalled in the middle of a reply)" : ")"))
             }
             var events = Int16(POLLIN)
@@ -205,7 +243,7 @@ public final class RedisConnection {
                 } else if sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
                     throw RedisError(
                         .closed, address: address,
-                        "\(purpose): write failed after \(received) of \(total) replies: \(errnoText())")
+                        "\(purpose): write failed after \(received) of \(expecting) replies: \(errnoText())")
                 }
             }
             if descriptor.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
@@ -214,26 +252,33 @@ public final class RedisConnection {
                     let why = count == 0 ? "closed the connection" : "reset the connection (\(errnoText()))"
                     throw RedisError(
                         .closed, address: address,
-                        "\(purpose): server \(why) after \(received) of \(total) replies"
+                        "\(purpose): server \(why) after \(received) of \(expecting) replies"
                             + (parser.isMidReply ? ", in the middle of a reply" : ""))
                 }
                 if count > 0 {
                     readBuffer.withUnsafeBytes { raw in parser.append(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
-                    do {
-                        while received < total, let reply = try parser.next() {
-                            handle(received, reply)
-                            received += 1
-                        }
-                    } catch {
-                        throw RedisError(.protocolViolation, address: address, "\(purpose): \(error)")
-                    }
+                    try drain(expecting: expecting, received: &received, purpose: purpose, handle)
                 }
             }
         }
-        if parser.bufferedByteCount > 0 {
+        outstanding -= expecting
+        if outstanding == 0 && parser.bufferedByteCount > 0 {
             throw RedisError(
                 .protocolViolation, address: address,
-                "\(purpose): \(parser.bufferedByteCount) unexpected bytes after the last of \(total) replies")
+                "\(purpose): \(parser.bufferedByteCount) unexpected bytes after the last of \(expecting) replies")
+        }
+    }
+
+    private func drain(
+        expecting: Int, received: inout Int, purpose: String, _ handle: (Int, RESPValue) -> Void
+    ) throws(RedisError) {
+        do {
+            while received < expecting, let reply = try parser.next() {
+                handle(received, reply)
+                received += 1
+            }
+        } catch {
+            throw RedisError(.protocolViolation, address: endpoint.description, "\(purpose): \(error)")
         }
     }
 

@@ -25,8 +25,10 @@ struct AuditState {
     private var missingFields: Examples
     private var sampledByKind: [ExporterKey.Kind: Int] = [:]
 
-    /// Keys seen without their twin yet, by identity `type:pid:hash`.
-    private var pending: [String: ExporterKey] = [:]
+    /// Keys per type, indexed like `ExporterKey.typeNames` (copied into `summary.keysByType` by `findings`).
+    private var typeCounts = [RedisAuditSummary.KindCounts](repeating: .init(), count: ExporterKey.typeNames.count)
+    /// Keys seen without their twin yet.
+    private var pending: [CompactKey.PairID: ExporterKey.Kind] = [:]
     /// Keys that arrived while `pending` was full: their twins are checked with the next pipeline.
     private var overflow: [PairCheck] = []
 
@@ -43,7 +45,7 @@ struct AuditState {
     }
 
     /// Whether to read this key in full with `HGETALL` (the first `sampleSize` keys of each kind).
-    mutating func wantsSample(_ layout: Result<ExporterKey, LayoutViolation>) -> Bool {
+    mutating func wantsSample(_ layout: Result<CompactKey, LayoutViolation>) -> Bool {
         guard case .success(let key) = layout else { return false }
         let taken = sampledByKind[key.kind, default: 0]
         guard taken < options.sampleSize else { return false }
@@ -59,15 +61,18 @@ struct AuditState {
     /// Keys still unpaired at the end of the scan.
     mutating func drainPending() -> [PairCheck] {
         defer { pending.removeAll() }
-        return pending.values.map { key in
-            PairCheck(key: key.key(prefix: options.prefix), twin: key.twinKey(prefix: options.prefix), kind: key.kind)
-        }
+        return pending.map { pair, kind in check(for: CompactKey(pair: pair, kind: kind)) }
+    }
+
+    private func check(for key: CompactKey) -> PairCheck {
+        let expanded = key.expanded
+        return PairCheck(key: expanded.key(prefix: options.prefix), twin: expanded.twinKey(prefix: options.prefix), kind: key.kind)
     }
 
     // MARK: - One key
 
     mutating func record(
-        key: [UInt8], layout: Result<ExporterKey, LayoutViolation>, type typeReply: RESPValue, pttl pttlReply: RESPValue,
+        key: [UInt8], layout: Result<CompactKey, LayoutViolation>, type typeReply: RESPValue, pttl pttlReply: RESPValue,
         hash hashReply: RESPValue?, address: String
     ) throws {
         summary.keysScanned += 1
@@ -82,10 +87,11 @@ struct AuditState {
             summary.keysVanished += 1
             return
         }
-        let name = String(decoding: key, as: UTF8.self)
+        // Only failures and samples need the key as text.
+        var name: String { String(decoding: key, as: UTF8.self) }
         recordTTL(name: name, pttl: pttl)
 
-        let parsed: ExporterKey
+        let parsed: CompactKey
         switch layout {
         case .failure(let violation):
             summary.unexpectedKeys += 1
@@ -99,17 +105,16 @@ struct AuditState {
             nonHash.add("\(name) (\(type))")
             return
         }
-        summary.keysByType[parsed.type, default: .init()].add(parsed.kind)
-        if pids.count < Self.pidLimit { pids.insert(parsed.pid) }
-        summary.processes = pids.count
+        typeCounts[Int(parsed.pair.typeIndex)].add(parsed.kind)
+        if pids.count < Self.pidLimit { pids.insert(parsed.pair.pid) }
         pair(parsed)
         if let hashReply { checkFields(name: name, key: parsed, reply: hashReply) }
     }
 
-    private mutating func recordTTL(name: String, pttl: Int64) {
+    private mutating func recordTTL(name: @autoclosure () -> String, pttl: Int64) {
         guard pttl >= 0 else {
             summary.keysWithoutTTL += 1
-            withoutTTL.add(name)
+            withoutTTL.add(name())
             return
         }
         summary.minTTLMilliseconds = min(summary.minTTLMilliseconds ?? pttl, pttl)
@@ -118,23 +123,22 @@ struct AuditState {
         let configured = Int64(ttl) * 1000
         if pttl > configured {
             summary.keysAboveTTL += 1
-            aboveTTL.add("\(name) (\(formatMilliseconds(pttl)))")
+            aboveTTL.add("\(name()) (\(formatMilliseconds(pttl)))")
         }
         summary.ttlQuartiles[min(3, Int(pttl * 4 / configured))] += 1
     }
 
     /// Matches a key with its twin in memory; when memory is full, the twin is checked on the server instead.
-    private mutating func pair(_ key: ExporterKey) {
-        let identity = "\(key.type):\(key.pid):\(key.hash)"
-        if let waiting = pending[identity] {
+    private mutating func pair(_ key: CompactKey) {
+        if let waiting = pending[key.pair] {
             // The same key twice is a SCAN duplicate (Redis rehashed mid-scan), not a pair.
-            if waiting.kind != key.kind { pending[identity] = nil }
+            if waiting != key.kind { pending[key.pair] = nil }
             return
         }
         if pending.count < options.pairingMemory {
-            pending[identity] = key
+            pending[key.pair] = key.kind
         } else {
-            overflow.append(PairCheck(key: key.key(prefix: options.prefix), twin: key.twinKey(prefix: options.prefix), kind: key.kind))
+            overflow.append(check(for: key))
         }
     }
 
@@ -158,7 +162,7 @@ struct AuditState {
         }
     }
 
-    private mutating func checkFields(name: String, key: ExporterKey, reply: RESPValue) {
+    private mutating func checkFields(name: String, key: CompactKey, reply: RESPValue) {
         var fields: [String: String] = [:]
         switch reply {
         case .array(let flat) where flat.count % 2 == 0:
@@ -187,6 +191,15 @@ struct AuditState {
     }
 
     // MARK: - Findings
+
+    /// Copies the per-type counts into the summary; call once the scan is done, before `findings`.
+    mutating func finish() {
+        summary.processes = pids.count
+        summary.keysByType = [:]
+        for (index, counts) in typeCounts.enumerated() where counts.total > 0 {
+            summary.keysByType[ExporterKey.typeNames[index]] = counts
+        }
+    }
 
     func findings() -> [Finding] {
         let pattern = "\(options.prefix):*"

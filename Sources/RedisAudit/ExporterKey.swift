@@ -36,41 +36,127 @@ public struct ExporterKey: Sendable, Hashable {
     }
 
     /// Types the exporter writes: prometheus_client's metric types, gauges suffixed with their multiprocess mode.
-    public static let knownTypes: Set<String> = Set(
+    public static let knownTypes: Set<String> = Set(typeNames)
+
+    /// `knownTypes` in a fixed order; `CompactKey.PairID.typeIndex` indexes it.
+    static let typeNames: [String] =
         ["counter", "histogram", "summary", "gauge"]
-            + ["all", "liveall", "live", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"]
-            .map { "gauge_\($0)" })
+        + ["all", "liveall", "live", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"]
+        .map { "gauge_\($0)" }
+    private static let typeBytes: [[UInt8]] = typeNames.map { Array($0.utf8) }
 
     /// Parses a key found under `prefix:`.
     /// - Returns: the key, or why it does not follow the layout (in words for a warning).
-    public static func parse(_ key: some Collection<UInt8>, prefix: String) -> Result<ExporterKey, LayoutViolation> {
-        let prefixBytes = Array(prefix.utf8) + [UInt8(ascii: ":")]
-        guard key.starts(with: prefixBytes) else {
-            return .failure(LayoutViolation("does not start with '\(prefix):'"))
+    public static func parse(_ key: [UInt8], prefix: String) -> Result<ExporterKey, LayoutViolation> {
+        CompactKey.parse(key, prefix: Array(prefix.utf8) + [UInt8(ascii: ":")]).map(\.expanded)
+    }
+
+    /// The position of `bytes` in `typeNames`.
+    static func typeIndex(_ bytes: ArraySlice<UInt8>) -> UInt8? {
+        for (index, name) in typeBytes.enumerated() where name.count == bytes.count && name.elementsEqual(bytes) {
+            return UInt8(index)
         }
-        let parts = key.dropFirst(prefixBytes.count).split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        guard parts.count == 4 else {
+        return nil
+    }
+}
+
+/// An exporter key in the allocation-free form the audit streams through: the type as an index, the MD5 as two
+/// integers. Parsing touches each byte once and allocates only to describe a violation.
+struct CompactKey: Sendable, Hashable {
+    /// What a metric key and its meta twin share.
+    struct PairID: Sendable, Hashable {
+        var typeIndex: UInt8
+        var pid: Int
+        var hashHigh: UInt64
+        var hashLow: UInt64
+    }
+
+    var pair: PairID
+    var kind: ExporterKey.Kind
+
+    var expanded: ExporterKey {
+        ExporterKey(type: ExporterKey.typeNames[Int(pair.typeIndex)], pid: pair.pid, kind: kind, hash: hashText)
+    }
+
+    var hashText: String { Self.hex(pair.hashHigh) + Self.hex(pair.hashLow) }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Parses `{prefix}{type}:{pid}:{metric|meta}:{md5}`; `prefix` includes its trailing colon.
+    static func parse(_ key: [UInt8], prefix: [UInt8]) -> Result<CompactKey, LayoutViolation> {
+        let colon = UInt8(ascii: ":")
+        guard key.count > prefix.count, key.starts(with: prefix) else {
+            let shown = String(decoding: prefix.dropLast(), as: UTF8.self)
+            return .failure(LayoutViolation("does not start with '\(shown):'"))
+        }
+        // Segment boundaries: the three colons after the prefix.
+        var colons = (0, 0, 0)
+        var found = 0
+        for index in prefix.count..<key.count where key[index] == colon {
+            switch found {
+            case 0: colons.0 = index
+            case 1: colons.1 = index
+            case 2: colons.2 = index
+            default: break
+            }
+            found += 1
+        }
+        guard found == 3 else {
             return .failure(LayoutViolation(
-                "has \(parts.count) segment\(parts.count == 1 ? "" : "s") after the prefix, expected 4 ({type}:{pid}:{metric|meta}:{md5})"))
+                "has \(found + 1) segment\(found == 0 ? "" : "s") after the prefix, expected 4 ({type}:{pid}:{metric|meta}:{md5})"))
         }
-        let type = String(decoding: parts[0], as: UTF8.self)
-        guard knownTypes.contains(type) else {
-            return .failure(LayoutViolation("type '\(type)' is not one of counter, histogram, summary, gauge_<mode>"))
+        let typeBytes = key[prefix.count..<colons.0]
+        guard let typeIndex = ExporterKey.typeIndex(typeBytes) else {
+            return .failure(LayoutViolation(
+                "type '\(String(decoding: typeBytes, as: UTF8.self))' is not one of counter, histogram, summary, gauge_<mode>"))
         }
-        guard !parts[1].isEmpty, parts[1].count <= 10, parts[1].allSatisfy({ $0 >= 48 && $0 <= 57 }),
-            let pid = Int(String(decoding: parts[1], as: UTF8.self)), pid > 0
-        else {
-            return .failure(LayoutViolation("pid '\(String(decoding: parts[1], as: UTF8.self))' is not a process id"))
+        let pidBytes = key[(colons.0 + 1)..<colons.1]
+        var pid = 0
+        if pidBytes.count <= 10 {
+            for digit in pidBytes {
+                guard digit >= 48, digit <= 57 else {
+                    pid = 0
+                    break
+                }
+                pid = pid * 10 + Int(digit - 48)
+            }
         }
-        let kindText = String(decoding: parts[2], as: UTF8.self)
-        guard let kind = Kind(rawValue: kindText) else {
-            return .failure(LayoutViolation("segment '\(kindText)' is neither 'metric' nor 'meta'"))
+        guard pid > 0 else {
+            return .failure(LayoutViolation("pid '\(String(decoding: pidBytes, as: UTF8.self))' is not a process id"))
         }
-        let hash = parts[3]
-        guard hash.count == 32, hash.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
-            return .failure(LayoutViolation("'\(String(decoding: hash, as: UTF8.self))' is not an MD5 hex digest"))
+        let kindBytes = key[(colons.1 + 1)..<colons.2]
+        let kind: ExporterKey.Kind
+        if kindBytes.elementsEqual("metric".utf8) {
+            kind = .metric
+        } else if kindBytes.elementsEqual("meta".utf8) {
+            kind = .meta
+        } else {
+            return .failure(LayoutViolation("segment '\(String(decoding: kindBytes, as: UTF8.self))' is neither 'metric' nor 'meta'"))
         }
-        return .success(ExporterKey(type: type, pid: pid, kind: kind, hash: String(decoding: hash, as: UTF8.self)))
+        let hashBytes = key[(colons.2 + 1)...]
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        var valid = hashBytes.count == 32
+        if valid {
+            for (offset, byte) in hashBytes.enumerated() {
+                let nibble: UInt8
+                switch byte {
+                case 48...57: nibble = byte - 48
+                case 97...102: nibble = byte - 87
+                default:
+                    valid = false
+                    nibble = 0
+                }
+                if offset < 16 { high = high << 4 | UInt64(nibble) } else { low = low << 4 | UInt64(nibble) }
+            }
+        }
+        guard valid else {
+            return .failure(LayoutViolation("'\(String(decoding: hashBytes, as: UTF8.self))' is not an MD5 hex digest"))
+        }
+        return .success(CompactKey(pair: PairID(typeIndex: typeIndex, pid: pid, hashHigh: high, hashLow: low), kind: kind))
     }
 }
 

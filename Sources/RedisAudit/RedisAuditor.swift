@@ -31,54 +31,82 @@ public final class RedisAuditor {
         try await offThePool { cancelled in try self.auditBlocking(cancelled: cancelled) }
     }
 
+    /// One pipelined round trip: `TYPE` + `PTTL` (+ `HGETALL`) for a SCAN page, pending `EXISTS` checks, and
+    /// the next `SCAN`.
+    private struct Batch {
+        var number: Int
+        var keys: [[UInt8]]
+        var parsed: [Result<CompactKey, LayoutViolation>]
+        var sampled: [Bool]
+        var checks: [PairCheck]
+        var hasScan: Bool
+        var commands: RESPCommandBuffer
+    }
+
+    private func makeBatch(number: Int, keys: [[UInt8]], cursor: String, state: inout AuditState) -> Batch {
+        let parsed = keys.map { CompactKey.parse($0, prefix: prefixBytes) }
+        var commands = RESPCommandBuffer()
+        var sampled: [Bool] = []
+        sampled.reserveCapacity(keys.count)
+        for (key, layout) in zip(keys, parsed) {
+            commands.append("TYPE", key: key)
+            commands.append("PTTL", key: key)
+            let sample = state.wantsSample(layout)
+            if sample { commands.append("HGETALL", key: key) }
+            sampled.append(sample)
+        }
+        let checks = state.takeOverflowChecks()
+        for check in checks {
+            commands.append(["EXISTS", check.key])
+            commands.append(["EXISTS", check.twin])
+        }
+        let hasScan = cursor != "0"
+        if hasScan {
+            appendScan(to: &commands, cursor: cursor)
+            state.summary.scanCalls += 1
+        }
+        state.summary.commandsSent += commands.count
+        return Batch(
+            number: number, keys: keys, parsed: parsed, sampled: sampled, checks: checks, hasScan: hasScan, commands: commands)
+    }
+
+    private var prefixBytes: [UInt8] { Array(options.prefix.utf8) + [UInt8(ascii: ":")] }
+
     private func auditBlocking(cancelled: CancellationFlag) throws -> RedisAuditResult {
+        let address = self.address
         var state = AuditState(options: options)
         var (cursor, keys) = try scan(cursor: "0", batchNumber: 0, state: &state)
-        var batchNumber = 1
+        var current = makeBatch(number: 1, keys: keys, cursor: cursor, state: &state)
+        try connection.send(current.commands, purpose: "SCAN batch 1")
         while true {
-            let parsed = keys.map { ExporterKey.parse($0, prefix: options.prefix) }
-            var batch = RESPCommandBuffer()
-            var sampled: [Bool] = []
-            sampled.reserveCapacity(keys.count)
-            for (key, layout) in zip(keys, parsed) {
-                batch.append("TYPE", key: key)
-                batch.append("PTTL", key: key)
-                let sample = state.wantsSample(layout)
-                if sample { batch.append("HGETALL", key: key) }
-                sampled.append(sample)
+            let replies = try connection.receive(current.commands.count, purpose: "SCAN batch \(current.number)")
+            // Send the next batch before judging this one, so the server works while kverify does.
+            var next: Batch?
+            if current.hasScan {
+                (cursor, keys) = try parseScanReply(replies[replies.count - 1], address: address)
+                let batch = makeBatch(number: current.number + 1, keys: keys, cursor: cursor, state: &state)
+                try connection.send(batch.commands, purpose: "SCAN batch \(batch.number)")
+                next = batch
             }
-            let checks = state.takeOverflowChecks()
-            for check in checks {
-                batch.append(["EXISTS", check.key])
-                batch.append(["EXISTS", check.twin])
-            }
-            let more = cursor != "0"
-            if more { appendScan(to: &batch, cursor: cursor) }
-            state.summary.commandsSent += batch.count
-            if more { state.summary.scanCalls += 1 }
-            let replies = try connection.pipeline(batch, purpose: "SCAN batch \(batchNumber)")
-            batchNumber += 1
-
             var index = 0
-            for position in keys.indices {
-                let name = keys[position]
-                let hash = sampled[position] ? replies[index + 2] : nil
+            for position in current.keys.indices {
+                let sampled = current.sampled[position]
                 try state.record(
-                    key: name, layout: parsed[position], type: replies[index], pttl: replies[index + 1], hash: hash,
-                    address: connection.endpoint.description)
-                index += sampled[position] ? 3 : 2
+                    key: current.keys[position], layout: current.parsed[position], type: replies[index],
+                    pttl: replies[index + 1], hash: sampled ? replies[index + 2] : nil, address: address)
+                index += sampled ? 3 : 2
             }
-            for check in checks {
+            for check in current.checks {
                 try state.resolve(check, keyExists: replies[index], twinExists: replies[index + 1], address: address)
                 index += 2
             }
             onBatch?(state.summary.keysScanned)
             try cancelled.check()
-            guard more else { break }
-            (cursor, keys) = try parseScanReply(replies[index], address: address)
+            guard let next else { break }
+            current = next
         }
-        // Keys whose twin never showed up in the scan: ask the server directly, in bounded batches.
-        var remaining = state.drainPending()
+        // Keys whose twin never showed up in the scan (and twins still to check): ask the server, in bounded batches.
+        var remaining = state.takeOverflowChecks() + state.drainPending()
         while !remaining.isEmpty {
             let chunk = remaining.suffix(options.scanCount)
             remaining.removeLast(chunk.count)
@@ -93,6 +121,7 @@ public final class RedisAuditor {
                 try state.resolve(check, keyExists: replies[2 * offset], twinExists: replies[2 * offset + 1], address: address)
             }
         }
+        state.finish()
         return RedisAuditResult(findings: state.findings(), summary: state.summary)
     }
 
