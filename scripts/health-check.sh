@@ -81,7 +81,8 @@ nodes=${nodes:-1}
 image=${image:-$KVERIFY_DEFAULT_IMAGE}
 validate_count --nodes "$nodes"
 if [[ -n $kubeconfig && ! -f $kubeconfig ]] && ((!DRY_RUN)); then
-  die "$EXIT_USAGE" "kubeconfig $kubeconfig does not exist${record:+ (recorded in $record)}; was the cluster torn down?"
+  ((kubeconfig_set)) && die "$EXIT_USAGE" "--kubeconfig $kubeconfig: no such file"
+  die "$EXIT_USAGE" "kubeconfig $kubeconfig (recorded in $record) does not exist; was the cluster torn down? Run scripts/setup.sh again"
 fi
 require_tool kubectl "every check uses it"
 kubectl_args "$kubeconfig" "$context"
