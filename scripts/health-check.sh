@@ -30,8 +30,8 @@ USAGE
 }
 
 # What kverify does to a cluster: "VERB RESOURCE [--subresource=S]", checked in --namespace unless cluster-scoped.
-readonly CLUSTER_PERMISSIONS=("get nodes" "list nodes" "create namespaces" "delete namespaces")
-readonly NAMESPACED_PERMISSIONS=(
+CLUSTER_PERMISSIONS=("get nodes" "list nodes" "create namespaces" "delete namespaces")
+NAMESPACED_PERMISSIONS=(
   "create daemonsets.apps" "get daemonsets.apps" "list daemonsets.apps" "watch daemonsets.apps"
   "patch daemonsets.apps" "delete daemonsets.apps"
   "create deployments.apps" "get deployments.apps" "list deployments.apps" "watch deployments.apps"
@@ -70,11 +70,11 @@ provider=none
 record="$(record_path "$name")"
 if [[ -f $record ]]; then
   read_record "$record"
-  provider=${RECORD[KVERIFY_PROVIDER]:-none}
-  ((kubeconfig_set)) || kubeconfig=${RECORD[KVERIFY_KUBECONFIG]:-}
-  [[ -n $context ]] || context=${RECORD[KVERIFY_CONTEXT]:-}
-  [[ -n $nodes ]] || nodes=${RECORD[KVERIFY_NODES]:-}
-  [[ -n $image ]] || image=${RECORD[KVERIFY_IMAGE]:-}
+  provider=$(record_value KVERIFY_PROVIDER none)
+  ((kubeconfig_set)) || kubeconfig=$(record_value KVERIFY_KUBECONFIG)
+  [[ -n $context ]] || context=$(record_value KVERIFY_CONTEXT)
+  [[ -n $nodes ]] || nodes=$(record_value KVERIFY_NODES)
+  [[ -n $image ]] || image=$(record_value KVERIFY_IMAGE)
   log "cluster '$name' from $record ($provider)"
 fi
 nodes=${nodes:-1}

@@ -63,39 +63,39 @@ if [[ ! -f $record ]]; then
 fi
 
 read_record "$record"
-if [[ ${RECORD[KVERIFY_CREATED_BY]:-} != "$KVERIFY_RECORD_MAGIC" ]]; then
+if [[ $(record_value KVERIFY_CREATED_BY) != "$KVERIFY_RECORD_MAGIC" ]]; then
   die "$EXIT_FAILED" "refusing: $record lacks KVERIFY_CREATED_BY=$KVERIFY_RECORD_MAGIC, so it was not written by setup.sh"
 fi
-if [[ ${RECORD[KVERIFY_CLUSTER_NAME]:-} != "$name" ]]; then
-  die "$EXIT_USAGE" "$record records cluster '${RECORD[KVERIFY_CLUSTER_NAME]:-}', not '$name'; fix or remove the file"
+if [[ $(record_value KVERIFY_CLUSTER_NAME) != "$name" ]]; then
+  die "$EXIT_USAGE" "$record records cluster '$(record_value KVERIFY_CLUSTER_NAME)', not '$name'; fix or remove the file"
 fi
-provider=${RECORD[KVERIFY_PROVIDER]:-}
+provider=$(record_value KVERIFY_PROVIDER)
 
 case $provider in
   existing)
-    log "context '${RECORD[KVERIFY_CONTEXT]:-}' belongs to an existing cluster kverify did not create: it is left untouched"
+    log "context '$(record_value KVERIFY_CONTEXT)' belongs to an existing cluster kverify did not create: it is left untouched"
     run rm -f "$record"
     exit 0
     ;;
   kind | k3d) ;;
   *) die "$EXIT_USAGE" "$record: KVERIFY_PROVIDER='$provider', expected kind, k3d or existing" ;;
 esac
-[[ ${RECORD[KVERIFY_CREATED]:-} == yes ]] ||
-  die "$EXIT_FAILED" "refusing: $record does not say setup created the cluster (KVERIFY_CREATED=${RECORD[KVERIFY_CREATED]:-})"
+[[ $(record_value KVERIFY_CREATED) == yes ]] ||
+  die "$EXIT_FAILED" "refusing: $record does not say setup created the cluster (KVERIFY_CREATED=$(record_value KVERIFY_CREATED))"
 
 # The marker that proves this is the cluster setup made, not a later one that reuses the name.
 if [[ $provider == kind ]]; then
-  expected=${RECORD[KVERIFY_NODE_ID]:-}
+  expected=$(record_value KVERIFY_NODE_ID)
   [[ $expected =~ ^[0-9a-f]+$ ]] || die "$EXIT_FAILED" "refusing: $record has no valid KVERIFY_NODE_ID (the control-plane container setup created)"
   kind_control_plane_query "$name"
 else
-  expected=${RECORD[KVERIFY_MARKER]:-}
+  expected=$(record_value KVERIFY_MARKER)
   [[ $expected =~ ^[A-Za-z0-9._-]+$ ]] || die "$EXIT_FAILED" "refusing: $record has no valid KVERIFY_MARKER"
   k3d_marked_query "$name" "$expected"
 fi
 owned_query=("${QUERY[@]}")
 "${provider}_containers_query" "$name"
-kubeconfig=${RECORD[KVERIFY_KUBECONFIG]:-$(kubeconfig_path "$name")}
+kubeconfig=$(record_value KVERIFY_KUBECONFIG "$(kubeconfig_path "$name")")
 
 require_tool "$provider" "needed to delete the $provider cluster '$name'"
 require_tool docker "needed to check that '$name' is the cluster setup created"

@@ -283,6 +283,34 @@ import Testing
         }
     }
 
+    @Test func preflightIsRetriedUntilTheDeadlineThenItsLastWordIsShown() throws {
+        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            // preflight --help works; the check itself keeps failing.
+            try box.install(tool: "kverify", response: #"""
+                [[ "$*" == "preflight --help" ]] && exit 0
+                echo "node kverify-worker2: Ready=False (KubeletNotReady)"; exit 1
+                """#)
+            let result = try box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--timeout", "1"],
+                                     environment: ["KVERIFY_BIN": box.bin.appendingPathComponent("kverify").path])
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("nodes of context 'kind-kverify' not ready within 1s"), "stderr: \(result.stderr)")
+            #expect(result.stderr.contains("node kverify-worker2: Ready=False (KubeletNotReady)"))
+            #expect(try box.calls().to("kverify").count >= 2, "preflight is retried, not run once")
+            #expect(box.record("kverify") != nil, "the cluster exists, so its record stays for teardown")
+        }
+    }
+
+    @Test func kubectlWaitGivesUpWhenNodesNeverRegister() throws {
+        let responses = FakeResponse.standard(nodes: 1)  // only 1 of the 3 nodes ever shows up
+        try FakeToolbox.with(responses: responses) { box in
+            let result = try box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--timeout", "1"])
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("context 'kind-kverify': 1 of 3 node(s) registered after 1s"), "stderr: \(result.stderr)")
+            #expect(try box.calls().first("kubectl", "--kubeconfig", box.kubeconfigURL("kverify").path,
+                                          "--context", "kind-kverify", "wait") == nil)
+        }
+    }
+
     struct BadArgumentCase: Sendable, CustomTestStringConvertible {
         var arguments: [String]
         var message: String

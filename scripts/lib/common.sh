@@ -12,7 +12,7 @@ KVERIFY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly KVERIFY_REDIS_NODEPORT=30379    # the run's Redis; the verification connects here
 readonly KVERIFY_APP_NODEPORT=30800      # the demo app (gunicorn)
 readonly KVERIFY_METRICS_NODEPORT=30991  # the exporter's /metrics
-readonly KVERIFY_NODEPORTS=("$KVERIFY_REDIS_NODEPORT" "$KVERIFY_APP_NODEPORT" "$KVERIFY_METRICS_NODEPORT")
+KVERIFY_NODEPORTS=("$KVERIFY_REDIS_NODEPORT" "$KVERIFY_APP_NODEPORT" "$KVERIFY_METRICS_NODEPORT")
 readonly KVERIFY_HOST_ADDRESS=127.0.0.1
 
 readonly KVERIFY_DEFAULT_NAME=kverify
@@ -134,18 +134,28 @@ write_record() {
   mv "$tmp" "$path"
 }
 
-# read_record FILE: fills the associative array RECORD from KEY=value lines (parsed, never sourced).
-declare -gA RECORD=()
+# read_record FILE: loads KEY=value lines (parsed, never sourced) for record_value. Plain arrays only:
+# macOS's /bin/bash 3.2 has no associative arrays.
+RECORD_LINES=()
 read_record() {
   local file=$1 line number=0
-  RECORD=()
+  RECORD_LINES=()
   while IFS= read -r line || [[ -n $line ]]; do
     number=$((number + 1))
     [[ -z $line || $line == \#* ]] && continue
-    [[ $line =~ ^([A-Z][A-Z0-9_]*)=(.*)$ ]] ||
+    [[ $line =~ ^[A-Z][A-Z0-9_]*=.*$ ]] ||
       die "$EXIT_USAGE" "record $file line $number: expected KEY=value, got '$line'"
-    RECORD[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+    RECORD_LINES+=("$line")
   done <"$file"
+}
+
+# record_value KEY [DEFAULT]: KEY's value in the record read last (its last line wins); an empty or missing value gives DEFAULT.
+record_value() {
+  local line value=""
+  for line in ${RECORD_LINES[@]+"${RECORD_LINES[@]}"}; do
+    [[ $line == "$1="* ]] && value=${line#*=}
+  done
+  printf '%s' "${value:-${2-}}"
 }
 
 # find_kverify: prints the kverify binary to use for readiness, or fails when there is none.
