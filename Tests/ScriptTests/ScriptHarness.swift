@@ -46,6 +46,17 @@ final class FakeToolbox {
         return try body(box)
     }
 
+    /// The same for a test that awaits (e.g. a fixture's port).
+    static func with<T>(
+        tools: Set<String> = allTools,
+        responses: [String: String] = [:],
+        _ body: (FakeToolbox) async throws -> T
+    ) async throws -> T {
+        let box = try FakeToolbox(tools: tools, responses: responses)
+        defer { try? FileManager.default.removeItem(at: box.directory) }
+        return try await body(box)
+    }
+
     private init(tools: Set<String>, responses: [String: String]) throws {
         let fm = FileManager.default
         directory = fm.temporaryDirectory.appendingPathComponent("kverify-scripts-\(UUID().uuidString.prefix(8))")
