@@ -283,6 +283,53 @@ import Testing
         }
     }
 
+    @Test func aKverifyOnPathIsFoundWithoutKverifyBin() throws {
+        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            try box.install(tool: "kverify", response: "")
+            let result = try box.run("setup.sh", ["--provider", "k3d", "--skip-build"], environment: ["KVERIFY_BIN": ""])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(try box.calls().to("kverify").map { Array($0.arguments.prefix(3)) }
+                == [["preflight", "--help"], ["preflight", "--nodes", "1"]])
+        }
+    }
+
+    @Test func aPreflightThatRejectsItsArgumentsFallsBackToKubectl() throws {
+        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            try box.install(tool: "kverify", response: #"""
+                [[ "$*" == "preflight --help" ]] && exit 0
+                echo "Error: Unknown option '--kubeconfig'"; exit 2
+                """#)
+            let result = try box.run("setup.sh", ["--provider", "kind"],
+                                     environment: ["KVERIFY_BIN": box.bin.appendingPathComponent("kverify").path])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(result.stderr.contains("kverify preflight rejected its arguments (exit 2)"))
+            #expect(result.stderr.contains("Unknown option '--kubeconfig'"))
+            #expect(try box.calls().contains { $0.tool == "kubectl" && $0.arguments.contains("wait") })
+        }
+    }
+
+    @Test func anInvalidKverifyBinIsAUsageError() throws {
+        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            let result = try box.run("setup.sh", ["--provider", "kind"], environment: ["KVERIFY_BIN": "/nonexistent/kverify"])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("KVERIFY_BIN='/nonexistent/kverify' is not an executable file"))
+            #expect(try box.calls().to("kind").isEmpty)
+        }
+    }
+
+    @Test(arguments: ["kind", "k3d"])
+    func anUnreachableDockerDaemonStopsSetupBeforeAnythingIsCreated(provider: String) throws {
+        var responses = FakeResponse.standard()
+        responses["docker"] = #"[[ $1 == info ]] && { echo "Cannot connect to the Docker daemon" >&2; exit 1; }"#
+        try FakeToolbox.with(responses: responses) { box in
+            let result = try box.run("setup.sh", ["--provider", provider])
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("docker is installed but its daemon does not answer"), "stderr: \(result.stderr)")
+            #expect(try box.calls().map(\.description) == ["docker info"])
+            #expect(box.record("kverify") == nil)
+        }
+    }
+
     @Test func preflightIsRetriedUntilTheDeadlineThenItsLastWordIsShown() throws {
         try FakeToolbox.with(responses: FakeResponse.standard()) { box in
             // preflight --help works; the check itself keeps failing.

@@ -133,6 +133,37 @@ import Testing
         }
     }
 
+    @Test func anUnreachableDockerDaemonKeepsTheRecordAndExitsThree() throws {
+        let docker = #"[[ $1 == info ]] && exit 1"#
+        try FakeToolbox.with(responses: ["docker": docker, "kind": FakeResponse.kind]) { box in
+            try box.writeRecord("kverify", [
+                "KVERIFY_CREATED_BY": "kverify-setup", "KVERIFY_PROVIDER": "kind", "KVERIFY_CREATED": "yes",
+                "KVERIFY_CLUSTER_NAME": "kverify", "KVERIFY_NODE_ID": FakeResponse.controlPlaneID,
+            ])
+            let result = try box.run("teardown.sh")
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("docker does not answer"), "stderr: \(result.stderr)")
+            #expect(try box.calls().to("kind").isEmpty)
+            #expect(box.record("kverify") != nil)
+        }
+    }
+
+    @Test func aFailedDeleteKeepsTheRecordSoTeardownCanRunAgain() throws {
+        var responses = FakeResponse.standard()
+        responses["kind"] = #"[[ $1 == delete ]] && { echo "ERROR: failed to delete cluster" >&2; exit 1; }"#
+        try FakeToolbox.with(responses: responses) { box in
+            try Data().write(to: box.directory.appendingPathComponent("created"))
+            try box.writeRecord("kverify", [
+                "KVERIFY_CREATED_BY": "kverify-setup", "KVERIFY_PROVIDER": "kind", "KVERIFY_CREATED": "yes",
+                "KVERIFY_CLUSTER_NAME": "kverify", "KVERIFY_NODE_ID": FakeResponse.controlPlaneID,
+            ])
+            let result = try box.run("teardown.sh")
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("kind could not delete cluster 'kverify'"), "stderr: \(result.stderr)")
+            #expect(box.record("kverify") != nil)
+        }
+    }
+
     @Test func withoutTheProviderToolTheErrorSaysHowToInstallIt() throws {
         try FakeToolbox.with(tools: ["docker"], responses: FakeResponse.standard()) { box in
             try box.writeRecord("kverify", [
