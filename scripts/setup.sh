@@ -175,6 +175,12 @@ if [[ $provider == kind ]]; then
 fi
 # Recorded before anything else can fail, so teardown can always remove what was created.
 write_record "$name" "${record_fields[@]}"
+# From here on a failure leaves a cluster behind: say how to remove it.
+remind_teardown() {
+  local status=$?
+  ((status == 0)) || log "cluster '$name' exists and is recorded; 'scripts/teardown.sh --name $name' deletes it"
+}
+((DRY_RUN)) || trap remind_teardown EXIT
 
 "${provider}_load_image" "$name" "$image" ||
   die "$EXIT_FAILED" "could not load image $image into $provider cluster '$name' (is it built? try without --skip-build)"

@@ -344,6 +344,7 @@ import Testing
             #expect(result.stderr.contains("node kverify-worker2: Ready=False (KubeletNotReady)"))
             #expect(try box.calls().to("kverify").count >= 2, "preflight is retried, not run once")
             #expect(box.record("kverify") != nil, "the cluster exists, so its record stays for teardown")
+            #expect(result.stderr.contains("'scripts/teardown.sh --name kverify' deletes it"))
         }
     }
 
