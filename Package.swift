@@ -50,6 +50,7 @@ let package = Package(
             name: "KVerifyCommandsTests",
             dependencies: ["KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP"]
         ),
+        .testTarget(name: "ScriptTests", dependencies: ["KVerifyTestSupport"]),
     ]
 )
 
