@@ -182,11 +182,11 @@ struct LineReader {
     // MARK: Text format 0.0.4
 
     private mutating func readTextLine(_ c: inout Cursor) throws(ParseError) -> LineContent {
+        if c.n > 0 && c.p[c.n - 1] == UInt8(ascii: "\r") {
+            throw c.error("carriage return at end of line (CRLF line endings are not allowed)", at: c.n - 1)
+        }
         c.skipBlanks()
         if c.atEnd { return .skip }
-        if c.byte == UInt8(ascii: "\r") && c.i == c.n - 1 {
-            throw c.error("carriage return at end of line (CRLF line endings are not allowed)")
-        }
         if c.byte == UInt8(ascii: "#") { return try readTextComment(&c) }
         return .sample(try readTextSample(&c))
     }
