@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "KVerifyTestSupport"),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
-        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"]),
+        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
