@@ -19,7 +19,7 @@ let package = Package(
         .target(
             name: "KVerifyCommands",
             dependencies: [
-                "Findings", "PromText", "MetricRules", "HTTP", "RESP", "RedisAudit",
+                "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -30,6 +30,7 @@ let package = Package(
             name: "MetricRules",
             dependencies: ["PromText", "Findings", .product(name: "Yams", package: "Yams")]
         ),
+        .target(name: "Scrape", dependencies: ["HTTP", "PromText", "MetricRules", "Findings"]),
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "RESP"),
         .target(name: "RedisAudit", dependencies: ["RESP", "Findings"]),
         .target(name: "KVerifyTestSupport"),
+        .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),

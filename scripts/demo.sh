@@ -5,6 +5,20 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+case "${1:-}" in
+  -h|--help)
+    cat <<'USAGE'
+Usage: scripts/demo.sh
+
+Starts a real redis-server and the demo app (gunicorn + Gunicorn Prometheus Exporter, Redis TTL 5 s) on free
+loopback ports, sends 40 requests, runs `kverify metrics --profile gunicorn` (and `kverify redis
+--expect-expiry` when that command exists), and stops everything on exit. `make demo` bootstraps, then runs it.
+USAGE
+    exit 0 ;;
+  "") ;;
+  *) echo "demo: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+esac
+
 kverify=.build/debug/kverify
 [ -x "$kverify" ] || { echo "demo: $kverify missing; run 'make setup' first" >&2; exit 2; }
 
@@ -57,7 +71,7 @@ status=0
 echo "== kverify metrics --url http://127.0.0.1:$metrics_port/metrics --profile gunicorn"
 "$kverify" metrics --url "http://127.0.0.1:$metrics_port/metrics" --profile gunicorn || status=$?
 
-if "$kverify" redis --help >/dev/null 2>&1; then
+if grep -qE "^ +redis " <<<"$("$kverify" --help)"; then
   echo "== kverify redis --addr 127.0.0.1:$redis_port --ttl 5 --expect-expiry"
   "$kverify" redis --addr "127.0.0.1:$redis_port" --ttl 5 --expect-expiry --expiry-timeout 20s || status=$?
 fi

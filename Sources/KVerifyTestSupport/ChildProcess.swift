@@ -129,6 +129,17 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state (`exitS
         try? FileManager.default.removeItem(at: logURL)
     }
 
+    /// Waits until the process's output contains `text`, failing early if the process exits.
+    public func waitForLog(containing text: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if logTail(lines: 10_000).contains(text) { return }
+            if !isRunning { throw FixtureError("\(name) exited before logging '\(text)':\n\(logTail())") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FixtureError("\(name) did not log '\(text)' within \(timeout):\n\(logTail())")
+    }
+
     /// Waits until `port` on `host` accepts TCP connections, failing early if the process exits.
     public func waitForPort(_ port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
