@@ -15,11 +15,12 @@ struct GenericRules {
         for family in exposition.families {
             switch family.type {
             case .histogram, .gaugehistogram:
-                findings += capped("exposition.histogram-consistent", family: family, problems: HistogramCheck.problems(in: family),
-                                   passObserved: "\(HistogramCheck.seriesCount(in: family)) series consistent")
+                let (seriesCount, problems) = HistogramCheck.check(family)
+                findings += capped("exposition.histogram-consistent", family: family, problems: problems,
+                                   passObserved: "\(seriesCount) series consistent")
             case .counter:
                 let problems = family.samples
-                    .filter { !$0.name.hasSuffix("_created") && ($0.value.isNaN || $0.value < 0) }
+                    .filter { ($0.value.isNaN || $0.value < 0) && !$0.name.hasSuffix("_created") }
                     .map { (subject: $0.seriesDescription, expected: "counter ≥ 0", observed: "value \(format($0.value))") }
                 findings += capped("exposition.counter-non-negative", family: family, problems: problems,
                                    passObserved: "\(family.samples.count) samples ≥ 0")
@@ -82,18 +83,19 @@ struct GenericRules {
 /// `+Inf` equal to `_count`, `_sum` finite, no negative counts.
 enum HistogramCheck {
     private struct Series {
+        var labels: [Label]
         var buckets: [(le: Double, value: Double)] = []
         var count: Double?
         var sum: Double?
-        var name = ""
     }
 
-    static func seriesCount(in family: MetricFamily) -> Int { group(family).count }
-
-    static func problems(in family: MetricFamily) -> [SeriesProblem] {
+    /// How many series the family has, and what is wrong with them. One pass over the samples: this is the hot
+    /// path of `kverify metrics` on large expositions, so series are keyed by their label arrays, not strings.
+    static func check(_ family: MetricFamily) -> (seriesCount: Int, problems: [SeriesProblem]) {
+        let groups = group(family)
         var problems: [SeriesProblem] = []
-        for (_, series) in group(family).sorted(by: { $0.key < $1.key }) {
-            let subject = series.name
+        for series in groups {
+            let subject = describe(family.name, series.labels)
             let buckets = series.buckets.sorted { $0.le < $1.le }
             if let negative = buckets.first(where: { $0.value < 0 || $0.value.isNaN }) {
                 problems.append((subject, "bucket counts ≥ 0", "le=\"\(format(negative.le))\" has \(format(negative.value))"))
@@ -104,7 +106,8 @@ enum HistogramCheck {
                 break
             }
             guard let infinity = buckets.last(where: { $0.le == .infinity }) else {
-                problems.append((subject, "a +Inf bucket", buckets.isEmpty ? "no buckets" : "highest le=\"\(format(buckets.last!.le))\""))
+                let highest = buckets.last.map { "highest le=\"\(format($0.le))\"" } ?? "no buckets"
+                problems.append((subject, "a +Inf bucket", highest))
                 continue
             }
             if let count = series.count, count != infinity.value {
@@ -114,31 +117,61 @@ enum HistogramCheck {
                 problems.append((subject, "_sum finite", "_sum \(format(sum))"))
             }
         }
-        return problems
+        return (groups.count, problems)
     }
 
-    /// Groups the family's samples by label set without `le`. The key is the rendered label set.
-    private static func group(_ family: MetricFamily) -> [String: Series] {
+
+    /// Groups the family's samples by label set without `le`, in order of first appearance.
+    private static func group(_ family: MetricFamily) -> [Series] {
         let gauge = family.type == .gaugehistogram
         let bucketName = family.name + "_bucket"
         let countName = family.name + (gauge ? "_gcount" : "_count")
         let sumName = family.name + (gauge ? "_gsum" : "_sum")
-        var groups: [String: Series] = [:]
+        var index: [[Label]: Int] = [:]
+        var groups: [Series] = []
+        // A series' buckets, count and sum are usually adjacent: compare with the previous sample's labels (in
+        // their written order, without allocating) before building a key and hashing it.
+        var previous: (written: [Label], position: Int)?
         for sample in family.samples {
-            let others = sample.labels.filter { $0.name != "le" }
-            let key = others.map { "\($0.name)=\"\($0.value)\"" }.sorted().joined(separator: ",")
-            var series = groups[key] ?? Series(name: key.isEmpty ? family.name : "\(family.name){\(key)}")
+            let position: Int
+            if let previous, sameLabelsIgnoringLE(sample.labels, previous.written) {
+                position = previous.position
+            } else {
+                let written = sample.labels.filter { $0.name != "le" }
+                // The same series may list its labels in another order on another line.
+                let key = written.isSorted(by: { $0.name < $1.name }) ? written : written.sorted { $0.name < $1.name }
+                if let existing = index[key] {
+                    position = existing
+                } else {
+                    position = groups.count
+                    index[key] = position
+                    groups.append(Series(labels: key))
+                }
+                previous = (written, position)
+            }
             switch sample.name {
             case bucketName:
-                let le = sample.label("le").flatMap { parseBound($0) } ?? .nan
-                series.buckets.append((le, sample.value))
-            case countName: series.count = sample.value
-            case sumName: series.sum = sample.value
+                let le = sample.labels.first { $0.name == "le" }?.value
+                groups[position].buckets.append((le.flatMap(parseBound) ?? .nan, sample.value))
+            case countName: groups[position].count = sample.value
+            case sumName: groups[position].sum = sample.value
             default: break
             }
-            groups[key] = series
         }
         return groups
+    }
+
+    private static func sameLabelsIgnoringLE(_ labels: [Label], _ written: [Label]) -> Bool {
+        var matched = 0
+        for label in labels where label.name != "le" {
+            guard matched < written.count, written[matched] == label else { return false }
+            matched += 1
+        }
+        return matched == written.count
+    }
+
+    private static func describe(_ name: String, _ labels: [Label]) -> String {
+        labels.isEmpty ? name : "\(name){\(labels.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ","))}"
     }
 
     private static func parseBound(_ text: String) -> Double? {
@@ -146,5 +179,11 @@ enum HistogramCheck {
         case "+Inf", "Inf", "inf", "+inf": .infinity
         default: Double(text)
         }
+    }
+}
+
+extension Array {
+    fileprivate func isSorted(by areInIncreasingOrder: (Element, Element) -> Bool) -> Bool {
+        zip(self, dropFirst()).allSatisfy { !areInIncreasingOrder($1, $0) }
     }
 }

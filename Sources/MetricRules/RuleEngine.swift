@@ -92,8 +92,8 @@ public struct RuleEngine: Sendable {
             return [finding(rule, subject: family.name, passed: samples.count >= minimum,
                             expected: "at least \(minimum) series", observed: "\(samples.count) series")]
         case .histogramConsistent:
-            let problems = HistogramCheck.problems(in: family)
-            return perSeries(rule, family: family, problems: problems, summary: "\(HistogramCheck.seriesCount(in: family)) series")
+            let (seriesCount, problems) = HistogramCheck.check(family)
+            return perSeries(rule, family: family, problems: problems, summary: "\(seriesCount) series")
         }
     }
 
