@@ -146,8 +146,9 @@ public struct ExpositionParser {
         }
         let content = try reader.read(start, length, line: lineNumber)
         switch format {
-        case .text: try text.add(content, line: lineNumber, columns: reader.labelColumns)
-        case .openMetrics: try openMetrics.add(content, line: lineNumber, columns: reader.labelColumns)
+        case .text: try text.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns)
+        case .openMetrics:
+            try openMetrics.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns)
         }
     }
 

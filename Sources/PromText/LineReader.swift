@@ -4,12 +4,14 @@
 /// mode follows the OpenMetrics 1.0 ABNF (single spaces, no comments, `# EOF`, exemplars). Both accept quoted
 /// UTF-8 metric and label names (`{"my.metric","my.label"="v"}`). Family-level rules live in the assemblers.
 
-/// What one line says.
+/// What one line says. A sample is not carried in the case but left in `LineReader.sample`, so the large
+/// struct is not copied from enum to enum on every line.
 enum LineContent {
     /// A blank line or a comment (text mode only).
     case skip
     case metadata(Metadata)
-    case sample(RawSample)
+    /// A sample, now in `LineReader.sample`.
+    case sample
     /// OpenMetrics `# EOF`.
     case eof
 }
@@ -39,6 +41,13 @@ struct RawSample {
     var valueColumn: Int
     var timestampColumn: Int
     var exemplarColumn: Int
+    /// Index in `labels` of the `le` and `quantile` labels, if present (found by hash while reading).
+    var leIndex = -1
+    var quantileIndex = -1
+
+    static let none = RawSample(
+        name: "", nameHash: 0, labels: [], seriesHash: 0, value: 0, timestamp: nil, exemplar: nil, valueColumn: 0,
+        timestampColumn: 0, exemplarColumn: 0)
 
     /// The 1-based column of label `name`'s value, given the reader's `labelColumns` for this sample.
     func column(ofLabel name: String, columns: [Int]) -> Int {
@@ -154,12 +163,23 @@ extension Cursor {
 
 struct LineReader {
     let format: ExpositionFormat
+    /// The sample of the last line that was one.
+    private(set) var sample = RawSample.none
     /// Label value columns (1-based) of the last sample read, parallel to its labels (the first `labels.count`
     /// entries are valid; the array is reused between lines).
     private(set) var labelColumns: [Int] = []
     private var interner = StringInterner()
     private var scratch: [UInt8] = []
+    /// Capacity to reserve for the next label array: the label count last seen with the same metric name, so
+    /// the array is allocated once at the right size (histograms alternate 2-label `_sum` and 3-label buckets).
     private var expectedLabelCount = 4
+    private var labelCountByName: [(nameHash: UInt64, count: Int)] = []
+    /// Hashes of the label names the grammar and the assemblers treat specially (same hash as the interner's).
+    private let leHash = hashWords(loadWords("le", 2), 2)
+    private let quantileHash = hashWords(loadWords("quantile", 8), 8)
+    private let reservedNameHash = hashWords(loadWords("__name__", 8), 8)
+    private var leIndex = -1
+    private var quantileIndex = -1
     /// The last unquoted metric name read, as bytes and as its token.
     private var previousName: [UInt8] = []
     private var previousNameToken: (string: String, hash: UInt64) = ("", 0)
@@ -188,7 +208,8 @@ struct LineReader {
         c.skipBlanks()
         if c.atEnd { return .skip }
         if c.byte == UInt8(ascii: "#") { return try readTextComment(&c) }
-        return .sample(try readTextSample(&c))
+        sample = try readTextSample(&c)
+        return .sample
     }
 
     private mutating func readTextComment(_ c: inout Cursor) throws(ParseError) -> LineContent {
@@ -234,8 +255,12 @@ struct LineReader {
         }
         var labels: [Label] = []
         var labelsHash: UInt64 = 0
+        leIndex = -1
+        quantileIndex = -1
         if !c.atEnd && c.byte == UInt8(ascii: "{") {
+            if let name { predictLabelCount(for: name.hash) }
             try readLabels(&c, into: &labels, hash: &labelsHash, metricName: &name, strict: false)
+            if let name { rememberLabelCount(labels.count, for: name.hash) }
             c.skipBlanks()
         }
         guard let name else {
@@ -267,7 +292,7 @@ struct LineReader {
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
             value: value, timestamp: timestamp, exemplar: nil, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
-            exemplarColumn: 0)
+            exemplarColumn: 0, leIndex: leIndex, quantileIndex: quantileIndex)
     }
 
     // MARK: OpenMetrics 1.0
@@ -275,7 +300,8 @@ struct LineReader {
     private mutating func readOpenMetricsLine(_ c: inout Cursor) throws(ParseError) -> LineContent {
         if c.atEnd { throw c.error("blank line (OpenMetrics allows none; the input must end with '# EOF')") }
         if c.byte == UInt8(ascii: "#") { return try readOpenMetricsMetadata(&c) }
-        return .sample(try readOpenMetricsSample(&c))
+        sample = try readOpenMetricsSample(&c)
+        return .sample
     }
 
     private mutating func readOpenMetricsMetadata(_ c: inout Cursor) throws(ParseError) -> LineContent {
@@ -315,6 +341,8 @@ struct LineReader {
         }
         var labels: [Label] = []
         var labelsHash: UInt64 = 0
+        leIndex = -1
+        quantileIndex = -1
         if !c.atEnd && c.byte == UInt8(ascii: "{") {
             try readLabels(&c, into: &labels, hash: &labelsHash, metricName: &name, strict: true)
         }
@@ -353,7 +381,7 @@ struct LineReader {
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
             value: value, timestamp: timestamp, exemplar: exemplar, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
-            exemplarColumn: exemplarStart + 1)
+            exemplarColumn: exemplarStart + 1, leIndex: leIndex, quantileIndex: quantileIndex)
     }
 
     /// `# {labels} value [timestamp]`, the cursor on the '#'.
@@ -482,7 +510,7 @@ struct LineReader {
             let valueColumn = c.i + 1
             let value = try readQuoted(&c, strictEscapes: !strict, what: .labelValue(labelName.string),
                                        position: 2 + 2 * labels.count)
-            if labelName.string == "__name__" {
+            if labelName.hash == reservedNameHash && labelName.string == "__name__" {
                 throw c.error("label name \"__name__\" is reserved (the metric name goes before '{')", at: nameStart)
             }
             let k = labels.count
@@ -496,22 +524,34 @@ struct LineReader {
                 labelNameHashes.append(labelName.hash)
                 labelColumns.append(valueColumn)
             }
-            labels.append(Label(name: labelName.string, value: value.string))
+            if labelName.hash == leHash && labelName.string == "le" { leIndex = k }
+            if labelName.hash == quantileHash && labelName.string == "quantile" { quantileIndex = k }
             hash = hash &+ combineHashes(labelName.hash, value.hash)
             if !strict { c.skipBlanks() }
-            if c.atEnd {
-                throw c.error("expected ',' or '}' after the value of label \"\(labelName.string)\", found end of line")
-            }
-            if c.byte == UInt8(ascii: ",") {
-                c.i += 1
-                afterComma = true
-            } else if c.byte == UInt8(ascii: "}") {
-                afterComma = false
-            } else {
+            guard !c.atEnd, c.byte == UInt8(ascii: ",") || c.byte == UInt8(ascii: "}") else {
                 throw c.error("expected ',' or '}' after the value of label \"\(labelName.string)\", found \(c.found)")
             }
+            afterComma = c.byte == UInt8(ascii: ",")
+            if afterComma { c.i += 1 }
+            // Last use of both tokens: their strings move into the label.
+            labels.append(Label(name: labelName.string, value: value.string))
         }
-        expectedLabelCount = labels.count
+    }
+
+    private mutating func predictLabelCount(for nameHash: UInt64) {
+        for entry in labelCountByName where entry.nameHash == nameHash {
+            expectedLabelCount = entry.count
+            return
+        }
+    }
+
+    private mutating func rememberLabelCount(_ count: Int, for nameHash: UInt64) {
+        for k in labelCountByName.indices where labelCountByName[k].nameHash == nameHash {
+            labelCountByName[k].count = count
+            return
+        }
+        if labelCountByName.count == 8 { labelCountByName.removeFirst() }
+        labelCountByName.append((nameHash, count))
     }
 
     /// A double-quoted string with the cursor on the opening quote; leaves the cursor after the closing quote.

@@ -26,7 +26,8 @@ struct OpenMetricsAssembler {
     private var current: Open?
     private(set) var sawEOF = false
 
-    mutating func add(_ content: LineContent, line: Int, columns: [Int]) throws(ParseError) {
+    /// Takes one line; for `.sample` the sample is `sample` (the reader's, borrowed).
+    mutating func add(_ content: LineContent, sample: RawSample, line: Int, columns: [Int]) throws(ParseError) {
         switch content {
         case .skip:
             return
@@ -34,7 +35,7 @@ struct OpenMetricsAssembler {
             sawEOF = true
         case .metadata(let metadata):
             try addMetadata(metadata, line: line)
-        case .sample(let sample):
+        case .sample:
             try addSample(sample, line: line, columns: columns)
         }
     }
