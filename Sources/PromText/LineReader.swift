@@ -56,111 +56,6 @@ struct RawSample {
     }
 }
 
-/// A read position inside one line (no `\n`). Offsets are 0-based; errors report 1-based columns.
-struct Cursor {
-    let p: UnsafePointer<UInt8>
-    let n: Int
-    let line: Int
-    var i = 0
-
-    @inline(__always) var atEnd: Bool { i >= n }
-    @inline(__always) var byte: UInt8 { p[i] }
-
-    /// Advances over bytes for which `accept` holds, using locals so the loop stays in registers.
-    @inline(__always) mutating func skip(while accept: (UInt8) -> Bool) {
-        var j = i
-        while j < n && accept(p[j]) { j += 1 }
-        i = j
-    }
-
-    @inline(__always) mutating func skipBlanks() {
-        while i < n && (p[i] == UInt8(ascii: " ") || p[i] == UInt8(ascii: "\t")) { i += 1 }
-    }
-
-    func error(_ reason: String, at offset: Int? = nil) -> ParseError {
-        ParseError(line: line, column: (offset ?? i) + 1, reason: reason)
-    }
-
-    /// The byte at the cursor, quoted for messages, or "end of line".
-    var found: String { atEnd ? "end of line" : describeByte(byte) }
-
-    func text(_ from: Int, _ to: Int) -> String {
-        String(decoding: UnsafeBufferPointer(start: p + from, count: max(0, to - from)), as: UTF8.self)
-    }
-}
-
-func describeByte(_ byte: UInt8) -> String {
-    switch byte {
-    case 0x20: return "' '"
-    case 0x09: return "'\\t'"
-    case 0x0D: return "'\\r'"
-    case 0x21...0x7E: return "'\(Character(Unicode.Scalar(byte)))'"
-    default: return "byte 0x\(String(byte, radix: 16, uppercase: true))"
-    }
-}
-
-/// Byte classes, one bit each in a 256-entry table (built once; never freed, like any global constant).
-private enum ByteClass {
-    static let labelNameStart: UInt8 = 1  // [a-zA-Z_]
-    static let labelName: UInt8 = 2       // [a-zA-Z0-9_]
-    static let metricNameStart: UInt8 = 4 // [a-zA-Z_:]
-    static let metricName: UInt8 = 8      // [a-zA-Z0-9_:]
-
-    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
-        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
-        table.initialize(repeating: 0, count: 256)
-        for b in 0..<256 {
-            let byte = UInt8(b)
-            let letter = (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F
-            let digit = byte >= 0x30 && byte <= 0x39
-            let colon = byte == 0x3A
-            var bits: UInt8 = 0
-            if letter { bits |= labelNameStart | labelName | metricNameStart | metricName }
-            if digit { bits |= labelName | metricName }
-            if colon { bits |= metricNameStart | metricName }
-            table[b] = bits
-        }
-        return UnsafePointer(table)
-    }()
-}
-
-@inline(__always) func isLetterOrUnderscore(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.labelNameStart != 0 }
-@inline(__always) func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
-@inline(__always) func isMetricNameStart(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.metricNameStart != 0 }
-@inline(__always) func isMetricNameChar(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.metricName != 0 }
-@inline(__always) func isLabelNameChar(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.labelName != 0 }
-
-extension Cursor {
-    /// Advances over bytes whose class has `bit` set (table loaded once, index kept in a register).
-    @inline(__always) mutating func skip(class bit: UInt8) {
-        let table = ByteClass.table
-        var j = i
-        while j < n && table[Int(p[j])] & bit != 0 { j += 1 }
-        i = j
-    }
-
-    /// Advances to the next '"' or '\\' (or the end), eight bytes at a time where the line allows.
-    @inline(__always) mutating func skipToQuoteOrBackslash() {
-        var j = i
-        let raw = UnsafeRawPointer(p)
-        while j + 8 <= n {
-            let word = raw.loadUnaligned(fromByteOffset: j, as: UInt64.self)
-            let quote = word ^ 0x2222_2222_2222_2222
-            let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
-            let zero = ((quote &- 0x0101_0101_0101_0101) & ~quote) | ((backslash &- 0x0101_0101_0101_0101) & ~backslash)
-            let found = zero & 0x8080_8080_8080_8080
-            if found != 0 {
-                j += found.trailingZeroBitCount >> 3
-                i = j
-                return
-            }
-            j += 8
-        }
-        while j < n && p[j] != UInt8(ascii: "\"") && p[j] != UInt8(ascii: "\\") { j += 1 }
-        i = j
-    }
-}
-
 struct LineReader {
     let format: ExpositionFormat
     /// The sample of the last line that was one.
@@ -377,7 +272,6 @@ struct LineReader {
                 exemplar = try readExemplar(&c)
             }
         }
-        _ = valueStart
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
             value: value, timestamp: timestamp, exemplar: exemplar, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
@@ -391,7 +285,9 @@ struct LineReader {
             throw c.error("expected '# {' to start an exemplar", at: start)
         }
         c.i += 2
-        let savedColumns = labelColumns
+        // The exemplar's labels reuse the per-line label state; keep the sample's.
+        let savedColumns = labelColumns, savedLe = leIndex, savedQuantile = quantileIndex
+        defer { leIndex = savedLe; quantileIndex = savedQuantile }
         var labels: [Label] = []
         var hash: UInt64 = 0
         var noName: (string: String, hash: UInt64)? = ("", 0)  // a name inside exemplar braces is not allowed
@@ -590,6 +486,7 @@ struct LineReader {
             let b = c.byte
             if b == UInt8(ascii: "\"") {
                 c.i += 1
+                if scratch.isEmpty { return interner.intern(c.p, 0) }
                 return scratch.withUnsafeBufferPointer { interner.intern($0.baseAddress!, $0.count) }
             }
             if b == UInt8(ascii: "\\") {
