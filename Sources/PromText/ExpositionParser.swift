@@ -147,7 +147,8 @@ public struct ExpositionParser {
         switch format {
         case .text: try text.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns)
         case .openMetrics:
-            try openMetrics.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns)
+            try openMetrics.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns,
+                                pairHashes: reader.labelPairHashes)
         }
     }
 

@@ -35,6 +35,9 @@ struct RawSample {
     var labels: [Label]
     /// Hash of name and label set, independent of label order (for duplicate detection).
     var seriesHash: UInt64
+    /// Order-independent hash of the label set alone: the sum of `labelPairHashes` (so one label's share can be
+    /// subtracted to get the hash of the set without it).
+    var labelsHash: UInt64
     var value: Double
     var timestamp: Double?
     var exemplar: Exemplar?
@@ -46,7 +49,7 @@ struct RawSample {
     var quantileIndex = -1
 
     static let none = RawSample(
-        name: "", nameHash: 0, labels: [], seriesHash: 0, value: 0, timestamp: nil, exemplar: nil, valueColumn: 0,
+        name: "", nameHash: 0, labels: [], seriesHash: 0, labelsHash: 0, value: 0, timestamp: nil, exemplar: nil, valueColumn: 0,
         timestampColumn: 0, exemplarColumn: 0)
 
     /// The 1-based column of label `name`'s value, given the reader's `labelColumns` for this sample.
@@ -78,6 +81,8 @@ struct LineReader {
     /// The last unquoted metric name read, as bytes and as its token.
     private var previousName: [UInt8] = []
     private var previousNameToken: (string: String, hash: UInt64) = ("", 0)
+    /// Per label of the last sample: the hash of its name and value (parallel to `labelColumns`).
+    private(set) var labelPairHashes: [UInt64] = []
     /// Hashes of the label names read so far on this line (duplicate check without string comparison); like
     /// `labelColumns`, only the first `labels.count` entries are valid.
     private var labelNameHashes: [UInt64] = []
@@ -186,6 +191,7 @@ struct LineReader {
         }
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
+            labelsHash: labelsHash,
             value: value, timestamp: timestamp, exemplar: nil, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
             exemplarColumn: 0, leIndex: leIndex, quantileIndex: quantileIndex)
     }
@@ -274,6 +280,7 @@ struct LineReader {
         }
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
+            labelsHash: labelsHash,
             value: value, timestamp: timestamp, exemplar: exemplar, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
             exemplarColumn: exemplarStart + 1, leIndex: leIndex, quantileIndex: quantileIndex)
     }
@@ -286,13 +293,14 @@ struct LineReader {
         }
         c.i += 2
         // The exemplar's labels reuse the per-line label state; keep the sample's.
-        let savedColumns = labelColumns, savedLe = leIndex, savedQuantile = quantileIndex
+        let savedColumns = labelColumns, savedPairs = labelPairHashes, savedLe = leIndex, savedQuantile = quantileIndex
         defer { leIndex = savedLe; quantileIndex = savedQuantile }
         var labels: [Label] = []
         var hash: UInt64 = 0
         var noName: (string: String, hash: UInt64)? = ("", 0)  // a name inside exemplar braces is not allowed
         try readLabels(&c, into: &labels, hash: &hash, metricName: &noName, strict: true)
         labelColumns = savedColumns
+        labelPairHashes = savedPairs
         let length = labels.reduce(0) { $0 + ByteChecks.codePointCount($1.name) + ByteChecks.codePointCount($1.value) }
         if length > 128 {
             throw c.error("exemplar label set has \(length) code points; OpenMetrics allows at most 128", at: start)
@@ -410,19 +418,22 @@ struct LineReader {
                 throw c.error("label name \"__name__\" is reserved (the metric name goes before '{')", at: nameStart)
             }
             let k = labels.count
+            let pairHash = combineHashes(labelName.hash, value.hash)
             for earlier in 0..<k where labelNameHashes[earlier] == labelName.hash && labels[earlier].name == labelName.string {
                 throw c.error("duplicate label name \"\(labelName.string)\"", at: nameStart)
             }
             if k < labelNameHashes.count {
                 labelNameHashes[k] = labelName.hash
                 labelColumns[k] = valueColumn
+                labelPairHashes[k] = pairHash
             } else {
                 labelNameHashes.append(labelName.hash)
                 labelColumns.append(valueColumn)
+                labelPairHashes.append(pairHash)
             }
             if labelName.hash == leHash && labelName.string == "le" { leIndex = k }
             if labelName.hash == quantileHash && labelName.string == "quantile" { quantileIndex = k }
-            hash = hash &+ combineHashes(labelName.hash, value.hash)
+            hash = hash &+ pairHash
             if !strict { c.skipBlanks() }
             guard !c.atEnd, c.byte == UInt8(ascii: ",") || c.byte == UInt8(ascii: "}") else {
                 throw c.error("expected ',' or '}' after the value of label \"\(labelName.string)\", found \(c.found)")
