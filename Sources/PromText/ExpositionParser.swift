@@ -57,9 +57,7 @@ public struct ExpositionParser {
     /// - Returns: the families in order of first appearance, and (text mode) the oddities found.
     /// - Throws: `ParseError` for the last line, a family-level rule, or a missing `# EOF`.
     public mutating func finish() throws(ParseError) -> Exposition {
-        var result: Exposition?
-        try guarded { (parser: inout ExpositionParser) throws(ParseError) in result = try parser.finishInput() }
-        return result!
+        try guarded { (parser: inout ExpositionParser) throws(ParseError) in try parser.finishInput() }
     }
 
     /// Parses a whole input at once.
@@ -77,13 +75,13 @@ public struct ExpositionParser {
     // MARK: Internals
 
     /// Runs `body`, remembering its error so that later calls fail the same way.
-    private mutating func guarded(_ body: (inout ExpositionParser) throws(ParseError) -> Void) throws(ParseError) {
+    private mutating func guarded<T>(_ body: (inout ExpositionParser) throws(ParseError) -> T) throws(ParseError) -> T {
         if let failure { throw failure }
         if finished {
             throw ParseError(line: lineNumber, column: 1, reason: "the parser was already finished; create a new one")
         }
         do throws(ParseError) {
-            try body(&self)
+            return try body(&self)
         } catch {
             failure = error
             throw error
@@ -92,6 +90,7 @@ public struct ExpositionParser {
 
     private mutating func consumeChunk(_ chunk: UnsafeRawBufferPointer) throws(ParseError) {
         guard let raw = chunk.baseAddress, chunk.count > 0 else { return }
+        // Input is bytes (from [UInt8], Data or a network buffer) and is only ever read as UInt8.
         let base = raw.assumingMemoryBound(to: UInt8.self)
         let count = chunk.count
         var start = 0
@@ -146,8 +145,10 @@ public struct ExpositionParser {
         }
         let content = try reader.read(start, length, line: lineNumber)
         switch format {
-        case .text: try text.add(content, line: lineNumber, columns: reader.labelColumns)
-        case .openMetrics: try openMetrics.add(content, line: lineNumber, columns: reader.labelColumns)
+        case .text: try text.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns)
+        case .openMetrics:
+            try openMetrics.add(content, sample: reader.sample, line: lineNumber, columns: reader.labelColumns,
+                                pairHashes: reader.labelPairHashes)
         }
     }
 

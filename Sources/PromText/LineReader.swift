@@ -4,12 +4,14 @@
 /// mode follows the OpenMetrics 1.0 ABNF (single spaces, no comments, `# EOF`, exemplars). Both accept quoted
 /// UTF-8 metric and label names (`{"my.metric","my.label"="v"}`). Family-level rules live in the assemblers.
 
-/// What one line says.
+/// What one line says. A sample is not carried in the case but left in `LineReader.sample`, so the large
+/// struct is not copied from enum to enum on every line.
 enum LineContent {
     /// A blank line or a comment (text mode only).
     case skip
     case metadata(Metadata)
-    case sample(RawSample)
+    /// A sample, now in `LineReader.sample`.
+    case sample
     /// OpenMetrics `# EOF`.
     case eof
 }
@@ -33,12 +35,22 @@ struct RawSample {
     var labels: [Label]
     /// Hash of name and label set, independent of label order (for duplicate detection).
     var seriesHash: UInt64
+    /// Order-independent hash of the label set alone: the sum of `labelPairHashes` (so one label's share can be
+    /// subtracted to get the hash of the set without it).
+    var labelsHash: UInt64
     var value: Double
     var timestamp: Double?
     var exemplar: Exemplar?
     var valueColumn: Int
     var timestampColumn: Int
     var exemplarColumn: Int
+    /// Index in `labels` of the `le` and `quantile` labels, if present (found by hash while reading).
+    var leIndex = -1
+    var quantileIndex = -1
+
+    static let none = RawSample(
+        name: "", nameHash: 0, labels: [], seriesHash: 0, labelsHash: 0, value: 0, timestamp: nil, exemplar: nil, valueColumn: 0,
+        timestampColumn: 0, exemplarColumn: 0)
 
     /// The 1-based column of label `name`'s value, given the reader's `labelColumns` for this sample.
     func column(ofLabel name: String, columns: [Int]) -> Int {
@@ -47,122 +59,30 @@ struct RawSample {
     }
 }
 
-/// A read position inside one line (no `\n`). Offsets are 0-based; errors report 1-based columns.
-struct Cursor {
-    let p: UnsafePointer<UInt8>
-    let n: Int
-    let line: Int
-    var i = 0
-
-    @inline(__always) var atEnd: Bool { i >= n }
-    @inline(__always) var byte: UInt8 { p[i] }
-
-    /// Advances over bytes for which `accept` holds, using locals so the loop stays in registers.
-    @inline(__always) mutating func skip(while accept: (UInt8) -> Bool) {
-        var j = i
-        while j < n && accept(p[j]) { j += 1 }
-        i = j
-    }
-
-    @inline(__always) mutating func skipBlanks() {
-        while i < n && (p[i] == UInt8(ascii: " ") || p[i] == UInt8(ascii: "\t")) { i += 1 }
-    }
-
-    func error(_ reason: String, at offset: Int? = nil) -> ParseError {
-        ParseError(line: line, column: (offset ?? i) + 1, reason: reason)
-    }
-
-    /// The byte at the cursor, quoted for messages, or "end of line".
-    var found: String { atEnd ? "end of line" : describeByte(byte) }
-
-    func text(_ from: Int, _ to: Int) -> String {
-        String(decoding: UnsafeBufferPointer(start: p + from, count: max(0, to - from)), as: UTF8.self)
-    }
-}
-
-func describeByte(_ byte: UInt8) -> String {
-    switch byte {
-    case 0x20: return "' '"
-    case 0x09: return "'\\t'"
-    case 0x0D: return "'\\r'"
-    case 0x21...0x7E: return "'\(Character(Unicode.Scalar(byte)))'"
-    default: return "byte 0x\(String(byte, radix: 16, uppercase: true))"
-    }
-}
-
-/// Byte classes, one bit each in a 256-entry table (built once; never freed, like any global constant).
-private enum ByteClass {
-    static let labelNameStart: UInt8 = 1  // [a-zA-Z_]
-    static let labelName: UInt8 = 2       // [a-zA-Z0-9_]
-    static let metricNameStart: UInt8 = 4 // [a-zA-Z_:]
-    static let metricName: UInt8 = 8      // [a-zA-Z0-9_:]
-
-    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
-        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
-        table.initialize(repeating: 0, count: 256)
-        for b in 0..<256 {
-            let byte = UInt8(b)
-            let letter = (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F
-            let digit = byte >= 0x30 && byte <= 0x39
-            let colon = byte == 0x3A
-            var bits: UInt8 = 0
-            if letter { bits |= labelNameStart | labelName | metricNameStart | metricName }
-            if digit { bits |= labelName | metricName }
-            if colon { bits |= metricNameStart | metricName }
-            table[b] = bits
-        }
-        return UnsafePointer(table)
-    }()
-}
-
-@inline(__always) func isLetterOrUnderscore(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.labelNameStart != 0 }
-@inline(__always) func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
-@inline(__always) func isMetricNameStart(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.metricNameStart != 0 }
-@inline(__always) func isMetricNameChar(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.metricName != 0 }
-@inline(__always) func isLabelNameChar(_ b: UInt8) -> Bool { ByteClass.table[Int(b)] & ByteClass.labelName != 0 }
-
-extension Cursor {
-    /// Advances over bytes whose class has `bit` set (table loaded once, index kept in a register).
-    @inline(__always) mutating func skip(class bit: UInt8) {
-        let table = ByteClass.table
-        var j = i
-        while j < n && table[Int(p[j])] & bit != 0 { j += 1 }
-        i = j
-    }
-
-    /// Advances to the next '"' or '\\' (or the end), eight bytes at a time where the line allows.
-    @inline(__always) mutating func skipToQuoteOrBackslash() {
-        var j = i
-        let raw = UnsafeRawPointer(p)
-        while j + 8 <= n {
-            let word = raw.loadUnaligned(fromByteOffset: j, as: UInt64.self)
-            let quote = word ^ 0x2222_2222_2222_2222
-            let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
-            let zero = ((quote &- 0x0101_0101_0101_0101) & ~quote) | ((backslash &- 0x0101_0101_0101_0101) & ~backslash)
-            let found = zero & 0x8080_8080_8080_8080
-            if found != 0 {
-                j += found.trailingZeroBitCount >> 3
-                i = j
-                return
-            }
-            j += 8
-        }
-        while j < n && p[j] != UInt8(ascii: "\"") && p[j] != UInt8(ascii: "\\") { j += 1 }
-        i = j
-    }
-}
-
 struct LineReader {
     let format: ExpositionFormat
+    /// The sample of the last line that was one.
+    private(set) var sample = RawSample.none
     /// Label value columns (1-based) of the last sample read, parallel to its labels (the first `labels.count`
     /// entries are valid; the array is reused between lines).
     private(set) var labelColumns: [Int] = []
     private var interner = StringInterner()
     private var scratch: [UInt8] = []
+    /// Capacity to reserve for the next label array: the label count last seen with the same metric name, so
+    /// the array is allocated once at the right size (histograms alternate 2-label `_sum` and 3-label buckets).
     private var expectedLabelCount = 4
+    private var labelCountByName: [(nameHash: UInt64, count: Int)] = []
+    /// Hashes of the label names the grammar and the assemblers treat specially (same hash as the interner's).
+    private let leHash = hashWords(loadWords("le", 2), 2)
+    private let quantileHash = hashWords(loadWords("quantile", 8), 8)
+    private let reservedNameHash = hashWords(loadWords("__name__", 8), 8)
+    private var leIndex = -1
+    private var quantileIndex = -1
     /// The last unquoted metric name read, as bytes and as its token.
     private var previousName: [UInt8] = []
     private var previousNameToken: (string: String, hash: UInt64) = ("", 0)
+    /// Per label of the last sample: the hash of its name and value (parallel to `labelColumns`).
+    private(set) var labelPairHashes: [UInt64] = []
     /// Hashes of the label names read so far on this line (duplicate check without string comparison); like
     /// `labelColumns`, only the first `labels.count` entries are valid.
     private var labelNameHashes: [UInt64] = []
@@ -188,7 +108,8 @@ struct LineReader {
         c.skipBlanks()
         if c.atEnd { return .skip }
         if c.byte == UInt8(ascii: "#") { return try readTextComment(&c) }
-        return .sample(try readTextSample(&c))
+        sample = try readTextSample(&c)
+        return .sample
     }
 
     private mutating func readTextComment(_ c: inout Cursor) throws(ParseError) -> LineContent {
@@ -234,8 +155,12 @@ struct LineReader {
         }
         var labels: [Label] = []
         var labelsHash: UInt64 = 0
+        leIndex = -1
+        quantileIndex = -1
         if !c.atEnd && c.byte == UInt8(ascii: "{") {
+            if let name { predictLabelCount(for: name.hash) }
             try readLabels(&c, into: &labels, hash: &labelsHash, metricName: &name, strict: false)
+            if let name { rememberLabelCount(labels.count, for: name.hash) }
             c.skipBlanks()
         }
         guard let name else {
@@ -266,8 +191,9 @@ struct LineReader {
         }
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
+            labelsHash: labelsHash,
             value: value, timestamp: timestamp, exemplar: nil, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
-            exemplarColumn: 0)
+            exemplarColumn: 0, leIndex: leIndex, quantileIndex: quantileIndex)
     }
 
     // MARK: OpenMetrics 1.0
@@ -275,7 +201,8 @@ struct LineReader {
     private mutating func readOpenMetricsLine(_ c: inout Cursor) throws(ParseError) -> LineContent {
         if c.atEnd { throw c.error("blank line (OpenMetrics allows none; the input must end with '# EOF')") }
         if c.byte == UInt8(ascii: "#") { return try readOpenMetricsMetadata(&c) }
-        return .sample(try readOpenMetricsSample(&c))
+        sample = try readOpenMetricsSample(&c)
+        return .sample
     }
 
     private mutating func readOpenMetricsMetadata(_ c: inout Cursor) throws(ParseError) -> LineContent {
@@ -315,6 +242,8 @@ struct LineReader {
         }
         var labels: [Label] = []
         var labelsHash: UInt64 = 0
+        leIndex = -1
+        quantileIndex = -1
         if !c.atEnd && c.byte == UInt8(ascii: "{") {
             try readLabels(&c, into: &labels, hash: &labelsHash, metricName: &name, strict: true)
         }
@@ -349,11 +278,11 @@ struct LineReader {
                 exemplar = try readExemplar(&c)
             }
         }
-        _ = valueStart
         return RawSample(
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
+            labelsHash: labelsHash,
             value: value, timestamp: timestamp, exemplar: exemplar, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
-            exemplarColumn: exemplarStart + 1)
+            exemplarColumn: exemplarStart + 1, leIndex: leIndex, quantileIndex: quantileIndex)
     }
 
     /// `# {labels} value [timestamp]`, the cursor on the '#'.
@@ -363,12 +292,15 @@ struct LineReader {
             throw c.error("expected '# {' to start an exemplar", at: start)
         }
         c.i += 2
-        let savedColumns = labelColumns
+        // The exemplar's labels reuse the per-line label state; keep the sample's.
+        let savedColumns = labelColumns, savedPairs = labelPairHashes, savedLe = leIndex, savedQuantile = quantileIndex
+        defer { leIndex = savedLe; quantileIndex = savedQuantile }
         var labels: [Label] = []
         var hash: UInt64 = 0
         var noName: (string: String, hash: UInt64)? = ("", 0)  // a name inside exemplar braces is not allowed
         try readLabels(&c, into: &labels, hash: &hash, metricName: &noName, strict: true)
         labelColumns = savedColumns
+        labelPairHashes = savedPairs
         let length = labels.reduce(0) { $0 + ByteChecks.codePointCount($1.name) + ByteChecks.codePointCount($1.value) }
         if length > 128 {
             throw c.error("exemplar label set has \(length) code points; OpenMetrics allows at most 128", at: start)
@@ -482,36 +414,51 @@ struct LineReader {
             let valueColumn = c.i + 1
             let value = try readQuoted(&c, strictEscapes: !strict, what: .labelValue(labelName.string),
                                        position: 2 + 2 * labels.count)
-            if labelName.string == "__name__" {
+            if labelName.hash == reservedNameHash && labelName.string == "__name__" {
                 throw c.error("label name \"__name__\" is reserved (the metric name goes before '{')", at: nameStart)
             }
             let k = labels.count
+            let pairHash = combineHashes(labelName.hash, value.hash)
             for earlier in 0..<k where labelNameHashes[earlier] == labelName.hash && labels[earlier].name == labelName.string {
                 throw c.error("duplicate label name \"\(labelName.string)\"", at: nameStart)
             }
             if k < labelNameHashes.count {
                 labelNameHashes[k] = labelName.hash
                 labelColumns[k] = valueColumn
+                labelPairHashes[k] = pairHash
             } else {
                 labelNameHashes.append(labelName.hash)
                 labelColumns.append(valueColumn)
+                labelPairHashes.append(pairHash)
             }
-            labels.append(Label(name: labelName.string, value: value.string))
-            hash = hash &+ combineHashes(labelName.hash, value.hash)
+            if labelName.hash == leHash && labelName.string == "le" { leIndex = k }
+            if labelName.hash == quantileHash && labelName.string == "quantile" { quantileIndex = k }
+            hash = hash &+ pairHash
             if !strict { c.skipBlanks() }
-            if c.atEnd {
-                throw c.error("expected ',' or '}' after the value of label \"\(labelName.string)\", found end of line")
-            }
-            if c.byte == UInt8(ascii: ",") {
-                c.i += 1
-                afterComma = true
-            } else if c.byte == UInt8(ascii: "}") {
-                afterComma = false
-            } else {
+            guard !c.atEnd, c.byte == UInt8(ascii: ",") || c.byte == UInt8(ascii: "}") else {
                 throw c.error("expected ',' or '}' after the value of label \"\(labelName.string)\", found \(c.found)")
             }
+            afterComma = c.byte == UInt8(ascii: ",")
+            if afterComma { c.i += 1 }
+            // Last use of both tokens: their strings move into the label.
+            labels.append(Label(name: labelName.string, value: value.string))
         }
-        expectedLabelCount = labels.count
+    }
+
+    private mutating func predictLabelCount(for nameHash: UInt64) {
+        for entry in labelCountByName where entry.nameHash == nameHash {
+            expectedLabelCount = entry.count
+            return
+        }
+    }
+
+    private mutating func rememberLabelCount(_ count: Int, for nameHash: UInt64) {
+        for k in labelCountByName.indices where labelCountByName[k].nameHash == nameHash {
+            labelCountByName[k].count = count
+            return
+        }
+        if labelCountByName.count == 8 { labelCountByName.removeFirst() }
+        labelCountByName.append((nameHash, count))
     }
 
     /// A double-quoted string with the cursor on the opening quote; leaves the cursor after the closing quote.
@@ -550,6 +497,7 @@ struct LineReader {
             let b = c.byte
             if b == UInt8(ascii: "\"") {
                 c.i += 1
+                if scratch.isEmpty { return interner.intern(c.p, 0) }
                 return scratch.withUnsafeBufferPointer { interner.intern($0.baseAddress!, $0.count) }
             }
             if b == UInt8(ascii: "\\") {

@@ -3,6 +3,14 @@
 /// non-decreasing timestamps, per-type rules (histogram buckets, `le`, `quantile`, stateset/info values,
 /// counter-like values, where exemplars may appear) and `# EOF` at the end.
 struct OpenMetricsAssembler {
+    /// The sample-name suffixes a family type owns.
+    private enum Suffix: String {
+        case none = "", total = "_total", created = "_created", count = "_count", sum = "_sum", bucket = "_bucket"
+        case gcount = "_gcount", gsum = "_gsum", info = "_info"
+    }
+
+    /// The family being read, with what the grouping rules need. Groups and series are identified by
+    /// order-independent label hashes (a 64-bit collision could only produce a false rejection).
     private struct Open {
         var family: MetricFamily
         var declaredType: MetricType?
@@ -10,15 +18,21 @@ struct OpenMetricsAssembler {
         var unitColumn = 0
         var helpSeen = false
         var allowedNames: [String]
-        var group: [Label]?
+        var allowedSuffixes: [Suffix]
+        var group: UInt64?
         var groupTimestamp: Double?
-        var seenGroups: Set<[Label]> = []
-        var groupSeries: Set<SeriesKey> = []
-    }
+        var seenGroups: Set<UInt64> = []
+        var groupSeries: Set<UInt64> = []
+        /// Per sample: its group hash and suffix, for the histogram check at the end.
+        var sampleGroups: [UInt64] = []
+        var sampleSuffixes: [Suffix] = []
 
-    private struct SeriesKey: Hashable {
-        var name: String
-        var labels: [Label]
+        init(family: MetricFamily, declaredType: MetricType? = nil) {
+            self.family = family
+            self.declaredType = declaredType
+            allowedNames = [family.name]
+            allowedSuffixes = [.none]
+        }
     }
 
     private var families: [MetricFamily] = []
@@ -26,7 +40,10 @@ struct OpenMetricsAssembler {
     private var current: Open?
     private(set) var sawEOF = false
 
-    mutating func add(_ content: LineContent, line: Int, columns: [Int]) throws(ParseError) {
+    /// Takes one line; for `.sample` the sample is `sample` (the reader's, borrowed).
+    mutating func add(
+        _ content: LineContent, sample: RawSample, line: Int, columns: [Int], pairHashes: [UInt64]
+    ) throws(ParseError) {
         switch content {
         case .skip:
             return
@@ -34,8 +51,8 @@ struct OpenMetricsAssembler {
             sawEOF = true
         case .metadata(let metadata):
             try addMetadata(metadata, line: line)
-        case .sample(let sample):
-            try addSample(sample, line: line, columns: columns)
+        case .sample:
+            try addSample(sample, line: line, columns: columns, pairHashes: pairHashes)
         }
     }
 
@@ -60,7 +77,7 @@ struct OpenMetricsAssembler {
             }
         } else {
             try close()
-            current = Open(family: MetricFamily(name: name, type: .unknown, line: line), allowedNames: [name])
+            current = Open(family: MetricFamily(name: name, type: .unknown, line: line))
         }
         switch metadata.keyword {
         case .help:
@@ -78,7 +95,8 @@ struct OpenMetricsAssembler {
                     + "gaugehistogram, summary, stateset, info or unknown)\(hint)")
             }
             current!.declaredType = type
-            current!.allowedNames = Self.suffixes(of: type).map { name + $0 }
+            current!.allowedSuffixes = Self.suffixes(of: type)
+            current!.allowedNames = current!.allowedSuffixes.map { name + $0.rawValue }
         case .unit:
             guard current!.unitLine == 0 else { throw ParseError(line: line, column: 1, reason: "second # UNIT for \"\(name)\"") }
             if let bad = metadata.text.utf8.firstIndex(where: { !isMetricNameChar($0) }) {
@@ -107,39 +125,43 @@ struct OpenMetricsAssembler {
     }
 
     /// The sample-name suffixes a family of `type` owns.
-    private static func suffixes(of type: MetricType) -> [String] {
+    private static func suffixes(of type: MetricType) -> [Suffix] {
         switch type {
-        case .counter: return ["_total", "_created"]
-        case .summary: return ["", "_count", "_sum", "_created"]
-        case .histogram: return ["_count", "_sum", "_bucket", "_created"]
-        case .gaugehistogram: return ["_gcount", "_gsum", "_bucket"]
-        case .info: return ["_info"]
-        default: return [""]
+        case .counter: return [.total, .created]
+        case .summary: return [.none, .count, .sum, .created]
+        case .histogram: return [.count, .sum, .bucket, .created]
+        case .gaugehistogram: return [.gcount, .gsum, .bucket]
+        case .info: return [.info]
+        default: return [.none]
         }
     }
 
     // MARK: Samples
 
-    private mutating func addSample(_ raw: RawSample, line: Int, columns: [Int]) throws(ParseError) {
-        if current == nil || !current!.allowedNames.contains(raw.name) {
+    private mutating func addSample(_ raw: RawSample, line: Int, columns: [Int], pairHashes: [UInt64]) throws(ParseError) {
+        var position = current?.allowedNames.firstIndex(of: raw.name)
+        if position == nil {
             try close()
             // A sample without metadata starts a family of type unknown.
-            current = Open(family: MetricFamily(name: raw.name, type: .unknown, line: line), declaredType: .unknown,
-                           allowedNames: [raw.name])
+            current = Open(family: MetricFamily(name: raw.name, type: .unknown, line: line), declaredType: .unknown)
+            position = 0
         }
         let name = current!.family.name
         let type = current!.declaredType ?? .unknown
-        let suffix = String(raw.name.dropFirst(name.count))
+        let suffix = current!.allowedSuffixes[position!]
         let error = { (column: Int, reason: String) in ParseError(line: line, column: column, reason: reason) }
+        var groupHash = raw.labelsHash  // the label set without le / quantile / the stateset label
 
-        if type == .stateset && !raw.labels.contains(where: { $0.name == name }) {
-            throw error(1, "stateset sample \"\(raw.name)\" needs a label named \"\(name)\" for its state")
-        }
-        if (type == .histogram || type == .gaugehistogram) && suffix == "_bucket" {
-            guard let le = raw.labels.first(where: { $0.name == "le" })?.value else {
-                throw error(1, "histogram bucket \"\(raw.name)\" has no \"le\" label")
+        if type == .stateset {
+            guard let state = raw.labels.firstIndex(where: { $0.name == name }) else {
+                throw error(1, "stateset sample \"\(raw.name)\" needs a label named \"\(name)\" for its state")
             }
-            let column = raw.column(ofLabel: "le", columns: columns)
+            groupHash &-= pairHashes[state]
+        }
+        if (type == .histogram || type == .gaugehistogram) && suffix == .bucket {
+            guard raw.leIndex >= 0 else { throw error(1, "histogram bucket \"\(raw.name)\" has no \"le\" label") }
+            let le = raw.labels[raw.leIndex].value
+            let column = columns[raw.leIndex]
             guard let bound = TextAssembler.float(le), !bound.isNaN else {
                 throw error(column, "invalid \"le\" value \"\(le)\" on \"\(raw.name)\" (expected a float, not NaN)")
             }
@@ -149,41 +171,45 @@ struct OpenMetricsAssembler {
             if !Self.isInteger(raw.value) {
                 throw error(raw.valueColumn, "bucket value \(raw.value) of \"\(raw.name)\" is not an integer")
             }
+            groupHash &-= pairHashes[raw.leIndex]
         }
-        if (suffix == "_count" || suffix == "_gcount") && type != .unknown && type != .gauge && !Self.isInteger(raw.value) {
+        if (suffix == .count || suffix == .gcount) && !Self.isInteger(raw.value) {
             throw error(raw.valueColumn, "count value \(raw.value) of \"\(raw.name)\" is not an integer")
         }
-        if type == .summary && suffix.isEmpty {
-            guard let text = raw.labels.first(where: { $0.name == "quantile" })?.value else {
+        if type == .summary && suffix == .none {
+            guard raw.quantileIndex >= 0 else {
                 throw error(1, "summary quantile sample \"\(raw.name)\" has no \"quantile\" label")
             }
+            let text = raw.labels[raw.quantileIndex].value
             guard let quantile = TextAssembler.float(text), quantile >= 0, quantile <= 1 else {
-                throw error(raw.column(ofLabel: "quantile", columns: columns),
+                throw error(columns[raw.quantileIndex],
                             "invalid \"quantile\" value \"\(text)\" on \"\(raw.name)\" (expected a float in 0…1)")
             }
             if raw.value < 0 {
                 throw error(raw.valueColumn, "quantile value \(raw.value) of \"\(raw.name)\" is negative")
             }
+            groupHash &-= pairHashes[raw.quantileIndex]
         }
-        try checkGrouping(raw, type: type, suffix: suffix, line: line)
+        if type == .info { groupHash = 0 }  // all info samples form one group
+        try checkGrouping(raw, groupHash: groupHash, type: type, line: line)
         if type == .stateset && raw.value != 0 && raw.value != 1 {
             throw error(raw.valueColumn, "stateset value of \"\(raw.name)\" must be 0 or 1, found \(raw.value)")
         }
         if type == .info && raw.value != 1 {
             throw error(raw.valueColumn, "info value of \"\(raw.name)\" must be 1, found \(raw.value)")
         }
-        if type != .unknown && type != .gauge && type != .stateset && type != .info {
-            let counterLike = ["_total", "_sum", "_count", "_bucket", "_gcount", "_gsum"].contains(suffix)
-            if counterLike && raw.value.isNaN {
-                throw error(raw.valueColumn, "\"\(raw.name)\" is counter-like and cannot be NaN")
-            }
-            if counterLike && suffix != "_gsum" && raw.value < 0 {
+        switch suffix {
+        case .total, .sum, .count, .bucket, .gcount, .gsum:
+            if raw.value.isNaN { throw error(raw.valueColumn, "\"\(raw.name)\" is counter-like and cannot be NaN") }
+            if suffix != .gsum && raw.value < 0 {
                 throw error(raw.valueColumn, "\"\(raw.name)\" is counter-like and cannot be negative (\(raw.value))")
             }
+        case .none, .created, .info:
+            break
         }
         if raw.exemplar != nil {
-            let allowed = ((type == .histogram || type == .gaugehistogram) && suffix == "_bucket")
-                || (type == .counter && suffix == "_total")
+            let allowed = ((type == .histogram || type == .gaugehistogram) && suffix == .bucket)
+                || (type == .counter && suffix == .total)
             if !allowed {
                 throw error(raw.exemplarColumn,
                             "exemplar on \"\(raw.name)\": only histogram/gaugehistogram buckets and counter _total "
@@ -193,15 +219,16 @@ struct OpenMetricsAssembler {
         current!.family.samples.append(Sample(
             name: raw.name, labels: raw.labels, value: raw.value, timestamp: raw.timestamp, exemplar: raw.exemplar,
             line: line))
+        current!.sampleGroups.append(groupHash)
+        current!.sampleSuffixes.append(suffix)
     }
 
     /// Samples of one group (same labels apart from le/quantile/state) are contiguous, all with or all
     /// without timestamps, timestamps never decreasing, and a series repeats only with a timestamp.
-    private mutating func checkGrouping(_ raw: RawSample, type: MetricType, suffix: String, line: Int) throws(ParseError) {
+    private mutating func checkGrouping(_ raw: RawSample, groupHash: UInt64, type: MetricType, line: Int) throws(ParseError) {
         let name = current!.family.name
-        let group = Self.groupKey(raw.labels, type: type, suffix: suffix, familyName: name)
         let column = raw.timestamp == nil ? raw.valueColumn : raw.timestampColumn
-        if let previous = current!.group, previous == group {
+        if let previous = current!.group, previous == groupHash {
             if (raw.timestamp == nil) != (current!.groupTimestamp == nil) {
                 throw ParseError(line: line, column: column, reason:
                     "\"\(raw.name)\" mixes samples with and without timestamps in one group")
@@ -211,35 +238,23 @@ struct OpenMetricsAssembler {
                     "timestamp of \"\(raw.name)\" went backwards (\(now) after \(before))")
             }
         } else {
-            if current!.group != nil && current!.seenGroups.contains(group) {
+            if current!.group != nil && current!.seenGroups.contains(groupHash) {
+                let grouping = raw.labels.filter { $0.name != "le" && $0.name != "quantile" && $0.name != name }
                 throw ParseError(line: line, column: 1, reason:
-                    "samples of \"\(name)\" with labels \(Self.describe(group)) are not contiguous "
+                    "samples of \"\(name)\" with labels \(Self.describe(grouping)) are not contiguous "
                     + "(OpenMetrics forbids interleaving groups)")
             }
-            current!.groupSeries.removeAll()
+            current!.groupSeries.removeAll(keepingCapacity: true)
         }
-        let key = SeriesKey(name: raw.name, labels: raw.labels.sorted { $0.name < $1.name })
-        if raw.timestamp == nil && current!.groupSeries.contains(key) {
+        if raw.timestamp == nil && current!.groupSeries.contains(raw.seriesHash) {
             throw ParseError(line: line, column: 1, reason:
                 "duplicate sample \(TextAssembler.describe(Sample(name: raw.name, labels: raw.labels, value: 0, line: 0))) "
                 + "(OpenMetrics repeats a series only with timestamps)")
         }
-        current!.groupSeries.insert(key)
-        current!.group = group
+        current!.groupSeries.insert(raw.seriesHash)
+        current!.group = groupHash
         current!.groupTimestamp = raw.timestamp
-        current!.seenGroups.insert(group)
-    }
-
-    private static func groupKey(_ labels: [Label], type: MetricType, suffix: String, familyName: String) -> [Label] {
-        let dropped: String?
-        switch type {
-        case .info: return []
-        case .summary where suffix.isEmpty: dropped = "quantile"
-        case .stateset: dropped = familyName
-        case .histogram where suffix == "_bucket", .gaugehistogram where suffix == "_bucket": dropped = "le"
-        default: dropped = nil
-        }
-        return labels.filter { $0.name != dropped }.sorted { $0.name < $1.name }
+        current!.seenGroups.insert(groupHash)
     }
 
     // MARK: Closing a family
@@ -250,10 +265,10 @@ struct OpenMetricsAssembler {
         let name = open.family.name
         let type = open.declaredType ?? .unknown
         open.family.type = type
-        var owned = [""]
+        var owned: [Suffix] = [.none]
         for suffix in Self.suffixes(of: type) where !owned.contains(suffix) { owned.append(suffix) }
         for suffix in owned {
-            let full = name + suffix
+            let full = name + suffix.rawValue
             if seenNames.contains(full) {
                 throw ParseError(line: open.family.line, column: 1, reason:
                     "family \"\(name)\" (\(type.rawValue)) claims the name \"\(full)\", already used by an earlier "
@@ -271,14 +286,18 @@ struct OpenMetricsAssembler {
                     "\(type.rawValue) family \"\(name)\" cannot have a unit")
             }
         }
-        if type == .histogram || type == .gaugehistogram { try Self.checkHistogram(open.family) }
+        if type == .histogram || type == .gaugehistogram {
+            try Self.checkHistogram(open.family, groups: open.sampleGroups, suffixes: open.sampleSuffixes)
+        }
         families.append(open.family)
     }
 
     /// Per group (labels without `le`) and timestamp: buckets in increasing `le` order with non-decreasing
     /// counts ending at +Inf, `_count` equal to the +Inf bucket, `_sum`/`_count` present together, and the
     /// sign rules for negative buckets.
-    private static func checkHistogram(_ family: MetricFamily) throws(ParseError) {
+    private static func checkHistogram(
+        _ family: MetricFamily, groups: [UInt64], suffixes: [Suffix]
+    ) throws(ParseError) {
         struct GroupState {
             var count: Double?
             var bucket: Double?
@@ -305,11 +324,11 @@ struct OpenMetricsAssembler {
             }
         }
         var state: GroupState?
-        var group: [Label] = []
+        var group: UInt64 = 0
         var timestamp: Double?
-        for sample in family.samples {
-            let suffix = String(sample.name.dropFirst(name.count))
-            let key = groupKey(sample.labels, type: .histogram, suffix: suffix, familyName: name)
+        for (index, sample) in family.samples.enumerated() {
+            let suffix = suffixes[index]
+            let key = groups[index]
             if state == nil || key != group || sample.timestamp != timestamp {
                 if let finished = state { try finishGroup(finished) }
                 state = GroupState()
@@ -318,7 +337,7 @@ struct OpenMetricsAssembler {
             timestamp = sample.timestamp
             state!.lastLine = sample.line
             switch suffix {
-            case "_bucket":
+            case .bucket:
                 let bound = sample.label("le").flatMap(TextAssembler.float) ?? .nan
                 if bound < 0 { state!.negativeBuckets = true }
                 if let previous = state!.bucket, bound <= previous {
@@ -332,11 +351,11 @@ struct OpenMetricsAssembler {
                 }
                 state!.bucket = bound
                 state!.value = sample.value
-            case "_count", "_gcount":
+            case .count, .gcount:
                 state!.count = sample.value
-            case "_sum":
+            case .sum:
                 state!.hasSum = true
-            case "_gsum":
+            case .gsum:
                 state!.hasGSum = true
                 if sample.value < 0 { state!.negativeGSum = true }
             default:

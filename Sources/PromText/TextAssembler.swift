@@ -24,13 +24,14 @@ struct TextAssembler {
     private var locations: [Int] = []
     private var oddities = OddityLog()
 
-    mutating func add(_ content: LineContent, line: Int, columns: [Int]) throws(ParseError) {
+    /// Takes one line; for `.sample` the sample is `sample` (the reader's, borrowed).
+    mutating func add(_ content: LineContent, sample: RawSample, line: Int, columns: [Int]) throws(ParseError) {
         switch content {
         case .skip, .eof:
             return
         case .metadata(let metadata):
             try addMetadata(metadata, line: line)
-        case .sample(let sample):
+        case .sample:
             try addSample(sample, line: line, columns: columns)
         }
     }
@@ -149,9 +150,10 @@ struct TextAssembler {
     private static func check(_ raw: RawSample, role: Role, type: MetricType, line: Int, columns: [Int]) throws(ParseError) {
         switch (type, role) {
         case (.histogram, .bucket):
-            if let le = raw.labels.first(where: { $0.name == "le" })?.value {
+            if raw.leIndex >= 0 {
+                let le = raw.labels[raw.leIndex].value
                 if float(le) == nil {
-                    throw ParseError(line: line, column: raw.column(ofLabel: "le", columns: columns), reason:
+                    throw ParseError(line: line, column: columns[raw.leIndex], reason:
                         "expected a float as value of label \"le\" of \"\(raw.name)\", found \"\(le)\"")
                 }
             }
@@ -165,8 +167,8 @@ struct TextAssembler {
                     "negative count \(raw.value) for \"\(raw.name)\"")
             }
         case (.summary, .plain):
-            if let quantile = raw.labels.first(where: { $0.name == "quantile" })?.value, float(quantile) == nil {
-                throw ParseError(line: line, column: raw.column(ofLabel: "quantile", columns: columns), reason:
+            if raw.quantileIndex >= 0, case let quantile = raw.labels[raw.quantileIndex].value, float(quantile) == nil {
+                throw ParseError(line: line, column: columns[raw.quantileIndex], reason:
                     "expected a float as value of label \"quantile\" of \"\(raw.name)\", found \"\(quantile)\"")
             }
         default:

@@ -58,6 +58,17 @@ struct OpenMetricsTests {
                 "family build info", #"  build_info{version="1.2"} 1.0"#,
                 "family queue gaugehistogram", #"  queue_bucket{le="+Inf"} 4.0"#, "  queue_gcount 4.0", "  queue_gsum 9.0",
             ]),
+        Good(name: "a group is the same whatever the label order", input: """
+            # TYPE h histogram
+            h_bucket{a="x",le="1"} 0
+            h_bucket{le="+Inf",a="x"} 1
+            h_count{a="x"} 1
+            h_sum{a="x"} 0.5
+            # EOF
+            """, expected: [
+                "family h histogram", #"  h_bucket{a="x",le="1"} 0.0"#, #"  h_bucket{le="+Inf",a="x"} 1.0"#,
+                #"  h_count{a="x"} 1.0"#, #"  h_sum{a="x"} 0.5"#,
+            ]),
         Good(name: "OpenMetrics keeps unknown escapes as written", input: #"""
             # HELP e a\tb\\c
             e{v="x\zy\"q"} 1
@@ -92,6 +103,12 @@ struct OpenMetricsTests {
             reason: #"histogram "h" has no le="+Inf" bucket"#),
         Bad(name: "exemplar on a gauge", input: "# TYPE g gauge\ng 1 # {a=\"b\"} 1\n# EOF\n", line: 2, column: 5,
             reason: "only histogram/gaugehistogram buckets and counter _total samples may carry exemplars"),
+        Bad(name: "a group that comes back (label order does not matter)",
+            input: "# TYPE g gauge\ng{a=\"1\",b=\"2\"} 1\ng{a=\"2\",b=\"2\"} 1\ng{b=\"2\",a=\"1\"} 1\n# EOF\n", line: 4, column: 1,
+            reason: #"samples of "g" with labels {b="2",a="1"} are not contiguous"#),
+        Bad(name: "a histogram bucket count that decreases within a group",
+            input: "# TYPE h histogram\nh_bucket{le=\"1\",a=\"x\"} 2\nh_bucket{a=\"x\",le=\"+Inf\"} 1\n# EOF\n", line: 3,
+            column: 1, reason: #"bucket counts of histogram "h" decrease (1.0 after 2.0)"#),
         Bad(name: "untyped is text format", input: "# TYPE a untyped\n# EOF\n", line: 1, column: 10,
             reason: #"OpenMetrics says "unknown""#),
     ]
