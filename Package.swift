@@ -50,7 +50,10 @@ let package = Package(
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
         .testTarget(
             name: "KVerifyCommandsTests",
-            dependencies: ["KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP"]
+            dependencies: [
+                "KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP",
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .testTarget(name: "ScriptTests", dependencies: ["KVerifyTestSupport"]),
     ]
