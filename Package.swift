@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "KVerifyTestSupport"]),
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
         .testTarget(
             name: "KVerifyCommandsTests",

@@ -14,7 +14,8 @@ public final class RedisServerFixture: Sendable {
         self.password = password
         var arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
         if let password { arguments += ["--requirepass", password] }
-        for (user, secret) in aclUsers { arguments += ["--user", "\(user) on >\(secret) ~* &* +@all"] }
+        // One argument per ACL token: redis-server quotes a single argument with spaces as one token.
+        for (user, secret) in aclUsers { arguments += ["--user", user, "on", ">\(secret)", "~*", "&*", "+@all"] }
         process = try ChildProcess(
             name: "redis-server", executable: try Self.which("redis-server"), arguments: arguments)
         do {

@@ -1,0 +1,137 @@
+import Foundation
+import KVerifyTestSupport
+import RESP
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `kverify redis` run as a subprocess: exit codes and output are the interface.
+@Suite("kverify redis (CLI)", .serialized)
+struct RedisCommandTests {
+    @Test("the real exporter's keys verify, and expiry is observed: exit 0")
+    func verifiesExporter() async throws {
+        try await GunicornExporterFixture.withRedis(ttlSeconds: 5) { exporter, redis in
+            try exporter.sendTraffic(20)
+            let result = try await runKVerify([
+                "redis", "--addr", redis.address, "--ttl", "5", "--expect-expiry", "--expiry-timeout", "40s", "--verbose",
+            ])
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("PASS redis.expiry.all-expired [gunicorn:*]"))
+            #expect(result.stdout.contains("PASS redis.ttl.missing [gunicorn:*] expected every key to have a TTL, observed all"))
+            #expect(result.stdout.contains("phases: connect"))
+            #expect(result.stdout.contains("VERIFIED"))
+        }
+    }
+
+    @Test("REDIS_TTL_DISABLED=true: exit 1 and the report counts the keys without TTL")
+    func ttlDisabled() async throws {
+        try await GunicornExporterFixture.withRedis(ttlDisabled: true) { exporter, redis in
+            try exporter.sendTraffic(10)
+            let result = try await runKVerify(["redis", "--addr", redis.address])
+            #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("FAIL redis.ttl.missing [gunicorn:*]"))
+            #expect(result.stdout.range(of: #"observed \d+ keys have no TTL \(PTTL -1\): gunicorn:"#, options: .regularExpression) != nil)
+            #expect(result.stdout.contains("FAILED: redis \(redis.address) db 0 prefix gunicorn"))
+        }
+    }
+
+    @Test("JSON output carries verdict and findings")
+    func json() async throws {
+        try await RedisServerFixture.with { redis in
+            try Keyspace.run(Keyspace.healthy(), on: try Keyspace.connect(redis))
+            let result = try await runKVerify(["redis", "--addr", redis.address, "--output", "json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(object?["verdict"] as? String == "pass")
+            let findings = object?["findings"] as? [[String: Any]] ?? []
+            #expect(findings.contains { $0["checkID"] as? String == "redis.meta.unpaired" && $0["status"] as? String == "pass" })
+        }
+    }
+
+    @Test("a wrong password exits 3 naming the server and WRONGPASS, never the password")
+    func wrongPassword() async throws {
+        try await RedisServerFixture.with(password: "the-real-one") { redis in
+            let result = try await runKVerify(
+                ["redis", "--addr", redis.address, "--password-env", "KV_TEST_REDIS_PW"],
+                environment: ["KV_TEST_REDIS_PW": "not-the-password"])
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("kverify: error: redis \(redis.address): AUTH as user 'default' was rejected: WRONGPASS"))
+            #expect(!(result.stdout + result.stderr).contains("not-the-password"))
+
+            let user = try await runKVerify(
+                ["redis", "--addr", redis.address, "--password-env", "KV_TEST_REDIS_PW", "--user", "default"],
+                environment: ["KV_TEST_REDIS_PW": "the-real-one"])
+            #expect(user.status == 1, "empty keyspace: presence fails; \(user.stderr)")
+
+            let none = try await runKVerify(["redis", "--addr", redis.address])
+            #expect(none.status == 3)
+            #expect(none.stderr.contains("NOAUTH") && none.stderr.contains("--password-env"))
+        }
+    }
+
+    @Test("usage errors exit 2 with the reason", arguments: [
+        (["redis", "--addr", "127.0.0.1:6379", "--password-env", "KV_TEST_UNSET_VARIABLE"],
+         "environment variable KV_TEST_UNSET_VARIABLE is not set"),
+        (["redis", "--addr", "localhost"], "has no port"),
+        (["redis", "--addr", "127.0.0.1:6379", "--user", "auditor"], "--user auditor needs --password-env VAR"),
+        (["redis", "--addr", "127.0.0.1:6379", "--ttl", "0"], "--ttl 0: expected seconds > 0"),
+        (["redis", "--addr", "127.0.0.1:6379", "--expiry-timeout", "soon"], "soon"),
+        (["redis", "--addr", "127.0.0.1:6379", "--password", "x"], "--password"),
+    ])
+    func usage(_ arguments: [String], message: String) async throws {
+        let result = try await runKVerify(arguments)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+
+    @Test("nothing listening, or not a Redis server: exit 3 with what was seen")
+    func unreachable() async throws {
+        let port = try TCPProbe.freePort()
+        let refused = try await runKVerify(["redis", "--addr", "127.0.0.1:\(port)"])
+        #expect(refused.status == 3)
+        #expect(refused.stderr.contains("redis 127.0.0.1:\(port): cannot connect: connection refused"))
+
+        try await ScriptedTCPServer.with(.reply(Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8), close: true)) { server in
+            let http = try await runKVerify(["redis", "--addr", server.address, "--timeout", "2s"])
+            #expect(http.status == 3)
+            #expect(http.stderr.contains("is this a Redis server?"), "\(http.stderr)")
+        }
+        try await ScriptedTCPServer.with(.silent) { server in
+            let silent = try await runKVerify(["redis", "--addr", server.address, "--timeout", "500ms"])
+            #expect(silent.status == 3)
+            #expect(silent.stderr.contains("no reply within"), "\(silent.stderr)")
+        }
+    }
+
+    @Test("redis-server killed in the middle of the scan: exit 3, no hang")
+    func killedMidScan() async throws {
+        let redis = try await RedisServerFixture()
+        defer { redis.stop() }
+        let admin = try Keyspace.connect(redis)
+        try Keyspace.load(pairs: 150_000, on: admin)
+        var killed = false
+        let result = try await runKVerify(["redis", "--addr", redis.address, "--timeout", "5s"]) { process in
+            // Wait (with a deadline) until kverify is visibly auditing, then kill the server under it.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning && ContinuousClock.now < deadline {
+                let clients = try admin.command(["CLIENT", "LIST"]).string ?? ""
+                let auditing = clients.split(separator: "\n").contains { line in
+                    ["cmd=scan", "cmd=type", "cmd=pttl", "cmd=hgetall"].contains { line.contains($0) }
+                }
+                if auditing {
+                    kill(redis.pid, SIGKILL)
+                    killed = true
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        try #require(killed, "kverify finished before the server could be killed: \(result.stdout)")
+        #expect(result.status == 3, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains("redis \(redis.address): SCAN batch"), "\(result.stderr)")
+        #expect(result.stderr.contains("closed the connection") || result.stderr.contains("reset the connection")
+            || result.stderr.contains("write failed"), "\(result.stderr)")
+    }
+}

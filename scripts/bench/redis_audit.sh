@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark: `kverify redis` auditing 100,000 exporter-shaped keys, against the upstream approach
+# (`redis-cli --scan | xargs -n1 redis-cli ttl`), `redis-cli --scan` alone, and redis-benchmark's pipelined
+# PTTL ceiling. Starts its own redis-server on a free loopback port and stops it on exit.
+#
+# Usage: scripts/bench/redis_audit.sh [KEYS] [UPSTREAM_KEYS]
+#   KEYS           keys to load and audit (default 100000: half metric, half meta hashes, TTL 300 s)
+#   UPSTREAM_KEYS  keys the slow upstream approach is timed on (default 2000; its time is extrapolated)
+# Prints a markdown table. Needs redis-server, redis-cli, redis-benchmark, python3, /usr/bin/time, swift.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+keys=${1:-100000}
+upstream_keys=${2:-2000}
+runs=5
+for tool in redis-server redis-cli redis-benchmark python3 swift; do
+  command -v "$tool" >/dev/null || { echo "redis_audit.sh: $tool not found; run scripts/bootstrap.sh" >&2; exit 2; }
+done
+[ -x /usr/bin/time ] || { echo "redis_audit.sh: /usr/bin/time missing (apt package 'time'); run scripts/bootstrap.sh" >&2; exit 2; }
+
+workdir=$(mktemp -d)
+redis_pid=""
+cleanup() {
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$workdir"
+}
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$workdir/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$port" ping >/dev/null || { echo "redis_audit.sh: redis-server did not start:" >&2; cat "$workdir/redis.log" >&2; exit 3; }
+cli=(redis-cli -h 127.0.0.1 -p "$port")
+
+# Loads N exporter-shaped keys as RESP (HSET + EXPIRE per key) through redis-cli --pipe.
+load() {
+  python3 - "$1" "$2" <<'PY' | "${cli[@]}" --pipe >/dev/null
+import hashlib, sys
+total, prefix = int(sys.argv[1]), sys.argv[2]
+out = sys.stdout.buffer
+def cmd(*args):
+    out.write(b"*%d\r\n" % len(args))
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out.write(b"$%d\r\n%s\r\n" % (len(a), a))
+types = ["counter", "histogram", "gauge_all"]
+for i in range(total // 2):
+    typ, pid = types[i % 3], 1000 + i % 4
+    digest = hashlib.md5(str(i).encode()).hexdigest()
+    metric = f"{prefix}:{typ}:{pid}:metric:{digest}"
+    meta = f"{prefix}:{typ}:{pid}:meta:{digest}"
+    cmd("HSET", metric, "value", "1.0", "timestamp", "0.0", "updated_at", "1700000000.0")
+    cmd("EXPIRE", metric, "300")
+    cmd("HSET", meta, "original_key", f'["m","m",{{}},"h{i}"]', "created_at", "1700000000.0",
+        "typ", typ.split("_")[0], "multiprocess_mode", "all")
+    cmd("EXPIRE", meta, "300")
+PY
+}
+
+# Best (minimum) wall time and its peak RSS over $runs runs of a command: "seconds kilobytes".
+best_of() {
+  local best="" line
+  for _ in $(seq "$runs"); do
+    line=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    if [ -z "$best" ] || awk -v a="${line%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$line; fi
+  done
+  echo "$best"
+}
+
+echo "building kverify (release, .build-release)..." >&2
+swift build -c release --scratch-path .build-release --product kverify >/dev/null
+kverify=.build-release/release/kverify
+
+echo "loading $keys keys..." >&2
+load "$keys" gunicorn
+loaded=$("${cli[@]}" dbsize)
+[ "$loaded" -eq "$keys" ] || { echo "redis_audit.sh: loaded $loaded keys, expected $keys" >&2; exit 3; }
+
+echo "timing kverify redis..." >&2
+read -r kv_s kv_kb < <(best_of "$kverify" redis --addr "127.0.0.1:$port" --ttl 300 --quiet)
+echo "  kverify: ${kv_s} s, ${kv_kb} KB" >&2
+"$kverify" redis --addr "127.0.0.1:$port" --ttl 300 --quiet >"$workdir/verdict" || true
+
+echo "timing redis-cli --scan..." >&2
+read -r scan_s scan_kb < <(best_of "${cli[@]}" --scan --pattern 'gunicorn:*')
+
+echo "timing upstream xargs approach on $upstream_keys keys..." >&2
+"${cli[@]}" flushdb >/dev/null
+load "$upstream_keys" gunicorn
+start=$(date +%s.%N)
+"${cli[@]}" --scan --pattern 'gunicorn:*' | xargs -n1 "${cli[@]}" ttl >/dev/null
+end=$(date +%s.%N)
+up_s=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}')
+up_extrapolated=$(awk -v t="$up_s" -v n="$upstream_keys" -v k="$keys" 'BEGIN{printf "%.0f", t*k/n}')
+
+echo "timing redis-benchmark PTTL ceiling..." >&2
+rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -P 100 -n 1000000 -q PTTL gunicorn:counter:1000:metric:x | tr '\r' '\n' | awk '/requests per second/{v=$2} END{print v}')
+ceiling_s=$(awk -v r="$rps" -v k="$keys" 'BEGIN{printf "%.3f", 2*k/r}')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.1f×", a/b; else print "n/a" }'; }
+cat <<TABLE
+
+### Redis audit of $keys exporter-shaped keys (best of $runs, $(nproc) cores, $(redis-server --version | awk '{print $3}'))
+
+| approach | wall time | peak RSS | vs kverify |
+|---|---|---|---|
+| \`kverify redis\` (SCAN + pipelined TYPE/PTTL + HGETALL sample + pairing) | ${kv_s} s | $((kv_kb / 1024)) MB | 1.0× |
+| \`redis-cli --scan --pattern 'gunicorn:*'\` (names only, no TTL) | ${scan_s} s | $((scan_kb / 1024)) MB | $(ratio "$scan_s" "$kv_s") |
+| upstream \`redis-cli --scan … \| xargs -n1 redis-cli ttl\`, measured on $upstream_keys keys | ${up_s} s | – | – |
+| upstream, extrapolated linearly to $keys keys | ≈ ${up_extrapolated} s | – | $(ratio "$up_extrapolated" "$kv_s") |
+| redis-benchmark \`-P 100 PTTL\` ceiling: ${rps} ops/s, 2 commands/key | ${ceiling_s} s | – | $(ratio "$ceiling_s" "$kv_s") |
+
+kverify verdict: $(cat "$workdir/verdict")
+TABLE
