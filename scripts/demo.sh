@@ -72,7 +72,15 @@ echo "== kverify metrics --url http://127.0.0.1:$metrics_port/metrics --profile 
 "$kverify" metrics --url "http://127.0.0.1:$metrics_port/metrics" --profile gunicorn || status=$?
 
 if grep -qE "^ +redis " <<<"$("$kverify" --help)"; then
-  echo "== kverify redis --addr 127.0.0.1:$redis_port --ttl 5 --expect-expiry"
+  echo "== kverify redis --addr 127.0.0.1:$redis_port --ttl 5 --expect-expiry (traffic for 2 s more, then none)"
+  # Traffic while kverify starts observing shows TTLs being refreshed; after it stops every key must expire.
+  python3 - "$app_port" <<'PY' &
+import sys, time, urllib.request
+end = time.monotonic() + 2
+while time.monotonic() < end:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=5).read()
+    time.sleep(0.1)
+PY
   "$kverify" redis --addr "127.0.0.1:$redis_port" --ttl 5 --expect-expiry --expiry-timeout 20s || status=$?
 fi
 exit "$status"
