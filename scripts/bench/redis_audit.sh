@@ -63,7 +63,8 @@ PY
 best_of() {
   local best="" line
   for _ in $(seq "$runs"); do
-    line=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f '%e %M' -o "$workdir/time" "$@" >/dev/null 2>&1 || true
+    line=$(tail -1 "$workdir/time")
     if [ -z "$best" ] || awk -v a="${line%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$line; fi
   done
   echo "$best"
@@ -96,7 +97,8 @@ up_s=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}')
 up_extrapolated=$(awk -v t="$up_s" -v n="$upstream_keys" -v k="$keys" 'BEGIN{printf "%.0f", t*k/n}')
 
 echo "timing redis-benchmark PTTL ceiling..." >&2
-rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -P 100 -n 1000000 -q PTTL gunicorn:counter:1000:metric:x | tr '\r' '\n' | awk '/requests per second/{v=$2} END{print v}')
+rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -P 100 -n 1000000 -q PTTL gunicorn:counter:1000:metric:x \
+  | tr '\r' '\n' | grep -oE '[0-9.]+ requests per second' | tail -1 | awk '{print $1}')
 ceiling_s=$(awk -v r="$rps" -v k="$keys" 'BEGIN{printf "%.3f", 2*k/r}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.1f×", a/b; else print "n/a" }'; }
