@@ -1,8 +1,8 @@
 import Foundation
 
-/// A throwaway PKI made with the real `openssl` at test time in a temp directory: a CA, a server certificate
-/// for 127.0.0.1/localhost, a client certificate, an expired client certificate and an unrelated second CA.
-/// `remove()` deletes the directory; `with {}` does so also when the body throws.
+/// A throwaway PKI made by the real `openssl` at test time: a CA, a server certificate for 127.0.0.1/localhost
+/// and a client certificate, both signed by that CA, plus an unrelated CA for "wrong CA" tests.
+/// Files live in a temporary directory removed by `remove()`.
 public struct TestCertificates: Sendable {
     public let directory: URL
 
@@ -11,71 +11,77 @@ public struct TestCertificates: Sendable {
     public var serverKey: URL { directory.appendingPathComponent("server.key") }
     public var clientCertificate: URL { directory.appendingPathComponent("client.crt") }
     public var clientKey: URL { directory.appendingPathComponent("client.key") }
-    public var expiredClientCertificate: URL { directory.appendingPathComponent("expired.crt") }
-    /// A CA that signed nothing here: trusting it instead of `ca.crt` must fail verification.
     public var otherCACertificate: URL { directory.appendingPathComponent("other-ca.crt") }
 
-    /// The client certificate's subject CN, which the test server echoes as the user name.
-    public static let clientCommonName = "kverify-test"
-
-    public init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-pki-\(UUID().uuidString.prefix(8))")
+    public static func generate(clientCommonName: String = "kverify-test", clientOrganization: String = "system:masters") throws -> TestCertificates {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-pki-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        do {
-            try generate()
-        } catch {
-            remove()
-            throw error
+        let certificates = TestCertificates(directory: directory)
+        let days = "2"
+        try certificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                                  "-days", days, "-subj", "/CN=kverify-test-ca"])
+        try certificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "other-ca.key",
+                                  "-out", "other-ca.crt", "-days", days, "-subj", "/CN=kverify-other-ca"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+            .write(to: directory.appendingPathComponent("server.ext"), atomically: true, encoding: .utf8)
+        try "extendedKeyUsage=clientAuth\n".write(to: directory.appendingPathComponent("client.ext"), atomically: true, encoding: .utf8)
+        for (name, subject) in [("server", "/CN=127.0.0.1"), ("client", "/O=\(clientOrganization)/CN=\(clientCommonName)")] {
+            try certificates.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr",
+                                      "-subj", subject])
+            try certificates.openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                                      "-CAcreateserial", "-out", "\(name).crt", "-days", days, "-extfile", "\(name).ext"])
         }
+        return certificates
     }
+
+    public func data(_ file: URL) throws -> [UInt8] { Array(try Data(contentsOf: file)) }
 
     public func remove() { try? FileManager.default.removeItem(at: directory) }
 
-    public static func with<T>(_ body: (TestCertificates) async throws -> T) async throws -> T {
-        let certificates = try TestCertificates()
-        defer { certificates.remove() }
-        return try await body(certificates)
-    }
-
-    public func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
-
-    /// base64 of a file, as kubeconfig `*-data` fields hold it.
-    public func base64(_ url: URL) throws -> String { try Data(contentsOf: url).base64EncodedString() }
-
-    private func generate() throws {
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try openssl(["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=kverify-test-ca"])
-        try openssl(["req", "-x509"] + ec + ["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=other-ca"])
-        try write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kube.test\nextendedKeyUsage=serverAuth\n")
-        try write("client.ext", "extendedKeyUsage=clientAuth\n")
-        try openssl(["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"])
-        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "server.crt", "-days", "2", "-extfile", "server.ext"])
-        try openssl(["req"] + ec + ["-keyout", "client.key", "-out", "client.csr", "-subj", "/O=system:masters/CN=\(Self.clientCommonName)"])
-        try openssl(["x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "client.crt", "-days", "2", "-extfile", "client.ext"])
-        // `-days -1` puts notAfter a day in the past.
-        try openssl(["x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "expired.crt", "-days", "-1", "-extfile", "client.ext"])
-    }
-
-    private func write(_ name: String, _ text: String) throws {
-        try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
-    }
-
     private func openssl(_ arguments: [String]) throws {
         let process = Process()
-        process.executableURL = try RedisServerFixture.which("openssl")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
         process.currentDirectoryURL = directory
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw FixtureError("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: stderr, as: UTF8.self))")
+            throw FixtureError("openssl \(arguments.joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))")
         }
     }
+}
+
+/// `scripts/testing/http_test_server.py`: a real HTTP or HTTPS server with canned routes for client tests.
+public final class HTTPTestServer: Sendable {
+    public let port: Int
+    public let scheme: String
+    private let process: ChildProcess
+
+    /// - Parameters:
+    ///   - certificates: serve TLS with the server certificate.
+    ///   - requireClientCertificate: demand a client certificate signed by the test CA.
+    public init(certificates: TestCertificates? = nil, requireClientCertificate: Bool = false) async throws {
+        port = try TCPProbe.freePort()
+        var arguments = [RepositoryPaths.root.appendingPathComponent("scripts/testing/http_test_server.py").path, "--port", "\(port)"]
+        if let certificates {
+            arguments += ["--cert", certificates.serverCertificate.path, "--key", certificates.serverKey.path]
+            if requireClientCertificate { arguments += ["--client-ca", certificates.caCertificate.path] }
+        }
+        scheme = certificates == nil ? "http" : "https"
+        process = try ChildProcess(name: "http-test-server", executable: URL(fileURLWithPath: "/usr/bin/env"),
+                                   arguments: ["python3"] + arguments)
+        do {
+            try await process.waitForPort(port)
+        } catch {
+            process.stop()
+            throw error
+        }
+    }
+
+    public func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
+    public func stop() { process.stop() }
 }

@@ -195,11 +195,11 @@ struct KubeConfigTLSTests {
                     cluster: "    server: https://127.0.0.1:1\n    certificate-authority: ca-from-file.crt\n    certificate-authority-data: \(try pki.base64(pki.caCertificate))\n    tls-server-name: kube.test\n    proxy-url: http://proxy.local:3128",
                     user: "    client-certificate: \(pki.clientCertificate.path)\n    client-key-data: \(try pki.base64(pki.clientKey))"))
                 let configuration = try scratch.loader(kubeconfigEnv: path).load()
-                #expect(configuration.cluster.certificateAuthorityPEM == (try pki.bytes(pki.caCertificate)))
+                #expect(configuration.cluster.certificateAuthorityPEM == (try pki.data(pki.caCertificate)))
                 #expect(configuration.cluster.tlsServerName == "kube.test")
                 #expect(configuration.cluster.proxyURL == "http://proxy.local:3128")
-                #expect(configuration.auth.clientCertificatePEM == (try pki.bytes(pki.clientCertificate)))
-                #expect(configuration.auth.clientKeyPEM?.exposed == (try pki.bytes(pki.clientKey)))
+                #expect(configuration.auth.clientCertificatePEM == (try pki.data(pki.clientCertificate)))
+                #expect(configuration.auth.clientKeyPEM?.exposed == (try pki.data(pki.clientKey)))
                 #expect(configuration.auth.kinds == ["client certificate"])
 
                 let fileOnly = try scratch.write("sub/config2", Self.config(
@@ -246,7 +246,7 @@ struct KubeConfigTLSTests {
             try await Scratch.with { scratch in
                 let path = try scratch.write("config", Self.config(
                     cluster: "    server: https://127.0.0.1:1",
-                    user: "    client-certificate-data: \(try pki.base64(pki.expiredClientCertificate))\n    client-key-data: \(try pki.base64(pki.clientKey))"))
+                    user: "    client-certificate-data: \(try pki.base64(try pki.expiredClientCertificate))\n    client-key-data: \(try pki.base64(pki.clientKey))"))
                 let error = expectError(.certificateExpired) { _ = try scratch.loader(kubeconfigEnv: path).load() }
                 #expect(error?.message.contains("expired at") == true)
                 #expect(error?.exitStatus == .unreachable)
@@ -279,7 +279,7 @@ struct KubeConfigTLSTests {
                 #expect(configuration.isInCluster)
                 #expect(configuration.cluster.server == "https://10.96.0.1:443")
                 #expect(configuration.namespace == "monitoring")
-                #expect(configuration.cluster.certificateAuthorityPEM == (try pki.bytes(pki.caCertificate)))
+                #expect(configuration.cluster.certificateAuthorityPEM == (try pki.data(pki.caCertificate)))
                 let credential = try await CredentialProvider(configuration).current()
                 #expect(credential.bearerToken?.exposedString == "sa-token")
             }
