@@ -70,10 +70,15 @@ public enum ProcessRunner {
         return true
     }
 
-    static func runBlocking(
-        _ command: String, arguments: [String], environment: [String: String],
-        stdin input: [UInt8], timeout: Duration, maxOutputBytes: Int
-    ) throws -> Result {
+    /// A started child: its pid (also its process group) and our ends of its pipes.
+    struct Spawned {
+        var pid: pid_t
+        var stdin: Int32
+        var stdout: Int32
+        var stderr: Int32
+    }
+
+    static func spawn(_ command: String, arguments: [String], environment: [String: String]) throws -> Spawned {
         var stdinPipe: [Int32] = [-1, -1]
         var stdoutPipe: [Int32] = [-1, -1]
         var stderrPipe: [Int32] = [-1, -1]
@@ -130,16 +135,24 @@ public enum ProcessRunner {
             close(stderrPipe[0])
             throw Failure.cannotStart(command: command, reason: String(cString: strerror(spawned)))
         }
+        return Spawned(pid: pid, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0])
+    }
 
-        var stdinFD = stdinPipe[1]
+    static func runBlocking(
+        _ command: String, arguments: [String], environment: [String: String],
+        stdin input: [UInt8], timeout: Duration, maxOutputBytes: Int
+    ) throws -> Result {
+        let child = try spawn(command, arguments: arguments, environment: environment)
+        let pid = child.pid
+        var stdinFD = child.stdin
         var written = 0
         _ = fcntl(stdinFD, F_SETFL, fcntl(stdinFD, F_GETFL) | O_NONBLOCK)
         if input.isEmpty {
             close(stdinFD)
             stdinFD = -1
         }
-        var outputs: [Int32: [UInt8]] = [stdoutPipe[0]: [], stderrPipe[0]: []]
-        var open: Set<Int32> = [stdoutPipe[0], stderrPipe[0]]
+        var outputs: [Int32: [UInt8]] = [child.stdout: [], child.stderr: []]
+        var open: Set<Int32> = [child.stdout, child.stderr]
         var truncated = false
         var timedOut = false
         let deadline = ContinuousClock.now + timeout
@@ -197,7 +210,70 @@ public enum ProcessRunner {
         let signal = status & 0x7f
         return Result(
             exitCode: signal == 0 ? (status >> 8) & 0xff : -1, signal: signal == 0 ? nil : signal,
-            stdout: outputs[stdoutPipe[0]] ?? [], stderr: outputs[stderrPipe[0]] ?? [],
+            stdout: outputs[child.stdout] ?? [], stderr: outputs[child.stderr] ?? [],
             timedOut: timedOut, truncated: truncated)
+    }
+
+    /// A stdout stream that ended with a failing exit status.
+    public struct StreamFailure: Error, Sendable {
+        public var exitCode: Int32
+        public var signal: Int32?
+        public var stderr: [UInt8]
+    }
+
+    /// Starts `command` and streams its stdout as it arrives. The stream finishes when the process exits: with
+    /// `StreamFailure` (exit status and stderr) unless it exited 0. Ending the iteration kills the process group.
+    public static func stream(
+        _ command: String, arguments: [String], environment: [String: String], maxStderrBytes: Int = 1 << 20
+    ) throws -> AsyncThrowingStream<[UInt8], any Error> {
+        let child = try spawn(command, arguments: arguments, environment: environment)
+        close(child.stdin)
+        let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let stopped = Locked(false)
+        continuation.onTermination = { _ in
+            stopped.withLock { done in
+                if !done { kill(-child.pid, SIGKILL) }
+                done = true
+            }
+        }
+        let thread = Thread {
+            var stderr: [UInt8] = []
+            var open: Set<Int32> = [child.stdout, child.stderr]
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while !open.isEmpty {
+                var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+                // A bounded wait so a consumer that went away is noticed even if the child is silent.
+                let ready = poll(&fds, nfds_t(fds.count), 200)
+                if stopped.value { break }
+                if ready < 0 && errno != EINTR { break }
+                for entry in fds where entry.revents != 0 {
+                    let n = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                    if n > 0 {
+                        if entry.fd == child.stdout {
+                            continuation.yield(Array(buffer[0..<n]))
+                        } else if stderr.count < maxStderrBytes {
+                            stderr.append(contentsOf: buffer[0..<min(n, maxStderrBytes - stderr.count)])
+                        }
+                    } else if n == 0 || errno != EINTR && errno != EAGAIN {
+                        open.remove(entry.fd)
+                    }
+                }
+            }
+            close(child.stdout)
+            close(child.stderr)
+            if stopped.value { kill(-child.pid, SIGKILL) }
+            var status: Int32 = 0
+            _ = waitpid(child.pid, &status, 0)
+            stopped.value = true
+            let signal = status & 0x7f
+            let exitCode = signal == 0 ? (status >> 8) & 0xff : -1
+            if exitCode == 0 && signal == 0 {
+                continuation.finish()
+            } else {
+                continuation.finish(throwing: StreamFailure(exitCode: exitCode, signal: signal == 0 ? nil : signal, stderr: stderr))
+            }
+        }
+        thread.start()
+        return stream
     }
 }

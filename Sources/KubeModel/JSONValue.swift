@@ -76,3 +76,21 @@ public struct WatchEventType: OpenEnum {
     /// The object is a `Status` (410 Gone when the resourceVersion is too old).
     public static let error: Self = "ERROR"
 }
+
+extension JSONValue {
+    /// Any Encodable as an untyped value.
+    public static func encoded(_ value: some Encodable) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))
+    }
+
+    /// An object with `fields` set (replacing existing keys); other values are returned unchanged.
+    public func merging(_ fields: [String: JSONValue]) -> JSONValue {
+        guard case .object(var object) = self else { return self }
+        object.merge(fields) { $1 }
+        return .object(object)
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+}
