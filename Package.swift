@@ -19,7 +19,7 @@ let package = Package(
         .target(
             name: "KVerifyCommands",
             dependencies: [
-                "Findings", "PromText", "MetricRules", "HTTP", "RESP", "RedisAudit",
+                "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -30,6 +30,7 @@ let package = Package(
             name: "MetricRules",
             dependencies: ["PromText", "Findings", .product(name: "Yams", package: "Yams")]
         ),
+        .target(name: "Scrape", dependencies: ["HTTP", "PromText", "MetricRules", "Findings"]),
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
@@ -38,18 +39,42 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RESP"),
         .target(name: "RedisAudit", dependencies: ["RESP", "Findings"]),
+        .target(name: "KubeModel"),
+        .target(
+            name: "KubeConfig",
+            dependencies: ["KubeModel", "Findings", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "KubeClient",
+            dependencies: [
+                "HTTP", "KubeConfig", "KubeModel", "Findings",
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "KVerifyTestSupport"),
+        .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
-        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"]),
+        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "KVerifyTestSupport"]),
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
+        .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
+        .testTarget(
+            name: "KubeClientTests",
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport"],
+            resources: [.copy("Resources")]
+        ),
         .testTarget(
             name: "KVerifyCommandsTests",
-            dependencies: ["KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP"]
+            dependencies: [
+                "KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP",
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
+        .testTarget(name: "ScriptTests", dependencies: ["KVerifyTestSupport"]),
     ]
 )
 

@@ -15,14 +15,15 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Text output: list passing checks too.")
     var verbose = false
 
-    /// Prints the report on stdout and ends the command with the report's exit status.
-    func finish(_ report: Report) throws {
+    /// Prints the report on stdout and ends the command with `exitStatus` (by default the report's own).
+    func finish(_ report: Report, exitStatus: ExitStatus? = nil) throws {
         var rendered = ReportRenderer.render(report, as: output, verbose: verbose)
         if quiet && output == .text, let verdict = rendered.split(separator: "\n").last {
             rendered = verdict + "\n"
         }
         FileHandle.standardOutput.write(Data(rendered.utf8))
-        if report.exitStatus != .verified { throw ExitCode(report.exitStatus.rawValue) }
+        let status = exitStatus ?? report.exitStatus
+        if status != .verified { throw ExitCode(status.rawValue) }
     }
 }
 

@@ -34,14 +34,17 @@ public struct FixtureError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A process a fixture started. It is killed (TERM, then KILL) by `stop()`, which fixtures call from `defer`,
-/// so a failing test leaves nothing behind.
-public final class ChildProcess: @unchecked Sendable {  // Process is not Sendable; all mutation is under `lock`.
+/// A process a fixture started, in a process group of its own so `stop()` reaches its children too (gunicorn's
+/// workers). Spawned with posix_spawn and a cleared signal mask: Foundation's Process lets the child inherit the
+/// test runner's blocked signals, and such a child ignores SIGTERM. `stop()` is called from `defer`, so a failing
+/// test leaves nothing behind.
+public final class ChildProcess: @unchecked Sendable {  // mutable state (`exitStatus`, `stopped`) is under `lock`
     public let name: String
     public let logURL: URL
-    private let process = Process()
+    public let pid: pid_t
     private let lock = NSLock()
     private var stopped = false
+    private var exitStatus: Int32?
 
     public init(
         name: String,
@@ -53,60 +56,96 @@ public final class ChildProcess: @unchecked Sendable {  // Process is not Sendab
         self.name = name
         logURL = FileManager.default.temporaryDirectory
             .appendingPathComponent("kverify-\(name)-\(UUID().uuidString.prefix(8)).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        do {
-            // The child inherits the signal mask of the thread that spawns it, and Dispatch/Swift Testing worker
-            // threads block nearly every signal: redis-server and gunicorn would then ignore SIGTERM and every
-            // stop() would wait out its grace period before SIGKILL. Spawn with nothing blocked.
-            var unblocked = sigset_t()
-            var previous = sigset_t()
-            sigemptyset(&unblocked)
-            pthread_sigmask(SIG_SETMASK, &unblocked, &previous)
-            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-            try process.run()
-        } catch {
-            throw FixtureError("\(name): cannot start \(executable.path): \(error)")
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        let environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // glibc's addchdir_np is not visible to Swift; coreutils' `env -C` changes directory, then execs.
+        var command = [executable.path] + arguments
+        if let workingDirectory { command = ["/usr/bin/env", "-C", workingDirectory.path] + command }
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, command[0], &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            throw FixtureError("\(name): cannot start \(executable.path): \(String(cString: strerror(result)))")
+        }
+        pid = child
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { lock.withLock { reap(block: false) == nil } }
+
+    /// Exit status once the process ended (`nil` while it runs). Caller holds `lock`.
+    private func reap(block: Bool) -> Int32? {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, block ? 0 : WNOHANG)
+        if result == pid || (result < 0 && errno == ECHILD) {
+            exitStatus = status
+            return status
+        }
+        return nil
+    }
 
     public func logTail(lines: Int = 20) -> String {
         let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
-    /// Sends `signal` and waits up to `grace` for the exit, then kills. Safe to call twice.
+    /// Sends `signal` to the whole process group, waits up to `grace`, then kills the group. Safe to call twice.
     public func stop(signal: Int32 = SIGTERM, grace: Duration = .seconds(5)) {
         lock.lock()
         defer { lock.unlock() }
         guard !stopped else { return }
         stopped = true
-        if process.isRunning {
-            kill(process.processIdentifier, signal)
-            let deadline = ContinuousClock.now + grace
-            while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        kill(-pid, signal)
+        let deadline = ContinuousClock.now + grace
+        while reap(block: false) == nil && ContinuousClock.now < deadline { usleep(10_000) }
+        // Whatever is left of the group (a stubborn leader, orphaned workers) is killed outright.
+        kill(-pid, SIGKILL)
+        _ = reap(block: true)
         try? FileManager.default.removeItem(at: logURL)
+    }
+
+    /// Waits until the process's output contains `text`, failing early if the process exits.
+    public func waitForLog(containing text: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if logTail(lines: 10_000).contains(text) { return }
+            if !isRunning { throw FixtureError("\(name) exited before logging '\(text)':\n\(logTail())") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FixtureError("\(name) did not log '\(text)' within \(timeout):\n\(logTail())")
     }
 
     /// Waits until `port` on `host` accepts TCP connections, failing early if the process exits.
     public func waitForPort(_ port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if !process.isRunning {
-                throw FixtureError("\(name) exited (status \(process.terminationStatus)) before listening on \(host):\(port):\n\(logTail())")
+            if !isRunning {
+                throw FixtureError("\(name) exited before listening on \(host):\(port):\n\(logTail())")
             }
             if TCPProbe.canConnect(host: host, port: port) { return }
             try await Task.sleep(for: .milliseconds(50))

@@ -101,7 +101,11 @@ public final class GunicornExporterFixture: Sendable {
             workingDirectory: RepositoryPaths.demoApp)
         do {
             try await process.waitForPort(appPort)
-            if mode == .embedded { try await process.waitForPort(metricsPort) }
+            switch mode {
+            case .embedded: try await process.waitForPort(metricsPort)
+            // The master's when_ready hook has run (and skipped the server) once it says so.
+            case .metricsServerSkipped: try await process.waitForLog(containing: "skipping metrics server")
+            }
         } catch {
             process.stop()
             throw error
@@ -109,7 +113,8 @@ public final class GunicornExporterFixture: Sendable {
     }
 
     public var metricsURL: String { "http://127.0.0.1:\(metricsPort)/metrics" }
-    public var log: String { process.logTail(lines: 200) }
+    /// Everything gunicorn and the exporter printed so far.
+    public var log: String { process.logTail(lines: Int.max) }
 
     /// Sends `count` GET / requests to the app so the workers' counters, histograms and gauges are written.
     public func sendTraffic(_ count: Int) throws {

@@ -130,12 +130,16 @@ public struct Exposition: Sendable {
     public var format: ExpositionFormat
     /// Families in order of first appearance; interleaved text-format families are merged into one.
     public var families: [MetricFamily]
+    /// At most `OddityLog.defaultLimit` (1000) oddities are kept; the rest are only counted.
     public var oddities: [ParseOddity]
+    /// Oddities beyond the cap, counted but not kept (memory stays bounded on pathological input).
+    public var suppressedOddities: Int
 
-    public init(format: ExpositionFormat, families: [MetricFamily], oddities: [ParseOddity]) {
+    public init(format: ExpositionFormat, families: [MetricFamily], oddities: [ParseOddity], suppressedOddities: Int = 0) {
         self.format = format
         self.families = families
         self.oddities = oddities
+        self.suppressedOddities = suppressedOddities
     }
 
     public var sampleCount: Int { families.reduce(0) { $0 + $1.samples.count } }

@@ -1,0 +1,27 @@
+# kverify: the README's two commands are `make demo` and `make test`; both bootstrap first.
+.PHONY: setup build test demo bench lint clean
+
+SWIFT ?= swift
+
+setup:
+	bash scripts/bootstrap.sh
+
+build:
+	$(SWIFT) build
+
+# The CLI tests run the built binary, so build before testing.
+test: setup
+	$(SWIFT) build
+	$(SWIFT) test
+
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup
+	bash scripts/bench/run_all.sh
+
+lint:
+	shellcheck scripts/*.sh scripts/*/*.sh .ci/run
+
+clean:
+	rm -rf .build .build-release

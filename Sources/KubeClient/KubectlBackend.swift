@@ -1,0 +1,248 @@
+import Foundation
+import KubeConfig
+import KubeModel
+import Logging
+
+/// `KubeAPI` through the kubectl binary, for users who trust kubectl's own auth plugins and proxies.
+///
+/// Each call is one kubectl process with `--context` and the same kubeconfig files (`KUBECONFIG` set to the
+/// merged list), so both backends see the same cluster. Reads use `-o json`; lists and the proxy use
+/// `get --raw` (kubectl's `-o json` list wrapper drops the resourceVersion a watch must start from); apply is
+/// `apply --server-side --field-manager`. **Watch** is `kubectl get --raw '<path>?watch=true&…'`, which
+/// kubectl streams through unchanged: the same line-delimited events, bookmarks and resourceVersion semantics
+/// as the REST backend, decoded by the same `WatchLineDecoder` (`get --watch -o json` would re-list and
+/// pretty-print, and cannot resume from a resourceVersion). kubectl's stderr is mapped to the same `KubeError`s.
+public final class KubectlBackend: KubeAPI {
+    public let configuration: KubeConfiguration
+    public var defaultNamespace: String { configuration.namespace }
+    /// The kubectl executable (name looked up on `PATH`, or a path).
+    public let kubectl: String
+    /// Deadline for one kubectl run (watches excepted).
+    public let timeout: Duration
+    private let environment: [String: String]
+    private let discovery = Discovery()
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - environment: the child's environment; `KUBECONFIG` is replaced by the configuration's files.
+    public init(
+        configuration: KubeConfiguration, kubectl: String = "kubectl", timeout: Duration = .seconds(60),
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "kverify.kubectl")
+    ) {
+        self.configuration = configuration
+        self.kubectl = kubectl
+        self.timeout = timeout
+        var environment = environment
+        if !configuration.sourceFiles.isEmpty { environment["KUBECONFIG"] = configuration.sourceFiles.joined(separator: ":") }
+        self.environment = environment
+        self.logger = logger
+    }
+
+    private var globalArguments: [String] {
+        var arguments: [String] = []
+        if !configuration.isInCluster { arguments += ["--context", configuration.contextName] }
+        let seconds = max(1, Int(timeout.components.seconds))
+        arguments.append("--request-timeout=\(seconds)s")
+        return arguments
+    }
+
+    /// Runs kubectl and returns stdout, or throws the mapped `KubeError`.
+    func run(_ arguments: [String], stdin: [UInt8] = [], what: String) async throws -> Data {
+        let all = globalArguments + arguments
+        logger.debug("kubectl \(arguments.joined(separator: " "))")
+        let result: ProcessRunner.Result
+        do {
+            // kubectl's own --request-timeout bounds each request; this deadline bounds the whole process.
+            result = try await ProcessRunner.run(kubectl, arguments: all, environment: environment, stdin: stdin, timeout: timeout + .seconds(5))
+        } catch {
+            throw KubeError(.kubectlFailed, "\(what): cannot run kubectl: \(error)")
+        }
+        if result.timedOut { throw KubeError(.timedOut, "\(what): kubectl did not finish within \(timeout)") }
+        guard result.succeeded else {
+            throw KubectlErrors.map(stderr: result.stderrExcerpt(maxCharacters: 2000), exitCode: result.exitCode, what: what)
+        }
+        return Data(result.stdout)
+    }
+
+    private func namespaceArguments(_ resource: Resource, _ namespace: String?) -> [String] {
+        effectiveNamespace(resource, namespace).map { ["--namespace", $0] } ?? []
+    }
+
+    public func serverVersion() async throws -> VersionInfo {
+        struct Versions: Decodable { var serverVersion: VersionInfo? }
+        let data = try await run(["version", "--output=json"], what: "server version")
+        guard let version = try decodeObject(Versions.self, data, what: "kubectl version").serverVersion else {
+            throw KubeError(.badResponse, "server version: kubectl printed no serverVersion")
+        }
+        return version
+    }
+
+    public func resource(apiVersion: String, kind: String) async throws -> Resource {
+        try await discovery.resource(apiVersion: apiVersion, kind: kind) { path in
+            try await run(["get", "--raw", path], what: "discovery \(path)")
+        }
+    }
+
+    public func apply(_ object: JSONValue, resource: Resource, fieldManager: String, force: Bool) async throws -> Data {
+        let name = object["metadata"]?["name"]?.stringValue ?? ""
+        var arguments = ["apply", "--server-side", "--field-manager=\(fieldManager)", "--output=json", "--filename=-"]
+        if force { arguments.append("--force-conflicts") }
+        return try await run(arguments, stdin: Array(try object.jsonData()), what: "apply \(resource.kind) \(name)")
+    }
+
+    public func get(_ resource: Resource, name: String, namespace: String?) async throws -> Data {
+        try await run(["get", resource.qualifiedName, name, "--output=json"] + namespaceArguments(resource, namespace),
+                      what: "get \(resource.kind) \(name)")
+    }
+
+    public func list(_ resource: Resource, namespace: String?, options: ListOptions) async throws -> RawList {
+        let path = pathWithQuery(resource.path(namespace: effectiveNamespace(resource, namespace)), options.queryItems)
+        let data = try await run(["get", "--raw", path], what: "list \(resource.name)")
+        return try RawList.decode(data, what: "list \(resource.name)")
+    }
+
+    public func watchOnce(
+        _ resource: Resource, namespace: String?, options: ListOptions, resourceVersion: String, timeoutSeconds: Int
+    ) async throws -> AsyncThrowingStream<WatchEvent, any Error> {
+        let query = options.queryItems + [
+            ("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
+            ("timeoutSeconds", "\(timeoutSeconds)"),
+        ]
+        let path = pathWithQuery(resource.path(namespace: effectiveNamespace(resource, namespace)), query)
+        let what = "watch \(resource.name)"
+        // No --request-timeout here: the server ends the watch after timeoutSeconds.
+        var arguments = globalArguments.filter { !$0.hasPrefix("--request-timeout") }
+        arguments += ["get", "--raw", path]
+        let chunks: AsyncThrowingStream<[UInt8], any Error>
+        do {
+            chunks = try ProcessRunner.stream(kubectl, arguments: arguments, environment: environment)
+        } catch {
+            throw KubeError(.kubectlFailed, "\(what): cannot run kubectl: \(error)")
+        }
+        return decodeWatch(chunks, what: what) { error in
+            guard let failure = error as? ProcessRunner.StreamFailure else { return error }
+            let stderr = String(decoding: failure.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return KubectlErrors.map(stderr: stderr, exitCode: failure.exitCode, what: what)
+        }
+    }
+
+    public func delete(_ resource: Resource, name: String, namespace: String?, propagation: PropagationPolicy) async throws {
+        _ = try await run(
+            ["delete", resource.qualifiedName, name, "--cascade=\(propagation.cascade)", "--wait=false"] + namespaceArguments(resource, namespace),
+            what: "delete \(resource.kind) \(name)")
+    }
+
+    public func logs(pod: String, namespace: String?, container: String?, tailLines: Int?) async throws -> String {
+        var arguments = ["logs", pod] + namespaceArguments(.pods, namespace)
+        if let container { arguments += ["--container", container] }
+        if let tailLines { arguments.append("--tail=\(tailLines)") }
+        return String(decoding: try await run(arguments, what: "logs of pod \(pod)"), as: UTF8.self)
+    }
+
+    public func proxyGet(pod: String, port: Int, path: String, namespace: String?) async throws -> [UInt8] {
+        let proxyPath = Resource.pods.path(namespace: namespace ?? defaultNamespace, name: "\(pod):\(port)", subresource: "proxy")
+            + "/" + path.drop { $0 == "/" }
+        return Array(try await run(["get", "--raw", proxyPath], what: "proxy GET \(proxyPath)"))
+    }
+
+    /// Creates a `SelfSubjectAccessReview` with `kubectl create -f - -o json` (JSON, as the REST backend
+    /// posts it; `kubectl auth can-i` would answer only yes/no and speaks protobuf).
+    public func canI(_ attributes: SelfSubjectAccessReview.ResourceAttributes) async throws -> Bool? {
+        let review = try JSONValue.encoded(SelfSubjectAccessReview(attributes))
+        do {
+            let data = try await run(["create", "--filename=-", "--output=json"], stdin: Array(try review.jsonData()),
+                                     what: "SelfSubjectAccessReview \(attributes.summary)")
+            return try decodeObject(SelfSubjectAccessReview.self, data, what: "SelfSubjectAccessReview").status?.allowed
+        } catch let error as KubeError where error.code == .notFound || error.code == .unknownKind {
+            return nil  // the server has no SelfSubjectAccessReview API
+        }
+    }
+
+    /// Creates the namespace with `kubectl create -f -` (JSON; `create namespace` sends protobuf). An existing
+    /// namespace is fine.
+    public func createNamespace(_ name: String) async throws {
+        let namespace = try JSONValue.encoded(Namespace(name: name)).merging(["apiVersion": "v1", "kind": "Namespace"])
+        do {
+            _ = try await run(["create", "--filename=-", "--output=json"], stdin: Array(try namespace.jsonData()),
+                              what: "create Namespace \(name)")
+        } catch let error as KubeError where error.code == .alreadyExists {
+            return
+        }
+    }
+}
+
+/// Maps kubectl's stderr to `KubeError` codes. kubectl prints `Error from server (Reason): message` for a
+/// `Status`, and Go error strings for transport failures.
+enum KubectlErrors {
+    static func map(stderr: String, exitCode: Int32, what: String) -> KubeError {
+        let text = stderr.isEmpty ? "kubectl exited with status \(exitCode) and printed nothing" : stderr
+        let message = "\(what): \(text)"
+        if let range = text.range(of: #"Error from server \(([A-Za-z]+)\)"#, options: .regularExpression) {
+            let reason = text[range].dropFirst("Error from server (".count).dropLast()
+            let code: KubeError.Code = switch reason {
+            case "NotFound": .notFound
+            case "AlreadyExists": .alreadyExists
+            case "Conflict": .conflict
+            case "Invalid": .invalid
+            case "Forbidden": .forbidden
+            case "Unauthorized": .unauthorized
+            case "Gone", "Expired", "ResourceExpired": .gone
+            case "TooManyRequests": .tooManyRequests
+            case "InternalError", "ServiceUnavailable", "ServerTimeout", "Timeout": .serverError
+            case "BadRequest", "MethodNotAllowed", "NotAcceptable", "UnsupportedMediaType", "RequestEntityTooLarge": .badRequest
+            default: .kubectlFailed
+            }
+            return KubeError(code, message + KubeError.hint(code))
+        }
+        let lower = text.lowercased()
+        let rules: [(KubeError.Code, [String])] = [
+            (.conflict, ["apply failed with", "conflict with"]),
+            (.unauthorized, ["must be logged in", "unauthorized"]),
+            (.forbidden, ["forbidden"]),
+            (.tlsFailed, ["x509:", "tls:", "certificate", "handshake"]),
+            (.timedOut, ["client.timeout", "deadline exceeded", "i/o timeout", "timeout awaiting", "timed out"]),
+            (.unreachable, ["connection refused", "was refused", "no such host", "unable to connect", "connection reset", "eof"]),
+            (.unknownKind, ["doesn't have a resource type", "no matches for kind", "could not find the requested resource"]),
+            (.badResponse, ["couldn't get current server api group list", "unknown (get", "invalid character", "cannot unmarshal"]),
+            (.gone, ["too old resource version", "expired"]),
+        ]
+        for (code, needles) in rules where needles.contains(where: lower.contains) {
+            return KubeError(code, message + KubeError.hint(code))
+        }
+        return KubeError(.kubectlFailed, message)
+    }
+}
+
+extension RawList {
+    static func decode(_ data: Data, what: String) throws -> RawList {
+        struct Envelope: Decodable {
+            var metadata: ListMeta?
+            var items: [JSONValue]?
+        }
+        let envelope = try decodeObject(Envelope.self, data, what: what)
+        return RawList(items: try (envelope.items ?? []).map { try $0.jsonData() }, resourceVersion: envelope.metadata?.resourceVersion)
+    }
+}
+
+/// Turns a stream of body chunks into watch events, mapping the transport's errors with `mapError`.
+func decodeWatch(
+    _ chunks: AsyncThrowingStream<[UInt8], any Error>, what: String, mapError: @escaping @Sendable (any Error) -> any Error
+) -> AsyncThrowingStream<WatchEvent, any Error> {
+    let (events, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream()
+    let task = Task {
+        var decoder = WatchLineDecoder()
+        do {
+            for try await chunk in chunks {
+                for event in try decoder.feed(chunk) { continuation.yield(event) }
+            }
+            for event in try decoder.finish() { continuation.yield(event) }
+            continuation.finish()
+        } catch let error as KubeError {
+            continuation.finish(throwing: error)
+        } catch {
+            continuation.finish(throwing: mapError(error))
+        }
+    }
+    continuation.onTermination = { _ in task.cancel() }
+    return events
+}

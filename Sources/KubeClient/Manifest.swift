@@ -1,0 +1,131 @@
+import Foundation
+import KubeConfig
+import KubeModel
+import Yams
+
+/// One object of a manifest file, with where it came from for error messages.
+public struct Manifest: Sendable, Hashable {
+    public var object: JSONValue
+    public var file: String
+    /// 0-based index of the YAML document in the file.
+    public var documentIndex: Int
+    /// 1-based line where the document starts.
+    public var line: Int
+
+    public var apiVersion: String { object["apiVersion"]?.stringValue ?? "" }
+    public var kind: String { object["kind"]?.stringValue ?? "" }
+    public var name: String { object["metadata"]?["name"]?.stringValue ?? "" }
+    public var namespace: String? { object["metadata"]?["namespace"]?.stringValue }
+
+    /// `file#2 (line 14) DaemonSet/exporter`, for messages.
+    public var origin: String { "\(file) document \(documentIndex) (line \(line)) \(kind)/\(name)" }
+}
+
+/// Loads multi-document YAML manifests. Documents are pulled one at a time from the parser, so a broken
+/// document is reported with file, document index and line instead of silently ending the list (the
+/// `compose_all` trap); empty documents (`---` at the end) are skipped.
+public enum ManifestLoader {
+    public static func load(file path: String) throws -> [Manifest] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw KubeError(.badManifest, "manifest \(path) cannot be read: \((error as NSError).localizedDescription)")
+        }
+        return try load(yaml: text, file: path)
+    }
+
+    public static func load(yaml: String, file: String) throws -> [Manifest] {
+        let parser: Parser
+        do {
+            parser = try Parser(yaml: yaml)
+        } catch {
+            throw KubeError(.badManifest, "manifest \(file) document 0: \(YAMLLocation.describe(error))")
+        }
+        var manifests: [Manifest] = []
+        var index = 0
+        while true {
+            let node: Yams.Node?
+            do {
+                node = try parser.nextRoot()
+            } catch {
+                throw KubeError(.badManifest, "manifest \(file) document \(index): \(YAMLLocation.describe(error))")
+            }
+            guard let node else { break }
+            defer { index += 1 }
+            let line = node.mark?.line ?? 1
+            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.tag.rawValue == Tag.Name.null.rawValue { continue }
+            let value: JSONValue
+            do {
+                value = try convert(node)
+            } catch let error as KubeError {
+                throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)): \(error.message)")
+            }
+            guard case .object = value else {
+                throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)): expected a mapping (a Kubernetes object)")
+            }
+            let manifest = Manifest(object: value, file: file, documentIndex: index, line: line)
+            for (field, present) in [("apiVersion", !manifest.apiVersion.isEmpty), ("kind", !manifest.kind.isEmpty), ("metadata.name", !manifest.name.isEmpty)]
+            where !present {
+                throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)): \(field) is missing")
+            }
+            manifests.append(manifest)
+        }
+        return manifests
+    }
+
+    /// YAML node → JSON value, resolving scalars by their YAML 1.1 core tags as Kubernetes' YAML reader does.
+    static func convert(_ node: Yams.Node) throws -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            // The composer resolved each plain scalar's tag (int, bool, null, float) with the YAML 1.1 rules.
+            switch scalar.tag.rawValue {
+            case Tag.Name.null.rawValue: return .null
+            case Tag.Name.bool.rawValue: return Bool.construct(from: scalar).map(JSONValue.bool) ?? .string(scalar.string)
+            case Tag.Name.int.rawValue: return Int.construct(from: scalar).map { .number(Double($0)) } ?? .string(scalar.string)
+            case Tag.Name.float.rawValue: return Double.construct(from: scalar).map(JSONValue.number) ?? .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard case .scalar(let keyScalar) = key else {
+                    throw KubeError(.badManifest, "line \(key.mark?.line ?? 0): mapping keys must be strings")
+                }
+                object[keyScalar.string] = try convert(value)
+            }
+            return .object(object)
+        case .sequence(let sequence):
+            return .array(try sequence.map(convert))
+        case .alias:
+            throw KubeError(.badManifest, "line \(node.mark?.line ?? 0): YAML aliases are not supported in manifests")
+        }
+    }
+}
+
+extension KubeAPI {
+    /// Server-side applies every manifest in order (namespace defaulted for namespaced kinds), resolving each
+    /// kind through discovery. Errors name the manifest's file, document and object.
+    /// - Returns: the stored objects, in order.
+    @discardableResult
+    public func apply(_ manifests: [Manifest], fieldManager: String = "kverify", force: Bool = false) async throws -> [Data] {
+        var applied: [Data] = []
+        for manifest in manifests {
+            do {
+                let resource = try await resource(apiVersion: manifest.apiVersion, kind: manifest.kind)
+                var object = manifest.object
+                if resource.namespaced, manifest.namespace == nil, case .object(var fields) = object,
+                    case .object(var metadata)? = fields["metadata"]
+                {
+                    metadata["namespace"] = .string(defaultNamespace)
+                    fields["metadata"] = .object(metadata)
+                    object = .object(fields)
+                }
+                applied.append(try await apply(object, resource: resource, fieldManager: fieldManager, force: force))
+            } catch let error as KubeError {
+                throw KubeError(error.code, "applying \(manifest.origin): \(error.message)", status: error.status)
+            }
+        }
+        return applied
+    }
+}

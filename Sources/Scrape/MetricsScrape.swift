@@ -1,0 +1,227 @@
+import Findings
+import Foundation
+import HTTP
+import MetricRules
+import PromText
+
+/// Where an exposition comes from.
+public enum ExpositionSource: Sendable, CustomStringConvertible {
+    case url(String)
+    case file(String)
+    case standardInput
+
+    public var description: String {
+        switch self {
+        case .url(let url): url
+        case .file(let path): path
+        case .standardInput: "standard input"
+        }
+    }
+}
+
+/// `--format`: a fixed format, or `auto` (Content-Type for URLs, `# EOF` sniffing for files).
+public enum FormatChoice: String, Sendable, CaseIterable {
+    case auto, text, openmetrics
+
+    var fixed: ExpositionFormat? {
+        switch self {
+        case .auto: nil
+        case .text: .text
+        case .openmetrics: .openMetrics
+        }
+    }
+}
+
+/// One scrape-and-judge run: fetch (bounded), parse (streaming), evaluate rules, and say what happened as a report.
+/// Failures that stop the run early still produce a report with one failing finding, plus the exit status the
+/// failure maps to, so JSON and JUnit consumers see them too.
+public struct MetricsScrape: Sendable {
+    public var source: ExpositionSource
+    public var format: FormatChoice
+    public var ruleSets: [RuleSet]
+    public var maxBytes: Int
+    public var timeout: Duration
+
+    /// What to ask a server for. `auto` prefers text 0.0.4: it is what every exporter serves, and kverify reads it
+    /// leniently, reporting spec oddities as warnings (the gunicorn exporter's OpenMetrics output repeats family
+    /// metadata, which strict OpenMetrics must reject). `--format openmetrics` demands strict OpenMetrics.
+    public var acceptHeader: String {
+        switch format {
+        // prometheus_client answers OpenMetrics whenever the header names it, whatever its q, so auto leaves it out.
+        case .auto: "text/plain;version=0.0.4,*/*;q=0.1"
+        case .text: "text/plain;version=0.0.4"
+        case .openmetrics: "application/openmetrics-text;version=1.0.0"
+        }
+    }
+
+    public init(source: ExpositionSource, format: FormatChoice = .auto, ruleSets: [RuleSet] = [],
+                maxBytes: Int = 64 << 20, timeout: Duration = .seconds(10)) {
+        self.source = source
+        self.format = format
+        self.ruleSets = ruleSets
+        self.maxBytes = maxBytes
+        self.timeout = timeout
+    }
+
+    /// The outcome: the report and the exit status it implies (0, 1, 2 for unparseable input, 3 for unreachable).
+    public struct Outcome: Sendable {
+        public var report: Report
+        public var exitStatus: ExitStatus
+        public var exposition: Exposition?
+    }
+
+    public func run(client: HTTPClient? = nil) async -> Outcome {
+        var report = Report(target: "metrics \(source)")
+        do {
+            let exposition = try await report.timed("scrape+parse") { try await fetchAndParse(client: client) }
+            let engine = RuleEngine()
+            report.findings = await report.timed("validate") { engine.evaluate(exposition, ruleSets: ruleSets) }
+            return Outcome(report: report, exitStatus: report.exitStatus, exposition: exposition)
+        } catch let failure as ScrapeFailure {
+            report.findings = [failure.finding]
+            return Outcome(report: report, exitStatus: failure.status, exposition: nil)
+        } catch {
+            report.findings = [.fail("scrape.reachable", subject: source.description, observed: "\(error)")]
+            return Outcome(report: report, exitStatus: .unreachable, exposition: nil)
+        }
+    }
+
+    /// Parses `bytes` already in memory (e.g. fetched through the Kubernetes API proxy) and evaluates the rules.
+    public static func evaluate(_ bytes: [UInt8], format: ExpositionFormat, ruleSets: [RuleSet]) throws -> (Exposition, [Finding]) {
+        let exposition = try ExpositionParser.parse(bytes, format: format)
+        return (exposition, RuleEngine().evaluate(exposition, ruleSets: ruleSets))
+    }
+
+    private func fetchAndParse(client: HTTPClient?) async throws -> Exposition {
+        switch source {
+        case .url(let url):
+            return try await fetch(url, client: client ?? HTTPClient())
+        case .file(let path):
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw ScrapeFailure(.usageOrInput, .fail("input.readable", subject: path, expected: "a readable file",
+                                                         observed: "cannot open it (missing or no permission)"))
+            }
+            defer { try? handle.close() }
+            return try parse(from: handle)
+        case .standardInput:
+            return try parse(from: FileHandle.standardInput)
+        }
+    }
+
+    private func fetch(_ url: String, client: HTTPClient) async throws -> Exposition {
+        let request = HTTPRequest(url: url, headers: [HTTPHeader("Accept", acceptHeader)], timeout: timeout,
+                                  connectTimeout: timeout, maxResponseBytes: maxBytes)
+        let response: HTTPStreamingResponse
+        do {
+            response = try await client.stream(request)
+        } catch let error as HTTPError {
+            throw ScrapeFailure(for: error, url: url, maxBytes: maxBytes)
+        }
+        guard response.status == 200 else {
+            throw ScrapeFailure(.unreachable, .fail("scrape.http-status", subject: url, expected: "HTTP 200",
+                                                    observed: "HTTP \(response.status)"))
+        }
+        let contentType = response.header("Content-Type") ?? ""
+        let format: ExpositionFormat
+        if let fixed = self.format.fixed {
+            format = fixed
+        } else if let detected = FormatDetection.format(forContentType: contentType) {
+            format = detected
+        } else {
+            throw ScrapeFailure(.usageOrInput, .fail(
+                "scrape.content-type", subject: url,
+                expected: "text/plain (Prometheus text 0.0.4) or application/openmetrics-text",
+                observed: contentType.isEmpty ? "no Content-Type" : "Content-Type \(contentType)",
+                detail: "pass --format text or --format openmetrics to parse it anyway"))
+        }
+        var parser = ExpositionParser(format: format)
+        do {
+            for try await chunk in response.body { try consume(&parser, chunk, format: format) }
+        } catch let error as HTTPError {
+            throw ScrapeFailure(for: error, url: url, maxBytes: maxBytes)
+        }
+        return try finish(&parser, format: format)
+    }
+
+    /// Reads a file or stdin in chunks; `auto` needs the end (`# EOF` sniffing), so it buffers up to `maxBytes`.
+    private func parse(from handle: FileHandle) throws -> Exposition {
+        if let fixed = format.fixed {
+            var parser = ExpositionParser(format: fixed)
+            try readChunks(handle) { try consume(&parser, $0, format: fixed) }
+            return try finish(&parser, format: fixed)
+        }
+        var buffered: [UInt8] = []
+        try readChunks(handle) { buffered += $0 }
+        let detected = FormatDetection.sniff(buffered)
+        var parser = ExpositionParser(format: detected)
+        try consume(&parser, buffered, format: detected)
+        return try finish(&parser, format: detected)
+    }
+
+    private func readChunks(_ handle: FileHandle, _ body: ([UInt8]) throws -> Void) throws {
+        var total = 0
+        while true {
+            let chunk = Array(handle.readData(ofLength: 1 << 20))
+            if chunk.isEmpty { return }
+            total += chunk.count
+            guard total <= maxBytes else {
+                throw ScrapeFailure(.usageOrInput, .fail("input.size", subject: source.description,
+                                                         expected: "at most \(maxBytes) bytes (--max-bytes)",
+                                                         observed: "more than \(maxBytes) bytes"))
+            }
+            try body(chunk)
+        }
+    }
+
+    private func consume(_ parser: inout ExpositionParser, _ chunk: [UInt8], format: ExpositionFormat) throws {
+        do {
+            try parser.consume(chunk)
+        } catch {
+            throw ScrapeFailure(parseError: error, source: source.description, format: format)
+        }
+    }
+
+    private func finish(_ parser: inout ExpositionParser, format: ExpositionFormat) throws -> Exposition {
+        do {
+            return try parser.finish()
+        } catch {
+            throw ScrapeFailure(parseError: error, source: source.description, format: format)
+        }
+    }
+}
+
+/// A failure that ends a scrape early, as the finding to report and the exit status it maps to.
+struct ScrapeFailure: Error {
+    var status: ExitStatus
+    var finding: Finding
+
+    init(_ status: ExitStatus, _ finding: Finding) {
+        self.status = status
+        self.finding = finding
+    }
+
+    init(parseError: ParseError, source: String, format: ExpositionFormat) {
+        self.init(.usageOrInput, .fail("exposition.parsed", subject: "\(source):\(parseError.line):\(parseError.column)",
+                                       expected: "valid \(format == .text ? "Prometheus text 0.0.4" : "OpenMetrics 1.0")",
+                                       observed: parseError.reason))
+    }
+
+    init(for error: HTTPError, url: String, maxBytes: Int) {
+        switch error.kind {
+        case .tooLarge:
+            self.init(.usageOrInput, .fail("input.size", subject: url, expected: "at most \(maxBytes) bytes (--max-bytes)",
+                                           observed: error.reason))
+        case .connectionFailed:
+            self.init(.unreachable, .fail(
+                "scrape.reachable", subject: url, expected: "a metrics endpoint accepting connections", observed: error.reason,
+                detail: "is the exporter running? With REDIS_ENABLED and no PROMETHEUS_MULTIPROC_DIR its when_ready hook "
+                    + "must be redis_when_ready, else it logs 'skipping metrics server' and nothing listens"))
+        case .timedOut:
+            self.init(.unreachable, .fail("scrape.reachable", subject: url, expected: "an answer within --timeout",
+                                          observed: error.reason))
+        default:
+            self.init(.unreachable, .fail("scrape.reachable", subject: url, expected: "a complete HTTP response",
+                                          observed: "\(error.kind.rawValue): \(error.reason)"))
+        }
+    }
+}

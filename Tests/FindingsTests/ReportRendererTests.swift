@@ -1,0 +1,60 @@
+import Findings
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@Suite("Reports and their renderings")
+struct ReportRendererTests {
+    static let report = Report(target: "metrics http://x/metrics", findings: [
+        .pass("a.present", subject: "m", observed: "2 series"),
+        .warn("b.quirk", subject: "m", expected: "no duplicate", observed: "2 occurrences", detail: "known quirk"),
+        .fail("c.value", subject: "m{w=\"1\"}", expected: "every series > 0", observed: "value 0", detail: "send <traffic> & retry"),
+    ], phases: [.init(name: "scrape", seconds: 0.25)])
+
+    @Test("verdict is the worst status; exit status follows it")
+    func verdict() {
+        #expect(Self.report.verdict == .fail)
+        #expect(Self.report.exitStatus == .checkFailed)
+        #expect(Report(target: "t", findings: [.pass("a"), .warn("b")]).exitStatus == .verified)
+        #expect(Report(target: "t").verdict == .pass)
+    }
+
+    @Test("text lists failures first, hides passes unless verbose, ends with a summary line")
+    func text() {
+        let lines = ReportRenderer.text(Self.report).split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "FAIL c.value [m{w=\"1\"}] expected every series > 0, observed value 0 — send <traffic> & retry",
+            "WARN b.quirk [m] expected no duplicate, observed 2 occurrences — known quirk",
+            "phases: scrape 0.250s",
+            "FAILED: metrics http://x/metrics — 1 passed, 1 warnings, 1 failed",
+        ])
+        #expect(ReportRenderer.text(Self.report, verbose: true).contains("PASS a.present [m] observed 2 series"))
+    }
+
+    @Test("JSON carries verdict, summary and every finding")
+    func json() throws {
+        let data = Data(ReportRenderer.json(Self.report).utf8)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["verdict"] as? String == "fail")
+        let summary = try #require(object["summary"] as? [String: Int])
+        #expect(summary == ["pass": 1, "warn": 1, "fail": 1])
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        #expect(findings.map { $0["checkID"] as? String } == ["a.present", "b.quirk", "c.value"])
+        let decoded = try JSONDecoder().decode(Report.self, from: data)
+        #expect(decoded.findings == Self.report.findings)
+    }
+
+    @Test("JUnit has one testcase per finding, failures as <failure>, XML-escaped")
+    func junit() throws {
+        let xml = ReportRenderer.junit(Self.report)
+        #expect(xml.contains("tests=\"3\" failures=\"1\""))
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 3)
+        #expect(xml.contains("<failure message=\"expected every series &gt; 0, observed value 0\">"))
+        #expect(xml.contains("send &lt;traffic&gt; &amp; retry"))
+        #expect(xml.contains("name=\"m{w=&quot;1&quot;}\""))
+        // Well-formed: Foundation's XML parser accepts it.
+        #expect(XMLParser(data: Data(xml.utf8)).parse())
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Shared helpers for the benchmark scripts (sourced, not run).
+
+# measure RUNS OUTFILE -- COMMAND...: runs COMMAND RUNS times, keeps the best wall time (s) and the peak RSS
+# (MiB, the maximum over runs) in the globals BEST_SECONDS and PEAK_MIB. The command's exit status must be 0
+# (or listed in ACCEPT_STATUS, space-separated) or the benchmark stops: a failing peer is not a fast peer.
+measure() {
+  local runs=$1 outfile=$2; shift 3
+  local timing status wall kib
+  BEST_SECONDS=""; PEAK_MIB=0
+  timing=$(mktemp)
+  for _ in $(seq "$runs"); do
+    status=0
+    /usr/bin/time -f '%e %M' -o "$timing" "$@" >"$outfile" 2>&1 || status=$?
+    if [ "$status" -ne 0 ] && [[ " ${ACCEPT_STATUS:-} " != *" $status "* ]]; then
+      echo "bench: '$*' exited $status:" >&2; tail -5 "$outfile" >&2; rm -f "$timing"; exit 1
+    fi
+    read -r wall kib < <(tail -n 1 "$timing")
+    if [ -z "$BEST_SECONDS" ] || awk -v a="$wall" -v b="$BEST_SECONDS" 'BEGIN{exit !(a<b)}'; then BEST_SECONDS=$wall; fi
+    PEAK_MIB=$(awk -v a="$PEAK_MIB" -v k="$kib" 'BEGIN{m=k/1024; print (m>a)?m:a}')
+  done
+  rm -f "$timing"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b <= 0) b = 0.001; printf "%.1f", a/b }'; }
+
+build_release() {
+  echo "bench: building kverify (release)" >&2
+  swift build -c release --product kverify >/dev/null
+  # shellcheck disable=SC2034  # used by the scripts that source this file
+  KVERIFY=.build/release/kverify
+}
