@@ -9,7 +9,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `HOST:PORT` (`127.0.0.1:6379`, `redis-service:6379`, `[::1]:6379`).
-    /// - Returns: nil with a reason when the text is not of that shape.
+    /// - Returns: the endpoint, or a failure saying what is wrong with the text.
     public static func parse(_ text: String) -> Result<RedisEndpoint, EndpointParseError> {
         let host: Substring
         let portText: Substring
