@@ -46,8 +46,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # The Debian prometheus and redis packages try to start services; a container has no init for them.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# A packaged redis-server may have been started by its postinst; kverify's fixtures start their own.
-"${sudo_cmd[@]}" pkill -x redis-server 2>/dev/null || true
 
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv"
