@@ -19,7 +19,8 @@ let package = Package(
         .target(
             name: "KVerifyCommands",
             dependencies: [
-                "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient",
+                "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient", "KubeConfig",
+                "Verification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -51,7 +52,9 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "Verification", dependencies: ["KubeClient", "KubeModel", "Findings"]),
         .target(name: "KVerifyTestSupport"),
+        .testTarget(name: "VerificationTests", dependencies: ["Verification", "KVerifyTestSupport"]),
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),

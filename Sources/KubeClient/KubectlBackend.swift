@@ -48,6 +48,15 @@ public final class KubectlBackend: KubeAPI {
 
     /// Runs kubectl and returns stdout, or throws the mapped `KubeError`.
     func run(_ arguments: [String], stdin: [UInt8] = [], what: String) async throws -> Data {
+        let result = try await execute(arguments, stdin: stdin, what: what)
+        guard result.succeeded else {
+            throw KubectlErrors.map(stderr: result.stderrExcerpt(maxCharacters: 2000), exitCode: result.exitCode, what: what)
+        }
+        return Data(result.stdout)
+    }
+
+    /// Runs kubectl and returns how it ended; only failing to run it, or its deadline, throw.
+    private func execute(_ arguments: [String], stdin: [UInt8] = [], what: String) async throws -> ProcessRunner.Result {
         let all = globalArguments + arguments
         logger.debug("kubectl \(arguments.joined(separator: " "))")
         let result: ProcessRunner.Result
@@ -58,10 +67,7 @@ public final class KubectlBackend: KubeAPI {
             throw KubeError(.kubectlFailed, "\(what): cannot run kubectl: \(error)")
         }
         if result.timedOut { throw KubeError(.timedOut, "\(what): kubectl did not finish within \(timeout)") }
-        guard result.succeeded else {
-            throw KubectlErrors.map(stderr: result.stderrExcerpt(maxCharacters: 2000), exitCode: result.exitCode, what: what)
-        }
-        return Data(result.stdout)
+        return result
     }
 
     private func namespaceArguments(_ resource: Resource, _ namespace: String?) -> [String] {
@@ -147,10 +153,12 @@ public final class KubectlBackend: KubeAPI {
 
     /// Creates a `SelfSubjectAccessReview` with `kubectl create -f - -o json` (JSON, as the REST backend
     /// posts it; `kubectl auth can-i` would answer only yes/no and speaks protobuf).
+    /// Creates a SelfSubjectAccessReview as JSON, as the REST backend does (`kubectl auth can-i` sends protobuf).
+    /// Client-side validation is off: it would fetch an OpenAPI schema for a throwaway review object.
     public func canI(_ attributes: SelfSubjectAccessReview.ResourceAttributes) async throws -> Bool? {
         let review = try JSONValue.encoded(SelfSubjectAccessReview(attributes))
         do {
-            let data = try await run(["create", "--filename=-", "--output=json"], stdin: Array(try review.jsonData()),
+            let data = try await run(["create", "--validate=false", "--filename=-", "--output=json"], stdin: Array(try review.jsonData()),
                                      what: "SelfSubjectAccessReview \(attributes.summary)")
             return try decodeObject(SelfSubjectAccessReview.self, data, what: "SelfSubjectAccessReview").status?.allowed
         } catch let error as KubeError where error.code == .notFound || error.code == .unknownKind {
