@@ -1,5 +1,8 @@
 import Findings
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVerifyTestSupport
 import KubeConfig
 import Testing
@@ -19,8 +22,15 @@ struct Scratch {
     func write(_ name: String, _ text: String, executable: Bool = false) throws -> String {
         let url = directory.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        if executable { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path) }
+        // open(O_CLOEXEC): tests spawn processes in parallel, and a child that inherited a write descriptor to a
+        // script keeps it open past its exec, so running the script fails with "Text file busy".
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, executable ? 0o755 : 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw CocoaError(.fileWriteUnknown)
+        }
         return url.path
     }
 
