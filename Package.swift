@@ -19,7 +19,7 @@ let package = Package(
         .target(
             name: "KVerifyCommands",
             dependencies: [
-                "Findings", "PromText", "MetricRules", "HTTP", "RESP", "RedisAudit",
+                "Findings", "PromText", "MetricRules", "HTTP", "RESP", "RedisAudit", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -38,6 +38,18 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RESP"),
         .target(name: "RedisAudit", dependencies: ["RESP", "Findings"]),
+        .target(name: "KubeModel"),
+        .target(
+            name: "KubeConfig",
+            dependencies: ["KubeModel", "Findings", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "KubeClient",
+            dependencies: [
+                "HTTP", "KubeConfig", "KubeModel", "Findings",
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "KVerifyTestSupport"),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
@@ -46,6 +58,13 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
+        .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
+        .testTarget(
+            name: "KubeClientTests",
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport"],
+            resources: [.copy("Resources")]
+        ),
         .testTarget(
             name: "KVerifyCommandsTests",
             dependencies: ["KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP"]

@@ -1,0 +1,97 @@
+/// `apps/v1 DaemonSet`: spec fields the rollout rules need and the whole status.
+public struct DaemonSet: KubeObject, Hashable {
+    public static let apiVersion = "apps/v1"
+    public static let kind = "DaemonSet"
+
+    public struct UpdateStrategy: Codable, Hashable, Sendable {
+        public struct RollingUpdate: Codable, Hashable, Sendable {
+            public var maxUnavailable: IntOrString?
+            public var maxSurge: IntOrString?
+        }
+        /// `RollingUpdate` or `OnDelete`.
+        public var type: String?
+        public var rollingUpdate: RollingUpdate?
+    }
+
+    public struct Spec: Codable, Hashable, Sendable {
+        public var selector: LabelSelector?
+        public var updateStrategy: UpdateStrategy?
+    }
+
+    public struct Status: Codable, Hashable, Sendable {
+        public var currentNumberScheduled: Int
+        public var desiredNumberScheduled: Int
+        public var numberAvailable: Int
+        public var numberMisscheduled: Int
+        public var numberReady: Int
+        public var numberUnavailable: Int
+        public var updatedNumberScheduled: Int
+        public var observedGeneration: Int64?
+        public var conditions: [Condition]
+
+        private enum CodingKeys: String, CodingKey {
+            case currentNumberScheduled, desiredNumberScheduled, numberAvailable, numberMisscheduled, numberReady
+            case numberUnavailable, updatedNumberScheduled, observedGeneration, conditions
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            currentNumberScheduled = try c.count(.currentNumberScheduled)
+            desiredNumberScheduled = try c.count(.desiredNumberScheduled)
+            numberAvailable = try c.count(.numberAvailable)
+            numberMisscheduled = try c.count(.numberMisscheduled)
+            numberReady = try c.count(.numberReady)
+            numberUnavailable = try c.count(.numberUnavailable)
+            updatedNumberScheduled = try c.count(.updatedNumberScheduled)
+            observedGeneration = try c.decodeIfPresent(Int64.self, forKey: .observedGeneration)
+            conditions = try c.decodeIfPresent([Condition].self, forKey: .conditions) ?? []
+        }
+    }
+
+    public var metadata: ObjectMeta
+    public var spec: Spec?
+    /// A freshly created object has no status yet; that reads as all counts zero.
+    public var status: Status?
+}
+
+/// `apps/v1 Deployment`.
+public struct Deployment: KubeObject, Hashable {
+    public static let apiVersion = "apps/v1"
+    public static let kind = "Deployment"
+
+    public struct Spec: Codable, Hashable, Sendable {
+        /// `nil` means the server default, 1.
+        public var replicas: Int?
+        public var selector: LabelSelector?
+    }
+
+    public struct Status: Codable, Hashable, Sendable {
+        public var replicas: Int
+        public var updatedReplicas: Int
+        public var readyReplicas: Int
+        public var availableReplicas: Int
+        public var unavailableReplicas: Int
+        public var observedGeneration: Int64?
+        public var conditions: [Condition]
+
+        private enum CodingKeys: String, CodingKey {
+            case replicas, updatedReplicas, readyReplicas, availableReplicas, unavailableReplicas
+            case observedGeneration, conditions
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            replicas = try c.count(.replicas)
+            updatedReplicas = try c.count(.updatedReplicas)
+            readyReplicas = try c.count(.readyReplicas)
+            availableReplicas = try c.count(.availableReplicas)
+            unavailableReplicas = try c.count(.unavailableReplicas)
+            observedGeneration = try c.decodeIfPresent(Int64.self, forKey: .observedGeneration)
+            conditions = try c.decodeIfPresent([Condition].self, forKey: .conditions) ?? []
+        }
+    }
+
+    public var metadata: ObjectMeta
+    public var spec: Spec?
+    public var status: Status?
+}
