@@ -16,7 +16,13 @@ struct APIRequest: Sendable {
         path = components?.percentEncodedPath.removingPercentEncoding ?? uri
         segments = path.split(separator: "/").map(String.init)
         var query: [String: String] = [:]
-        for item in components?.queryItems ?? [] where query[item.name] == nil { query[item.name] = item.value ?? "" }
+        // Go's url.Values encodes a space as "+", which URLComponents would keep.
+        for pair in (components?.percentEncodedQuery ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+            }
+            if let name = parts.first, query[name] == nil { query[name] = parts.count > 1 ? parts[1] : "" }
+        }
         self.query = query
         var lowered: [String: String] = [:]
         for (name, value) in headers { lowered[name.lowercased(), default: ""] += lowered[name.lowercased()] == nil ? value : ",\(value)" }

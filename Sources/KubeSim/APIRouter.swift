@@ -293,6 +293,9 @@ struct APIRouter: Sendable {
 
     /// Decodes a JSON (or, for apply, YAML) body; a malformed one is 400 BadRequest worded like the real decoder.
     private func decodeBody(_ request: APIRequest, _ resource: ResourceType, yaml: Bool = false, checkKind: Bool = true) throws -> JSONValue {
+        if request.contentType.hasPrefix("application/vnd.kubernetes.protobuf") {
+            return try ProtobufBody.decode(request.body)
+        }
         let text = String(decoding: request.body, as: UTF8.self)
         let value: JSONValue
         do {

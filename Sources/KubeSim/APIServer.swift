@@ -106,6 +106,7 @@ private struct Connections: Sendable {
                             method: requestHead.method.rawValue, uri: requestHead.uri,
                             headers: requestHead.headers.map { ($0.name, $0.value) },
                             body: Data(body.readableBytesView))
+                        logger.debug("\(request.method) \(requestHead.uri) content-type=\(request.headers["content-type"] ?? "-") accept=\(request.accept)")
                         let reply: Reply = tooLarge
                             ? .error(APIError(code: 413, reason: "RequestEntityTooLarge", message: "Request entity too large: limit is 3145728"))
                             : router.route(request)

@@ -517,9 +517,11 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
+        // Others keep the fields this apply sets to the value they already had (co-ownership, as the real one).
+        let changedByApply = appliedFields.filter { FieldOwnership.value(at: $0, in: old) != FieldOwnership.value(at: $0, in: applied) }
         var owners = stored.owners.map { entry -> FieldOwnership.Entry in
             var entry = entry
-            if entry.manager != manager { entry.fields.subtract(appliedFields) }
+            if entry.manager != manager { entry.fields.subtract(changedByApply) }
             return entry
         }
         if let index = owners.firstIndex(where: { $0.manager == manager && $0.operation == "Apply" }) {
