@@ -1,0 +1,128 @@
+import ArgumentParser
+import Findings
+import Foundation
+import KubeSim
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension KVerify {
+    /// `kverify sim`: a local Kubernetes API that the real kubectl drives (see the KubeSim module).
+    public struct Sim: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "sim",
+            abstract: "Run a simulated multi-node Kubernetes API server on loopback (no Docker needed).",
+            subcommands: [Up.self, Down.self]
+        )
+
+        public init() {}
+
+        /// Where `sim up` records its pid, relative to the working directory.
+        static let pidFile = ".kverify/sim/sim.pid"
+    }
+}
+
+extension KVerify.Sim {
+    /// `kverify sim up`: runs in the foreground until Ctrl-C or SIGTERM, then removes its state.
+    public struct Up: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Start the simulated cluster in the foreground; prints the kubeconfig path once the API answers.")
+
+        @Option(help: "Number of nodes (the first is the control plane, tainted NoSchedule as in kind).")
+        var nodes = 1
+
+        @Option(help: "Where to write the kubeconfig (kind's shape, mode 0600; removed on exit).")
+        var kubeconfig: String?
+
+        @Option(help: "API server port on 127.0.0.1 (0 picks a free one).")
+        var port = 0
+
+        public init() {}
+
+        public func validate() throws {
+            guard (1...250).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 250, got \(nodes)") }
+            guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, got \(port)") }
+        }
+
+        public func run() async throws {
+            let pidURL = URL(fileURLWithPath: KVerify.Sim.pidFile)
+            if let text = try? String(contentsOf: pidURL, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+               kill(pid, 0) == 0 {
+                throw KVerifyError(.usageOrInput, "a sim is already running here (pid \(pid), \(KVerify.Sim.pidFile)); stop it with `kverify sim down`")
+            }
+            // Block the signals first, then watch them, so a Ctrl-C during start-up is not lost.
+            let signals = SignalWaiter([SIGINT, SIGTERM])
+            let sim: SimulatedCluster
+            do {
+                sim = try await SimulatedCluster.start(options: .init(nodes: nodes, port: port, kubeconfigPath: kubeconfig))
+            } catch {
+                throw KVerifyError(.unreachable, "kverify sim could not start: \(error)")
+            }
+            try? FileManager.default.createDirectory(at: pidURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? Data("\(getpid())\n".utf8).write(to: pidURL)
+            FileHandle.standardOutput.write(Data("\(sim.kubeconfigPath)\n".utf8))
+            FileHandle.standardError.write(Data("kverify sim: \(nodes) node(s) at \(sim.serverURL); export KUBECONFIG=\(sim.kubeconfigPath); Ctrl-C stops it\n".utf8))
+            let received = await signals.next()
+            FileHandle.standardError.write(Data("kverify sim: signal \(received), stopping\n".utf8))
+            await sim.stop()
+            try? FileManager.default.removeItem(at: pidURL)
+        }
+    }
+
+    /// `kverify sim down`: stops a sim started in the background from this directory.
+    public struct Down: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Stop the simulated cluster started from this directory.")
+
+        @Option(help: "How long to wait for it to exit, in seconds.")
+        var timeout = 15
+
+        public init() {}
+
+        public func run() async throws {
+            let pidURL = URL(fileURLWithPath: KVerify.Sim.pidFile)
+            guard let text = try? String(contentsOf: pidURL, encoding: .utf8) else {
+                throw KVerifyError(.usageOrInput, "no sim is running here: \(KVerify.Sim.pidFile) does not exist")
+            }
+            guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else {
+                throw KVerifyError(.usageOrInput, "\(KVerify.Sim.pidFile) should hold a process id, holds \"\(text.prefix(40))\"")
+            }
+            guard kill(pid, SIGTERM) == 0 else {
+                try? FileManager.default.removeItem(at: pidURL)
+                throw KVerifyError(.usageOrInput, "no sim process \(pid) (stale \(KVerify.Sim.pidFile) removed)")
+            }
+            let deadline = ContinuousClock.now + .seconds(timeout)
+            while kill(pid, 0) == 0 {
+                guard ContinuousClock.now < deadline else {
+                    throw KVerifyError(.unreachable, "sim process \(pid) still runs \(timeout)s after SIGTERM")
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            FileHandle.standardOutput.write(Data("stopped sim (pid \(pid))\n".utf8))
+        }
+    }
+}
+
+/// Turns SIGINT/SIGTERM into an awaitable event instead of the default "die at once".
+final class SignalWaiter {
+    private let stream: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ signals: [Int32]) {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        self.stream = stream
+        sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+    }
+
+    func next() async -> Int32 {
+        for await number in stream { return number }
+        return 0
+    }
+}

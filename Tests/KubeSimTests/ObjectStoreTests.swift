@@ -1,0 +1,230 @@
+import Foundation
+import KubeModel
+import Testing
+@testable import KubeSim
+
+private let namespaces = ResourceCatalog.all[0]
+private let pods = ResourceCatalog.all[2]
+private let configMaps = ResourceCatalog.all[5]
+private let deployments = ResourceCatalog.find(group: "apps", version: "v1", plural: "deployments")!
+
+private func freshStore(historyLimit: Int = 5000) throws -> ObjectStore {
+    let store = ObjectStore(historyLimit: historyLimit)
+    try store.create(namespaces, namespace: nil, body: ["metadata": ["name": "default"]])
+    return store
+}
+
+private func pod(_ name: String, labels: JSONValue = [:]) -> JSONValue {
+    ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name), "labels": labels],
+     "spec": ["containers": [["name": "app", "image": "demo:1"]]]]
+}
+
+@Suite("object store")
+struct ObjectStoreTests {
+    @Test("create fills in identity, resourceVersion and defaults")
+    func create() throws {
+        let store = try freshStore()
+        let created = try store.create(pods, namespace: "default", body: pod("a"))
+        #expect(created.string(at: "metadata", "uid")?.count == 36)
+        #expect(created.string(at: "metadata", "resourceVersion") == String(store.currentResourceVersion))
+        #expect(created.string(at: "metadata", "namespace") == "default")
+        #expect(created.string(at: "status", "phase") == "Pending")
+        #expect(created.string(at: "metadata", "creationTimestamp") != nil)
+    }
+
+    @Test("names are validated as the real server does", arguments: [
+        ("ok-name", true), ("a.b.c", true), ("Bad_Name", false), ("-lead", false), ("trail-", false), (String(repeating: "a", count: 254), false),
+    ])
+    func names(_ name: String, _ valid: Bool) throws {
+        let store = try freshStore()
+        do {
+            try store.create(pods, namespace: "default", body: pod(name))
+            #expect(valid)
+        } catch let error as APIError {
+            #expect(!valid)
+            #expect(error.code == 422)
+            #expect(error.reason == "Invalid")
+            #expect(error.message.hasPrefix("Pod \"\(name)\" is invalid: metadata.name: Invalid value: \"\(name)\""))
+        }
+    }
+
+    @Test("errors carry the real server's code, reason and wording")
+    func errors() throws {
+        let store = try freshStore()
+        try store.create(pods, namespace: "default", body: pod("a"))
+        #expect(throws: APIError.alreadyExists(pods, "a")) { try store.create(pods, namespace: "default", body: pod("a")) }
+        #expect(throws: APIError.notFound(pods, "b")) { try store.get(pods, namespace: "default", name: "b") }
+        #expect(APIError.notFound(deployments, "web").message == "deployments.apps \"web\" not found")
+        var stale = try store.get(pods, namespace: "default", name: "a")
+        stale.set(["metadata", "resourceVersion"], to: "1")
+        #expect(throws: APIError.conflict(pods, "a", "the object has been modified; please apply your changes to the latest version and try again")) {
+            try store.update(pods, namespace: "default", name: "a", body: stale)
+        }
+        #expect(throws: APIError.notFound(namespaces, "nowhere")) { try store.create(pods, namespace: "nowhere", body: pod("a")) }
+    }
+
+    @Test("generation bumps on spec changes only; status updates go through the status subresource")
+    func generation() throws {
+        let store = try freshStore()
+        let body: JSONValue = ["metadata": ["name": "web"], "spec": ["replicas": 1]]
+        try store.create(deployments, namespace: "default", body: body)
+        var labelled = try store.get(deployments, namespace: "default", name: "web")
+        labelled.set(["metadata", "labels", "x"], to: "y")
+        #expect(try store.update(deployments, namespace: "default", name: "web", body: labelled).value(at: ["metadata", "generation"]) == 1)
+        let scaled = try store.patch(deployments, namespace: "default", name: "web", type: .merge, body: ["spec": ["replicas": 3]], manager: "test")
+        #expect(scaled.object.value(at: ["metadata", "generation"]) == 2)
+        // Status in a main-resource write is ignored, through /status it is kept.
+        let ignored = try store.patch(deployments, namespace: "default", name: "web", type: .merge, body: ["status": ["replicas": 3]], manager: "test")
+        #expect(ignored.object.value(at: ["status", "replicas"]) == nil)
+        let status = try store.patch(deployments, namespace: "default", name: "web", type: .merge, body: ["status": ["replicas": 3]], statusOnly: true, manager: "test")
+        #expect(status.object.value(at: ["status", "replicas"]) == 3)
+        #expect(status.object.value(at: ["metadata", "generation"]) == 2)
+    }
+
+    @Test("server-side apply creates, detects conflicts, shares equal values and removes fields no longer applied")
+    func serverSideApply() throws {
+        let store = try freshStore()
+        let config: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["a": "1", "b": "2"]]
+        let created = try store.patch(configMaps, namespace: "default", name: "c", type: .apply(force: false), body: config, manager: "alice")
+        #expect(created.created)
+        // Bob applies the same value for `a`: co-owned, no conflict.
+        let shared: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["a": "1"]]
+        #expect(try !store.patch(configMaps, namespace: "default", name: "c", type: .apply(force: false), body: shared, manager: "bob").created)
+        // Bob changes `b`, which Alice owns: conflict unless forced.
+        let change: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["b": "3"]]
+        do {
+            _ = try store.patch(configMaps, namespace: "default", name: "c", type: .apply(force: false), body: change, manager: "bob")
+            Issue.record("expected a conflict")
+        } catch let error as APIError {
+            #expect(error.code == 409)
+            #expect(error.message == "Apply failed with 1 conflict: conflict with \"alice\" using v1: .data.b")
+        }
+        // Alice stops applying `b`: it goes away; `a` stays because Bob still applies it.
+        let shrink: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": [:]]
+        let after = try store.patch(configMaps, namespace: "default", name: "c", type: .apply(force: false), body: shrink, manager: "alice")
+        #expect(after.object["data"] == ["a": "1"])
+        #expect(throws: APIError.self) {
+            try store.patch(configMaps, namespace: "default", name: "other", type: .apply(force: false), body: config, manager: "alice")
+        }
+    }
+
+    @Test("deleting an owner cascades in the background or orphans its dependents")
+    func cascade() throws {
+        for policy in [DeleteOptions.Propagation.background, .orphan] {
+            let store = try freshStore()
+            let owner = try store.create(configMaps, namespace: "default", body: ["metadata": ["name": "owner"]])
+            var child = pod("child")
+            child.set(["metadata", "ownerReferences"], to: [["apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]!["uid"]!]])
+            try store.create(pods, namespace: "default", body: child)
+            var options = DeleteOptions()
+            options.propagation = policy
+            try store.delete(configMaps, namespace: "default", name: "owner", options: options)
+            let remaining = store.list(pods, namespace: "default").items
+            if policy == .orphan {
+                #expect(remaining.count == 1)
+                #expect(remaining.first?.value(at: ["metadata", "ownerReferences"]) == nil)
+            } else {
+                #expect(remaining.isEmpty)
+            }
+        }
+    }
+
+    @Test("a watch replays newer events, turns label changes into ADDED/DELETED, and 410s when too old")
+    func watches() async throws {
+        let store = try freshStore(historyLimit: 3)
+        let start = store.currentResourceVersion
+        let subscription = try store.watch(pods, namespace: "default", labels: try LabelQuery(parsing: "app=x"), start: .after(start))
+        try store.create(pods, namespace: "default", body: pod("a", labels: ["app": "x"]))
+        _ = try store.patch(pods, namespace: "default", name: "a", type: .merge, body: ["metadata": ["labels": ["app": "y"]]], manager: "t")
+        _ = try store.patch(pods, namespace: "default", name: "a", type: .merge, body: ["metadata": ["labels": ["app": "x"]]], manager: "t")
+        try store.delete(pods, namespace: "default", name: "a")
+        var types: [String] = []
+        for await event in subscription.events {
+            types.append(event.type.rawValue)
+            if types.count == 4 { break }
+        }
+        subscription.cancel()
+        #expect(types == ["ADDED", "DELETED", "ADDED", "DELETED"])
+        #expect(store.watcherCount == 0)
+        #expect(throws: APIError.expired(requested: start, oldest: store.currentResourceVersion - 2)) {
+            try store.watch(pods, namespace: "default", start: .after(start))
+        }
+    }
+
+    @Test("thousands of concurrent watches all get the event and unregister when cancelled")
+    func manyWatches() async throws {
+        let store = try freshStore()
+        let subscriptions = try (0..<3000).map { _ in try store.watch(configMaps, namespace: nil, start: .after(store.currentResourceVersion)) }
+        #expect(store.watcherCount == 3000)
+        try store.create(configMaps, namespace: "default", body: ["metadata": ["name": "c"]])
+        var received = 0
+        for subscription in subscriptions {
+            for await event in subscription.events {
+                if event.object.string(at: "metadata", "name") == "c" { received += 1 }
+                break
+            }
+            subscription.cancel()
+        }
+        #expect(received == 3000)
+        #expect(store.watcherCount == 0)
+    }
+}
+
+@Suite("selectors and patches")
+struct SelectorAndPatchTests {
+    @Test("label selectors", arguments: [
+        ("app=x", ["app": "x"], true), ("app==x", ["app": "y"], false), ("app!=x", [:], true),
+        ("app in (x, y)", ["app": "y"], true), ("app notin (x,y)", ["app": "x"], false), ("app", ["app": ""], true),
+        ("!app", ["app": "x"], false), ("app=x,tier", ["app": "x"], false), ("k8s.io/role=a", ["k8s.io/role": "a"], true),
+    ] as [(String, [String: String], Bool)])
+    func labels(_ text: String, _ labels: [String: String], _ matches: Bool) throws {
+        #expect(try LabelQuery(parsing: text).matches(labels) == matches)
+    }
+
+    @Test("malformed label selectors are 400 BadRequest", arguments: ["app=(x", "a b c", "app in x", "=x"])
+    func badLabels(_ text: String) {
+        #expect { try LabelQuery(parsing: text) } throws: { ($0 as? APIError)?.code == 400 }
+    }
+
+    @Test("field selectors accept only supported fields")
+    func fields() throws {
+        let query = try FieldQuery(parsing: "spec.nodeName=n1,status.phase!=Failed", for: pods)
+        #expect(query.matches(["spec": ["nodeName": "n1"], "status": ["phase": "Running"]]))
+        #expect(!query.matches(["spec": ["nodeName": "n2"]]))
+        #expect(throws: APIError.badRequest("field label not supported: spec.color")) { try FieldQuery(parsing: "spec.color=red", for: pods) }
+    }
+
+    @Test("JSON merge patch follows RFC 7386")
+    func mergePatch() {
+        let target: JSONValue = ["a": "b", "c": ["d": "e", "f": "g"], "list": [1, 2]]
+        let patch: JSONValue = ["a": "z", "c": ["f": nil], "list": [3]]
+        #expect(Patching.mergePatch(target, patch) == ["a": "z", "c": ["d": "e"], "list": [3]])
+    }
+
+    @Test("strategic merge merges named lists by name and drops directives")
+    func strategicMerge() {
+        let target: JSONValue = ["containers": [["name": "a", "image": "1"], ["name": "b", "image": "1"]]]
+        let patch: JSONValue = ["$setElementOrder/containers": [["name": "a"]], "containers": [["name": "b", "image": "2"]]]
+        #expect(Patching.strategicMerge(target, patch) == ["containers": [["name": "a", "image": "1"], ["name": "b", "image": "2"]]])
+    }
+
+    @Test("JSON patch applies add, replace, remove and fails a missing path with 400")
+    func jsonPatch() throws {
+        let result = try Patching.jsonPatch(["a": ["b": 1], "l": [1]], [
+            ["op": "add", "path": "/a/c", "value": 2], ["op": "replace", "path": "/a/b", "value": 3],
+            ["op": "remove", "path": "/l/0"], ["op": "add", "path": "/l/-", "value": 9],
+        ])
+        #expect(result == ["a": ["b": 3, "c": 2], "l": [9]])
+        #expect { try Patching.jsonPatch([:], [["op": "remove", "path": "/x"]]) } throws: { ($0 as? APIError)?.code == 400 }
+    }
+
+    @Test("protobuf bodies of kubectl's typed clients decode to JSON")
+    func protobuf() throws {
+        func field(_ number: UInt8, _ bytes: [UInt8]) -> [UInt8] { [number << 3 | 2, UInt8(bytes.count)] + bytes }
+        let meta = field(1, Array("demo".utf8)) + field(11, field(1, Array("team".utf8)) + field(2, Array("a".utf8)))
+        let unknown = field(1, field(1, Array("v1".utf8)) + field(2, Array("Namespace".utf8))) + field(2, field(1, meta))
+        let decoded = try ProtobufBody.decode(Data(ProtobufBody.magic + unknown))
+        #expect(decoded == ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "demo", "labels": ["team": "a"]]])
+        #expect { try ProtobufBody.decode(Data([0x6B, 0x38, 0x73, 0x00, 0x0A, 0x7F])) } throws: { ($0 as? APIError)?.code == 400 }
+    }
+}
