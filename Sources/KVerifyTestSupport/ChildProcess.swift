@@ -156,21 +156,25 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state (`exitS
 
 /// Small socket helpers for fixtures.
 public enum TCPProbe {
-    /// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+    /// A port on 127.0.0.1 that was free a moment ago. Chosen at random below Linux's ephemeral range
+    /// (32768–60999): a port the kernel hands out for `bind(0)` is also what outgoing connections (curl, kubectl,
+    /// redis clients in parallel tests) get, so a server started on it a moment later could find it taken.
     public static func freePort() throws -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 10_000..<32_000)
+            if canBind(port) { return port }
+        }
+        throw FixtureError("no free port found in 10000..<32000 after 200 tries")
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket() failed: errno \(errno)") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) {
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw FixtureError("bind() failed: errno \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        } == 0
     }
 
     public static func canConnect(host: String, port: Int) -> Bool {
