@@ -136,7 +136,9 @@ struct KubectlAcceptanceTests {
             let waiter = try kubectl.background(["wait", "--for=delete", "pod/child", "-n", "demo", "--timeout=60s"])
             defer { waiter.stop() }
             // Delete only once kubectl wait is watching, so the test covers the watch path every time.
-            #expect(await eventually(timeout: .seconds(40)) { sim.store.watcherCount == 1 }, "\(waiter.logTail())")
+            let store = sim.store
+            let watching = await eventually(timeout: .seconds(40)) { store.watcherCount == 1 }
+            #expect(watching, "\(waiter.logTail())")
             let deleted = try await kubectl("delete", "configmap", "owner", "-n", "demo")
             #expect(deleted.stdout == "configmap \"owner\" deleted\n", "\(deleted)")
             #expect(await eventually(timeout: .seconds(40)) { waiter.logTail().contains("pod/child condition met") }, "\(waiter.logTail())")
@@ -162,7 +164,9 @@ struct KubectlAcceptanceTests {
             let watcher = try kubectl.background(["get", "pods", "-n", "default", "--watch", "--output-watch-events", "-o", "json"])
             defer { watcher.stop() }
             // The watch starts with the (empty) list; wait for kubectl to be watching before changing anything.
-            #expect(await eventually(timeout: .seconds(40)) { sim.store.watcherCount == 1 }, "\(watcher.logTail())")
+            let store = sim.store
+            let watching = await eventually(timeout: .seconds(40)) { store.watcherCount == 1 }
+            #expect(watching, "\(watcher.logTail())")
             #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("w1", namespace: "default", labels: ["app": "w"])).status == 0)
             #expect(try await kubectl("delete", "pod", "w1").status == 0)
             let seen = await eventually(timeout: .seconds(40)) { watcher.logTail(lines: 10_000).contains("\"type\":\"DELETED\"") }
