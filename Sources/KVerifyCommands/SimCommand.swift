@@ -93,13 +93,21 @@ extension KVerify.Sim {
                 throw KVerifyError(.usageOrInput, "no sim process \(pid) (stale \(KVerify.Sim.pidFile) removed)")
             }
             let deadline = ContinuousClock.now + .seconds(timeout)
-            while kill(pid, 0) == 0 {
+            while Self.isAlive(pid) {
                 guard ContinuousClock.now < deadline else {
                     throw KVerifyError(.unreachable, "sim process \(pid) still runs \(timeout)s after SIGTERM")
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
             FileHandle.standardOutput.write(Data("stopped sim (pid \(pid))\n".utf8))
+        }
+
+        /// Whether `pid` still runs; an exited process its parent has not reaped yet (a zombie) has stopped.
+        static func isAlive(_ pid: Int32) -> Bool {
+            guard kill(pid, 0) == 0 else { return false }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let end = stat.range(of: ") ", options: .backwards) else { return true }
+            return !stat[end.upperBound...].hasPrefix("Z")
         }
     }
 }

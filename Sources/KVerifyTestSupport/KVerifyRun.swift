@@ -11,10 +11,13 @@ public struct KVerifyRun: Sendable {
     ///   - stdin: bytes for standard input (empty input when nil).
     ///   - environment: added to this process's environment.
     ///   - timeout: the run is killed after this long and the call throws.
+    ///   - workingDirectory: where to run it (commands such as `sim down` look for state relative to it).
     public static func run(
-        _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120)
+        _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120),
+        workingDirectory: URL? = nil
     ) throws -> KVerifyRun {
         let process = Process()
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         process.executableURL = RepositoryPaths.kverifyExecutable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
