@@ -39,6 +39,9 @@ extension KVerify.Sim {
         @Option(help: "API server port on 127.0.0.1 (0 picks a free one).")
         var port = 0
 
+        @Flag(help: "Mark scheduled pods Running and Ready at once without running them (placeholder until the kubelet runtime exists).")
+        var instantKubelet = false
+
         public init() {}
 
         public func validate() throws {
@@ -56,7 +59,9 @@ extension KVerify.Sim {
             let signals = SignalWaiter([SIGINT, SIGTERM])
             let sim: SimulatedCluster
             do {
-                sim = try await SimulatedCluster.start(options: .init(nodes: nodes, port: port, kubeconfigPath: kubeconfig))
+                var options = SimulatedCluster.Options(nodes: nodes, port: port, kubeconfigPath: kubeconfig)
+                options.instantKubelet = instantKubelet
+                sim = try await SimulatedCluster.start(options: options)
             } catch {
                 throw KVerifyError(.unreachable, "kverify sim could not start: \(error)")
             }

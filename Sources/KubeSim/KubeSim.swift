@@ -32,10 +32,17 @@
 /// - Pod deletion is immediate (no grace period); namespace termination takes one short step.
 /// - PersistentVolumeClaims are Bound at once; Services get a ClusterIP from 10.96.0.0/16 that routes nowhere.
 ///
+/// - The DaemonSet controller: one pod per eligible node (nodeSelector, taints vs tolerations), RollingUpdate by
+///   `maxUnavailable`, status fields as `kubectl rollout status` and kstatus read them (see `Controllers`).
+///
+/// ## Placeholder
+/// - `Options.instantKubelet` (`sim up --instant-kubelet`) declares bound pods Running and Ready at once without
+///   running anything; off by default. Pod IPs are then the node's 127.0.1.N address.
+///
 /// ## Missing (later parts of the issue)
-/// - Controllers (DaemonSet, Deployment/ReplicaSet), the scheduler, the kubelet with real processes and probes, and
-///   fault injection. Until the kubelet exists `pods/log` answers "waiting to start" unless a log file exists under
-///   `logDirectory`, and tests set `status.podIP` themselves.
+/// - Deployment/ReplicaSet controllers, a scheduler (DaemonSet pods are bound by `spec.nodeName`), the kubelet with
+///   real processes and probes, and fault injection. Until the kubelet exists `pods/log` answers "waiting to start"
+///   unless a log file exists under `logDirectory`, and tests set `status.podIP` themselves.
 /// - Authorization (every client is cluster-admin), admission, `dryRun`, `deletecollection`, port-forward (SPDY),
 ///   exec/attach, the scale subresource's body, CRDs.
 public enum KubeSimModule {}
