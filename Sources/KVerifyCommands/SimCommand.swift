@@ -39,6 +39,9 @@ extension KVerify.Sim {
         @Option(help: "API server port on 127.0.0.1 (0 picks a free one).")
         var port = 0
 
+        @Flag(help: "Mark scheduled pods Running and Ready at once without running them (placeholder until the kubelet runtime exists).")
+        var instantKubelet = false
+
         public init() {}
 
         public func validate() throws {
@@ -56,7 +59,9 @@ extension KVerify.Sim {
             let signals = SignalWaiter([SIGINT, SIGTERM])
             let sim: SimulatedCluster
             do {
-                sim = try await SimulatedCluster.start(options: .init(nodes: nodes, port: port, kubeconfigPath: kubeconfig))
+                var options = SimulatedCluster.Options(nodes: nodes, port: port, kubeconfigPath: kubeconfig)
+                options.instantKubelet = instantKubelet
+                sim = try await SimulatedCluster.start(options: options)
             } catch {
                 throw KVerifyError(.unreachable, "kverify sim could not start: \(error)")
             }
@@ -93,13 +98,21 @@ extension KVerify.Sim {
                 throw KVerifyError(.usageOrInput, "no sim process \(pid) (stale \(KVerify.Sim.pidFile) removed)")
             }
             let deadline = ContinuousClock.now + .seconds(timeout)
-            while kill(pid, 0) == 0 {
+            while Self.isAlive(pid) {
                 guard ContinuousClock.now < deadline else {
                     throw KVerifyError(.unreachable, "sim process \(pid) still runs \(timeout)s after SIGTERM")
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
             FileHandle.standardOutput.write(Data("stopped sim (pid \(pid))\n".utf8))
+        }
+
+        /// Whether `pid` still runs; an exited process its parent has not reaped yet (a zombie) has stopped.
+        static func isAlive(_ pid: Int32) -> Bool {
+            guard kill(pid, 0) == 0 else { return false }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let end = stat.range(of: ") ", options: .backwards) else { return true }
+            return !stat[end.upperBound...].hasPrefix("Z")
         }
     }
 }

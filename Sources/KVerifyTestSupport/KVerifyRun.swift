@@ -11,10 +11,28 @@ public struct KVerifyRun: Sendable {
     ///   - stdin: bytes for standard input (empty input when nil).
     ///   - environment: added to this process's environment.
     ///   - timeout: the run is killed after this long and the call throws.
+    ///   - workingDirectory: where to run it (commands such as `sim down` look for state relative to it).
+    ///
+    /// Async so the waiting happens on a Dispatch thread, not on one of the two cooperative threads that other
+    /// tests (and an in-process simulated cluster) need to make progress.
     public static func run(
-        _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120)
+        _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120),
+        workingDirectory: URL? = nil
+    ) async throws -> KVerifyRun {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    try runBlocking(arguments, stdin: stdin, environment: environment, timeout: timeout, workingDirectory: workingDirectory)
+                })
+            }
+        }
+    }
+
+    private static func runBlocking(
+        _ arguments: [String], stdin: [UInt8]?, environment: [String: String], timeout: Duration, workingDirectory: URL?
     ) throws -> KVerifyRun {
         let process = Process()
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         process.executableURL = RepositoryPaths.kverifyExecutable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

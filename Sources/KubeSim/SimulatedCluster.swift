@@ -29,6 +29,9 @@ public final class SimulatedCluster: Sendable {
         public var bookmarkInterval: Duration
         /// Events kept for watches to replay; older resourceVersions get 410 Expired.
         public var historyLimit: Int
+        /// Declare bound pods Running and Ready at once, without running anything (a placeholder for the kubelet
+        /// runtime; off by default because that readiness is not probed).
+        public var instantKubelet: Bool = false
 
         public init(nodes: Int = 1, port: Int = 0, kubeconfigPath: String? = nil, stateDirectory: URL? = nil,
                     insecureHTTP: Bool = false, bookmarkInterval: Duration = .seconds(5), historyLimit: Int = 5000) {
@@ -55,14 +58,16 @@ public final class SimulatedCluster: Sendable {
     public let certificates: SimCertificates?
 
     private let server: APIServer
+    private let controllers: Task<Void, Never>
     private let group: MultiThreadedEventLoopGroup
     private let ownsStateDirectory: Bool
 
-    private init(store: ObjectStore, server: APIServer, group: MultiThreadedEventLoopGroup, serverURL: String,
+    private init(store: ObjectStore, server: APIServer, controllers: Task<Void, Never>, group: MultiThreadedEventLoopGroup, serverURL: String,
                  kubeconfigPath: String, stateDirectory: URL, ownsStateDirectory: Bool, nodeNames: [String],
                  certificates: SimCertificates?) {
         self.store = store
         self.server = server
+        self.controllers = controllers
         self.group = group
         self.port = server.port
         self.serverURL = serverURL
@@ -123,7 +128,8 @@ public final class SimulatedCluster: Sendable {
             let kubeconfig = options.kubeconfigPath ?? state.appendingPathComponent("kubeconfig").path
             try Kubeconfig.write(to: kubeconfig, server: url, certificates: certificates)
             logger.info("simulated cluster with \(options.nodes) node(s) listening on \(url)")
-            return SimulatedCluster(store: store, server: server, group: group, serverURL: url, kubeconfigPath: kubeconfig,
+            let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet)
+            return SimulatedCluster(store: store, server: server, controllers: controllers, group: group, serverURL: url, kubeconfigPath: kubeconfig,
                                     stateDirectory: state, ownsStateDirectory: ownsState, nodeNames: nodeNames,
                                     certificates: certificates)
         } catch {
@@ -147,7 +153,9 @@ public final class SimulatedCluster: Sendable {
 
     /// Stops the server, ends every watch and removes the state this sim created (and the kubeconfig it wrote).
     public func stop() async {
+        controllers.cancel()
         await server.stop()
+        await controllers.value
         try? await group.shutdownGracefully()
         if ownsStateDirectory { try? FileManager.default.removeItem(at: stateDirectory) }
         try? FileManager.default.removeItem(atPath: kubeconfigPath)

@@ -26,8 +26,8 @@ struct MetricsCommandTests {
         """.utf8)
 
     @Test("--help documents options, profiles, the rules file and exit codes")
-    func help() throws {
-        let run = try KVerifyRun.run(["metrics", "--help"])
+    func help() async throws {
+        let run = try await KVerifyRun.run(["metrics", "--help"])
         #expect(run.status == 0)
         for text in ["--url", "--file", "--profile", "--rules", "--format", "--output", "--max-bytes", "--timeout",
                      "gunicorn", "RULES FILE", "EXIT CODES", "3  unreachable"] {
@@ -36,37 +36,37 @@ struct MetricsCommandTests {
     }
 
     @Test("a consistent exposition on stdin verifies with exit 0")
-    func stdinVerifies() throws {
-        let run = try KVerifyRun.run(["metrics", "--file", "-"], stdin: Self.good)
+    func stdinVerifies() async throws {
+        let run = try await KVerifyRun.run(["metrics", "--file", "-"], stdin: Self.good)
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("VERIFIED"))
     }
 
     @Test("an inconsistent histogram fails with exit 1 and names the series")
-    func inconsistentFails() throws {
-        let run = try KVerifyRun.run(["metrics", "--file", "-"], stdin: Self.inconsistent)
+    func inconsistentFails() async throws {
+        let run = try await KVerifyRun.run(["metrics", "--file", "-"], stdin: Self.inconsistent)
         #expect(run.status == 1)
         #expect(run.stdout.contains("FAIL exposition.histogram-consistent [latency_seconds] expected _count == +Inf bucket, observed _count 3, +Inf bucket 2"),
                 "\(run.stdout)")
     }
 
     @Test("JSON and JUnit outputs carry the same verdict")
-    func formats() throws {
-        let json = try KVerifyRun.run(["metrics", "--file", "-", "--output", "json"], stdin: Self.inconsistent)
+    func formats() async throws {
+        let json = try await KVerifyRun.run(["metrics", "--file", "-", "--output", "json"], stdin: Self.inconsistent)
         #expect(json.status == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(object["verdict"] as? String == "fail")
-        let junit = try KVerifyRun.run(["metrics", "--file", "-", "--output", "junit"], stdin: Self.inconsistent)
+        let junit = try await KVerifyRun.run(["metrics", "--file", "-", "--output", "junit"], stdin: Self.inconsistent)
         #expect(junit.status == 1)
         #expect(junit.stdout.contains("<failure message=\"expected _count == +Inf bucket"))
     }
 
     @Test("a rules file applies its own checks")
-    func rulesFile() throws {
+    func rulesFile() async throws {
         let rules = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-rules-\(UUID().uuidString).yaml")
         try "rules:\n  - id: jobs.many\n    metric: jobs_total\n    value: \">= 10\"\n    aggregate: sum\n".write(to: rules, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: rules) }
-        let run = try KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path], stdin: Self.good)
+        let run = try await KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path], stdin: Self.good)
         #expect(run.status == 1)
         #expect(run.stdout.contains("FAIL jobs.many [jobs_total] expected sum >= 10, observed sum 3 over 1 series"), "\(run.stdout)")
     }
@@ -78,33 +78,33 @@ struct MetricsCommandTests {
         (["metrics", "--file", "-", "--timeout", "soon"], "--timeout"),
         (["metrics", "--file", "-", "--output", "xml"], "--output"),
     ])
-    func usage(arguments: [String], message: String) throws {
-        let run = try KVerifyRun.run(arguments, stdin: [])
+    func usage(arguments: [String], message: String) async throws {
+        let run = try await KVerifyRun.run(arguments, stdin: [])
         #expect(run.status == 2)
         #expect(run.stderr.contains(message), "\(run.stderr)")
     }
 
     @Test("a malformed rules file exits 2 naming file, line and column")
-    func badRulesFile() throws {
+    func badRulesFile() async throws {
         let rules = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-rules-\(UUID().uuidString).yaml")
         try "rules:\n  - id: a\n    metric: m\n    valu: 1\n".write(to: rules, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: rules) }
-        let run = try KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path], stdin: Self.good)
+        let run = try await KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path], stdin: Self.good)
         #expect(run.status == 2)
         #expect(run.stderr.contains("\(rules.path):4:5: rule 1: unknown key 'valu'"), "\(run.stderr)")
     }
 
     @Test("an unparseable file exits 2 with line:column, and JSON still reports it")
-    func unparseable() throws {
-        let run = try KVerifyRun.run(["metrics", "--file", "-", "--output", "json"], stdin: Array("up 1\nbad{ 1\n".utf8))
+    func unparseable() async throws {
+        let run = try await KVerifyRun.run(["metrics", "--file", "-", "--output", "json"], stdin: Array("up 1\nbad{ 1\n".utf8))
         #expect(run.status == 2)
         #expect(run.stdout.contains("\"checkID\" : \"exposition.parsed\""))
         #expect(run.stdout.contains("standard input:2:"))
     }
 
     @Test("a refused connection exits 3")
-    func unreachable() throws {
-        let run = try KVerifyRun.run(["metrics", "--url", "http://127.0.0.1:\(try TCPProbe.freePort())/metrics"])
+    func unreachable() async throws {
+        let run = try await KVerifyRun.run(["metrics", "--url", "http://127.0.0.1:\(try TCPProbe.freePort())/metrics"])
         #expect(run.status == 3)
         #expect(run.stdout.contains("FAIL scrape.reachable"))
     }
@@ -113,8 +113,8 @@ struct MetricsCommandTests {
 @Suite("Every command documents itself")
 struct HelpCommandTests {
     @Test("kverify --help lists the commands and exit codes")
-    func root() throws {
-        let run = try KVerifyRun.run(["--help"])
+    func root() async throws {
+        let run = try await KVerifyRun.run(["--help"])
         #expect(run.status == 0)
         #expect(run.stdout.contains("metrics"))
         #expect(run.stdout.contains("EXIT CODES"))

@@ -133,10 +133,13 @@ struct KubectlAcceptanceTests {
             let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("child", labels: ["app": "x"], owner: ("ConfigMap", "owner", uid)))
             #expect(applied.status == 0, "\(applied)")
 
+            let baseline = sim.store.watcherCount  // the sim's own controllers watch too
             let waiter = try kubectl.background(["wait", "--for=delete", "pod/child", "-n", "demo", "--timeout=60s"])
             defer { waiter.stop() }
             // Delete only once kubectl wait is watching, so the test covers the watch path every time.
-            #expect(await eventually(timeout: .seconds(40)) { sim.store.watcherCount == 1 }, "\(waiter.logTail())")
+            let store = sim.store
+            let watching = await eventually(timeout: .seconds(40)) { store.watcherCount > baseline }
+            #expect(watching, "\(waiter.logTail())")
             let deleted = try await kubectl("delete", "configmap", "owner", "-n", "demo")
             #expect(deleted.stdout == "configmap \"owner\" deleted\n", "\(deleted)")
             #expect(await eventually(timeout: .seconds(40)) { waiter.logTail().contains("pod/child condition met") }, "\(waiter.logTail())")
@@ -158,22 +161,22 @@ struct KubectlAcceptanceTests {
 
     @Test("kubectl get --watch shows pods as they come and go")
     func watchPods() async throws {
-        // The body is a separate function: as a closure it crashes Swift 6.3.1's SendNonSendable pass.
-        try await withSim(nodes: 1) { sim, kubectl in try await Self.watchPodsBody(sim, kubectl) }
-    }
-
-    private static func watchPodsBody(_ sim: SimulatedCluster, _ kubectl: Kubectl) async throws {
-        let watcher = try kubectl.background(["get", "pods", "-n", "default", "--watch", "--output-watch-events", "-o", "json"])
-        defer { watcher.stop() }
-        // The watch starts with the (empty) list; wait for kubectl to be watching before changing anything.
-        #expect(await eventually(timeout: .seconds(40)) { sim.store.watcherCount == 1 }, "\(watcher.logTail())")
-        #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("w1", namespace: "default", labels: ["app": "w"])).status == 0)
-        #expect(try await kubectl("delete", "pod", "w1").status == 0)
-        let seen = await eventually(timeout: .seconds(40)) { watcher.logTail(lines: 10_000).contains("\"type\":\"DELETED\"") }
-        let log = watcher.logTail(lines: 10_000)
-        #expect(seen, "\(log)")
-        #expect(log.contains("\"type\":\"ADDED\""))
-        #expect(log.contains("\"name\":\"w1\""))
+        try await withSim(nodes: 1) { sim, kubectl in
+            let baseline = sim.store.watcherCount  // the sim's own controllers watch too
+            let watcher = try kubectl.background(["get", "pods", "-n", "default", "--watch", "--output-watch-events", "-o", "json"])
+            defer { watcher.stop() }
+            // The watch starts with the (empty) list; wait for kubectl to be watching before changing anything.
+            let store = sim.store
+            let watching = await eventually(timeout: .seconds(40)) { store.watcherCount > baseline }
+            #expect(watching, "\(watcher.logTail())")
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("w1", namespace: "default", labels: ["app": "w"])).status == 0)
+            #expect(try await kubectl("delete", "pod", "w1").status == 0)
+            let seen = await eventually(timeout: .seconds(40)) { watcher.logTail(lines: 10_000).contains("\"type\":\"DELETED\"") }
+            let log = watcher.logTail(lines: 10_000)
+            #expect(seen, "\(log)")
+            #expect(log.contains("\"type\":\"ADDED\""))
+            #expect(log.contains("\"name\":\"w1\""))
+        }
     }
 
     @Test("a watch from a resourceVersion older than the history gets an ERROR event with 410 Expired")
@@ -299,6 +302,45 @@ struct KubectlAcceptanceTests {
             #expect(try await kubectl("patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p", status).status == 0)
             let answer = try await kubectl("get", "--raw", "/api/v1/namespaces/default/services/web:http/proxy/greeting")
             #expect(answer.stdout == "hello from a pod\n", "\(answer)")
+        }
+    }
+}
+
+/// The DaemonSet controller with the placeholder kubelet, as `kubectl rollout status` sees it.
+@Suite("sim controllers")
+struct SimControllerTests {
+    @Test("a DaemonSet gets one pod per worker (the control plane's taint keeps it off), and rollout status succeeds")
+    func daemonSetRollout() async throws {
+        var options = SimulatedCluster.Options(nodes: 3)
+        options.instantKubelet = true
+        try await SimulatedCluster.with(options: options) { sim in
+            let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
+            defer { kubectl.cleanUp() }
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: KubectlAcceptanceTests.manifest).status == 0)
+            let rollout = try await kubectl("rollout", "status", "ds/exporter", "-n", "demo", "--timeout=60s")
+            #expect(rollout.status == 0, "\(rollout)")
+            #expect(rollout.stdout.contains("daemon set \"exporter\" successfully rolled out"))
+            let nodes = try await kubectl("get", "pods", "-n", "demo", "-l", "app=exporter", "-o", "jsonpath={.items[*].spec.nodeName}")
+            #expect(nodes.stdout.split(separator: " ").sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
+            let ready = try await kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=exporter", "-n", "demo", "--timeout=30s")
+            #expect(ready.status == 0, "\(ready)")
+
+            // A new template rolls pods over to the new generation; a toleration adds the control plane.
+            let updated = KubectlAcceptanceTests.manifest.replacingOccurrences(of: "demo:1", with: "demo:2")
+                .replacingOccurrences(of: "      containers:", with: "      tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]\n      containers:")
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: updated).status == 0)
+            let second = try await kubectl("rollout", "status", "ds/exporter", "-n", "demo", "--timeout=60s")
+            #expect(second.status == 0, "\(second)")
+            let images = try await kubectl("get", "pods", "-n", "demo", "-l", "app=exporter,pod-template-generation=2", "-o", "jsonpath={.items[*].spec.containers[0].image}")
+            #expect(images.stdout.split(separator: " ") == ["demo:2", "demo:2", "demo:2"], "\(images)")
+            let status = try await kubectl("get", "ds", "exporter", "-n", "demo", "-o", "jsonpath={.status.desiredNumberScheduled}/{.status.numberAvailable}/{.status.observedGeneration}")
+            #expect(status.stdout == "3/3/2")
+
+            // Deleting the DaemonSet cascades to its pods.
+            #expect(try await kubectl("delete", "ds", "exporter", "-n", "demo").status == 0)
+            let store = sim.store
+            let gone = await eventually { store.list(ResourceCatalog.all[2], namespace: "demo").items.isEmpty }
+            #expect(gone)
         }
     }
 }
