@@ -55,7 +55,10 @@ POD_SPEC = """
         - name: app
           image: kverify-demo-app:dev
           imagePullPolicy: IfNotPresent
-          command: ["gunicorn", "-c", "gunicorn_conf.py", "app:application"]
+          # Run from /tmp (an emptyDir): prometheus_client writes multiprocess .db files into the working directory
+          # even in Redis mode, and the image's /app is read-only here.
+          workingDir: /tmp
+          command: ["gunicorn", "-c", "/app/gunicorn_conf.py", "--pythonpath", "/app", "app:application"]
           env:
 ENV
             - name: APP_BIND
@@ -95,7 +98,7 @@ ENV
         - name: prometheus-exporter
           image: kverify-demo-app:dev
           imagePullPolicy: IfNotPresent
-          command: ["python", "sidecar.py"]
+          command: ["python", "/app/sidecar.py"]
           env:
 ENV
           ports:

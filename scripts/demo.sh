@@ -49,12 +49,14 @@ pids+=($!)
 wait_port "$redis_port"
 
 echo "== starting the demo app (gunicorn + exporter, Redis TTL 5 s) on 127.0.0.1:$app_port, metrics on :$metrics_port"
+app_dir=$PWD/manifests/app
 (
-  cd manifests/app
+  # prometheus_client writes multiprocess .db files into the working directory: keep them out of the repo.
+  cd "$workdir"
   APP_BIND="127.0.0.1:$app_port" GUNICORN_WORKERS=2 EXPORTER_MODE=embedded \
     PROMETHEUS_METRICS_PORT="$metrics_port" PROMETHEUS_BIND_ADDRESS=127.0.0.1 PROMETHEUS_MULTIPROC_DIR="" \
     REDIS_ENABLED=true REDIS_HOST=127.0.0.1 REDIS_PORT="$redis_port" REDIS_TTL_SECONDS=5 \
-    exec setsid ../../.venv/bin/gunicorn -c gunicorn_conf.py app:application
+    exec setsid "$app_dir/../../.venv/bin/gunicorn" -c "$app_dir/gunicorn_conf.py" --pythonpath "$app_dir" app:application
 ) >"$workdir/gunicorn.log" 2>&1 &
 pids+=($!)
 wait_port "$app_port"

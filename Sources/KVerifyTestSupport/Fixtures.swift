@@ -64,6 +64,8 @@ public final class GunicornExporterFixture: Sendable {
     public let metricsPort: Int
     public let keyPrefix: String
     private let process: ChildProcess
+    /// gunicorn's working directory, removed by `stop()`.
+    private let scratch: URL
 
     public init(
         redisPort: Int,
@@ -76,6 +78,8 @@ public final class GunicornExporterFixture: Sendable {
         appPort = try TCPProbe.freePort()
         metricsPort = try TCPProbe.freePort()
         self.keyPrefix = keyPrefix
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-gunicorn-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let gunicorn = RepositoryPaths.venvBin.appendingPathComponent("gunicorn")
         guard FileManager.default.isExecutableFile(atPath: gunicorn.path) else {
             throw FixtureError("\(gunicorn.path) missing; run scripts/bootstrap.sh")
@@ -83,7 +87,10 @@ public final class GunicornExporterFixture: Sendable {
         process = try ChildProcess(
             name: "gunicorn",
             executable: gunicorn,
-            arguments: ["-c", "gunicorn_conf.py", "app:application"],
+            // prometheus_client writes multiprocess .db files into the working directory (PROMETHEUS_MULTIPROC_DIR
+            // is set but empty in Redis mode), so gunicorn runs in a scratch directory, never in the source tree.
+            arguments: ["-c", RepositoryPaths.demoApp.appendingPathComponent("gunicorn_conf.py").path,
+                        "--pythonpath", RepositoryPaths.demoApp.path, "app:application"],
             environment: [
                 "APP_BIND": "127.0.0.1:\(appPort)",
                 "GUNICORN_WORKERS": "\(workers)",
@@ -98,7 +105,7 @@ public final class GunicornExporterFixture: Sendable {
                 "REDIS_TTL_SECONDS": "\(ttlSeconds)",
                 "REDIS_TTL_DISABLED": ttlDisabled ? "true" : "false",
             ],
-            workingDirectory: RepositoryPaths.demoApp)
+            workingDirectory: scratch)
         do {
             try await process.waitForPort(appPort)
             switch mode {
@@ -108,6 +115,7 @@ public final class GunicornExporterFixture: Sendable {
             }
         } catch {
             process.stop()
+            try? FileManager.default.removeItem(at: scratch)
             throw error
         }
     }
@@ -124,7 +132,10 @@ public final class GunicornExporterFixture: Sendable {
         }
     }
 
-    public func stop() { process.stop() }
+    public func stop() {
+        process.stop()
+        try? FileManager.default.removeItem(at: scratch)
+    }
 
     /// Starts Redis and the exporter, runs `body`, and stops both, also when `body` throws.
     public static func withRedis<T>(
