@@ -1,4 +1,5 @@
 import Foundation
+import KubeConfig
 import KubeModel
 
 /// Legacy discovery (`/api/v1`, `/apis/{group}/{version}` → `APIResourceList`), cached per group-version.
@@ -28,23 +29,5 @@ final class Discovery: Sendable {
             throw KubeError(.unknownKind, "the cluster serves no kind \(kind) in \(apiVersion) (it serves: \(kinds))")
         }
         return Resource(group: group, version: version, name: found.name, kind: kind, namespaced: found.namespaced)
-    }
-}
-
-/// A value behind a lock, for the few places that share mutable state across threads.
-final class Locked<Value: Sendable>: @unchecked Sendable {  // every access to `stored` holds `lock`
-    private let lock = NSLock()
-    private var stored: Value
-
-    init(_ value: Value) { stored = value }
-
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-
-    @discardableResult
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        try lock.withLock { try body(&stored) }
     }
 }

@@ -109,20 +109,20 @@ public final class CredentialProvider: Sendable {
     }
 }
 
-/// A value behind a lock, for the few places that share mutable state across threads.
-final class Locked<Value: Sendable>: @unchecked Sendable {  // every access to `stored` holds `lock`
+/// A value behind a lock, for the few places that share mutable state across threads (KubeClient uses it too).
+package final class Locked<Value: Sendable>: @unchecked Sendable {  // every access to `stored` holds `lock`
     private let lock = NSLock()
     private var stored: Value
 
-    init(_ value: Value) { stored = value }
+    package init(_ value: Value) { stored = value }
 
-    var value: Value {
+    package var value: Value {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
 
     @discardableResult
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+    package func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         try lock.withLock { try body(&stored) }
     }
 }
