@@ -150,7 +150,8 @@ public final class KubectlBackend: KubeAPI {
     public func canI(_ attributes: SelfSubjectAccessReview.ResourceAttributes) async throws -> Bool? {
         let review = try JSONValue.encoded(SelfSubjectAccessReview(attributes))
         do {
-            let data = try await run(["create", "--filename=-", "--output=json"], stdin: Array(try review.jsonData()),
+            // --validate=false: a review is not stored, and the server checks it anyway.
+            let data = try await run(["create", "--validate=false", "--filename=-", "--output=json"], stdin: Array(try review.jsonData()),
                                      what: "SelfSubjectAccessReview \(attributes.summary)")
             return try decodeObject(SelfSubjectAccessReview.self, data, what: "SelfSubjectAccessReview").status?.allowed
         } catch let error as KubeError where error.code == .notFound || error.code == .unknownKind {
@@ -197,6 +198,8 @@ enum KubectlErrors {
         let lower = text.lowercased()
         let rules: [(KubeError.Code, [String])] = [
             (.conflict, ["apply failed with", "conflict with"]),
+            (.invalid, ["is invalid"]),
+            (.unauthorized, ["getting credentials", "exec plugin"]),
             (.unauthorized, ["must be logged in", "unauthorized"]),
             (.forbidden, ["forbidden"]),
             (.tlsFailed, ["x509:", "tls:", "certificate", "handshake"]),
