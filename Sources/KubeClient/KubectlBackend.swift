@@ -199,7 +199,8 @@ enum KubectlErrors {
         let rules: [(KubeError.Code, [String])] = [
             (.conflict, ["apply failed with", "conflict with"]),
             (.invalid, ["is invalid"]),
-            (.unauthorized, ["getting credentials", "exec plugin"]),
+            // A user without credentials makes kubectl prompt for basic auth; with stdin closed that ends in EOF.
+            (.unauthorized, ["getting credentials", "exec plugin", "please enter username"]),
             (.unauthorized, ["must be logged in", "unauthorized"]),
             (.forbidden, ["forbidden"]),
             (.tlsFailed, ["x509:", "tls:", "certificate", "handshake"]),
