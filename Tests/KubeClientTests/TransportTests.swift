@@ -35,7 +35,6 @@ struct TransportTests {
                 let accepted: [KubeError.Code] = [.tlsFailed, .unreachable, .unauthorized]
                 #expect(error.map { accepted.contains($0.code) } == true, "\(error?.message ?? "")")
                 #expect(error?.exitStatus == .unreachable)
-                #expect(error?.exitStatus == .unreachable)
             }
         }
     }
