@@ -205,6 +205,9 @@ enum KubectlErrors {
         let lower = text.lowercased()
         let rules: [(KubeError.Code, [String])] = [
             (.conflict, ["apply failed with", "conflict with"]),
+            (.invalid, ["is invalid"]),
+            // A user without credentials makes kubectl prompt for basic auth; with stdin closed that ends in EOF.
+            (.unauthorized, ["getting credentials", "exec plugin", "please enter username"]),
             (.unauthorized, ["must be logged in", "unauthorized"]),
             (.forbidden, ["forbidden"]),
             (.tlsFailed, ["x509:", "tls:", "certificate", "handshake"]),

@@ -54,7 +54,7 @@ public enum ManifestLoader {
             guard let node else { break }
             defer { index += 1 }
             let line = node.mark?.line ?? 1
-            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.tag.rawValue == Tag.Name.null.rawValue { continue }
+            if case .scalar = node, Resolver.default.resolveTag(of: node) == .null { continue }
             let value: JSONValue
             do {
                 value = try convert(node)
@@ -78,8 +78,8 @@ public enum ManifestLoader {
     static func convert(_ node: Yams.Node) throws -> JSONValue {
         switch node {
         case .scalar(let scalar):
-            // The composer resolved each plain scalar's tag (int, bool, null, float) with the YAML 1.1 rules.
-            switch scalar.tag.rawValue {
+            // Resolve plain scalars (int, bool, null, float) with Yams' default rules; quoted ones stay strings.
+            switch Resolver.default.resolveTag(of: node).rawValue {
             case Tag.Name.null.rawValue: return .null
             case Tag.Name.bool.rawValue: return Bool.construct(from: scalar).map(JSONValue.bool) ?? .string(scalar.string)
             case Tag.Name.int.rawValue: return Int.construct(from: scalar).map { .number(Double($0)) } ?? .string(scalar.string)
@@ -98,7 +98,8 @@ public enum ManifestLoader {
         case .sequence(let sequence):
             return .array(try sequence.map(convert))
         case .alias:
-            throw KubeError(.badManifest, "line \(node.mark?.line ?? 0): YAML aliases are not supported in manifests")
+            // Yams' composer replaces aliases by their anchors' nodes; a bare alias means a dangling reference.
+            throw KubeError(.badManifest, "line \(node.mark?.line ?? 0): unresolved YAML alias")
         }
     }
 }

@@ -184,9 +184,11 @@ class Faults:
     chunk), watch_no_newline (a line that never ends), watch_stall (send nothing), not_json."""
 
     @staticmethod
-    def take(method, path):
+    def take(method, path, watching):
         with LOCK:
             for fault in STATE["faults"]:
+                if fault["kind"].startswith("watch_") != watching:
+                    continue
                 if path.startswith(fault["path"]) and fault.get("method", method) == method and fault["count"] != 0:
                     if fault["count"] > 0:
                         fault["count"] -= 1
@@ -314,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
         parsed = urllib.parse.urlsplit(self.path)
         path = parsed.path
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(parsed.query, keep_blank_values=True).items()}
-        fault = Faults.take(method, path)
+        fault = Faults.take(method, path, query.get("watch") in ("true", "1"))
         if fault and fault["kind"] not in ("watch_gone", "watch_chunks", "watch_no_newline", "watch_stall") and self.apply_fault(fault):
             return
         body = self.read_body() if method in ("POST", "PATCH", "PUT", "DELETE") else b""
