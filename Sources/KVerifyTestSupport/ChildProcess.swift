@@ -166,10 +166,14 @@ public enum TCPProbe {
     public static func freePort() throws -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 10_000..<32_000)
-            if canBind(port) { return port }
+            // Never the same port twice in one test run: two fixtures starting at once would both find it free.
+            guard canBind(port), handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+            return port
         }
         throw FixtureError("no free port found in 10000..<32000 after 200 tries")
     }
+
+    private static let handedOut = PortSet()
 
     private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -230,5 +234,15 @@ public enum TCPProbe {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return address
+    }
+}
+
+/// The ports `freePort()` has handed out in this process.
+private final class PortSet: @unchecked Sendable {  // `ports` is only touched under `lock`
+    private let lock = NSLock()
+    private var ports: Set<Int> = []
+
+    func withLock<T>(_ body: (inout Set<Int>) -> T) -> T {
+        lock.withLock { body(&ports) }
     }
 }
