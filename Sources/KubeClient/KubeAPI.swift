@@ -91,6 +91,18 @@ extension KubeAPI {
         resource.namespaced ? (namespace ?? defaultNamespace) : nil
     }
 
+    /// The URL path of one watch request, the same for both backends: bookmarks on, events after
+    /// `resourceVersion`, ended by the server after `timeoutSeconds`.
+    func watchPath(
+        _ resource: Resource, namespace: String?, options: ListOptions, resourceVersion: String, timeoutSeconds: Int
+    ) -> String {
+        let query = options.queryItems + [
+            ("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
+            ("timeoutSeconds", "\(timeoutSeconds)"),
+        ]
+        return pathWithQuery(resource.path(namespace: effectiveNamespace(resource, namespace)), query)
+    }
+
     /// A typed get of a modelled kind.
     public func get<T: KubeObject>(_ type: T.Type, name: String, namespace: String? = nil) async throws -> T {
         let resource = try requireResource(type)

@@ -110,11 +110,8 @@ public final class KubectlBackend: KubeAPI {
     public func watchOnce(
         _ resource: Resource, namespace: String?, options: ListOptions, resourceVersion: String, timeoutSeconds: Int
     ) async throws -> AsyncThrowingStream<WatchEvent, any Error> {
-        let query = options.queryItems + [
-            ("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
-            ("timeoutSeconds", "\(timeoutSeconds)"),
-        ]
-        let path = pathWithQuery(resource.path(namespace: effectiveNamespace(resource, namespace)), query)
+        let path = watchPath(resource, namespace: namespace, options: options, resourceVersion: resourceVersion,
+                             timeoutSeconds: timeoutSeconds)
         let what = "watch \(resource.name)"
         // No --request-timeout here: the server ends the watch after timeoutSeconds.
         var arguments = globalArguments.filter { !$0.hasPrefix("--request-timeout") }

@@ -119,11 +119,8 @@ public final class RESTBackend: KubeAPI {
     public func watchOnce(
         _ resource: Resource, namespace: String?, options: ListOptions, resourceVersion: String, timeoutSeconds: Int
     ) async throws -> AsyncThrowingStream<WatchEvent, any Error> {
-        let query = options.queryItems + [
-            ("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
-            ("timeoutSeconds", "\(timeoutSeconds)"),
-        ]
-        let path = pathWithQuery(resource.path(namespace: effectiveNamespace(resource, namespace)), query)
+        let path = watchPath(resource, namespace: namespace, options: options, resourceVersion: resourceVersion,
+                             timeoutSeconds: timeoutSeconds)
         let what = "watch \(resource.name)"
         let (client, headers) = try await prepare()
         var request = HTTPRequest(
