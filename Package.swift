@@ -25,7 +25,7 @@ let package = Package(
             name: "KVerifyCommands",
             dependencies: [
                 "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient", "KubeConfig",
-                "Verification", "KubeSim",
+                "KubeModel", "Verification", "KubeSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,7 +57,10 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "Verification", dependencies: ["KubeClient", "KubeModel", "Findings"]),
+        .target(
+            name: "Verification",
+            dependencies: ["KubeClient", "KubeModel", "Findings", "PromText", "MetricRules", "Scrape", "RESP", "RedisAudit"]
+        ),
         .target(
             name: "KubeSim",
             dependencies: [
@@ -72,7 +75,10 @@ let package = Package(
             ]
         ),
         .target(name: "KVerifyTestSupport"),
-        .testTarget(name: "VerificationTests", dependencies: ["Verification", "KVerifyTestSupport"]),
+        .testTarget(
+            name: "VerificationTests",
+            dependencies: ["Verification", "KVerifyTestSupport", "KubeSim", "KubeClient", "KubeModel", "KubeConfig", "Findings"]
+        ),
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),

@@ -28,6 +28,11 @@ struct ClusterOptions: ParsableArguments {
     /// The configured client. Kubeconfig problems end the command with their own exit status (2, or 3 for
     /// credentials that could not be obtained).
     func makeAPI() throws -> any KubeAPI {
+        try Self.makeAPI(kubeconfig: kubeconfig, context: context, namespace: namespace, backend: backend)
+    }
+
+    /// The same, for commands that take these options in their own shape (`daemonset`, `sidecar`).
+    static func makeAPI(kubeconfig: String?, context: String?, namespace: String?, backend: BackendChoice) throws -> any KubeAPI {
         let configuration: KubeConfiguration
         do {
             configuration = try KubeConfigLoader().load(.init(kubeconfig: kubeconfig, context: context, namespace: namespace))

@@ -10,7 +10,7 @@ public struct KVerify: AsyncParsableCommand {
         abstract: "Verify Kubernetes deployments of Prometheus exporters: metrics, Redis TTLs, rollouts.",
         discussion: ExitStatus.documentation,
         version: "0.1.0",
-        subcommands: [MetricsCommand.self, Redis.self, PreflightCommand.self, Sim.self]
+        subcommands: [MetricsCommand.self, Redis.self, PreflightCommand.self, DaemonSetCommand.self, SidecarCommand.self, Sim.self]
     )
 
     public init() {}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Findings
+import Verification
+
+/// `kverify daemonset`: the DaemonSet pattern, end to end.
+struct DaemonSetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemonset",
+        abstract: "Deploy the app+exporter DaemonSet and Redis into a fresh namespace, verify every node, clean up.",
+        discussion: PatternDiscussion.text(pattern: .daemonset, rollout: """
+            DaemonSet: generation observed; desired, current, updated, ready and available all equal; desired equals \
+            the eligible nodes (--nodes minus the tainted control plane on a kind-shaped cluster); exactly one Ready \
+            pod, every container Ready, on every eligible node.
+            """)
+    )
+
+    @OptionGroup var options: PatternOptions
+
+    func run() async throws { try await options.run(.daemonset) }
+}
+
+/// `kverify sidecar`: the sidecar pattern (a Deployment, one replica per node), end to end.
+struct SidecarCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sidecar",
+        abstract: "Deploy the app with its exporter sidecar (replicas = --nodes) and Redis, verify every pod, clean up.",
+        discussion: PatternDiscussion.text(pattern: .sidecar, rollout: """
+            Deployment: generation observed; replicas, updated, ready and available all equal spec.replicas = --nodes; \
+            --nodes pods Ready on --nodes distinct nodes, every container (native sidecars too) Ready.
+            """)
+    )
+
+    @OptionGroup var options: PatternOptions
+
+    func run() async throws { try await options.run(.sidecar) }
+}
+
+/// The `--help` text both pattern commands share.
+enum PatternDiscussion {
+    static func text(pattern: Pattern, rollout: String) -> String {
+        """
+        PHASES (each timed in the report)
+          preflight  the API answers; at least --nodes Ready nodes; the permissions a run uses
+          apply      create namespace <--namespace>-<run id> (labelled kverify.io/run=<id>) and server-side apply \
+        \(pattern.manifestFiles.joined(separator: " + ")) into it (fieldManager kverify): every object labelled, \
+        images from --image-app/--image-redis, REDIS_TTL_SECONDS=--redis-ttl, fixed nodePorts removed (the \
+        allocated one is read back)\(pattern == .sidecar ? ", replicas = --nodes" : "")
+          wait       watch-driven, until --timeout. \(rollout) Fails fast, with the pod's node, waiting reason and \
+        message, last termination, events and its last 20 log lines, on CrashLoopBackOff, ImagePullBackOff, \
+        ErrImagePull, CreateContainerConfigError, a pod Unschedulable for 15 s, or a NotReady node
+          traffic    --requests GETs to every pod's :8000/ through the API server proxy
+          scrape     every pod's :9091/metrics through the proxy, concurrently, judged by the gunicorn profile \
+        (see kverify metrics --help); one verdict per node
+          logs       every container's log scanned for the exporter's failure messages ('skipping metrics server', …)
+          redis      the keys of every pod (prefix gunicorn-<pod>) audited over the Redis NodePort on a node's \
+        InternalIP (or --redis-addr): TTL set and ≤ --redis-ttl, layout, metric/meta pairs
+          expiry     the app is deleted (probes would keep refreshing TTLs), then every key must expire within \
+        TTL + slack (--skip-expiry skips it)
+          cleanup    the run namespace is deleted and waited for — after success, failure, timeout or Ctrl-C \
+        (SIGINT/SIGTERM) — unless --keep. Nothing kverify did not create is touched.
+
+        OUTPUT
+          text: one line per phase, then failures and warnings (a live per-node table during the wait when stdout \
+        is a terminal); json; junit (one testcase per check and pod/node).
+
+        EXIT CODES
+          0  verified: every check passed (warnings allowed)
+          1  a check failed: preflight, rollout (including --timeout), traffic, metrics, logs, Redis audit or expiry
+          2  usage error, unreadable manifests, --chart without helm
+          3  the cluster or the run's Redis could not be reached (connection, TLS, authentication)
+        """
+    }
+}

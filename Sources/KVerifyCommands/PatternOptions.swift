@@ -1,0 +1,251 @@
+import ArgumentParser
+import Findings
+import Foundation
+import KubeClient
+import KubeConfig
+import KubeModel
+import KubeSim
+import RESP
+import Synchronization
+import Verification
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The options `kverify daemonset` and `kverify sidecar` share, and the one place that runs a pattern:
+/// resolve manifests (files or `helm template`), optionally start an embedded sim, run `PatternRun` with a
+/// SIGINT/SIGTERM handler that cancels it (cleanup still runs), show progress, print the report.
+struct PatternOptions: ParsableArguments {
+    @Option(help: "Cluster size the run expects: at least this many Ready nodes, control plane included (kind counts so).")
+    var nodes = 3
+
+    @Option(help: "kubeconfig file (default: $KUBECONFIG, a ':'-separated merged list, then ~/.kube/config).")
+    var kubeconfig: String?
+
+    @Option(help: "kubeconfig context (default: its current-context).")
+    var context: String?
+
+    @Option(help: ArgumentHelp("Prefix of the run namespace <prefix>-<run id>. kverify always creates a fresh namespace and deletes only that.",
+                               valueName: "prefix"))
+    var namespace = "kverify"
+
+    @Option(help: "How to talk to the cluster: api (REST over libcurl) or kubectl.")
+    var backend: BackendChoice = .api
+
+    @Option(help: ArgumentHelp("Image for the app, exporter and init containers (default: the manifests', kverify-demo-app:dev).", valueName: "image"))
+    var imageApp: String?
+
+    @Option(help: ArgumentHelp("Image for Redis (default: the manifests', redis:7-alpine).", valueName: "image"))
+    var imageRedis: String?
+
+    @Option(help: ArgumentHelp("REDIS_TTL_SECONDS for the run: short, so the expiry of every key can be observed.", valueName: "seconds"))
+    var redisTTL = 30
+
+    @Option(help: ArgumentHelp("Extra environment for the app pods' containers (repeatable): NAME=VALUE for every container, or CONTAINER:NAME=VALUE.",
+                               valueName: "[container:]name=value"))
+    var env: [String] = []
+
+    @Option(help: "Deadline for the rollout (every pod Ready), e.g. 180s or 3m.")
+    var timeout = DurationArgument(.seconds(180), text: "180s")
+
+    @Option(help: "Requests sent to every pod's app port before scraping.")
+    var requests = 20
+
+    @Flag(help: "Keep the run namespace afterwards (for debugging); kverify prints how to delete it.")
+    var keep = false
+
+    @Flag(help: "Skip stopping the app and watching every Redis key expire (saves up to 2 × TTL + 10 s).")
+    var skipExpiry = false
+
+    @Option(help: ArgumentHelp("Reach the run's Redis here instead of through its NodePort on a node address.", valueName: "host:port"))
+    var redisAddr: String?
+
+    @Option(help: ArgumentHelp("Directory with redis.yaml, daemonset.yaml and sidecar.yaml (default: ./manifests, else the checkout's).", valueName: "dir"))
+    var manifests: String?
+
+    @Option(help: ArgumentHelp("Render this Helm chart with `helm template` and apply that instead of the manifests (needs helm on PATH).", valueName: "dir"))
+    var chart: String?
+
+    @Flag(help: "Start an embedded simulated cluster with --nodes nodes for this run and stop it afterwards.")
+    var sim = false
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard (1...250).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 250, got \(nodes)") }
+        guard redisTTL > 0 else { throw ValidationError("--redis-ttl must be positive seconds, got \(redisTTL)") }
+        guard requests > 0 else { throw ValidationError("--requests must be positive, got \(requests)") }
+        guard namespace.range(of: "^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$", options: .regularExpression) != nil else {
+            throw ValidationError("--namespace '\(namespace)': a prefix of lower-case letters, digits and '-', at most 42 characters")
+        }
+        if let redisAddr, case .failure(let error) = RedisEndpoint.parse(redisAddr) { throw ValidationError("--redis-addr \(error)") }
+        _ = try environment()
+        if sim && (kubeconfig != nil || context != nil) { throw ValidationError("--sim makes its own kubeconfig; drop --kubeconfig/--context") }
+        if chart != nil && manifests != nil { throw ValidationError("give --chart or --manifests, not both") }
+    }
+
+    func environment() throws -> [ManifestPreparation.EnvOverride] {
+        try env.map { text in
+            guard let equals = text.firstIndex(of: "=") else { throw ValidationError("--env '\(text)': expected [container:]NAME=VALUE") }
+            let left = text[..<equals], value = String(text[text.index(after: equals)...])
+            let parts = left.split(separator: ":", maxSplits: 1).map(String.init)
+            let (container, name) = parts.count == 2 ? (Optional(parts[0]), parts[1]) : (nil, parts.first ?? "")
+            guard !name.isEmpty else { throw ValidationError("--env '\(text)': the variable name is empty") }
+            return ManifestPreparation.EnvOverride(container: container, name: name, value: value)
+        }
+    }
+
+    // MARK: Running
+
+    func run(_ pattern: Pattern) async throws {
+        let loaded = try await loadManifests(pattern)
+        let signals = SignalWaiter([SIGINT, SIGTERM])
+        var simulated: SimulatedCluster?
+        if sim {
+            do {
+                simulated = try await SimulatedCluster.start(options: .init(nodes: nodes))
+            } catch {
+                throw KVerifyError(.unreachable, "the simulated cluster could not start: \(error)")
+            }
+        }
+        let result: PatternRun.Result
+        do {
+            let api = try makeAPI(kubeconfig: simulated?.kubeconfigPath)
+            var options = PatternRun.Options(pattern: pattern, nodes: nodes, manifests: loaded, namespacePrefix: namespace,
+                                             appImage: imageApp, redisImage: imageRedis, redisTTLSeconds: redisTTL,
+                                             environment: try environment(), timeout: timeout.duration, keep: keep,
+                                             requestsPerPod: requests, observeExpiry: !skipExpiry)
+            if let redisAddr, case .success(let endpoint) = RedisEndpoint.parse(redisAddr) { options.redisAddress = endpoint }
+            let progress = Progress(enabled: output.output == .text && !output.quiet, live: isatty(STDOUT_FILENO) == 1)
+            let run = PatternRun(api: api, options: options) { progress.show($0) }
+            let task = Task { await run.run() }
+            let interrupter = Task {
+                let received = await signals.next()
+                guard received != 0 else { return }
+                FileHandle.standardError.write(Data("kverify: signal \(received): stopping, cleaning up namespace \(options.namespace)\n".utf8))
+                task.cancel()
+            }
+            result = await task.value
+            interrupter.cancel()
+        } catch {
+            await simulated?.stop()
+            throw error
+        }
+        await simulated?.stop()
+        try output.finish(result.report, exitStatus: result.exitStatus)
+    }
+
+    private func makeAPI(kubeconfig override: String?) throws -> any KubeAPI {
+        // The run namespace is kverify's own, so the context's namespace plays no part.
+        try ClusterOptions.makeAPI(kubeconfig: override ?? kubeconfig, context: context, namespace: nil, backend: backend)
+    }
+
+    /// The pattern's manifests: `helm template` of `--chart`, else the files in the manifests directory.
+    func loadManifests(_ pattern: Pattern) async throws -> [Manifest] {
+        if let chart { return try await renderChart(chart) }
+        let directory = try manifestsDirectory(pattern)
+        do {
+            return try pattern.manifestFiles.flatMap { try ManifestLoader.load(file: "\(directory)/\($0)") }
+        } catch let error as KubeError {
+            throw KVerifyError(.usageOrInput, error.message)
+        }
+    }
+
+    private func manifestsDirectory(_ pattern: Pattern) throws -> String {
+        if let manifests { return manifests }
+        var candidates = [FileManager.default.currentDirectoryPath + "/manifests"]
+        // The checkout the binary was built in: <repo>/.build/<config>/kverify.
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(url.appendingPathComponent("manifests").path)
+            url.deleteLastPathComponent()
+        }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: "\($0)/\(pattern.manifestFile)") }) else {
+            throw KVerifyError(.usageOrInput, "no \(pattern.manifestFile) in ./manifests or beside the kverify checkout; pass --manifests DIR")
+        }
+        return found
+    }
+
+    private func renderChart(_ chart: String) async throws -> [Manifest] {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        guard let helm = path.split(separator: ":").map({ "\($0)/helm" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw KVerifyError(.usageOrInput, "--chart \(chart) needs the helm binary on PATH (not found); install helm, or drop --chart to apply manifests/")
+        }
+        let result: ProcessRunner.Result
+        do {
+            result = try await ProcessRunner.run(helm, arguments: ["template", "kverify", chart], environment: ProcessInfo.processInfo.environment,
+                                                 timeout: .seconds(60))
+        } catch {
+            throw KVerifyError(.usageOrInput, "helm template \(chart) could not run: \(error)")
+        }
+        guard result.succeeded else {
+            throw KVerifyError(.usageOrInput, "helm template \(chart) failed (exit \(result.exitCode)): \(result.stderrExcerpt())")
+        }
+        do {
+            return try ManifestLoader.load(yaml: String(decoding: result.stdout, as: UTF8.self), file: "helm template \(chart)")
+        } catch let error as KubeError {
+            throw KVerifyError(.usageOrInput, error.message)
+        }
+    }
+}
+
+/// Progress while a run goes on: one plain line per phase (and per rollout change) when stdout is not a
+/// terminal; on a terminal, a per-node table redrawn in place during the rollout wait.
+final class Progress: Sendable {
+    private let enabled: Bool
+    private let live: Bool
+    private let state = Mutex<(tableLines: Int, lastLine: String)>((0, ""))
+
+    init(enabled: Bool, live: Bool) {
+        self.enabled = enabled
+        self.live = live
+    }
+
+    func show(_ event: PatternRun.Event) {
+        guard enabled else { return }
+        switch event {
+        case .phaseStarted(let name):
+            write("▸ \(name)")
+        case .phaseFinished(let name, let seconds, let findings):
+            let failed = findings.filter { $0.status == .fail }.count
+            write("  \(name) done in \(String(format: "%.1f", seconds))s" + (failed > 0 ? ", \(failed) failed" : ""))
+        case .rollout(let pods, let nodes, let rolloutState):
+            let rows = nodes.map { node -> String in
+                let name = node.metadata.name ?? "?"
+                let here = pods.filter { $0.spec?.nodeName == name }
+                let podText = here.isEmpty ? "-" : here.map { pod in
+                    let waiting = ((pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])).compactMap { $0.state?.waiting?.reason }.first
+                    return "\(pod.metadata.name ?? "?") \(pod.isReady ? "Ready" : (waiting ?? pod.status?.phase?.rawValue ?? "Pending"))"
+                }.joined(separator: ", ")
+                return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(node.isReady ? "Ready   " : "NotReady") \(podText)"
+            }
+            let summary: String = switch rolloutState {
+            case .ready: "  rollout: ready"
+            case .failed(let problems): "  rollout: failed (\(problems.map(\.reason).joined(separator: ", ")))"
+            case .progressing(let missing): "  rollout: waiting for \(missing.first ?? "?")" + (missing.count > 1 ? " (+\(missing.count - 1))" : "")
+            }
+            if live {
+                state.withLock { current in
+                    var text = current.tableLines > 0 ? "\u{1B}[\(current.tableLines)A\u{1B}[J" : ""
+                    text += (rows + [summary]).joined(separator: "\n") + "\n"
+                    FileHandle.standardOutput.write(Data(text.utf8))
+                    current.tableLines = rows.count + 1
+                }
+            } else {
+                // Plain lines only when something changed, so a log stays readable.
+                let line = summary.trimmingCharacters(in: .whitespaces)
+                let changed = state.withLock { current -> Bool in
+                    defer { current.lastLine = line }
+                    return current.lastLine != line
+                }
+                if changed { write("  " + line) }
+            }
+        }
+    }
+
+    private func write(_ line: String) {
+        state.withLock { $0.tableLines = 0 }
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,88 @@
+import Findings
+import KubeClient
+import KubeModel
+
+/// Gathers the evidence for failing pods: the pod's events (by `involvedObject.uid`) and the last log lines of
+/// the failing container (its previous instance's log is what a crash loop shows; the current one is asked
+/// for, which on a real kubelet is the restarted container's). Each lookup that fails is noted, not fatal.
+public struct Diagnosis: Sendable {
+    public var namespace: String
+    public var logLines: Int
+
+    public init(namespace: String, logLines: Int = 20) {
+        self.namespace = namespace
+        self.logLines = logLines
+    }
+
+    public func enrich(_ problems: [PodProblem], pods: [Pod], api: any KubeAPI) async -> [PodProblem] {
+        var enriched: [PodProblem] = []
+        for var problem in problems {
+            if let pod = pods.first(where: { $0.name == problem.pod }) {
+                if let uid = pod.metadata.uid {
+                    do {
+                        problem.events = try await api.events(forUID: uid, namespace: namespace).map(Self.describe)
+                    } catch {
+                        problem.events = ["(events could not be read: \(error))"]
+                    }
+                }
+                if let container = problem.container, problem.reason != "Unschedulable" {
+                    do {
+                        let log = try await api.logs(pod: problem.pod, namespace: namespace, container: container, tailLines: logLines)
+                        problem.logTail = log.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                            .suffix(logLines).filter { !$0.isEmpty }
+                    } catch {
+                        problem.logTail = ["(log could not be read: \(error))"]
+                    }
+                }
+            }
+            enriched.append(problem)
+        }
+        return enriched
+    }
+
+    /// `Warning BackOff (x3): Back-off restarting failed container app`.
+    static func describe(_ event: Event) -> String {
+        var text = "\(event.type ?? "Normal") \(event.reason ?? "?")"
+        if let count = event.count, count > 1 { text += " (x\(count))" }
+        if let message = event.message { text += ": \(message)" }
+        return text
+    }
+
+    /// One failing finding per problem, with the whole diagnosis in its detail.
+    public static func findings(_ problems: [PodProblem]) -> [Finding] {
+        problems.map { problem in
+            var observed = problem.reason
+            if let message = problem.message, !message.isEmpty { observed += ": \(message)" }
+            var detail: [String] = []
+            if let node = problem.node { detail.append("node \(node)") }
+            if let container = problem.container { detail.append("container \(container)") }
+            if let restarts = problem.restartCount, restarts > 0 { detail.append("\(restarts) restarts") }
+            if let last = problem.lastTermination { detail.append("last termination: \(last)") }
+            if !problem.events.isEmpty { detail.append("events: " + problem.events.joined(separator: " | ")) }
+            if !problem.logTail.isEmpty { detail.append("last \(problem.logTail.count) log lines:\n    " + problem.logTail.joined(separator: "\n    ")) }
+            detail.append(hint(problem.reason))
+            let subject = problem.pod.contains("/") ? problem.pod : "pod/\(problem.pod)" + (problem.container.map { " container \($0)" } ?? "")
+            return Finding.fail("rollout.pod", subject: subject, expected: "Ready", observed: observed,
+                                detail: detail.joined(separator: "; "))
+        }
+    }
+
+    static func hint(_ reason: String) -> String {
+        switch reason {
+        case "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull":
+            "next: check the image name (--image-app/--image-redis) and that the nodes can pull it (kind load docker-image)"
+        case "CrashLoopBackOff", "RunContainerError", "CreateContainerError":
+            "next: read the log lines above; the container exits soon after it starts"
+        case "CreateContainerConfigError":
+            "next: a referenced ConfigMap/Secret key or env source is missing"
+        case "Unschedulable":
+            "next: fewer --nodes, more nodes, or lift the taints/affinity that keep the pod off the nodes"
+        case "NodeNotReady":
+            "next: kubectl describe node; the node's kubelet is not reporting Ready"
+        case "ProgressDeadlineExceeded":
+            "next: the Deployment made no progress within its progressDeadlineSeconds"
+        default:
+            "next: kubectl describe pod"
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import KubeClient
+import KubeModel
+
+/// How a run rewrites the pattern's manifests before applying them. Pure: the same manifests and settings give
+/// the same objects, so every rule here has a unit test without a cluster.
+///
+/// - every object goes into the run namespace and carries `kverify.io/run=<id>` (pod templates too, so pods can
+///   be listed by run);
+/// - `--image-app` / `--image-redis` replace the images of the app workload's and the Redis workload's
+///   containers (init containers included); the Redis workload is the one whose pod template is labelled
+///   `app=redis`;
+/// - `REDIS_TTL_SECONDS` is set on every container that talks to Redis (short, so expiry can be observed);
+/// - extra environment overrides (`container → NAME=value`) for experiments and failure tests;
+/// - the sidecar Deployment gets `replicas = nodes`;
+/// - fixed `nodePort`s are removed so concurrent runs do not clash: the cluster allocates one, read back after apply.
+public struct ManifestPreparation: Sendable {
+    public struct EnvOverride: Sendable, Hashable {
+        /// Container name; nil means every container of the app workload.
+        public var container: String?
+        public var name: String
+        public var value: String
+        public init(container: String?, name: String, value: String) {
+            self.container = container
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public var pattern: Pattern
+    public var namespace: String
+    public var runID: String
+    public var nodes: Int
+    public var appImage: String?
+    public var redisImage: String?
+    public var redisTTLSeconds: Int
+    public var environment: [EnvOverride]
+
+    public init(pattern: Pattern, namespace: String, runID: String, nodes: Int, appImage: String? = nil, redisImage: String? = nil,
+                redisTTLSeconds: Int = 30, environment: [EnvOverride] = []) {
+        self.pattern = pattern
+        self.namespace = namespace
+        self.runID = runID
+        self.nodes = nodes
+        self.appImage = appImage
+        self.redisImage = redisImage
+        self.redisTTLSeconds = redisTTLSeconds
+        self.environment = environment
+    }
+
+    static let workloadKinds: Set<String> = ["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet"]
+
+    /// Whether a workload manifest is the Redis one (its pod template is labelled `app=redis`).
+    public static func isRedisWorkload(_ object: JSONValue) -> Bool {
+        object.value(at: ["spec", "template", "metadata", "labels", "app"])?.stringValue == "redis"
+    }
+
+    public func prepare(_ manifests: [Manifest]) -> [Manifest] {
+        manifests.filter { $0.kind != "Namespace" }.map { manifest in
+            var prepared = manifest
+            prepared.object = prepare(object: manifest.object, kind: manifest.kind)
+            return prepared
+        }
+    }
+
+    func prepare(object original: JSONValue, kind: String) -> JSONValue {
+        var object = original
+        object.set(["metadata", "namespace"], to: .string(namespace))
+        object.set(["metadata", "labels", RunLabel.key], to: .string(runID))
+        if Self.workloadKinds.contains(kind) {
+            object.set(["spec", "template", "metadata", "labels", RunLabel.key], to: .string(runID))
+            let isRedis = Self.isRedisWorkload(original)
+            let image = isRedis ? redisImage : appImage
+            for list in ["containers", "initContainers"] {
+                object.updateEach(at: ["spec", "template", "spec", list]) { container in
+                    if let image { container.set(["image"], to: .string(image)) }
+                    guard !isRedis else { return }
+                    if Self.talksToRedis(container) {
+                        Self.setEnv(&container, "REDIS_TTL_SECONDS", String(redisTTLSeconds))
+                    }
+                    let name = container["name"]?.stringValue
+                    for override in environment where override.container == nil || override.container == name {
+                        Self.setEnv(&container, override.name, override.value)
+                    }
+                }
+            }
+            if pattern == .sidecar, kind == "Deployment", !isRedis {
+                object.set(["spec", "replicas"], to: .number(Double(nodes)))
+            }
+        }
+        if kind == "Service" {
+            object.updateEach(at: ["spec", "ports"]) { port in port.set(["nodePort"], to: nil) }
+        }
+        return object
+    }
+
+    /// A container that reads or writes the exporter's Redis keys (it has `REDIS_ENABLED` in its env).
+    static func talksToRedis(_ container: JSONValue) -> Bool {
+        (container["env"]?.arrayValue ?? []).contains { $0["name"]?.stringValue == "REDIS_ENABLED" }
+    }
+
+    /// Sets `name` in a container's env list, replacing a `value` or `valueFrom`, keeping the order.
+    static func setEnv(_ container: inout JSONValue, _ name: String, _ value: String) {
+        var env = container["env"]?.arrayValue ?? []
+        let entry: JSONValue = ["name": .string(name), "value": .string(value)]
+        if let index = env.firstIndex(where: { $0["name"]?.stringValue == name }) {
+            env[index] = entry
+        } else {
+            env.append(entry)
+        }
+        container.set(["env"], to: .array(env))
+    }
+}

@@ -1,0 +1,110 @@
+import Findings
+import Foundation
+import KubeClient
+import RESP
+
+extension PatternRun {
+    /// The whole run's report and the exit status it ends with (0 verified, 1 a check failed, 2 bad manifests,
+    /// 3 the cluster or Redis could not be reached).
+    public struct Result: Sendable {
+        public var report: Report
+        public var exitStatus: ExitStatus
+        public var targets: [PodTarget]
+    }
+
+    /// Runs every phase in order, stopping at the first phase that makes the rest meaningless (preflight
+    /// failed, rollout failed), and always cleans up — on success, failure, error and cancellation (Ctrl-C
+    /// cancels the task; cleanup then runs in a task of its own that the cancellation does not reach).
+    public func run() async -> Result {
+        var report = Report(target: target)
+        var forced: ExitStatus?
+        var created = false
+        var targets: [PodTarget] = []
+        do {
+            try await phases(&report, created: &created, targets: &targets, forced: &forced)
+        } catch is CancellationError {
+            report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
+                                         observed: "interrupted (SIGINT/SIGTERM or cancelled)"))
+        } catch let error as KubeError {
+            report.findings.append(.fail("cluster.api", subject: "API server", expected: "the API server to answer", observed: error.message))
+            forced = error.exitStatus
+        } catch let error as RedisError {
+            report.findings.append(.fail("redis.reachable", subject: "redis", expected: "the run's Redis to answer", observed: error.description))
+            forced = .unreachable
+        } catch {
+            report.findings.append(.fail("run.error", subject: "run \(options.runID)", expected: "no error", observed: "\(error)"))
+        }
+        let start = ContinuousClock.now
+        onEvent?(.phaseStarted("cleanup"))
+        let cleanup = await Task { [self, created] in await self.cleanup(createdNamespace: created) }.value
+        report.findings.append(cleanup)
+        let seconds = (ContinuousClock.now - start).seconds
+        report.phases.append(Report.Phase(name: "cleanup", seconds: seconds))
+        onEvent?(.phaseFinished("cleanup", seconds: seconds, findings: [cleanup]))
+        let status: ExitStatus = if let forced, forced != .verified { forced } else { report.exitStatus }
+        return Result(report: report, exitStatus: status, targets: targets)
+    }
+
+    private func phases(_ report: inout Report, created: inout Bool, targets: inout [PodTarget], forced: inout ExitStatus?) async throws {
+        try await phase("preflight", &report) { ((), try await self.preflight()) }
+        guard report.verdict != .fail else { return }
+
+        let applied = try await phase("apply", &report) { () -> (Applied, [Finding]) in
+            try await self.createNamespace()
+            created = true
+            let applied = try await self.apply()
+            return (applied, [.pass("apply", subject: "namespace/\(applied.namespace)", expected: "server-side applied (fieldManager kverify)",
+                                    observed: applied.workloads.joined(separator: ", "))])
+        }
+        let outcome = try await phase("wait", &report) { () -> (RolloutWait.Outcome, [Finding]) in
+            let outcome = try await self.wait(applied)
+            return (outcome, await self.rolloutFindings(outcome, namespace: applied.namespace))
+        }
+        guard case .ready = outcome.result else { return }
+
+        targets = try await phase("traffic", &report) { () -> ([PodTarget], [Finding]) in
+            let targets = try await self.targets(applied)
+            guard !targets.isEmpty else {
+                return (targets, [.fail("traffic.requests", subject: applied.appSelector, expected: "app pods", observed: "none")])
+            }
+            return (targets, await self.traffic(targets))
+        }
+        let podTargets = targets
+        try await phase("scrape", &report) { ((), await self.scrape(podTargets).findings) }
+        try await phase("logs", &report) { ((), await self.scanLogs(podTargets, pods: outcome.pods)) }
+
+        let endpoint = try await redisEndpoint(applied)
+        guard let endpoint else {
+            report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",
+                                         observed: "no nodePort allocated"))
+            forced = .unreachable
+            return
+        }
+        try await phase("redis", &report) { ((), try await self.redisAudit(podTargets, endpoint: endpoint)) }
+        guard options.observeExpiry else { return }
+        try await phase("expiry", &report) { () -> ((), [Finding]) in
+            try await self.stopApp(applied)
+            return ((), try await self.redisExpiry(podTargets, endpoint: endpoint))
+        }
+    }
+
+    /// Times one phase into the report (also when it throws) and tells the listener.
+    @discardableResult
+    private func phase<T>(_ name: String, _ report: inout Report, _ body: () async throws -> (T, [Finding])) async throws -> T {
+        onEvent?(.phaseStarted(name))
+        let start = ContinuousClock.now
+        do {
+            let (value, findings) = try await body()
+            let seconds = (ContinuousClock.now - start).seconds
+            report.findings += findings
+            report.phases.append(Report.Phase(name: name, seconds: seconds))
+            onEvent?(.phaseFinished(name, seconds: seconds, findings: findings))
+            return value
+        } catch {
+            let seconds = (ContinuousClock.now - start).seconds
+            report.phases.append(Report.Phase(name: name, seconds: seconds))
+            onEvent?(.phaseFinished(name, seconds: seconds, findings: []))
+            throw error
+        }
+    }
+}

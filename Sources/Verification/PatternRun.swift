@@ -1,0 +1,304 @@
+import Findings
+import Foundation
+import KubeClient
+import KubeModel
+import MetricRules
+import RESP
+
+/// One end-to-end verification of a deployment pattern, as typed phases callable one by one from Swift
+/// (each returns values and findings) or all together with `run()`, which also times every phase into the
+/// report and always cleans up:
+///
+/// preflight → apply → wait → traffic → scrape → logs → redis → expiry → cleanup
+///
+/// ```swift
+/// let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 3, manifests: manifests))
+/// try await run.createNamespace()
+/// let applied = try await run.apply()
+/// let rollout = try await run.wait(applied)
+/// let targets = try await run.targets(applied)
+/// _ = await run.traffic(targets)
+/// let metrics = await run.scrape(targets)
+/// _ = await run.cleanup()
+/// ```
+public struct PatternRun: Sendable {
+    public struct Options: Sendable {
+        public var pattern: Pattern
+        /// The cluster size the run expects (control plane included, as kind counts it).
+        public var nodes: Int
+        /// The pattern's manifests and Redis's, unprepared (see `ManifestPreparation`).
+        public var manifests: [Manifest]
+        public var runID: String
+        /// The run namespace is `<namespacePrefix>-<runID>`; kverify creates it and deletes only it.
+        public var namespacePrefix: String
+        public var appImage: String?
+        public var redisImage: String?
+        public var redisTTLSeconds: Int
+        public var environment: [ManifestPreparation.EnvOverride]
+        /// Deadline of the rollout wait.
+        public var timeout: Duration
+        public var unschedulableGrace: Duration
+        /// Leave the namespace behind (for debugging).
+        public var keep: Bool
+        /// Reach Redis here instead of through its NodePort.
+        public var redisAddress: RedisEndpoint?
+        public var requestsPerPod: Int
+        /// Observe every key expire after the app is stopped (TTL × 2 + 10 s at most).
+        public var observeExpiry: Bool
+
+        public init(pattern: Pattern, nodes: Int, manifests: [Manifest], runID: String = RunLabel.newID(),
+                    namespacePrefix: String = "kverify", appImage: String? = nil, redisImage: String? = nil,
+                    redisTTLSeconds: Int = 30, environment: [ManifestPreparation.EnvOverride] = [],
+                    timeout: Duration = .seconds(180), unschedulableGrace: Duration = .seconds(15), keep: Bool = false,
+                    redisAddress: RedisEndpoint? = nil, requestsPerPod: Int = 20, observeExpiry: Bool = true) {
+            self.pattern = pattern
+            self.nodes = nodes
+            self.manifests = manifests
+            self.runID = runID
+            self.namespacePrefix = namespacePrefix
+            self.appImage = appImage
+            self.redisImage = redisImage
+            self.redisTTLSeconds = redisTTLSeconds
+            self.environment = environment
+            self.timeout = timeout
+            self.unschedulableGrace = unschedulableGrace
+            self.keep = keep
+            self.redisAddress = redisAddress
+            self.requestsPerPod = requestsPerPod
+            self.observeExpiry = observeExpiry
+        }
+
+        public var namespace: String { "\(namespacePrefix)-\(runID)" }
+    }
+
+    /// Something a caller may show while the run goes on.
+    public enum Event: Sendable {
+        case phaseStarted(String)
+        case phaseFinished(String, seconds: Double, findings: [Finding])
+        case rollout(pods: [Pod], nodes: [Node], state: RolloutState)
+    }
+
+    /// What `apply` created.
+    public struct Applied: Sendable {
+        public var namespace: String
+        /// `Kind/name` of every workload applied.
+        public var workloads: [String]
+        /// The app workload (DaemonSet or Deployment) and its pod selector.
+        public var appWorkload: (kind: String, name: String)
+        public var appSelector: String
+        /// The NodePort the cluster allocated to the Redis service, read back from the applied Service.
+        public var redisNodePort: Int?
+    }
+
+    public let api: any KubeAPI
+    public let options: Options
+    public var onEvent: (@Sendable (Event) -> Void)?
+
+    public init(api: any KubeAPI, options: Options, onEvent: (@Sendable (Event) -> Void)? = nil) {
+        self.api = api
+        self.options = options
+        self.onEvent = onEvent
+    }
+
+    public var target: String { "\(options.pattern) \(options.namespace) (\(options.nodes) nodes)" }
+
+    // MARK: Phases
+
+    /// Reachable, at least `nodes` Ready nodes, the permissions a run uses.
+    public func preflight() async throws -> [Finding] {
+        try await Preflight(readyNodes: options.nodes).run(api)
+    }
+
+    /// Creates the run namespace, labelled with the run id (so `kubectl get ns -l kverify.io/run` finds leftovers
+    /// of a killed run). Fails when it exists: kverify never adopts objects it did not create.
+    public func createNamespace() async throws {
+        let namespace = options.namespace
+        try await api.createNamespace(namespace)
+        let labelled: JSONValue = ["apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": ["name": .string(namespace), "labels": .object([RunLabel.key: .string(options.runID)])]]
+        _ = try await api.apply(labelled, resource: .namespaces, fieldManager: "kverify", force: false)
+    }
+
+    /// Server-side applies the prepared manifests into the run namespace (made by `createNamespace()`) with field
+    /// manager `kverify`, and reads back what the cluster allocated.
+    public func apply() async throws -> Applied {
+        let namespace = options.namespace
+        var applied = Applied(namespace: namespace, workloads: [], appWorkload: ("", ""), appSelector: "", redisNodePort: nil)
+        let preparation = ManifestPreparation(pattern: options.pattern, namespace: namespace, runID: options.runID, nodes: options.nodes,
+                                              appImage: options.appImage, redisImage: options.redisImage,
+                                              redisTTLSeconds: options.redisTTLSeconds, environment: options.environment)
+        let prepared = preparation.prepare(options.manifests)
+        let stored = try await api.apply(prepared, fieldManager: "kverify", force: true)
+        for (manifest, data) in zip(prepared, stored) {
+            guard let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { continue }
+            if ManifestPreparation.workloadKinds.contains(manifest.kind) {
+                applied.workloads.append("\(manifest.kind)/\(manifest.name)")
+                if !ManifestPreparation.isRedisWorkload(manifest.object) && manifest.kind == options.pattern.workloadKind {
+                    applied.appWorkload = (manifest.kind, manifest.name)
+                    if case .object(let labels)? = object.value(at: ["spec", "selector", "matchLabels"]) {
+                        applied.appSelector = labels.compactMapValues(\.stringValue).sorted { $0.key < $1.key }
+                            .map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                    }
+                }
+            }
+            if manifest.kind == "Service", object.value(at: ["spec", "selector", "app"])?.stringValue == "redis" {
+                applied.redisNodePort = object.value(at: ["spec", "ports"])?.arrayValue?.first?["nodePort"]?.intValue
+            }
+        }
+        return applied
+    }
+
+    /// Waits for every workload (Redis and the app) to be rolled out, failing fast with a diagnosis.
+    public func wait(_ applied: Applied) async throws -> RolloutWait.Outcome {
+        let rules = RolloutRules(pattern: options.pattern, nodes: options.nodes, unschedulableGrace: options.unschedulableGrace)
+        let wait = RolloutWait(rules: rules, namespace: applied.namespace, workloads: Set(applied.workloads), timeout: options.timeout)
+        let onEvent = self.onEvent
+        return try await wait.run(api) { pods, nodes, state in onEvent?(.rollout(pods: pods, nodes: nodes, state: state)) }
+    }
+
+    /// Findings for a rollout outcome; failing pods get their events and log tails first.
+    public func rolloutFindings(_ outcome: RolloutWait.Outcome, namespace: String) async -> [Finding] {
+        switch outcome.result {
+        case .ready:
+            var findings = outcome.workloads.sorted { $0.name < $1.name }.map { workload in
+                Finding.pass("rollout.workload", subject: workload.reference,
+                             expected: "generation observed; current, updated, ready, available == desired",
+                             observed: "desired \(workload.desired), ready \(workload.ready), available \(workload.available)")
+            }
+            findings += outcome.pods.map { pod in
+                Finding.pass("rollout.pod", subject: "node/\(pod.nodeName ?? "?") pod/\(pod.name)", expected: "Ready, every container Ready",
+                             observed: "Ready")
+            }
+            if options.pattern == .daemonset {
+                let controlPlanes = outcome.nodes.filter(\.isTaintedControlPlane).count
+                let want = max(options.nodes - controlPlanes, 0)
+                let app = outcome.workloads.first { !$0.isRedis && $0.kind == .daemonSet }
+                let covered = app?.desired ?? 0
+                findings.append(Finding(checkID: "rollout.nodes-covered", subject: app?.reference ?? "DaemonSet", status: covered >= want ? .pass : .fail,
+                                        expected: "a Ready pod on every node but the \(controlPlanes) tainted control plane(s): at least \(want)",
+                                        observed: "\(covered) nodes, one Ready pod each"))
+            }
+            return findings
+        case .failed(let problems):
+            let enriched = await Diagnosis(namespace: namespace).enrich(problems, pods: outcome.pods, api: api)
+            return Diagnosis.findings(enriched)
+        case .timedOut(let missing):
+            // Not-ready pods get the same diagnosis a fail-fast would have given.
+            let stuck = outcome.pods.filter { !($0.isReady && $0.allContainersReady) }.map { pod -> PodProblem in
+                let waiting = ((pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])).first { !$0.ready }
+                return PodProblem(pod: pod.name, node: pod.nodeName, container: waiting?.name,
+                                  reason: waiting?.state?.waiting?.reason ?? pod.status?.phase?.rawValue ?? "NotReady",
+                                  message: waiting?.state?.waiting?.message,
+                                  lastTermination: RolloutRules.describe(waiting?.lastState?.terminated), restartCount: waiting?.restartCount)
+            }
+            let enriched = await Diagnosis(namespace: namespace).enrich(stuck, pods: outcome.pods, api: api)
+            return [.fail("rollout.ready", subject: "namespace/\(namespace)", expected: "every workload rolled out within \(options.timeout)",
+                          observed: "still missing: " + missing.joined(separator: "; "))] + Diagnosis.findings(enriched)
+        }
+    }
+
+    /// The app pods of the run, with their nodes and Redis key prefixes.
+    public func targets(_ applied: Applied) async throws -> [PodTarget] {
+        let list = try await api.list(.pods, namespace: applied.namespace, options: ListOptions(labelSelector: applied.appSelector))
+        return list.items.compactMap { data -> PodTarget? in
+            guard let object = try? JSONDecoder().decode(JSONValue.self, from: data),
+                  object.value(at: ["metadata", "deletionTimestamp"]) == nil,
+                  let name = object.value(at: ["metadata", "name"])?.stringValue else { return nil }
+            return PodTarget(pod: name, node: object.value(at: ["spec", "nodeName"])?.stringValue ?? "?",
+                             keyPrefix: PodTarget.keyPrefix(podObject: object))
+        }.sorted { $0.pod < $1.pod }
+    }
+
+    public func traffic(_ targets: [PodTarget]) async -> [Finding] {
+        let traffic = Traffic(namespace: options.namespace, requestsPerPod: options.requestsPerPod)
+        return traffic.findings(await traffic.run(targets, api: api))
+    }
+
+    /// Waits (per pod, concurrently) until the exporter shows the traffic, then scrapes and judges every pod.
+    public func scrape(_ targets: [PodTarget]) async -> (metrics: [PodScrape.PodMetrics], findings: [Finding]) {
+        let wait = MetricWait(api: api, namespace: options.namespace)
+        let waited = await withTaskGroup(of: Finding.self) { group in
+            for target in targets {
+                group.addTask {
+                    do {
+                        let total = try await wait.sum("gunicorn_worker_requests_total", of: target, .greater(0), timeout: .seconds(30))
+                        return .pass("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0",
+                                     observed: "sum \(Int(total))")
+                    } catch {
+                        return .fail("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0 within 30s",
+                                     observed: "\(error)")
+                    }
+                }
+            }
+            var findings: [Finding] = []
+            for await finding in group { findings.append(finding) }
+            return findings.sorted { $0.subject < $1.subject }
+        }
+        let metrics = await PodScrape(namespace: options.namespace).run(targets, api: api)
+        return (metrics, waited + metrics.flatMap(\.findings) + PodScrape.perNode(metrics))
+    }
+
+    public func scanLogs(_ targets: [PodTarget], pods: [Pod]) async -> [Finding] {
+        await LogScan(namespace: options.namespace).run(targets, pods: pods, api: api)
+    }
+
+    /// Where Redis answers from outside the cluster: `--redis-addr`, else the Redis NodePort on the first Ready
+    /// node's InternalIP.
+    public func redisEndpoint(_ applied: Applied) async throws -> RedisEndpoint? {
+        if let address = options.redisAddress { return address }
+        guard let port = applied.redisNodePort else { return nil }
+        let nodes = try await api.nodes()
+        let address = nodes.filter(\.isReady).compactMap { $0.status?.addresses.first { $0.type == "InternalIP" }?.address }.first
+        return address.map { RedisEndpoint(host: $0, port: port) }
+    }
+
+    public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {
+        try await RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds).audit(targets)
+    }
+
+    /// Deletes the app workload (its pods stop writing; kubelet probes count as requests, so keys are refreshed
+    /// for as long as the pods run) and waits until its pods are gone.
+    public func stopApp(_ applied: Applied) async throws {
+        let resource: Resource = applied.appWorkload.kind == "DaemonSet" ? .daemonSets : .deployments
+        try await api.deleteAndWait(resource, name: applied.appWorkload.name, namespace: applied.namespace, propagation: .foreground,
+                                    timeout: .seconds(90))
+        try await waitUntilNoPods(applied)
+    }
+
+    private func waitUntilNoPods(_ applied: Applied) async throws {
+        let options = ListOptions(labelSelector: applied.appSelector)
+        let deadline = ContinuousClock.now + .seconds(90)
+        for try await update in api.watch(.pods, namespace: applied.namespace, options: options) {
+            if update.type == .synced, update.snapshot.isEmpty { return }
+            if update.type == .deleted {
+                let remaining = try await api.list(.pods, namespace: applied.namespace, options: options)
+                if remaining.items.isEmpty { return }
+            }
+            if ContinuousClock.now > deadline { throw KubeError(.timedOut, "pods \(applied.appSelector) still exist 90s after their workload was deleted") }
+        }
+    }
+
+    public func redisExpiry(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {
+        try await RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds).observeExpiry(targets)
+    }
+
+    /// Deletes the run namespace (and so everything kverify applied) and waits until it is gone — unless
+    /// `keep`. Pass `createdNamespace: false` when `createNamespace()` did not succeed: then nothing is touched.
+    public func cleanup(createdNamespace: Bool = true) async -> Finding {
+        let namespace = options.namespace
+        guard createdNamespace else {
+            return .pass("cleanup.namespace", subject: "namespace/\(namespace)", expected: "nothing left behind", observed: "nothing was created")
+        }
+        if options.keep {
+            return .warn("cleanup.namespace", subject: "namespace/\(namespace)", expected: "deleted", observed: "kept (--keep)",
+                         detail: "delete it with: kubectl delete namespace \(namespace)")
+        }
+        do {
+            try await api.deleteNamespace(namespace, waitUntilGone: .seconds(120))
+            return .pass("cleanup.namespace", subject: "namespace/\(namespace)", expected: "deleted", observed: "gone")
+        } catch {
+            return .fail("cleanup.namespace", subject: "namespace/\(namespace)", expected: "deleted within 120s", observed: "\(error)",
+                         detail: "delete it with: kubectl delete namespace \(namespace)")
+        }
+    }
+}

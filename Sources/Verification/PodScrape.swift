@@ -1,0 +1,86 @@
+import Findings
+import Foundation
+import KubeClient
+import MetricRules
+import PromText
+import Scrape
+
+/// Scrapes every pod's exporter port through the API server proxy, all pods at once, and judges each
+/// exposition with the rule sets (by default the gunicorn profile). Findings carry `node/… pod/…` subjects;
+/// `perNode` folds them into one verdict per node, so a node whose pod breaks a rule fails the run by name.
+public struct PodScrape: Sendable {
+    public var namespace: String
+    public var port: Int
+    public var path: String
+    public var ruleSets: [RuleSet]
+
+    public init(namespace: String, port: Int = 9091, path: String = "metrics", ruleSets: [RuleSet] = [Profiles.gunicorn]) {
+        self.namespace = namespace
+        self.port = port
+        self.path = path
+        self.ruleSets = ruleSets
+    }
+
+    public struct PodMetrics: Sendable {
+        public var target: PodTarget
+        /// nil when the scrape or the parse failed (see `findings`).
+        public var exposition: Exposition?
+        public var bytes: Int
+        public var findings: [Finding]
+    }
+
+    /// Fetches and judges one pod's metrics.
+    public func scrape(_ target: PodTarget, api: any KubeAPI) async -> PodMetrics {
+        let bytes: [UInt8]
+        do {
+            bytes = try await api.proxyGet(pod: target.pod, port: port, path: path, namespace: namespace)
+        } catch {
+            return PodMetrics(target: target, exposition: nil, bytes: 0, findings: [.fail(
+                "scrape.reachable", subject: target.subject, expected: "metrics on :\(port)/\(path) through the API proxy",
+                observed: "\(error)",
+                detail: "is the exporter listening? A metrics server skipped at start-up ('skipping metrics server') looks like this")])
+        }
+        do {
+            let (exposition, findings) = try MetricsScrape.evaluate(bytes, format: FormatDetection.sniff(bytes), ruleSets: ruleSets)
+            let scoped = findings.map { finding in
+                var scoped = finding
+                scoped.subject = target.subject + (finding.subject.isEmpty ? "" : " \(finding.subject)")
+                return scoped
+            }
+            return PodMetrics(target: target, exposition: exposition, bytes: bytes.count, findings: scoped)
+        } catch let error as ParseError {
+            return PodMetrics(target: target, exposition: nil, bytes: bytes.count, findings: [.fail(
+                "exposition.parsed", subject: "\(target.subject) :\(error.line):\(error.column)", expected: "a valid exposition",
+                observed: error.reason)])
+        } catch {
+            return PodMetrics(target: target, exposition: nil, bytes: bytes.count, findings: [.fail(
+                "exposition.parsed", subject: target.subject, expected: "a valid exposition", observed: "\(error)")])
+        }
+    }
+
+    /// Every pod concurrently.
+    public func run(_ targets: [PodTarget], api: any KubeAPI) async -> [PodMetrics] {
+        await withTaskGroup(of: PodMetrics.self) { group in
+            for target in targets { group.addTask { await scrape(target, api: api) } }
+            var results: [PodMetrics] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.target.pod < $1.target.pod }
+        }
+    }
+
+    /// One `node.metrics` finding per node: pass when every rule held on its pod(s), else fail naming the rules.
+    public static func perNode(_ results: [PodMetrics]) -> [Finding] {
+        Dictionary(grouping: results, by: \.target.node).sorted { $0.key < $1.key }.map { node, results in
+            let failed = results.flatMap(\.findings).filter { $0.status == .fail }
+            let pods = results.map(\.target.pod).joined(separator: ", ")
+            let series = results.compactMap(\.exposition).reduce(0) { $0 + $1.sampleCount }
+            if failed.isEmpty {
+                return .pass("node.metrics", subject: "node/\(node)", expected: "every metric rule holds on its pods",
+                             observed: "pod \(pods): \(series) samples, all rules held")
+            }
+            let checks = Array(Set(failed.map(\.checkID))).sorted()
+            return .fail("node.metrics", subject: "node/\(node)", expected: "every metric rule holds on its pods",
+                         observed: "pod \(pods): \(failed.count) failed checks (\(checks.joined(separator: ", ")))")
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Dispatch
+import Findings
+import RESP
+import RedisAudit
+
+/// The run's Redis, reached from outside the cluster (a NodePort on a node address, or `--redis-addr`):
+/// audits each pod's keys under its own prefix (the manifests give every pod `gunicorn-$(POD_NAME)`, so a
+/// finding names the pod whose keys are wrong), then — once the app is gone — watches every key expire.
+///
+/// Decision: per-pod prefixes rather than one common prefix. `SCAN MATCH gunicorn-*` would also find other
+/// runs' keys in a shared Redis, and a missing TTL could not be pinned on a pod.
+public struct RedisCheck: Sendable {
+    public var endpoint: RedisEndpoint
+    public var ttlSeconds: Int
+    public var connectTimeout: Duration
+
+    public init(endpoint: RedisEndpoint, ttlSeconds: Int, connectTimeout: Duration = .seconds(5)) {
+        self.endpoint = endpoint
+        self.ttlSeconds = ttlSeconds
+        self.connectTimeout = connectTimeout
+    }
+
+    /// Connects on a Dispatch thread: `RedisConnection.connect` blocks until the deadline.
+    func connect() async throws -> RedisConnection {
+        let configuration = RedisConnection.Configuration(endpoint: endpoint, connectTimeout: connectTimeout, operationTimeout: .seconds(10))
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { () throws(RedisError) -> RedisConnection in try RedisConnection.connect(configuration) })
+            }
+        }
+    }
+
+    /// The keyspace audit for every pod's prefix.
+    /// - Throws: `RedisError` when Redis cannot be reached or fails mid-scan.
+    public func audit(_ targets: [PodTarget]) async throws -> [Finding] {
+        var findings: [Finding] = []
+        for target in targets {
+            guard let prefix = target.keyPrefix else {
+                findings.append(.fail("redis.prefix", subject: target.subject, expected: "REDIS_KEY_PREFIX on the app container",
+                                      observed: "none set"))
+                continue
+            }
+            let connection = try await connect()
+            defer { connection.close() }
+            let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds))
+            let result = try await auditor.audit()
+            findings += scoped(result.findings, target)
+        }
+        return findings
+    }
+
+    /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once.
+    public func observeExpiry(_ targets: [PodTarget], timeout: Duration? = nil) async throws -> [Finding] {
+        let wait = timeout ?? .seconds(ttlSeconds * 2 + 10)
+        let deadline = ContinuousClock.now + wait
+        return try await withThrowingTaskGroup(of: [Finding].self) { group in
+            for target in targets {
+                guard let prefix = target.keyPrefix else { continue }
+                group.addTask {
+                    let connection = try await connect()
+                    defer { connection.close() }
+                    let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds))
+                    let timeline = try await auditor.observeExpiry(deadline: deadline)
+                    return scoped(timeline.findings(prefix: prefix), target)
+                }
+            }
+            var findings: [Finding] = []
+            for try await part in group { findings += part }
+            return findings.sorted { $0.subject < $1.subject }
+        }
+    }
+
+    private func scoped(_ findings: [Finding], _ target: PodTarget) -> [Finding] {
+        findings.map { finding in
+            var scoped = finding
+            scoped.subject = target.subject + (finding.subject.isEmpty ? "" : " \(finding.subject)")
+            return scoped
+        }
+    }
+}

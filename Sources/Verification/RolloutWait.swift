@@ -1,0 +1,166 @@
+import Foundation
+import KubeClient
+import KubeModel
+import Synchronization
+
+/// Waits for a run's rollout, driven by watches (pods and workloads in the run namespace, nodes cluster-wide):
+/// every event re-evaluates `RolloutRules` on the cached snapshot. No polling: the only timers are the
+/// deadline and, while a pod is Unschedulable, the end of its grace period.
+public struct RolloutWait: Sendable {
+    public var rules: RolloutRules
+    public var namespace: String
+    /// The workloads the run applied, as `Kind/name`; the rollout is not ready until each has been seen.
+    public var workloads: Set<String>
+    public var timeout: Duration
+
+    public init(rules: RolloutRules, namespace: String, workloads: Set<String>, timeout: Duration) {
+        self.rules = rules
+        self.namespace = namespace
+        self.workloads = workloads
+        self.timeout = timeout
+    }
+
+    /// The last snapshot the wait saw and what it concluded.
+    public struct Outcome: Sendable {
+        public enum Result: Sendable, Hashable {
+            case ready
+            case failed([PodProblem])
+            /// The deadline passed; what was still missing.
+            case timedOut([String])
+        }
+        public var result: Result
+        public var workloads: [Workload]
+        public var pods: [Pod]
+        public var nodes: [Node]
+        public var elapsed: Duration
+    }
+
+    /// A snapshot after each change, for live progress output.
+    public typealias Progress = @Sendable (_ pods: [Pod], _ nodes: [Node], _ state: RolloutState) -> Void
+
+    /// Raw objects per watch (`pods`, `nodes`, `daemonsets`, `deployments`), keyed by namespace/name.
+    private struct Cache: Sendable {
+        var objects: [String: [String: Data]] = [:]
+        var synced: Set<String> = []
+    }
+
+    /// Shared by the watch tasks and the evaluating loop.
+    private final class CacheBox: Sendable {
+        let state = Mutex(Cache())
+    }
+
+    private enum Signal: Sendable {
+        case changed
+        case failed(any Error)
+    }
+
+    /// - Throws: `KubeError` when a watch cannot be (re)established; `CancellationError` when cancelled.
+    public func run(_ api: any KubeAPI, progress: Progress? = nil) async throws -> Outcome {
+        let start = ContinuousClock.now
+        let deadline = start + timeout
+        let cache = CacheBox()
+        let (signals, signal) = AsyncStream<Signal>.makeStream()
+        let sources: [(String, Resource, String?)] = [
+            ("pods", .pods, namespace), ("nodes", .nodes, nil),
+            ("daemonsets", .daemonSets, namespace), ("deployments", .deployments, namespace),
+        ]
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            for (key, resource, namespace) in sources {
+                group.addTask {
+                    do {
+                        for try await update in api.watch(resource, namespace: namespace) {
+                            cache.state.withLock { Self.apply(update, to: &$0, key: key) }
+                            signal.yield(.changed)
+                        }
+                    } catch is CancellationError {
+                    } catch {
+                        signal.yield(.failed(error))
+                    }
+                }
+            }
+            group.addTask {
+                // The deadline: one wake-up, not a poll.
+                try? await Task.sleep(until: deadline)
+                signal.yield(.changed)
+            }
+            defer { group.cancelAll() }
+            var unschedulableSince: [String: ContinuousClock.Instant] = [:]
+            var wakeups: Set<String> = []
+            var last = (workloads: [Workload](), pods: [Pod](), nodes: [Node](), state: RolloutState.progressing(["no watch has answered yet"]))
+            for await event in signals {
+                if case .failed(let error) = event { throw error }
+                try Task.checkCancellation()
+                let now = ContinuousClock.now
+                let snapshot = cache.state.withLock { $0 }
+                guard snapshot.synced.count == sources.count else {
+                    if now >= deadline { return outcome(.timedOut(["the watches did not list within \(timeout)"]), last, start) }
+                    continue
+                }
+                let pods = (snapshot.objects["pods"] ?? [:]).values.compactMap { try? JSONDecoder().decode(Pod.self, from: $0) }
+                let nodes = (snapshot.objects["nodes"] ?? [:]).values.compactMap { try? JSONDecoder().decode(Node.self, from: $0) }
+                // List items carry no `kind` on a real server: it comes from the watch.
+                let workloads = [("daemonsets", "DaemonSet"), ("deployments", "Deployment")].flatMap { key, kind in
+                    (snapshot.objects[key] ?? [:]).values.compactMap { data -> Workload? in
+                        guard let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
+                        return Workload(object.merging(["kind": .string(kind)]))
+                    }
+                }
+                // Grace periods run from when kverify first saw a pod Unschedulable.
+                var unschedulableFor: [String: Duration] = [:]
+                for pod in pods {
+                    let condition = pod.status?.conditions["PodScheduled"]
+                    if condition?.status == .false, condition?.reason == "Unschedulable" {
+                        let since = unschedulableSince[pod.name] ?? now
+                        unschedulableSince[pod.name] = since
+                        unschedulableFor[pod.name] = now - since
+                        if wakeups.insert(pod.name).inserted {
+                            let wake = since + rules.unschedulableGrace
+                            group.addTask {
+                                try? await Task.sleep(until: wake)
+                                signal.yield(.changed)
+                            }
+                        }
+                    } else {
+                        unschedulableSince[pod.name] = nil
+                    }
+                }
+                var state = rules.evaluate(workloads: workloads, pods: pods, nodes: nodes, unschedulableFor: unschedulableFor)
+                let seen = Set(workloads.map(\.reference))
+                let absent = workloads.isEmpty ? Array(self.workloads) : self.workloads.subtracting(seen).sorted()
+                if !absent.isEmpty, case .ready = state { state = .progressing(absent.map { "\($0) not created yet" }) }
+                last = (workloads, pods.sorted { $0.name < $1.name }, nodes.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }, state)
+                progress?(last.pods, last.nodes, state)
+                switch state {
+                case .ready: return outcome(.ready, last, start)
+                case .failed(let problems): return outcome(.failed(problems), last, start)
+                case .progressing(let missing):
+                    if now >= deadline { return outcome(.timedOut(missing), last, start) }
+                }
+            }
+            throw CancellationError()
+        }
+    }
+
+    private func outcome(_ result: Outcome.Result, _ last: (workloads: [Workload], pods: [Pod], nodes: [Node], state: RolloutState),
+                         _ start: ContinuousClock.Instant) -> Outcome {
+        Outcome(result: result, workloads: last.workloads, pods: last.pods, nodes: last.nodes, elapsed: ContinuousClock.now - start)
+    }
+
+    private static func apply(_ update: WatchUpdate, to cache: inout Cache, key: String) {
+        func name(_ data: Data) -> String {
+            struct Probe: Decodable { struct Meta: Decodable { var name: String?; var namespace: String? }; var metadata: Meta? }
+            let probe = try? JSONDecoder().decode(Probe.self, from: data)
+            return "\(probe?.metadata?.namespace ?? "")/\(probe?.metadata?.name ?? "")"
+        }
+        switch update.type {
+        case .synced:
+            // A (re)list replaces everything this watch knew.
+            cache.objects[key] = Dictionary(update.snapshot.map { (name($0), $0) }, uniquingKeysWith: { _, newer in newer })
+            cache.synced.insert(key)
+        case .added, .modified:
+            if let object = update.object { cache.objects[key, default: [:]][name(object)] = object }
+        case .deleted:
+            if let object = update.object { cache.objects[key, default: [:]][name(object)] = nil }
+        }
+    }
+}

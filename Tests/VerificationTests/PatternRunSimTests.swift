@@ -1,0 +1,86 @@
+import Findings
+import Foundation
+import KVerifyTestSupport
+import KubeClient
+import KubeModel
+import KubeSim
+import Testing
+import Verification
+
+/// `PatternRun` against the simulated cluster, used from Swift phase by phase as a library user would.
+@Suite("PatternRun on the simulated cluster", .serialized)
+struct PatternRunSimTests {
+    @Test("step by step: preflight, apply the DaemonSet, wait for one Ready pod per worker, clean up")
+    func stepByStep() async throws {
+        var options = SimulatedCluster.Options(nodes: 3)
+        options.instantKubelet = true
+        try await SimulatedCluster.with(options: options) { sim in
+            let api = try SimSupport.api(sim)
+            let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 3, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                                                          runID: "step01", timeout: .seconds(60)))
+            let preflight = try await run.preflight()
+            #expect(preflight.filter { $0.status == .fail }.isEmpty, "\(preflight)")
+            #expect(preflight.first { $0.checkID == "cluster.ready-nodes" }?.observed == "3 nodes: 3 Ready, 2 schedulable")
+
+            try await run.createNamespace()
+            let applied = try await run.apply()
+            #expect(applied.namespace == "kverify-step01")
+            #expect(applied.workloads == ["DaemonSet/gunicorn-prometheus-exporter-daemonset"])
+            #expect(applied.appSelector == "app=gunicorn-prometheus-exporter,component=daemonset")
+
+            let outcome = try await run.wait(applied)
+            #expect(outcome.result == .ready)
+            #expect(outcome.pods.compactMap(\.nodeName).sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
+            #expect(outcome.pods.allSatisfy { $0.metadata.labels?["kverify.io/run"] == "step01" })
+            let findings = await run.rolloutFindings(outcome, namespace: applied.namespace)
+            #expect(findings.first { $0.checkID == "rollout.nodes-covered" }?.status == .pass)
+
+            let targets = try await run.targets(applied)
+            #expect(targets.count == 2)
+            #expect(targets.map(\.keyPrefix) == targets.map { "gunicorn-\($0.pod)" })
+
+            let cleanup = await run.cleanup()
+            #expect(cleanup.status == .pass, "\(cleanup)")
+            #expect(try await SimSupport.namespaceExists("kverify-step01", api: api) == false)
+        }
+    }
+
+    @Test("--nodes larger than the cluster fails in preflight, before anything is created", arguments: SimSupport.Backend.allCases)
+    func tooManyNodes(backend: SimSupport.Backend) async throws {
+        var options = SimulatedCluster.Options(nodes: 2)
+        options.instantKubelet = true
+        try await SimulatedCluster.with(options: options) { sim in
+            let api = try SimSupport.api(sim, backend)
+            let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
+                                                          runID: "big\(backend.rawValue.prefix(3))"))
+            let result = await run.run()
+            #expect(result.exitStatus == .checkFailed)
+            let failed = result.report.findings.filter { $0.status == .fail }
+            #expect(failed.map(\.checkID) == ["cluster.ready-nodes"])
+            #expect(failed.first?.observed == "2 nodes: 2 Ready, 1 schedulable")
+            #expect(result.report.phases.map(\.name) == ["preflight", "cleanup"])
+            #expect(result.report.findings.last?.observed == "nothing was created")
+            #expect(try await SimSupport.namespaceExists(run.options.namespace, api: api) == false)
+        }
+    }
+
+    @Test("a rollout that cannot finish times out with what is missing, and the namespace is still deleted")
+    func timeoutCleansUp() async throws {
+        // Without a kubelet nothing becomes Ready: the deadline is what ends the wait.
+        try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+            let api = try SimSupport.api(sim)
+            let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                                                          runID: "tmo001", timeout: .seconds(3)))
+            let result = await run.run()
+            #expect(result.exitStatus == .checkFailed)
+            let timedOut = try #require(result.report.findings.first { $0.checkID == "rollout.ready" })
+            #expect(timedOut.status == .fail)
+            #expect(timedOut.observed?.contains("node kverify-sim-worker: 0 Ready of 1 gunicorn-prometheus-exporter-daemonset pods, want exactly 1 Ready") == true,
+                    "\(timedOut)")
+            #expect(result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
+            #expect(result.report.findings.last?.checkID == "cleanup.namespace")
+            #expect(result.report.findings.last?.status == .pass)
+            #expect(try await SimSupport.namespaceExists("kverify-tmo001", api: api) == false)
+        }
+    }
+}
