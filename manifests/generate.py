@@ -245,7 +245,14 @@ SIDECAR = workload(
       maxUnavailable: 1
       maxSurge: 0
 """, """
-      # One replica per node: spread by hostname, and never two on one node.
+      # One replica per node, on every node: kverify sets replicas to the cluster size as kind counts it, control
+      # plane included, so the pods must tolerate that node's taint or the last replica never schedules. Only this
+      # taint: the DaemonSet pattern runs on workers only, by design.
+      tolerations:
+        - key: node-role.kubernetes.io/control-plane
+          operator: Exists
+          effect: NoSchedule
+      # Spread by hostname, and never two on one node.
       topologySpreadConstraints:
         - maxSkew: 1
           topologyKey: kubernetes.io/hostname
