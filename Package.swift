@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "kverify", targets: ["kverify"]),
         .library(name: "KVerify", targets: ["KVerifyCommands"]),
+        // The sim's network shim, LD_PRELOADed into pod processes (Sources/CSimNet/simnet.c says what it does).
+        .library(name: "KVerifySimNet", type: .dynamic, targets: ["CSimNet"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,6 +76,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "CSimNet", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "KVerifyTestSupport"),
         .testTarget(
             name: "VerificationTests",

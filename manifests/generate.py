@@ -1,13 +1,95 @@
 #!/usr/bin/env python3
-"""Writes daemonset.yaml and sidecar.yaml from one pod template, so the two patterns cannot drift apart.
+"""Writes manifests/daemonset.yaml and sidecar.yaml from one pod template, so the two patterns cannot drift apart,
+and the Helm chart charts/kverify-demo (values.yaml and templates/) from the same text, so the chart cannot drift
+from manifests/ either.
 
-Usage: manifests/generate.py [--check]   (--check: exit 1 if the files on disk differ from what it would write)
-Stdlib only. Edit this file, run it, commit both outputs."""
+The templates below hold value placeholders: <<path>> and <<quote path>>. For manifests/ they become the default
+in VALUES; for the chart, {{ .Values.path }} and {{ quote .Values.path }}. manifests/redis.yaml is written by hand;
+the chart's redis template is derived from it by exact line substitutions (REDIS_VALUE_LINES).
+
+Usage: manifests/generate.py [--check]   (--check: exit 1 if a file on disk differs from what it would write)
+Stdlib only. Edit this file, run it, commit all outputs."""
 
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
+CHART = HERE.parent / "charts" / "kverify-demo"
+
+# The chart's values: (path, default, comment). The defaults are what manifests/ holds; render.py and ChartTests
+# check that the chart renders exactly manifests/ for them.
+VALUES = [
+    ("mode", "daemonset",
+     "daemonset: the app and its exporter on every worker node (not the tainted control plane);\n"
+     "sidecar: a Deployment with `nodes` replicas, one per node, control plane included"),
+    ("nodes", 3, "sidecar mode: the replica count, the cluster size as kind counts it (kverify sets it to --nodes)"),
+    ("images.app", "kverify-demo-app:dev",
+     "the demo app (manifests/app/Dockerfile): app, exporter and wait-for-redis containers"),
+    ("images.redis", "redis:7-alpine", None),
+    ("images.pullPolicy", "IfNotPresent", "kind and k3d load the images into the nodes; IfNotPresent uses them"),
+    ("ttlSeconds", 300, "REDIS_TTL_SECONDS: how long the exporter's Redis keys live after their last write"),
+    ("redis.port", 6379, "the redis-service port the pods connect to (REDIS_PORT)"),
+    ("redis.keyPrefix", "gunicorn", "each pod stores its keys under <keyPrefix>-<pod name>: PIDs repeat across nodes"),
+    ("nodePorts.app", 30800, None),
+    ("nodePorts.metrics", 30991, None),
+    ("nodePorts.redis", 30379, None),
+    ("resources.waitForRedis.requests.cpu", "10m", None),
+    ("resources.waitForRedis.requests.memory", "32Mi", None),
+    ("resources.waitForRedis.limits.memory", "64Mi", None),
+    ("resources.app.requests.cpu", "50m", None),
+    ("resources.app.requests.memory", "96Mi", None),
+    ("resources.app.limits.memory", "256Mi", None),
+    ("resources.exporter.requests.cpu", "20m", None),
+    ("resources.exporter.requests.memory", "64Mi", None),
+    ("resources.exporter.limits.memory", "128Mi", None),
+    ("resources.redis.requests.cpu", "50m", None),
+    ("resources.redis.requests.memory", "64Mi", None),
+    ("resources.redis.limits.memory", "256Mi", None),
+]
+DEFAULTS = {path: default for path, default, _ in VALUES}
+GROUP_COMMENTS = {
+    "nodePorts": "the NodePorts scripts/lib/common.sh maps to 127.0.0.1 on kind and k3d",
+    "resources": "per container (waitForRedis is the init container); only these keys are templated",
+}
+
+# A plain YAML scalar that every parser (YAML 1.1 and 1.2, helm's and charts/render.py's) reads as this string.
+PLAIN_STRING = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:@-]*|[0-9]+(m|Mi|Gi|Ki)")
+AMBIGUOUS = re.compile(r"(?i)y|n|yes|no|on|off|true|false|null")
+
+
+def yaml_scalar(value, as_string: bool) -> str:
+    """The default as YAML text: ints as digits (unless quoted), strings plain when that is unambiguous."""
+    text = str(value)
+    if isinstance(value, int) and not as_string:
+        return text
+    if PLAIN_STRING.fullmatch(text) and not AMBIGUOUS.fullmatch(text):
+        return text
+    assert '"' not in text and "\\" not in text, text
+    return f'"{text}"'
+
+
+PLACEHOLDER = re.compile(r"<<(quote )?([A-Za-z.]+)>>")
+
+
+def for_manifests(text: str) -> str:
+    def default(match):
+        return yaml_scalar(DEFAULTS[match.group(2)], as_string=bool(match.group(1)))
+
+    out = PLACEHOLDER.sub(default, text)
+    assert "<<" not in out, "a malformed placeholder"
+    return out
+
+
+def for_chart(text: str) -> str:
+    assert "{{" not in text and "}}" not in text, "literal braces would be read as template actions"
+
+    def action(match):
+        assert match.group(2) in DEFAULTS, match.group(2)
+        return "{{ %s.Values.%s }}" % ("quote " if match.group(1) else "", match.group(2))
+
+    return PLACEHOLDER.sub(action, text)
+
 
 POD_SPEC = """
       securityContext:
@@ -16,8 +98,8 @@ POD_SPEC = """
       initContainers:
         # Upstream waited for Redis in an init container too; this one gives up after 120 s with a message.
         - name: wait-for-redis
-          image: kverify-demo-app:dev
-          imagePullPolicy: IfNotPresent
+          image: <<quote images.app>>
+          imagePullPolicy: <<images.pullPolicy>>
           command:
             - python
             - -c
@@ -37,13 +119,13 @@ POD_SPEC = """
             - name: REDIS_HOST
               value: redis-service
             - name: REDIS_PORT
-              value: "6379"
+              value: <<quote redis.port>>
           resources:
             requests:
-              cpu: 10m
-              memory: 32Mi
+              cpu: <<resources.waitForRedis.requests.cpu>>
+              memory: <<resources.waitForRedis.requests.memory>>
             limits:
-              memory: 64Mi
+              memory: <<resources.waitForRedis.limits.memory>>
           securityContext:
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
@@ -53,8 +135,8 @@ POD_SPEC = """
         # The app: gunicorn with the exporter's worker class; its workers store their metrics in Redis with a TTL
         # (EXPORTER_MODE=sidecar: the master serves nothing, the exporter container does).
         - name: app
-          image: kverify-demo-app:dev
-          imagePullPolicy: IfNotPresent
+          image: <<quote images.app>>
+          imagePullPolicy: <<images.pullPolicy>>
           # Run from /tmp (an emptyDir): prometheus_client writes multiprocess .db files into the working directory
           # even in Redis mode, and the image's /app is read-only here.
           workingDir: /tmp
@@ -81,10 +163,10 @@ ENV
             failureThreshold: 3
           resources:
             requests:
-              cpu: 50m
-              memory: 96Mi
+              cpu: <<resources.app.requests.cpu>>
+              memory: <<resources.app.requests.memory>>
             limits:
-              memory: 256Mi
+              memory: <<resources.app.limits.memory>>
           securityContext:
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
@@ -96,8 +178,8 @@ ENV
         # The exporter: serves this pod's metrics from Redis on 9091, the pod's only metrics port (upstream
         # declared 9091 on both containers).
         - name: prometheus-exporter
-          image: kverify-demo-app:dev
-          imagePullPolicy: IfNotPresent
+          image: <<quote images.app>>
+          imagePullPolicy: <<images.pullPolicy>>
           command: ["python", "/app/sidecar.py"]
           env:
 ENV
@@ -117,10 +199,10 @@ ENV
             failureThreshold: 3
           resources:
             requests:
-              cpu: 20m
-              memory: 64Mi
+              cpu: <<resources.exporter.requests.cpu>>
+              memory: <<resources.exporter.requests.memory>>
             limits:
-              memory: 128Mi
+              memory: <<resources.exporter.limits.memory>>
           securityContext:
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
@@ -157,11 +239,11 @@ ENV = """            - name: NODE_NAME
             - name: REDIS_HOST
               value: redis-service
             - name: REDIS_PORT
-              value: "6379"
+              value: <<quote redis.port>>
             - name: REDIS_KEY_PREFIX
-              value: gunicorn-$(POD_NAME)
+              value: <<redis.keyPrefix>>-$(POD_NAME)
             - name: REDIS_TTL_SECONDS
-              value: "300"
+              value: <<quote ttlSeconds>>
             - name: PROMETHEUS_MULTIPROC_DIR
               value: ""
             - name: PROMETHEUS_METRICS_PORT
@@ -174,7 +256,7 @@ LABELS = """    app.kubernetes.io/part-of: kverify-demo
 
 
 def services(component: str) -> str:
-    def service(name: str, port_name: str, port: int, node_port: int) -> str:
+    def service(name: str, port_name: str, port: int, node_port: str) -> str:
         return f"""---
 apiVersion: v1
 kind: Service
@@ -193,11 +275,11 @@ spec:
     - name: {port_name}
       port: {port}
       targetPort: {port_name}
-      nodePort: {node_port}
+      nodePort: <<nodePorts.{node_port}>>
 """
 
     # NodePorts 30800/30991 are the ones scripts/lib/common.sh maps to 127.0.0.1 on kind and k3d.
-    return service("gunicorn-app", "http", 8000, 30800) + service("gunicorn-metrics", "metrics", 9091, 30991)
+    return service("gunicorn-app", "http", 8000, "app") + service("gunicorn-metrics", "metrics", 9091, "metrics")
 
 
 def workload(kind: str, name: str, component: str, comment: str, spec_head: str, pod_head: str) -> str:
@@ -238,14 +320,21 @@ DAEMONSET = workload(
 SIDECAR = workload(
     "Deployment", "gunicorn-app-with-sidecar", "sidecar",
     "The sidecar pattern: a Deployment with one replica per node (kverify sets replicas to --nodes), each pod the app plus its exporter.",
-    """  replicas: 3
+    """  replicas: <<nodes>>
   strategy:
     type: RollingUpdate
     rollingUpdate:
       maxUnavailable: 1
       maxSurge: 0
 """, """
-      # One replica per node: spread by hostname, and never two on one node.
+      # One replica per node, on every node: kverify sets replicas to the cluster size as kind counts it, control
+      # plane included, so the pods must tolerate that node's taint or the last replica never schedules. Only this
+      # taint: the DaemonSet pattern runs on workers only, by design.
+      tolerations:
+        - key: node-role.kubernetes.io/control-plane
+          operator: Exists
+          effect: NoSchedule
+      # Spread by hostname, and never two on one node.
       topologySpreadConstraints:
         - maxSkew: 1
           topologyKey: kubernetes.io/hostname
@@ -264,16 +353,103 @@ SIDECAR = workload(
                   component: sidecar""")
 
 
+# manifests/redis.yaml lines that carry a value, and their placeholder; each must occur exactly once.
+REDIS_VALUE_LINES = [
+    ("          image: redis:7-alpine", "          image: <<quote images.redis>>"),
+    ("          imagePullPolicy: IfNotPresent", "          imagePullPolicy: <<images.pullPolicy>>"),
+    ("              cpu: 50m", "              cpu: <<resources.redis.requests.cpu>>"),
+    ("              memory: 64Mi", "              memory: <<resources.redis.requests.memory>>"),
+    ("              memory: 256Mi", "              memory: <<resources.redis.limits.memory>>"),
+    ("      port: 6379", "      port: <<redis.port>>"),
+    ("      nodePort: 30379", "      nodePort: <<nodePorts.redis>>"),
+]
+
+
+def redis_template() -> str:
+    lines = (HERE / "redis.yaml").read_text().split("\n")
+    for literal, placeholder in REDIS_VALUE_LINES:
+        hits = [i for i, line in enumerate(lines) if line == literal]
+        if len(hits) != 1:
+            sys.exit(f"generate.py: manifests/redis.yaml has {len(hits)} lines '{literal.strip()}', expected 1; "
+                     "update REDIS_VALUE_LINES")
+        lines[hits[0]] = placeholder
+    template = "\n".join(lines)
+    if for_manifests(template) != (HERE / "redis.yaml").read_text():
+        sys.exit("generate.py: manifests/redis.yaml values differ from the defaults in VALUES")
+    return "# GENERATED by manifests/generate.py from manifests/redis.yaml.\n" + template
+
+
+def only_in_mode(mode: str, text: str) -> str:
+    return '{{- if eq .Values.mode "%s" }}\n%s{{- end }}\n' % (mode, text)
+
+
+MODE_CHECK = """{{- /* GENERATED by manifests/generate.py. Renders nothing: stops a mistyped mode from rendering Redis alone. */}}
+{{- if ne .Values.mode "daemonset" }}
+{{- if ne .Values.mode "sidecar" }}
+{{- fail "values: mode must be daemonset or sidecar" }}
+{{- end }}
+{{- end }}
+"""
+
+
+def values_yaml() -> str:
+    out = ["# GENERATED by manifests/generate.py (VALUES): these defaults render exactly manifests/."]
+    open_path: list[str] = []
+    for path, default, comment in VALUES:
+        keys = path.split(".")
+        common = 0
+        while common < min(len(open_path), len(keys) - 1) and open_path[common] == keys[common]:
+            common += 1
+        if common == 0:
+            out.append("")
+        for depth in range(common, len(keys) - 1):
+            group = ".".join(keys[:depth + 1])
+            if group in GROUP_COMMENTS:
+                out.append("  " * depth + "# " + GROUP_COMMENTS[group])
+            out.append("  " * depth + keys[depth] + ":")
+        indent = "  " * (len(keys) - 1)
+        out += [indent + "# " + line for line in (comment or "").split("\n") if line]
+        out.append(indent + f"{keys[-1]}: {yaml_scalar(default, as_string=False)}")
+        open_path = keys[:-1]
+    return "\n".join(out) + "\n"
+
+
+def outputs() -> dict[pathlib.Path, str]:
+    templates = CHART / "templates"
+    return {
+        HERE / "daemonset.yaml": for_manifests(DAEMONSET),
+        HERE / "sidecar.yaml": for_manifests(SIDECAR),
+        CHART / "values.yaml": values_yaml(),
+        templates / "redis.yaml": for_chart(redis_template()),
+        templates / "daemonset.yaml": only_in_mode("daemonset", for_chart(DAEMONSET)),
+        templates / "sidecar.yaml": only_in_mode("sidecar", for_chart(SIDECAR)),
+        templates / "validate.yaml": MODE_CHECK,
+    }
+
+
 def main() -> int:
     check = sys.argv[1:] == ["--check"]
+    if sys.argv[1:] and not check:
+        print(__doc__, file=sys.stderr)
+        return 2
+    files = outputs()
+    templates = "".join(text for path, text in files.items() if path.parent.name == "templates")
+    unused = [path for path in DEFAULTS if f".Values.{path} " not in templates]
+    assert not unused, f"values no template reads: {unused}"
+    root = HERE.parent
     stale = []
-    for name, text in (("daemonset.yaml", DAEMONSET), ("sidecar.yaml", SIDECAR)):
-        path = HERE / name
+    for path, text in files.items():
         if check:
             if not path.exists() or path.read_text() != text:
-                stale.append(name)
+                stale.append(str(path.relative_to(root)))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    # A hand-added template would escape the contract "the chart renders manifests/"; it belongs in this file.
+    extra = sorted(str(p.relative_to(root)) for p in (CHART / "templates").glob("*") if p not in files)
+    if extra:
+        print(f"generate.py: {', '.join(extra)} not generated by manifests/generate.py; add it here", file=sys.stderr)
+        return 1
     if stale:
         print(f"generate.py: {', '.join(stale)} out of date; run manifests/generate.py", file=sys.stderr)
         return 1

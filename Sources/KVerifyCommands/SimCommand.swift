@@ -39,13 +39,19 @@ extension KVerify.Sim {
         @Option(help: "API server port on 127.0.0.1 (0 picks a free one).")
         var port = 0
 
-        @Flag(help: "Mark scheduled pods Running and Ready at once without running them (placeholder until the kubelet runtime exists).")
+        @Option(help: "Runtime map: how images run on this machine (default: sim/runtime.yaml of the checkout).")
+        var runtime: String?
+
+        @Option(help: "Faults to inject, a YAML file (image pull failures, crashes, slow readiness, node NotReady, API errors, watch drops; see sim/faults.example.yaml).")
+        var faults: String?
+
+        @Flag(help: "Mark scheduled pods Running and Ready at once without running them (for API-only experiments; probes are then not real).")
         var instantKubelet = false
 
         public init() {}
 
         public func validate() throws {
-            guard (1...250).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 250, got \(nodes)") }
+            guard (1...1000).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 1000, got \(nodes)") }
             guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, got \(port)") }
         }
 
@@ -61,7 +67,11 @@ extension KVerify.Sim {
             do {
                 var options = SimulatedCluster.Options(nodes: nodes, port: port, kubeconfigPath: kubeconfig)
                 options.instantKubelet = instantKubelet
+                options.runtimePath = runtime
+                if let faults { options.faults = try FaultPlan.load(path: faults) }
                 sim = try await SimulatedCluster.start(options: options)
+            } catch let error as SimError where error.description.contains("runtime map") || error.description.contains("faults file") {
+                throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
             } catch {
                 throw KVerifyError(.unreachable, "kverify sim could not start: \(error)")
             }

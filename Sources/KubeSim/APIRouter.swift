@@ -27,6 +27,8 @@ struct WatchPlan: Sendable {
     var includeObject: String?
     var bookmarks: Bool
     var timeoutSeconds: Int
+    /// The client resumes from a resourceVersion (rather than starting with a replay of current objects).
+    var resumed = false
 }
 
 struct LogPlan: Sendable {
@@ -197,6 +199,7 @@ struct APIRouter: Sendable {
         var plan = WatchPlan(resource: target.resource, subscription: nil, failure: nil, asTable: Tables.wanted(request.accept),
                              includeObject: request.query["includeObject"], bookmarks: request.flag("allowWatchBookmarks"),
                              timeoutSeconds: Int(request.query["timeoutSeconds"] ?? "") ?? defaultWatchSeconds)
+        if case .after = start { plan.resumed = true }
         if case .after(let number) = start, number < 0 {
             plan.failure = APIError.badRequest("invalid resource version \"\(version)\"")
             return plan
@@ -216,9 +219,10 @@ struct APIRouter: Sendable {
     private func logs(_ request: APIRequest, _ target: ResourceTarget, _ name: String) throws -> Reply {
         let pod = try store.get(target.resource, namespace: target.namespace, name: name)
         let containers = (pod.value(at: ["spec", "containers"])?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        let initContainers = (pod.value(at: ["spec", "initContainers"])?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
         let container: String
         if let requested = request.query["container"], !requested.isEmpty {
-            guard containers.contains(requested) else {
+            guard containers.contains(requested) || initContainers.contains(requested) else {
                 throw APIError.badRequest("container \(requested) is not valid for pod \(name)")
             }
             container = requested
@@ -228,7 +232,13 @@ struct APIRouter: Sendable {
             throw APIError.badRequest("a container name must be specified for pod \(name), choose one of: [\(containers.joined(separator: " "))]")
         }
         let namespace = target.namespace ?? "default"
-        let file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(container).log")
+        var file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(container).log")
+        if request.flag("previous") {
+            file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(container).log.previous")
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw APIError.badRequest("previous terminated container \"\(container)\" in pod \"\(name)\" not found")
+            }
+        }
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw APIError.badRequest("container \"\(container)\" in pod \"\(name)\" is waiting to start: ContainerCreating")
         }

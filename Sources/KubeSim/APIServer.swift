@@ -31,6 +31,8 @@ final class APIServer: Sendable {
         var tls: NIOSSLContext?
         var bookmarkInterval: Duration = .seconds(5)
         var proxyTimeout: Duration = .seconds(30)
+        /// Injected API latency, errors and watch faults (see `FaultPlan`).
+        var faults: FaultSwitch?
     }
 
     static func start(router: @escaping @Sendable (Int) -> APIRouter, store: ObjectStore, settings: Settings,
@@ -107,6 +109,17 @@ private struct Connections: Sendable {
                             headers: requestHead.headers.map { ($0.name, $0.value) },
                             body: Data(body.readableBytesView))
                         logger.debug("\(request.method) \(requestHead.uri) content-type=\(request.headers["content-type"] ?? "-") accept=\(request.accept)")
+                        if let plan = settings.faults?.plan, !plan.isEmpty {
+                            if plan.apiLatency > .zero { try await Task.sleep(for: plan.apiLatency) }
+                            if plan.apiErrorRate > 0, Double.random(in: 0..<1) < plan.apiErrorRate {
+                                let error = Self.injected(code: plan.apiErrorCode)
+                                let retry = plan.apiErrorCode == 429 ? [("Retry-After", String(plan.retryAfterSeconds))] : []
+                                try await writeWhole(status: error.code, contentType: "application/json", error.status.data,
+                                                     keepAlive: requestHead.isKeepAlive, to: outbound, extraHeaders: retry)
+                                if !requestHead.isKeepAlive { return }
+                                continue
+                            }
+                        }
                         let reply: Reply = tooLarge
                             ? .error(APIError(code: 413, reason: "RequestEntityTooLarge", message: "Request entity too large: limit is 3145728"))
                             : router.route(request)
@@ -117,6 +130,16 @@ private struct Connections: Sendable {
             }
         } catch {
             logger.debug("connection ended: \(error)")
+        }
+    }
+
+    /// The Status an injected API error carries, worded as the real server's.
+    static func injected(code: Int) -> APIError {
+        switch code {
+        case 429: return APIError(code: 429, reason: "TooManyRequests", message: "kverify sim fault: the server has received too many requests and has asked us to try again later")
+        case 503: return APIError(code: 503, reason: "ServiceUnavailable", message: "kverify sim fault: the server is currently unable to handle the request")
+        case 504: return APIError(code: 504, reason: "Timeout", message: "kverify sim fault: the server was unable to return a response in the time allotted")
+        default: return APIError(code: code, reason: "InternalError", message: "kverify sim fault: an error on the server (\"injected\") has prevented the request from succeeding")
         }
     }
 
@@ -163,6 +186,14 @@ private struct Connections: Sendable {
 
     private func streamWatch(_ plan: WatchPlan, to outbound: Outbound, closed: EventLoopFuture<Void>) async throws {
         try await startChunked(contentType: plan.asTable ? Tables.contentType : "application/json", to: outbound)
+        var plan = plan
+        let faults = settings.faults?.plan ?? FaultPlan()
+        if plan.resumed, faults.watchGoneRate > 0, Double.random(in: 0..<1) < faults.watchGoneRate {
+            // As the watch cache does when it compacted past the client's version: the client must relist.
+            plan.subscription?.cancel()
+            plan.subscription = nil
+            plan.failure = APIError(code: 410, reason: "Expired", message: "too old resource version: kverify sim fault (watch gone injected)")
+        }
         guard let subscription = plan.subscription else {
             let failure = plan.failure ?? .internalError("watch could not start")
             try await writeLine(["type": "ERROR", "object": failure.status], to: outbound)
@@ -170,8 +201,9 @@ private struct Connections: Sendable {
             return
         }
         // The stream ends on timeout, on the client closing the connection, or on server stop; each cancels it.
+        let lifetime = faults.watchDropAfter.map { min($0, .seconds(plan.timeoutSeconds)) } ?? .seconds(plan.timeoutSeconds)
         let timeout = Task {
-            try? await Task.sleep(for: .seconds(plan.timeoutSeconds))
+            try? await Task.sleep(for: lifetime)
             subscription.cancel()
         }
         closed.whenComplete { _ in subscription.cancel() }

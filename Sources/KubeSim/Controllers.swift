@@ -7,18 +7,22 @@ import KubeModel
 /// - DaemonSet controller: one pod per eligible node (nodeSelector, taints vs tolerations, so the control plane's
 ///   `NoSchedule` taint keeps pods off it unless tolerated), pods bound directly by `spec.nodeName`, RollingUpdate
 ///   one `maxUnavailable` batch at a time, and the status fields `kubectl rollout status` and kstatus read.
-/// - `InstantKubelet` (opt-in, a placeholder until the real runtime exists): declares bound pods Running and Ready
-///   without starting anything. It is off by default because readiness it reports is not probed.
+/// - The scheduler, the Deployment/ReplicaSet controllers (`WorkloadControllers`) and kube-proxy/DNS
+///   (`ServiceNetwork`) run in the same pass.
+/// - `InstantKubelet` (opt-in, for API-only tests): declares bound pods Running and Ready without starting anything,
+///   instead of the real `Kubelet`.
 enum Controllers {
     static let daemonSets = ResourceCatalog.find(group: "apps", version: "v1", plural: "daemonsets")!
     static let pods = ResourceCatalog.all[2]
     static let nodes = ResourceCatalog.all[1]
     static let manager = "kverify-sim-controller"
 
-    /// Starts the loops; cancel the task (or close the store's watches) to stop them.
-    static func start(store: ObjectStore, instantKubelet: Bool) -> Task<Void, Never> {
+    /// Starts the loops; cancel the task (or close the store's watches) to stop them. Every change of a watched
+    /// resource triggers one pass (coalesced: a burst of changes makes one or two passes, not one each).
+    static func start(store: ObjectStore, instantKubelet: Bool, events: EventRecorder, services: ServiceNetwork?) -> Task<Void, Never> {
+        let watched = [daemonSets, pods, nodes, WorkloadControllers.deployments, WorkloadControllers.replicaSets, ResourceCatalog.all[3]]
         // Registered before returning, so the sim's watches are all in place once `start` is done.
-        let subscriptions = [daemonSets, pods, nodes].compactMap { try? store.watch($0, namespace: nil, start: .current) }
+        let subscriptions = watched.compactMap { try? store.watch($0, namespace: nil, start: .current) }
         return Task {
             let (trigger, pulse) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             await withTaskGroup(of: Void.self) { group in
@@ -32,11 +36,28 @@ enum Controllers {
                 group.addTask {
                     for await _ in trigger {
                         if Task.isCancelled { break }
+                        Scheduler.run(store, events: events)
                         if instantKubelet { runKubelet(store) }
                         for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store) }
+                        for deployment in store.list(WorkloadControllers.deployments, namespace: nil).items {
+                            WorkloadControllers.reconcileDeployment(deployment, store: store)
+                        }
+                        for set in store.list(WorkloadControllers.replicaSets, namespace: nil).items {
+                            WorkloadControllers.reconcileReplicaSet(set, store: store)
+                        }
+                        await services?.reconcile()
                     }
                 }
-                await group.waitForAll()
+                group.addTask {
+                    // Deployments stall by the clock, not by events: a slow tick notices ProgressDeadlineExceeded.
+                    while (try? await Task.sleep(for: .seconds(5))) != nil { pulse.yield(()) }
+                }
+                await withTaskCancellationHandler {
+                    await group.waitForAll()
+                } onCancel: {
+                    for subscription in subscriptions { subscription.cancel() }
+                    pulse.finish()
+                }
             }
         }
     }

@@ -52,8 +52,12 @@ public final class ObjectStore: Sendable {
     /// How many events watches can replay; a resourceVersion older than that gets 410 Expired.
     public let historyLimit: Int
 
-    public init(historyLimit: Int = 5000) {
+    /// ClusterIP for the n-th Service (the sim gives loopback addresses of its own network).
+    let serviceAddress: @Sendable (Int) -> String
+
+    public init(historyLimit: Int = 5000, serviceAddress: @escaping @Sendable (Int) -> String = { n in "10.96.\(n / 250).\(n % 250 + 1)" }) {
         self.historyLimit = historyLimit
+        self.serviceAddress = serviceAddress
     }
 
     public var currentResourceVersion: Int { state.withLockedValue { $0.resourceVersion } }
@@ -99,7 +103,7 @@ public final class ObjectStore: Sendable {
     @discardableResult
     public func create(_ resource: ResourceType, namespace: String?, body: JSONValue, manager: String = "unknown") throws -> JSONValue {
         try state.withLockedValue { state in
-            var object = try Self.prepareNew(resource, namespace: namespace, body: body, state: &state)
+            var object = try Self.prepareNew(resource, namespace: namespace, body: body, state: &state, serviceAddress: serviceAddress)
             let owners = [FieldOwnership.Entry(manager: manager, operation: "Update", apiVersion: resource.groupVersion,
                                                time: Self.now(), fields: FieldOwnership.leaves(of: object))]
             object = Self.commit(object, resource: resource, owners: owners, state: &state)
@@ -140,7 +144,7 @@ public final class ObjectStore: Sendable {
             case .apply(let force):
                 try Self.checkIdentity(resource, body: body, name: name, requireKind: true)
                 guard let stored else {
-                    var object = try Self.prepareNew(resource, namespace: namespace, body: body, state: &state)
+                    var object = try Self.prepareNew(resource, namespace: namespace, body: body, state: &state, serviceAddress: serviceAddress)
                     let owners = [FieldOwnership.Entry(manager: manager, operation: "Apply", apiVersion: resource.groupVersion,
                                                        time: Self.now(), fields: FieldOwnership.leaves(of: body))]
                     object = Self.commit(object, resource: resource, owners: owners, state: &state)
@@ -347,7 +351,8 @@ public final class ObjectStore: Sendable {
     }
 
     /// Validates and fills in a new object: name (or generateName), namespace, uid, timestamps, defaults.
-    static func prepareNew(_ resource: ResourceType, namespace: String?, body: JSONValue, state: inout State) throws -> JSONValue {
+    static func prepareNew(_ resource: ResourceType, namespace: String?, body: JSONValue, state: inout State,
+                           serviceAddress: (Int) -> String) throws -> JSONValue {
         guard body.objectValue != nil else {
             throw APIError.badRequest("the body of the request must be a JSON or YAML object")
         }
@@ -396,9 +401,53 @@ public final class ObjectStore: Sendable {
         if resource.tracksGeneration { object.set(["metadata", "generation"], to: 1) }
         Defaults.apply(resource, to: &object, clusterIP: { () -> String in
             state.nextClusterIP += 1
-            return "10.96.\(state.nextClusterIP / 250).\(state.nextClusterIP % 250 + 1)"
+            return serviceAddress(state.nextClusterIP)
         })
+        if resource.plural == "services" { try allocateNodePorts(&object, name: name, state: state) }
         return object
+    }
+
+    /// Gives each port of a NodePort Service a nodePort from 30000–32767, and rejects one another Service holds
+    /// with the real server's 422.
+    static func allocateNodePorts(_ object: inout JSONValue, name: String, state: State) throws {
+        guard ["NodePort", "LoadBalancer"].contains(object.string(at: "spec", "type") ?? "") else { return }
+        let services = ResourceCatalog.all[3]
+        let uid = object.string(at: "metadata", "uid")
+        let taken = Set((state.objects[services] ?? [:]).values.filter { $0.value.string(at: "metadata", "uid") != uid }.flatMap { stored in
+            (stored.value.value(at: ["spec", "ports"])?.arrayValue ?? []).compactMap { $0["nodePort"]?.intValue }
+        })
+        var used = taken
+        var ports = object.value(at: ["spec", "ports"])?.arrayValue ?? []
+        for index in ports.indices {
+            if let requested = ports[index]["nodePort"]?.intValue {
+                guard (30000...32767).contains(requested) else {
+                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: String(requested),
+                                           why: "provided port is not in the valid range. The range of valid ports is 30000-32767")
+                }
+                guard !taken.contains(requested) else {
+                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: String(requested),
+                                           why: "provided port is already allocated")
+                }
+                used.insert(requested)
+                continue
+            }
+            guard let free = (30000...32767).lazy.map({ _ in Int.random(in: 30000...32767) }).first(where: { !used.contains($0) }) else { continue }
+            used.insert(free)
+            ports[index].set(["nodePort"], to: .number(Double(free)))
+        }
+        object.set(["spec", "ports"], to: .array(ports))
+    }
+
+    /// An update that leaves nodePort out keeps the one allocated before (as the real server does for a port it
+    /// can match by name or number).
+    static func keepNodePorts(_ object: inout JSONValue, from old: JSONValue) {
+        let previous = old.value(at: ["spec", "ports"])?.arrayValue ?? []
+        guard var ports = object.value(at: ["spec", "ports"])?.arrayValue else { return }
+        for index in ports.indices where ports[index]["nodePort"] == nil {
+            let match = previous.first { ($0["name"] != nil && $0["name"] == ports[index]["name"]) || $0["port"] == ports[index]["port"] }
+            if let nodePort = match?["nodePort"] { ports[index].set(["nodePort"], to: nodePort) }
+        }
+        object.set(["spec", "ports"], to: .array(ports))
     }
 
     /// Stores `object` with a new resourceVersion and its managedFields rendered from `owners`.
@@ -451,6 +500,10 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
+        if resource.plural == "services" {
+            Self.keepNodePorts(&object, from: old)
+            try Self.allocateNodePorts(&object, name: object.string(at: "metadata", "name") ?? "", state: state)
+        }
         var comparableOld = old, comparableNew = object
         comparableOld.set(["metadata", "managedFields"], to: nil)
         comparableNew.set(["metadata", "managedFields"], to: nil)
@@ -517,6 +570,10 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
+        if resource.plural == "services" {
+            Self.keepNodePorts(&object, from: old)
+            try Self.allocateNodePorts(&object, name: object.string(at: "metadata", "name") ?? "", state: state)
+        }
         // Others keep the fields this apply sets to the value they already had (co-ownership, as the real one).
         let changedByApply = appliedFields.filter { FieldOwnership.value(at: $0, in: old) != FieldOwnership.value(at: $0, in: applied) }
         var owners = stored.owners.map { entry -> FieldOwnership.Entry in

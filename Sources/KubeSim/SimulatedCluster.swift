@@ -29,9 +29,13 @@ public final class SimulatedCluster: Sendable {
         public var bookmarkInterval: Duration
         /// Events kept for watches to replay; older resourceVersions get 410 Expired.
         public var historyLimit: Int
-        /// Declare bound pods Running and Ready at once, without running anything (a placeholder for the kubelet
-        /// runtime; off by default because that readiness is not probed).
+        /// Declare bound pods Running and Ready at once, without running anything, instead of the real kubelet
+        /// (for API-only tests; off by default because that readiness is not probed).
         public var instantKubelet: Bool = false
+        /// The runtime map (`sim/runtime.yaml` format); nil finds the repository's (`RuntimeMap.defaultPath`).
+        public var runtimePath: String?
+        /// Faults to inject from the start (tests can change them later through `faults`).
+        public var faults = FaultPlan()
 
         public init(nodes: Int = 1, port: Int = 0, kubeconfigPath: String? = nil, stateDirectory: URL? = nil,
                     insecureHTTP: Bool = false, bookmarkInterval: Duration = .seconds(5), historyLimit: Int = 5000) {
@@ -54,20 +58,38 @@ public final class SimulatedCluster: Sendable {
     /// Where container logs are kept (`<namespace>_<pod>_<container>.log`).
     public let logDirectory: URL
     public let nodeNames: [String]
+    /// Each node's InternalIP, in `nodeNames` order (loopback addresses of this sim's own /16).
+    public let nodeAddresses: [String]
+    public let network: SimNetwork
+    /// The faults in force; set `faults.plan` to change them while the sim runs (node faults: `makeNodeNotReady`).
+    public let faults: FaultSwitch
     /// The PEMs, for clients that do not read the kubeconfig. Never log them.
     public let certificates: SimCertificates?
 
     private let server: APIServer
     private let controllers: Task<Void, Never>
+    private let kubelet: Kubelet?
+    private let kubeletTask: Task<Void, Never>?
+    private let services: ServiceNetwork
+    private let nodeFaults: Task<Void, Never>
     private let group: MultiThreadedEventLoopGroup
     private let ownsStateDirectory: Bool
 
-    private init(store: ObjectStore, server: APIServer, controllers: Task<Void, Never>, group: MultiThreadedEventLoopGroup, serverURL: String,
+    private init(store: ObjectStore, server: APIServer, controllers: Task<Void, Never>, kubelet: Kubelet?, kubeletTask: Task<Void, Never>?,
+                 services: ServiceNetwork, nodeFaults: Task<Void, Never>, network: SimNetwork, faults: FaultSwitch,
+                 group: MultiThreadedEventLoopGroup, serverURL: String,
                  kubeconfigPath: String, stateDirectory: URL, ownsStateDirectory: Bool, nodeNames: [String],
                  certificates: SimCertificates?) {
         self.store = store
         self.server = server
         self.controllers = controllers
+        self.kubelet = kubelet
+        self.kubeletTask = kubeletTask
+        self.services = services
+        self.nodeFaults = nodeFaults
+        self.network = network
+        self.faults = faults
+        self.nodeAddresses = nodeNames.indices.map(network.nodeAddress)
         self.group = group
         self.port = server.port
         self.serverURL = serverURL
@@ -91,25 +113,40 @@ public final class SimulatedCluster: Sendable {
     /// Starts the API server and returns once it accepts connections.
     /// - Throws: `SimError` for bad options, openssl failures or a port already in use.
     public static func start(options: Options = Options(), logger: Logger = Logger(label: "kverify.sim")) async throws -> SimulatedCluster {
-        guard (1...250).contains(options.nodes) else {
-            throw SimError("--nodes must be between 1 and 250, got \(options.nodes)")
+        guard (1...SimNetwork.maxNodes).contains(options.nodes) else {
+            throw SimError("--nodes must be between 1 and \(SimNetwork.maxNodes), got \(options.nodes)")
         }
         guard (0...65535).contains(options.port) else { throw SimError("--port must be between 0 and 65535, got \(options.port)") }
         let ownsState = options.stateDirectory == nil
         let state = options.stateDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("kverify-sim-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: state.appendingPathComponent("logs"), withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        for directory in ["logs", "pods", "dns"] {
+            try FileManager.default.createDirectory(at: state.appendingPathComponent(directory), withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+        }
         do {
+            var runtime: RuntimeMap?
+            var runtimeProblem = ""
+            if let path = options.runtimePath {
+                runtime = try RuntimeMap.load(path: path)
+            } else if let path = RuntimeMap.defaultPath() {
+                runtime = try RuntimeMap.load(path: path)
+            } else {
+                runtimeProblem = "kverify sim found no runtime map (sim/runtime.yaml beside its checkout); pass --runtime FILE"
+                logger.warning("\(runtimeProblem): every image will fail to pull")
+            }
+            let network = try SimNetwork.claim()
+            let faults = FaultSwitch(options.faults)
             let certificates = options.insecureHTTP ? nil : try SimCertificates.generate(in: state)
             var settings = APIServer.Settings()
             settings.port = options.port
             settings.bookmarkInterval = options.bookmarkInterval
             if let certificates { settings.tls = try tlsContext(certificates) }
 
-            let store = ObjectStore(historyLimit: options.historyLimit)
+            settings.faults = faults
+            let store = ObjectStore(historyLimit: options.historyLimit, serviceAddress: network.serviceAddress)
             let nodeNames = (0..<options.nodes).map(nodeName)
-            try Bootstrap.populate(store, nodeNames: nodeNames)
+            try Bootstrap.populate(store, nodeNames: nodeNames, network: network)
 
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
             let logDirectory = state.appendingPathComponent("logs")
@@ -128,8 +165,34 @@ public final class SimulatedCluster: Sendable {
             let kubeconfig = options.kubeconfigPath ?? state.appendingPathComponent("kubeconfig").path
             try Kubeconfig.write(to: kubeconfig, server: url, certificates: certificates)
             logger.info("simulated cluster with \(options.nodes) node(s) listening on \(url)")
-            let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet)
-            return SimulatedCluster(store: store, server: server, controllers: controllers, group: group, serverURL: url, kubeconfigPath: kubeconfig,
+            let events = EventRecorder(store: store)
+            let hosts = state.appendingPathComponent("dns")
+            let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger)
+            var kubelet: Kubelet?
+            if !options.instantKubelet {
+                let shim = SimPaths.networkShim()
+                if shim == nil { logger.warning("the network shim libKVerifySimNet.so was not found beside the executable: pods share the host's ports and cannot resolve Service names") }
+                kubelet = Kubelet(store: store, network: network, faults: faults, group: group,
+                                  settings: .init(runtime: runtime, runtimeProblem: runtimeProblem, shim: shim,
+                                                  podsDirectory: state.appendingPathComponent("pods"), logDirectory: logDirectory,
+                                                  hostsDirectory: hosts),
+                                  events: events, logger: logger)
+            }
+            let kubeletTask = kubelet.map { kubelet in Task { await kubelet.run() } }
+            let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet, events: events, services: services)
+            let nodeFaults = Task { [kubelet] in
+                await withTaskGroup(of: Void.self) { group in
+                    for fault in options.faults.nodeNotReady {
+                        group.addTask {
+                            guard (try? await Task.sleep(for: fault.after)) != nil else { return }
+                            Self.markNodeNotReady(fault.node, store: store, kubelet: kubelet)
+                        }
+                    }
+                }
+            }
+            return SimulatedCluster(store: store, server: server, controllers: controllers, kubelet: kubelet, kubeletTask: kubeletTask,
+                                    services: services, nodeFaults: nodeFaults, network: network, faults: faults,
+                                    group: group, serverURL: url, kubeconfigPath: kubeconfig,
                                     stateDirectory: state, ownsStateDirectory: ownsState, nodeNames: nodeNames,
                                     certificates: certificates)
         } catch {
@@ -153,12 +216,43 @@ public final class SimulatedCluster: Sendable {
 
     /// Stops the server, ends every watch and removes the state this sim created (and the kubeconfig it wrote).
     public func stop() async {
+        nodeFaults.cancel()
+        kubeletTask?.cancel()
+        await kubeletTask?.value
         controllers.cancel()
         await server.stop()
         await controllers.value
+        await services.stop()
         try? await group.shutdownGracefully()
         if ownsStateDirectory { try? FileManager.default.removeItem(at: stateDirectory) }
         try? FileManager.default.removeItem(atPath: kubeconfigPath)
+    }
+
+    /// Makes a node stop reporting, as a failed kubelet does: its Ready condition turns Unknown
+    /// (`NodeStatusUnknown`) and the pods on it turn unready. Returns false for an unknown node.
+    @discardableResult
+    public func makeNodeNotReady(_ node: String) -> Bool {
+        Self.markNodeNotReady(node, store: store, kubelet: kubelet)
+    }
+
+    @discardableResult
+    static func markNodeNotReady(_ node: String, store: ObjectStore, kubelet: Kubelet?) -> Bool {
+        let changed = store.modify(ResourceCatalog.all[1], namespace: nil, name: node, manager: "node-lifecycle-controller") { current in
+            var changed = current
+            let now = ObjectStore.now()
+            let conditions = (current.value(at: ["status", "conditions"])?.arrayValue ?? []).map { condition -> JSONValue in
+                var condition = condition
+                condition.set(["status"], to: "Unknown")
+                condition.set(["reason"], to: "NodeStatusUnknown")
+                condition.set(["message"], to: "Kubelet stopped posting node status.")
+                condition.set(["lastTransitionTime"], to: .string(now))
+                return condition
+            }
+            changed.set(["status", "conditions"], to: .array(conditions))
+            return changed
+        }
+        kubelet?.markNodeLost(node)
+        return changed != nil
     }
 
     static func tlsContext(_ certificates: SimCertificates) throws -> NIOSSLContext {
@@ -220,17 +314,17 @@ enum Kubeconfig {
 
 /// The objects a fresh cluster has: the standard namespaces and the nodes.
 enum Bootstrap {
-    static func populate(_ store: ObjectStore, nodeNames: [String]) throws {
+    static func populate(_ store: ObjectStore, nodeNames: [String], network: SimNetwork) throws {
         let namespaces = ResourceCatalog.all[0], nodes = ResourceCatalog.all[1]
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             try store.create(namespaces, namespace: nil, body: ["metadata": ["name": .string(name)]], manager: "kube-apiserver")
         }
         for (index, name) in nodeNames.enumerated() {
-            try store.create(nodes, namespace: nil, body: node(name, index: index), manager: "kubelet")
+            try store.create(nodes, namespace: nil, body: node(name, index: index, address: network.nodeAddress(index)), manager: "kubelet")
         }
     }
 
-    static func node(_ name: String, index: Int) -> JSONValue {
+    static func node(_ name: String, index: Int, address: String) -> JSONValue {
         var labels: [String: JSONValue] = [
             "kubernetes.io/hostname": .string(name), "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
@@ -259,8 +353,8 @@ enum Bootstrap {
                     condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                     condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
                 ],
-                // Loopback only: 127.0.1.N is this machine, so processes "on" a node are reachable and contained.
-                "addresses": [["type": "InternalIP", "address": .string("127.0.1.\(index + 1)")],
+                // Loopback only (see SimNetwork): processes "on" a node are reachable from this machine and contained.
+                "addresses": [["type": "InternalIP", "address": .string(address)],
                               ["type": "Hostname", "address": .string(name)]],
                 "capacity": capacity, "allocatable": capacity,
                 "nodeInfo": ["kubeletVersion": .string(Discovery.gitVersion), "kubeProxyVersion": .string(Discovery.gitVersion),

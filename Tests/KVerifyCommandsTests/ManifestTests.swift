@@ -102,6 +102,24 @@ struct ManifestTests {
         #expect((Self.podSpec(daemonSet)?["hostNetwork"] as? Bool) != true, "hostNetwork collides node ports across pods")
     }
 
+    @Test("the sidecar pods tolerate exactly the kind control-plane taint; the DaemonSet pods tolerate nothing")
+    func controlPlaneToleration() throws {
+        // N replicas on an N-node kind cluster need node 0, the control plane tainted NoSchedule; the DaemonSet
+        // pattern runs on workers only, so it must not gain the toleration.
+        let deployment = try #require(try Self.objects("sidecar.yaml").first)
+        let sidecar = try #require(Self.podSpec(deployment))
+        let tolerations = try #require(sidecar["tolerations"] as? [[String: Any]])
+        #expect(tolerations.count == 1)
+        let toleration = try #require(tolerations.first)
+        #expect(toleration["key"] as? String == "node-role.kubernetes.io/control-plane")
+        #expect(toleration["operator"] as? String == "Exists")
+        #expect(toleration["effect"] as? String == "NoSchedule")
+        #expect(toleration["value"] == nil)
+        let daemonSet = try #require(try Self.objects("daemonset.yaml").first)
+        #expect(daemonSet["kind"] as? String == "DaemonSet")
+        #expect(Self.podSpec(daemonSet)?["tolerations"] == nil)
+    }
+
     @Test("each pod stores its metrics under its own Redis prefix (PIDs repeat across nodes)")
     func perPodPrefix() throws {
         for file in ["daemonset.yaml", "sidecar.yaml"] {
