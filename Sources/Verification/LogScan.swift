@@ -13,15 +13,20 @@ public struct LogScan: Sendable {
     }
 
     /// What the Gunicorn Prometheus Exporter (0.2.x) logs when something is wrong.
+    /// What the Gunicorn Prometheus Exporter (0.2.4, `hooks.py`) logs when something is wrong. The sidecar
+    /// hook's own INFO line "Sidecar mode: skipping metrics server setup in app container" is expected, so the
+    /// needle is the WARNING's exact wording.
     public static let exporterSignatures: [Signature] = [
-        Signature(checkID: "exporter.metrics-server-skipped", needle: "skipping metrics server", status: .fail,
+        Signature(checkID: "exporter.metrics-server-skipped", needle: "PROMETHEUS_MULTIPROC_DIR not set; skipping metrics server", status: .fail,
                   meaning: "the exporter started without serving /metrics (default_when_ready with REDIS_ENABLED and no "
                     + "PROMETHEUS_MULTIPROC_DIR); use redis_when_ready or redis_sidecar_when_ready"),
-        Signature(checkID: "exporter.redis-connection", needle: "Error connecting to Redis", status: .fail,
-                  meaning: "the exporter could not reach Redis; metrics are not stored"),
-        Signature(checkID: "exporter.redis-connection", needle: "Failed to connect to Redis", status: .fail,
-                  meaning: "the exporter could not reach Redis; metrics are not stored"),
-        Signature(checkID: "exporter.worker-crash", needle: "Traceback (most recent call last)", status: .warn,
+        Signature(checkID: "exporter.metrics-server-failed", needle: "Failed to start metrics server", status: .fail,
+                  meaning: "the exporter could not bind its metrics port"),
+        Signature(checkID: "exporter.redis", needle: "Failed to setup Redis storage", status: .fail,
+                  meaning: "the workers could not reach Redis; metrics are not stored"),
+        Signature(checkID: "exporter.redis", needle: "Failed to initialize Redis collector", status: .fail,
+                  meaning: "the metrics server cannot read Redis"),
+        Signature(checkID: "exporter.python-exception", needle: "Traceback (most recent call last)", status: .warn,
                   meaning: "a Python exception was logged"),
         Signature(checkID: "exporter.worker-timeout", needle: "WORKER TIMEOUT", status: .warn,
                   meaning: "gunicorn killed a worker that did not answer within its timeout"),

@@ -66,8 +66,10 @@ struct PatternRunSimTests {
 
     @Test("a rollout that cannot finish times out with what is missing, and the namespace is still deleted")
     func timeoutCleansUp() async throws {
-        // Without a kubelet nothing becomes Ready: the deadline is what ends the wait.
-        try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+        // The exporter's readiness probe fails for 10 minutes: the deadline is what ends the wait.
+        var options = SimulatedCluster.Options(nodes: 2)
+        options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
+        try await SimulatedCluster.with(options: options) { sim in
             let api = try SimSupport.api(sim)
             let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
                                                           runID: "tmo001", timeout: .seconds(3)))
