@@ -21,6 +21,12 @@ public struct PodScrape: Sendable {
         self.ruleSets = ruleSets
     }
 
+    /// Seen on the sim with a 5 s TTL: the exporter refreshes the TTL only of keys it writes, and a request
+    /// increments one bucket, so buckets no request reached (+Inf first) expire TTL seconds after the worker started.
+    static let expiredBucketHint = "the exporter stores each histogram bucket as its own Redis key and refreshes only the keys "
+        + "a request writes: buckets no request reached expire REDIS_TTL_SECONDS after the worker started. "
+        + "A TTL shorter than the scrape interval or the workers' age shows this; raise REDIS_TTL_SECONDS"
+
     public struct PodMetrics: Sendable {
         public var target: PodTarget
         /// nil when the scrape or the parse failed (see `findings`).
@@ -45,6 +51,9 @@ public struct PodScrape: Sendable {
             let scoped = findings.map { finding in
                 var scoped = finding
                 scoped.subject = target.subject + (finding.subject.isEmpty ? "" : " \(finding.subject)")
+                if finding.status == .fail, finding.expected == "a +Inf bucket", finding.detail == nil {
+                    scoped.detail = Self.expiredBucketHint
+                }
                 return scoped
             }
             return PodMetrics(target: target, exposition: exposition, bytes: bytes.count, findings: scoped)

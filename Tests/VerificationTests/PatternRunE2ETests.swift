@@ -27,9 +27,11 @@ struct PatternRunE2ETests {
         simOptions.faults = faults
         return try await SimulatedCluster.with(options: simOptions) { sim in
             let api = try SimSupport.api(sim, backend)
-            // A 5 s TTL keeps the expiry phase short; the rules are the same as with 30 s.
+            // The default 30 s TTL, not a shorter one: the exporter refreshes only the Redis keys it writes, so a
+            // histogram bucket no request lands in (+Inf) expires TTL seconds after the worker started, and a later
+            // scrape rightly fails exposition.histogram-consistent (seen here with a 5 s TTL).
             var options = PatternRun.Options(pattern: pattern, nodes: nodes, manifests: try SimSupport.manifests(pattern.manifestFiles),
-                                             redisTTLSeconds: 5, timeout: .seconds(120), requestsPerPod: 10)
+                                             redisTTLSeconds: 30, timeout: .seconds(120), requestsPerPod: 10)
             configure(&options)
             let run = PatternRun(api: api, options: options) { event in
                 if case .phaseStarted("wait") = event { duringWait?(sim) }
