@@ -97,6 +97,14 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state (`exitS
 
     public var isRunning: Bool { lock.withLock { reap(block: false) == nil } }
 
+    /// The exit code once the process exited normally (nil while it runs, or when a signal ended it).
+    public var exitCode: Int32? {
+        lock.withLock {
+            guard let status = reap(block: false), status & 0x7f == 0 else { return nil }
+            return (status >> 8) & 0xff
+        }
+    }
+
     /// Exit status once the process ended (`nil` while it runs). Caller holds `lock`.
     private func reap(block: Bool) -> Int32? {
         if let exitStatus { return exitStatus }

@@ -60,3 +60,43 @@ struct PatternCommandTests {
         #expect(phases == ["preflight", "cleanup"])
     }
 }
+
+/// Whole runs through the binary on simulated clusters (the sim's real kubelet runs the pods).
+@Suite("kverify daemonset and sidecar on the sim (CLI)", .serialized)
+struct PatternCommandSimTests {
+    @Test("daemonset --sim verifies a 3-node cluster and renders one JUnit testcase per check and pod/node")
+    func daemonSetJUnit() async throws {
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "--skip-expiry", "--output", "junit"], timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("failures=\"0\""))
+        #expect(run.stdout.contains("<testcase classname=\"node.metrics\" name=\"node/kverify-sim-worker\"/>"))
+        #expect(run.stdout.contains("<testcase classname=\"node.metrics\" name=\"node/kverify-sim-worker2\"/>"))
+        #expect(run.stdout.contains("<testcase classname=\"cleanup.namespace\""))
+    }
+
+    @Test("sidecar --sim through kubectl: 2 replicas on 2 nodes, JSON verdict pass")
+    func sidecarKubectlJSON() async throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "2", "--backend", "kubectl", "--skip-expiry", "--output", "json"],
+                                           environment: ["KUBECACHEDIR": cache.path], timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let report = try PatternCommandTests.report(run)
+        #expect(report["verdict"] as? String == "warn")  // the sim answers no SelfSubjectAccessReview: permission warnings
+        let findings = try #require(report["findings"] as? [[String: Any]])
+        let nodes = findings.filter { $0["checkID"] as? String == "node.metrics" }.compactMap { $0["subject"] as? String }
+        #expect(nodes.sorted() == ["node/kverify-sim-control-plane", "node/kverify-sim-worker"])
+    }
+
+    @Test("--image-app with an image no node has: exit 1, the pull failure named per pod, cleanup done")
+    func imagePullCLI() async throws {
+        let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "2", "--image-app", "nosuch:1", "--output", "json"], timeout: .seconds(240))
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        let pods = findings.filter { $0["checkID"] as? String == "rollout.pod" && $0["status"] as? String == "fail" }
+        #expect(!pods.isEmpty)
+        #expect(pods.allSatisfy { ($0["observed"] as? String)?.contains("ImagePull") == true })
+        #expect(findings.last?["checkID"] as? String == "cleanup.namespace")
+        #expect(findings.last?["observed"] as? String == "gone")
+    }
+}
