@@ -65,7 +65,8 @@
 /// - kube-proxy (`ServiceNetwork`): a TCP forwarder on each Service's ClusterIP:port and, for NodePort Services, on
 ///   every node address at the nodePort, to a Ready endpoint (round-robin); Endpoints objects kept in step.
 ///   nodePorts are allocated from 30000–32767; a taken one is 422 "provided port is already allocated".
-/// - hostNetwork pods use their node's address as pod IP. hostPort is not forwarded (use a NodePort Service).
+/// - hostNetwork pods use their node's address as pod IP (the shim binds their wildcard listens there); a
+///   container's `hostPort` is forwarded from its node's address to the pod, as the CNI portmap plugin does.
 ///
 /// ## Faults (`FaultPlan`, `sim up --faults FILE`, or `SimulatedCluster.faults` from tests)
 /// Image pull failure, crash on start (a real process that exits), slow readiness, node NotReady at time t

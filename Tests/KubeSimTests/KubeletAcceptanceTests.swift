@@ -217,6 +217,30 @@ struct KubeletAcceptanceTests {
         }
     }
 
+    @Test("hostPort forwards the node's address to the pod; a hostNetwork pod listens on its node's address")
+    func hostPortAndHostNetwork() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            let readiness = "    readinessProbe: {tcpSocket: {port: 8000}, periodSeconds: 1}\n"
+            let mapped = Self.pod("mapped", command: ["python", "-m", "http.server", "8000"]) + "\n    ports: [{containerPort: 8000, hostPort: 18080}]\n" + readiness
+            let host = Self.pod("host", command: ["python", "-m", "http.server", "8000"], extra: "  hostNetwork: true\n  nodeSelector: {kubernetes.io/hostname: kverify-sim-control-plane}\n  tolerations: [{operator: Exists}]\n") + "\n" + readiness
+            for manifest in [mapped, host] {
+                let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: manifest)
+                #expect(applied.status == 0, "\(applied)")
+            }
+            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/mapped", "pod/host", "--timeout=30s").status == 0)
+            let mappedNode = try await Self.field(kubectl, "get", "pod", "mapped", "-o", "jsonpath={.status.hostIP} {.status.podIP}")
+            let addresses = mappedNode.split(separator: " ").map(String.init)
+            #expect(addresses.count == 2 && addresses[0] != addresses[1])
+            let reachable = await eventually(timeout: .seconds(10)) {
+                (try? TCPProbe.httpGet(host: addresses.first ?? "", port: 18080, path: "/")) == 200
+            }
+            #expect(reachable, "hostPort 18080 on \(mappedNode)")
+            let hostAddresses = try await Self.field(kubectl, "get", "pod", "host", "-o", "jsonpath={.status.hostIP} {.status.podIP}")
+            #expect(hostAddresses == "\(sim.nodeAddresses[0]) \(sim.nodeAddresses[0])")
+            #expect((try? TCPProbe.httpGet(host: sim.nodeAddresses[0], port: 8000, path: "/")) == 200)
+        }
+    }
+
     @Test("the stub runtime serves its canned exposition on every declared port, with no process")
     func stubRuntime() async throws {
         try await withSim(nodes: 4) { _, kubectl in
@@ -267,6 +291,25 @@ struct SimFaultTests {
             #expect(crashed)
             let logs = try await kubectl("logs", "healthy")
             #expect(logs.stdout.contains("kverify sim fault: main crashes on start"), "\(logs)")
+        }
+    }
+
+    @Test("slow readiness keeps a pod unready for the injected time although its probe passes")
+    func slowReadiness() async throws {
+        var faults = FaultPlan()
+        faults.slowReadiness = [.init(.init(container: "main"), delay: .seconds(3))]
+        try await withSim(nodes: 2, faults: faults) { _, kubectl in
+            let pod = KubeletAcceptanceTests.pod("slow", command: ["python", "-m", "http.server", "8000"])
+                + "\n    readinessProbe: {tcpSocket: {port: 8000}, periodSeconds: 1}\n"
+            let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: pod)
+            #expect(applied.status == 0, "\(applied)")
+            let ready = try await kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
+            #expect(ready.status == 0, "\(ready)")
+            let times = try await KubeletAcceptanceTests.field(kubectl, "get", "pod", "slow", "-o",
+                                                               "jsonpath={.status.containerStatuses[0].state.running.startedAt} {.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}")
+            let parsed = times.split(separator: " ").compactMap { ISO8601DateFormatter().date(from: String($0)) }
+            #expect(parsed.count == 2)
+            if parsed.count == 2 { #expect(parsed[1].timeIntervalSince(parsed[0]) >= 2, "\(times)") }
         }
     }
 
