@@ -69,7 +69,7 @@ public final class SimulatedCluster: Sendable {
     public let serverURL: String
     public let kubeconfigPath: String
     public let stateDirectory: URL
-    /// Where container logs are kept (`<namespace>_<pod>_<container>.log`).
+    /// Where container logs are kept (`<namespace>_<pod>_<uid prefix>_<container>.log`).
     public let logDirectory: URL
     public let nodeNames: [String]
     /// Each node's InternalIP, in `nodeNames` order (loopback addresses of this sim's own /16).

@@ -4,8 +4,8 @@
 # Usage: scripts/bench/sim_scale.sh [NODES] (default 500). Prints a markdown table for BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-# shellcheck source=scripts/bench/lib.sh
-. scripts/bench/lib.sh
+# shellcheck disable=SC1091  # lib.sh is checked on its own
+source scripts/bench/lib.sh
 
 nodes=${1:-500}
 work=$(mktemp -d)
