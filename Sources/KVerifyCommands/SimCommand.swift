@@ -61,6 +61,14 @@ extension KVerify.Sim {
                kill(pid, 0) == 0 {
                 throw KVerifyError(.usageOrInput, "a sim is already running here (pid \(pid), \(KVerify.Sim.pidFile)); stop it with `kverify sim down`")
             }
+            // Bad input files are usage errors (exit 2), found before anything starts.
+            var faultPlan = FaultPlan()
+            do {
+                if let faults { faultPlan = try FaultPlan.load(path: faults) }
+                if let runtime { _ = try RuntimeMap.load(path: runtime) }
+            } catch {
+                throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
+            }
             // Block the signals first, then watch them, so a Ctrl-C during start-up is not lost.
             let signals = SignalWaiter([SIGINT, SIGTERM])
             let sim: SimulatedCluster
@@ -68,10 +76,8 @@ extension KVerify.Sim {
                 var options = SimulatedCluster.Options(nodes: nodes, port: port, kubeconfigPath: kubeconfig)
                 options.instantKubelet = instantKubelet
                 options.runtimePath = runtime
-                if let faults { options.faults = try FaultPlan.load(path: faults) }
+                options.faults = faultPlan
                 sim = try await SimulatedCluster.start(options: options)
-            } catch let error as SimError where error.description.contains("runtime map") || error.description.contains("faults file") {
-                throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
             } catch {
                 throw KVerifyError(.unreachable, "kverify sim could not start: \(error)")
             }

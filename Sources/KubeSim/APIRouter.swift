@@ -42,7 +42,7 @@ struct LogPlan: Sendable {
 struct APIRouter: Sendable {
     let store: ObjectStore
     let serverAddress: String
-    /// Where the kubelet keeps container logs: `<logDirectory>/<namespace>_<pod>_<container>.log`.
+    /// Where the kubelet keeps container logs: `<logDirectory>/<namespace>_<pod>_<uid prefix>_<container>.log`.
     let logDirectory: URL
     /// How long a watch without `timeoutSeconds` lasts (the real server picks 30–60 minutes).
     let defaultWatchSeconds: Int
@@ -232,9 +232,11 @@ struct APIRouter: Sendable {
             throw APIError.badRequest("a container name must be specified for pod \(name), choose one of: [\(containers.joined(separator: " "))]")
         }
         let namespace = target.namespace ?? "default"
-        var file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(container).log")
+        // The uid keeps a re-created pod of the same name from reading (or racing) its predecessor's log.
+        let uid = pod.string(at: "metadata", "uid")?.prefix(8) ?? ""
+        var file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid)_\(container).log")
         if request.flag("previous") {
-            file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(container).log.previous")
+            file = logDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid)_\(container).log.previous")
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw APIError.badRequest("previous terminated container \"\(container)\" in pod \"\(name)\" not found")
             }

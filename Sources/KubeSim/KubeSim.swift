@@ -21,7 +21,8 @@
 /// - Status errors worded as the real server's (NotFound, AlreadyExists, Invalid, BadRequest, Conflict, Forbidden,
 ///   Expired, ServiceUnavailable, MethodNotAllowed, UnsupportedMediaType).
 /// - `pods/proxy` and `services/proxy` forward plain HTTP to the real process at the pod's IP.
-/// - Server-side printing (Tables) for nodes, pods, deployments, daemonsets, services, namespaces.
+/// - Server-side printing (Tables) for nodes, pods, deployments, replicasets, daemonsets, services, endpoints, events,
+///   namespaces, in kubectl's columns.
 ///
 /// ## Simplified
 /// - Strategic merge patch is a merge patch that merges lists of named objects by `name`; no other patch keys.
@@ -29,20 +30,53 @@
 /// - Protobuf request bodies are decoded only for Namespace, ConfigMap and Secret (`kubectl create namespace`,
 ///   `create configmap`, `create secret`); `kubectl create deployment` gets 415. Responses are always JSON.
 /// - `limit`/`continue` are ignored: lists are returned whole. `fieldValidation` is accepted but no schema is checked.
-/// - Pod deletion is immediate (no grace period); namespace termination takes one short step.
-/// - PersistentVolumeClaims are Bound at once; Services get a ClusterIP from 10.96.0.0/16 that routes nowhere.
+/// - Pod deletion is immediate in the API (the kubelet then stops the processes within the grace period);
+///   namespace termination takes one short step.
+/// - PersistentVolumeClaims are Bound at once (a claim mounted by a pod is a directory of the sim's).
 ///
-/// - The DaemonSet controller: one pod per eligible node (nodeSelector, taints vs tolerations), RollingUpdate by
-///   `maxUnavailable`, status fields as `kubectl rollout status` and kstatus read them (see `Controllers`).
+/// ## Controllers, scheduler, kubelet (real semantics)
+/// - DaemonSet controller: one pod per eligible node (nodeSelector, taints vs tolerations), RollingUpdate by
+///   `maxUnavailable`, the status fields `kubectl rollout status` and kstatus read (`Controllers`).
+/// - Deployment → ReplicaSet → pods (`WorkloadControllers`), `pod-template-hash`, rolling updates within
+///   maxUnavailable, Available/Progressing conditions, ProgressDeadlineExceeded.
+/// - Scheduler (`Scheduler`): readiness, unschedulable, taints, nodeSelector, required pod anti-affinity and
+///   DoNotSchedule topology spread on any topology key; least-loaded node wins; Unschedulable with the real
+///   scheduler's message and a FailedScheduling event.
+/// - Kubelet (`Kubelet`, `PodWorker`): every bound pod's containers run as **real processes**, looked up by image in
+///   the runtime map (`sim/runtime.yaml`: redis-server, gunicorn + the exporter from `.venv`; a `stub` entry serves a
+///   canned exposition in-process for scale tests). Env from the spec (downward API, ConfigMap/Secret refs, envFrom,
+///   Service variables) with `$(VAR)` expansion; image paths and volume mounts mapped to host directories (emptyDir
+///   and ConfigMap/Secret volumes under the pod's own directory); init containers in order; httpGet/tcpSocket/exec
+///   readiness, liveness and startup probes really executed; exits restart with 10 s → 5 min back-off
+///   (CrashLoopBackOff, restartCount, lastState.terminated); images without an entry fail to pull (ErrImagePull →
+///   ImagePullBackOff); a missing executable is StartError (exit 128); stdout/stderr go to `pods/log` (with
+///   `previous`); deletion sends SIGTERM to the process group, then SIGKILL after the grace period (capped at 10 s).
+///   Events: Scheduled, Pulled, Created, Started, Unhealthy, Killing, BackOff, Failed.
 ///
-/// ## Placeholder
-/// - `Options.instantKubelet` (`sim up --instant-kubelet`) declares bound pods Running and Ready at once without
-///   running anything; off by default. Pod IPs are then the node's 127.0.1.N address.
+/// ## Network (all on loopback, never a private or public range)
+/// - Each sim claims its own `127.S.0.0/16` (`SimNetwork`): nodes `127.S.0.N`, pods `127.S.8+.x`, Service ClusterIPs
+///   `127.S.254–255.x`, so parallel sims never clash.
+/// - Pod isolation without namespaces or root: pod processes run with `LD_PRELOAD=libKVerifySimNet.so`
+///   (`Sources/CSimNet`), which turns a bind to 0.0.0.0/127.0.0.1 into a bind to the pod's own address (so two pods
+///   both listen on :8000), sends 127.0.0.1 connections to the pod's own address (containers share localhost), and
+///   resolves Service names from a hosts file per namespace (`redis-service`, `redis-service.ns`,
+///   `….svc.cluster.local`) — what cluster DNS does, so unmodified manifests work. Statically linked programs
+///   bypass it.
+/// - kube-proxy (`ServiceNetwork`): a TCP forwarder on each Service's ClusterIP:port and, for NodePort Services, on
+///   every node address at the nodePort, to a Ready endpoint (round-robin); Endpoints objects kept in step.
+///   nodePorts are allocated from 30000–32767; a taken one is 422 "provided port is already allocated".
+/// - hostNetwork pods use their node's address as pod IP (the shim binds their wildcard listens there); a
+///   container's `hostPort` is forwarded from its node's address to the pod, as the CNI portmap plugin does.
 ///
-/// ## Missing (later parts of the issue)
-/// - Deployment/ReplicaSet controllers, a scheduler (DaemonSet pods are bound by `spec.nodeName`), the kubelet with
-///   real processes and probes, and fault injection. Until the kubelet exists `pods/log` answers "waiting to start"
-///   unless a log file exists under `logDirectory`, and tests set `status.podIP` themselves.
-/// - Authorization (every client is cluster-admin), admission, `dryRun`, `deletecollection`, port-forward (SPDY),
-///   exec/attach, the scale subresource's body, CRDs.
+/// ## Faults (`FaultPlan`, `sim up --faults FILE`, or `SimulatedCluster.faults` from tests)
+/// Image pull failure, crash on start (a real process that exits), slow readiness, node NotReady at time t
+/// (Ready=Unknown/NodeStatusUnknown, its pods unready), API latency and error rate (500/502/503/504, 429 with
+/// Retry-After), watch drops and 410 Gone on resumed watches.
+///
+/// ## Not modelled
+/// - Authorization (every client is cluster-admin), admission, `dryRun`, `deletecollection`, port-forward (SPDY:
+///   libcurl here has no WebSocket support and kubectl needs an upgrade the sim does not speak), exec/attach, the
+///   scale subresource's body, CRDs, resource requests in scheduling, runAsUser (processes run as the sim's user),
+///   read-only root filesystems, graceful pod termination in the API (pods vanish at once; their processes get the
+///   grace period).
 public enum KubeSimModule {}

@@ -493,7 +493,7 @@ final class PodWorker: Sendable {
     }
 
     private func logFile(_ container: String) -> String {
-        kubelet.settings.logDirectory.appendingPathComponent("\(namespace)_\(name)_\(container).log").path
+        kubelet.settings.logDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid.prefix(8))_\(container).log").path
     }
 }
 

@@ -151,8 +151,12 @@ struct PodEnvironment {
     /// Where a volume lives on the host: emptyDir and PVCs under the sim's state, ConfigMap/Secret contents
     /// written as files, hostPath as itself.
     func volumeDirectory(_ volume: JSONValue, name: String) throws -> URL {
-        let directory = podDirectory.appendingPathComponent("volumes/\(name)")
+        var directory = podDirectory.appendingPathComponent("volumes/\(name)")
         if let hostPath = volume.value(at: ["hostPath", "path"])?.stringValue { return URL(fileURLWithPath: hostPath) }
+        if let claim = volume.value(at: ["persistentVolumeClaim", "claimName"])?.stringValue {
+            // A claim outlives its pods: one directory per claim beside the pods' directories.
+            directory = podDirectory.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("claims/\(namespace)_\(claim)")
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         if let configMap = volume["configMap"] {
             try writeKeys(resource: "configmaps", name: configMap["name"]?.stringValue ?? "", optional: configMap["optional"] == .bool(true), into: directory)

@@ -35,8 +35,8 @@ enum Scheduler {
                     guard (current.string(at: "spec", "nodeName") ?? "").isEmpty else { return nil }
                     var changed = current
                     changed.set(["spec", "nodeName"], to: .string(nodeName))
-                    changed.set(["status", "conditions"], to: [["type": "PodScheduled", "status": "True", "lastProbeTime": .null,
-                                                               "lastTransitionTime": .string(ObjectStore.now())]])
+                    setCondition(&changed, ["type": "PodScheduled", "status": "True", "lastProbeTime": .null,
+                                            "lastTransitionTime": .string(ObjectStore.now())])
                     return changed
                 }
                 if let bound {
@@ -51,14 +51,20 @@ enum Scheduler {
                     let existing = (current.value(at: ["status", "conditions"])?.arrayValue ?? []).first { $0["type"] == "PodScheduled" }
                     if existing?["message"]?.stringValue == message { return nil }
                     var changed = current
-                    changed.set(["status", "conditions"], to: [["type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                                               "message": .string(message), "lastProbeTime": .null,
-                                                               "lastTransitionTime": existing?["lastTransitionTime"] ?? .string(ObjectStore.now())]])
+                    setCondition(&changed, ["type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": .string(message),
+                                            "lastProbeTime": .null, "lastTransitionTime": existing?["lastTransitionTime"] ?? .string(ObjectStore.now())])
                     return changed
                 }
                 events.record(pod, type: "Warning", reason: "FailedScheduling", message: message, component: "default-scheduler")
             }
         }
+    }
+
+    /// Replaces the pod's condition of the same type, keeping the others (a kubelet or a test may have set them).
+    static func setCondition(_ pod: inout JSONValue, _ condition: JSONValue) {
+        var conditions = (pod.value(at: ["status", "conditions"])?.arrayValue ?? []).filter { $0["type"] != condition["type"] }
+        conditions.append(condition)
+        pod.set(["status", "conditions"], to: .array(conditions))
     }
 
     /// Why `pod` cannot go to `node`, in the scheduler's words; nil when it can.

@@ -54,6 +54,32 @@ final class ServiceNetwork: Sendable {
             listeners.withLockedValue { $0[key] = channels }
             fingerprints.withLockedValue { $0[key] = fingerprint }
         }
+        // hostPort: the node's address and that port reach the pod's container port, as the CNI portmap plugin does.
+        for pod in store.list(Self.pods, namespace: nil).items where pod.value(at: ["spec", "hostNetwork"]) != .bool(true) {
+            guard let podIP = pod.string(at: "status", "podIP"), let hostIP = pod.string(at: "status", "hostIP"),
+                  let namespace = pod.string(at: "metadata", "namespace"), let name = pod.string(at: "metadata", "name") else { continue }
+            let ports = (pod.value(at: ["spec", "containers"])?.arrayValue ?? []).flatMap { $0["ports"]?.arrayValue ?? [] }
+                .compactMap { port -> (Int, Int)? in
+                    guard let host = port["hostPort"]?.intValue, let container = port["containerPort"]?.intValue else { return nil }
+                    return (host, container)
+                }
+            guard !ports.isEmpty else { continue }
+            let key = "pod:\(namespace)/\(name)"
+            live.insert(key)
+            let fingerprint = ports.map { "\(hostIP):\($0.0)>\(podIP):\($0.1)" }.joined(separator: ",")
+            guard fingerprints.withLockedValue({ $0[key] }) != fingerprint else { continue }
+            await close(key)
+            var channels: [any Channel] = []
+            for (hostPort, containerPort) in ports {
+                do {
+                    channels.append(try await forward(from: hostIP, port: hostPort) { (podIP, containerPort) })
+                } catch {
+                    logger.warning("pod \(namespace)/\(name): hostPort \(hostIP):\(hostPort) is taken: \(error)")
+                }
+            }
+            listeners.withLockedValue { $0[key] = channels }
+            fingerprints.withLockedValue { $0[key] = fingerprint }
+        }
         for key in listeners.withLockedValue({ Array($0.keys) }) where !live.contains(key) {
             await close(key)
             fingerprints.withLockedValue { _ = $0.removeValue(forKey: key) }
@@ -95,13 +121,20 @@ final class ServiceNetwork: Sendable {
     }
 
     private func listen(_ binding: Binding, namespace: String, service: String) async throws -> any Channel {
+        try await forward(from: binding.host, port: binding.port) { [self] in
+            self.endpoint(namespace: namespace, service: service, servicePort: binding.servicePort)
+        }
+    }
+
+    /// Listens on `host:port` and glues each accepted connection to the target `pick` names at that moment
+    /// (closing it when there is none).
+    private func forward(from host: String, port: Int,
+                         to pick: @escaping @Sendable () -> (host: String, port: Int)?) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: false)
-            .childChannelInitializer { [self] inbound in
-                guard let target = self.endpoint(namespace: namespace, service: service, servicePort: binding.servicePort) else {
-                    return inbound.close()
-                }
+            .childChannelInitializer { inbound in
+                guard let target = pick() else { return inbound.close() }
                 return ClientBootstrap(group: inbound.eventLoop)
                     .connectTimeout(.seconds(5))
                     .connect(host: target.host, port: target.port)
@@ -119,7 +152,7 @@ final class ServiceNetwork: Sendable {
                         throw error
                     }
             }
-            .bind(host: binding.host, port: binding.port).get()
+            .bind(host: host, port: port).get()
     }
 
     /// A Ready pod behind the Service and the target port, round-robin.

@@ -29,9 +29,13 @@ public final class SimulatedCluster: Sendable {
         public var bookmarkInterval: Duration
         /// Events kept for watches to replay; older resourceVersions get 410 Expired.
         public var historyLimit: Int
-        /// Declare bound pods Running and Ready at once, without running anything, instead of the real kubelet
-        /// (for API-only tests; off by default because that readiness is not probed).
-        public var instantKubelet: Bool = false
+        /// Who runs the pods: the real kubelet (default), a placeholder that declares them Ready, or nobody.
+        public var kubelet: KubeletMode = .processes
+        /// `kubelet == .instant`, kept for callers of the earlier API.
+        public var instantKubelet: Bool {
+            get { kubelet == .instant }
+            set { kubelet = newValue ? .instant : .processes }
+        }
         /// The runtime map (`sim/runtime.yaml` format); nil finds the repository's (`RuntimeMap.defaultPath`).
         public var runtimePath: String?
         /// Faults to inject from the start (tests can change them later through `faults`).
@@ -49,13 +53,23 @@ public final class SimulatedCluster: Sendable {
         }
     }
 
+    /// Who runs a sim's pods.
+    public enum KubeletMode: Sendable {
+        /// Real processes from the runtime map, real probes (the default).
+        case processes
+        /// Bound pods are declared Running and Ready at once; nothing runs (API-only experiments).
+        case instant
+        /// No kubelet: pods stay Pending unless a test writes their status itself.
+        case none
+    }
+
     public let store: ObjectStore
     public let port: Int
     /// `https://127.0.0.1:PORT`.
     public let serverURL: String
     public let kubeconfigPath: String
     public let stateDirectory: URL
-    /// Where container logs are kept (`<namespace>_<pod>_<container>.log`).
+    /// Where container logs are kept (`<namespace>_<pod>_<uid prefix>_<container>.log`).
     public let logDirectory: URL
     public let nodeNames: [String]
     /// Each node's InternalIP, in `nodeNames` order (loopback addresses of this sim's own /16).
@@ -169,7 +183,7 @@ public final class SimulatedCluster: Sendable {
             let hosts = state.appendingPathComponent("dns")
             let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger)
             var kubelet: Kubelet?
-            if !options.instantKubelet {
+            if options.kubelet == .processes {
                 let shim = SimPaths.networkShim()
                 if shim == nil { logger.warning("the network shim libKVerifySimNet.so was not found beside the executable: pods share the host's ports and cannot resolve Service names") }
                 kubelet = Kubelet(store: store, network: network, faults: faults, group: group,

@@ -86,6 +86,17 @@ enum Tables {
                     },
                     Column(name: "Status") { pod in
                         if pod.string(at: "metadata", "deletionTimestamp") != nil { return "Terminating" }
+                        // As kubectl's printer: an unfinished init container shows as Init:<reason> or Init:done/total.
+                        let initStatuses = pod.value(at: ["status", "initContainerStatuses"])?.arrayValue ?? []
+                        let initDone = initStatuses.filter { $0.value(at: ["state", "terminated", "exitCode"])?.intValue == 0 }.count
+                        if initDone < initStatuses.count {
+                            for status in initStatuses {
+                                if let reason = status.value(at: ["state", "waiting", "reason"])?.stringValue, reason != "PodInitializing" {
+                                    return .string("Init:\(reason)")
+                                }
+                            }
+                            return .string("Init:\(initDone)/\(initStatuses.count)")
+                        }
                         let statuses = pod.value(at: ["status", "containerStatuses"])?.arrayValue ?? []
                         for status in statuses {
                             if let reason = status.value(at: ["state", "waiting", "reason"])?.stringValue { return .string(reason) }
@@ -125,12 +136,43 @@ enum Tables {
                     Column(name: "Cluster-IP") { .string($0.string(at: "spec", "clusterIP") ?? "<none>") },
                     Column(name: "External-IP") { _ in "<none>" },
                     Column(name: "Port(s)") { service in
-                        let ports = (service.value(at: ["spec", "ports"])?.arrayValue ?? []).map {
-                            "\($0["port"]?.intValue ?? 0)/\($0["protocol"]?.stringValue ?? "TCP")"
+                        let ports = (service.value(at: ["spec", "ports"])?.arrayValue ?? []).map { port in
+                            let nodePort = port["nodePort"]?.intValue.map { ":\($0)" } ?? ""
+                            return "\(port["port"]?.intValue ?? 0)\(nodePort)/\(port["protocol"]?.stringValue ?? "TCP")"
                         }
                         return .string(ports.isEmpty ? "<none>" : ports.joined(separator: ","))
                     },
                     ageColumn]
+        case "replicasets":
+            return [name,
+                    Column(name: "Desired", type: "integer") { .number(Double(int($0, "spec", "replicas"))) },
+                    Column(name: "Current", type: "integer") { .number(Double(int($0, "status", "replicas"))) },
+                    Column(name: "Ready", type: "integer") { .number(Double(int($0, "status", "readyReplicas"))) },
+                    ageColumn]
+        case "endpoints":
+            return [name,
+                    Column(name: "Endpoints") { endpoints in
+                        let addresses = (endpoints["subsets"]?.arrayValue ?? []).flatMap { subset -> [String] in
+                            let ports = (subset["ports"]?.arrayValue ?? []).compactMap { $0["port"]?.intValue }
+                            return (subset["addresses"]?.arrayValue ?? []).flatMap { address in
+                                ports.map { "\(address["ip"]?.stringValue ?? ""):\($0)" }
+                            }
+                        }
+                        return .string(addresses.isEmpty ? "<none>" : addresses.joined(separator: ","))
+                    },
+                    ageColumn]
+        case "events":
+            return [Column(name: "Last Seen") { event in
+                        var aged = event
+                        aged.set(["metadata", "creationTimestamp"], to: event["lastTimestamp"])
+                        return age(aged)
+                    },
+                    Column(name: "Type") { .string($0.string(at: "type") ?? "") },
+                    Column(name: "Reason") { .string($0.string(at: "reason") ?? "") },
+                    Column(name: "Object") { event in
+                        .string("\((event.string(at: "involvedObject", "kind") ?? "").lowercased())/\(event.string(at: "involvedObject", "name") ?? "")")
+                    },
+                    Column(name: "Message") { .string($0.string(at: "message") ?? "") }]
         case "namespaces":
             return [name, Column(name: "Status") { .string($0.string(at: "status", "phase") ?? "Active") }, ageColumn]
         default:

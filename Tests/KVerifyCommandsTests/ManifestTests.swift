@@ -18,7 +18,7 @@ struct ManifestTests {
         ((object["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
     }
 
-    @Test("the generated pattern files are up to date with manifests/generate.py")
+    @Test("the generated pattern files and charts/kverify-demo are up to date with manifests/generate.py")
     func generated() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

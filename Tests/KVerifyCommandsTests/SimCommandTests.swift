@@ -40,10 +40,25 @@ struct SimCommandTests {
         #expect(run.stderr.contains("no sim is running here: .kverify/sim/sim.pid does not exist"))
     }
 
-    @Test("sim up rejects a bad node count with exit 2", arguments: ["0", "251", "x"])
+    @Test("sim up rejects a bad node count with exit 2", arguments: ["0", "1001", "x"])
     func badNodes(_ nodes: String) async throws {
         let run = try await KVerifyRun.run(["sim", "up", "--nodes", nodes], timeout: .seconds(30))
         #expect(run.status == 2)
         #expect(run.stderr.contains("--nodes"))
+    }
+
+    @Test("sim up rejects a broken faults file or runtime map with exit 2, naming the file and the problem", arguments: [
+        ("--faults", "crashOnStart: 3\n", "`crashOnStart` must be a list of mappings"),
+        ("--faults", "nodeNotReady: [{afterSeconds: 1}]\n", "nodeNotReady needs `node: NAME`"),
+        ("--runtime", "images: [{entrypoint: [x]}]\n", "images[0] needs an `image` pattern"),
+        ("--runtime", "images:\n  - image: x\n    comand: [y]\n", "unknown field `comand`"),
+    ])
+    func badFiles(_ flag: String, _ contents: String, _ expected: String) async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simfile-\(UUID().uuidString.prefix(8)).yaml")
+        try Data(contents.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try await KVerifyRun.run(["sim", "up", flag, file.path], timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.contains(file.path) && run.stderr.contains(expected), "\(run.stderr)")
     }
 }

@@ -101,8 +101,12 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool
 
 /// Starts a sim and a kubectl for it, runs `body`, and cleans both up, also when `body` throws.
 func withSim<T: Sendable>(nodes: Int = 3, historyLimit: Int = 5000, bookmarkInterval: Duration = .seconds(5),
+                          kubelet: SimulatedCluster.KubeletMode = .processes, faults: FaultPlan = FaultPlan(),
                           _ body: (SimulatedCluster, Kubectl) async throws -> T) async throws -> T {
-    try await SimulatedCluster.with(options: .init(nodes: nodes, bookmarkInterval: bookmarkInterval, historyLimit: historyLimit)) { sim in
+    var options = SimulatedCluster.Options(nodes: nodes, bookmarkInterval: bookmarkInterval, historyLimit: historyLimit)
+    options.kubelet = kubelet
+    options.faults = faults
+    return try await SimulatedCluster.with(options: options) { sim in
         let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
         defer { kubectl.cleanUp() }
         return try await body(sim, kubectl)

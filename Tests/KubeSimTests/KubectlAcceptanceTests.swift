@@ -58,7 +58,7 @@ struct KubectlAcceptanceTests {
 
     @Test("get nodes lists every node with kind's names and the control-plane role")
     func getNodes() async throws {
-        try await withSim(nodes: 3) { _, kubectl in
+        try await withSim(nodes: 3) { sim, kubectl in
             let result = try await kubectl("get", "nodes")
             #expect(result.status == 0, "\(result)")
             let rows = result.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
@@ -68,7 +68,8 @@ struct KubectlAcceptanceTests {
             #expect(rows.allSatisfy { $0.last == "v1.32.4" })
 
             let taints = try await kubectl("get", "node", "kverify-sim-control-plane", "-o", "jsonpath={.spec.taints[0].key}:{.spec.taints[0].effect} {.status.addresses[0].address}")
-            #expect(taints.stdout == "node-role.kubernetes.io/control-plane:NoSchedule 127.0.1.1")
+            #expect(taints.stdout == "node-role.kubernetes.io/control-plane:NoSchedule \(sim.nodeAddresses[0])")
+            #expect(sim.nodeAddresses[0].hasPrefix("127."))
         }
     }
 
@@ -260,9 +261,9 @@ struct KubectlAcceptanceTests {
     func podProxyToRealExporter() async throws {
         try await GunicornExporterFixture.withRedis { exporter, _ in
             try exporter.sendTraffic(3)
-            try await withSim(nodes: 1) { _, kubectl in
+            try await withSim(nodes: 1, kubelet: .none) { _, kubectl in
                 #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("exporter", namespace: "default", labels: ["app": "exporter"])).status == 0)
-                // No kubelet yet: the test plays it and reports where the process listens.
+                // No kubelet here: the test plays it and reports where a fixture's exporter listens.
                 let patched = try await kubectl("patch", "pod", "exporter", "--subresource=status", "--type=merge",
                                           "-p", "{\"status\":{\"podIP\":\"127.0.0.1\",\"phase\":\"Running\"}}")
                 #expect(patched.status == 0, "\(patched)")
@@ -286,7 +287,7 @@ struct KubectlAcceptanceTests {
                                       arguments: ["python3", "-m", "http.server", String(port), "--bind", "127.0.1.7", "--directory", directory.path])
         defer { server.stop() }
         try await server.waitForPort(port, host: "127.0.1.7")
-        try await withSim(nodes: 1) { _, kubectl in
+        try await withSim(nodes: 1, kubelet: .none) { _, kubectl in
             let service = """
                 apiVersion: v1
                 kind: Service

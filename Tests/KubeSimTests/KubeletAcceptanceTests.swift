@@ -1,0 +1,395 @@
+import Foundation
+import KVerifyTestSupport
+import KubeModel
+import Testing
+@testable import KubeSim
+
+/// The kubelet: pods are real processes (redis-server, gunicorn with the real exporter), readiness comes from real
+/// probes, and the real kubectl 1.32 sees it all as it would on kind.
+@Suite("sim kubelet with real processes", .serialized)
+struct KubeletAcceptanceTests {
+    static let manifests = RepositoryPaths.root.appendingPathComponent("manifests")
+
+    /// A JSON field of one object, through kubectl's jsonpath.
+    static func field(_ kubectl: Kubectl, _ arguments: String...) async throws -> String {
+        try await kubectl.run(Array(arguments)).stdout
+    }
+
+    @Test("the DaemonSet pattern runs for real: probes make pods Ready, rollout status passes, the exporter serves traffic's metrics, Service DNS reaches Redis, and deleting the namespace stops every process")
+    func daemonSetPattern() async throws {
+        try await withSim(nodes: 3) { sim, kubectl in
+            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            let applied = try await kubectl("apply", "--server-side", "-n", "demo", "-f", Self.manifests.appendingPathComponent("redis.yaml").path,
+                                            "-f", Self.manifests.appendingPathComponent("daemonset.yaml").path)
+            #expect(applied.status == 0, "\(applied)")
+            let rollout = try await kubectl("rollout", "status", "-n", "demo", "ds/gunicorn-prometheus-exporter-daemonset", "--timeout=90s", timeout: .seconds(100))
+            #expect(rollout.status == 0, "\(rollout)")
+            #expect(try await kubectl("rollout", "status", "-n", "demo", "deploy/redis", "--timeout=30s").status == 0)
+            let ready = try await kubectl("wait", "-n", "demo", "--for=condition=Ready", "pod", "-l", "component=daemonset", "--timeout=30s")
+            #expect(ready.status == 0, "\(ready)")
+
+            // One pod on each worker, each with its own loopback address inside the sim's network.
+            let placement = try await Self.field(kubectl, "get", "pods", "-n", "demo", "-l", "component=daemonset", "-o",
+                                                 "jsonpath={range .items[*]}{.spec.nodeName} {.status.podIP} {.metadata.name}{\"\\n\"}{end}")
+            let rows = placement.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(rows.map { $0[0] }.sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
+            #expect(Set(rows.map { $0[1] }).count == 2)
+            #expect(rows.allSatisfy { $0[1].hasPrefix("127.\(sim.network.octet).") })
+
+            // Traffic through the API proxy reaches gunicorn; its workers store metrics in Redis (reached as
+            // `redis-service`), and the exporter container serves them.
+            let pod = try #require(rows.first?[2])
+            for _ in 0..<5 {
+                let answer = try await kubectl("get", "--raw", "/api/v1/namespaces/demo/pods/\(pod):8000/proxy/")
+                #expect(answer.stdout.contains("\"pod\": \"\(pod)\""), "\(answer)")
+            }
+            let metrics = try await kubectl("get", "--raw", "/api/v1/namespaces/demo/pods/\(pod):9091/proxy/metrics")
+            let requests = metrics.stdout.split(separator: "\n").filter { $0.hasPrefix("gunicorn_worker_requests_total{") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+            #expect(requests >= 5, "\(metrics.stdout.prefix(800))")
+            let sidecarLog = try await kubectl("logs", "-n", "demo", pod, "-c", "prometheus-exporter")
+            #expect(sidecarLog.stdout.contains("serving metrics from redis prefix 'gunicorn-\(pod)'"), "\(sidecarLog)")
+
+            // The Redis NodePort answers on every node's address with the keys the pod wrote.
+            let nodePort = try await Self.field(kubectl, "get", "svc", "-n", "demo", "redis-service", "-o", "jsonpath={.spec.ports[0].nodePort}")
+            let keys = try await RedisKeys.count(host: sim.nodeAddresses[2], port: Int(nodePort) ?? 0, pattern: "gunicorn-\(pod):*")
+            #expect(keys > 0)
+
+            // Kubelet events, found by the pod's uid as kverify will look them up.
+            let uid = try await Self.field(kubectl, "get", "pod", "-n", "demo", pod, "-o", "jsonpath={.metadata.uid}")
+            let reasons = try await Self.field(kubectl, "get", "events", "-n", "demo", "--field-selector", "involvedObject.uid=\(uid)",
+                                               "-o", "jsonpath={.items[*].reason}")
+            for reason in ["Scheduled", "Pulled", "Created", "Started"] { #expect(reasons.contains(reason), "\(reasons)") }
+
+            // Deleting the namespace takes every process with it.
+            let addresses = rows.map { $0[1] }
+            #expect(try await kubectl("delete", "namespace", "demo", "--timeout=60s").status == 0)
+            let stopped = await eventually(timeout: .seconds(20)) {
+                addresses.allSatisfy { !TCPProbe.canConnect(host: $0, port: 8000) && !TCPProbe.canConnect(host: $0, port: 9091) }
+            }
+            #expect(stopped)
+        }
+    }
+
+    @Test("the sidecar pattern spreads N replicas over N distinct nodes, the control plane included")
+    func sidecarPattern() async throws {
+        try await withSim(nodes: 3) { _, kubectl in
+            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            let applied = try await kubectl("apply", "--server-side", "-n", "demo", "-f", Self.manifests.appendingPathComponent("redis.yaml").path,
+                                            "-f", Self.manifests.appendingPathComponent("sidecar.yaml").path)
+            #expect(applied.status == 0, "\(applied)")
+            let rollout = try await kubectl("rollout", "status", "-n", "demo", "deploy/gunicorn-app-with-sidecar", "--timeout=90s", timeout: .seconds(100))
+            #expect(rollout.status == 0, "\(rollout)")
+            let nodes = try await Self.field(kubectl, "get", "pods", "-n", "demo", "-l", "component=sidecar", "-o", "jsonpath={.items[*].spec.nodeName}")
+            #expect(nodes.split(separator: " ").sorted() == ["kverify-sim-control-plane", "kverify-sim-worker", "kverify-sim-worker2"], "\(nodes)")
+            let status = try await Self.field(kubectl, "get", "deploy", "-n", "demo", "gunicorn-app-with-sidecar", "-o",
+                                              "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}/{.status.availableReplicas}/{.status.conditions[?(@.type==\"Available\")].status}")
+            #expect(status == "3/3/3/True")
+        }
+    }
+
+    static func pod(_ name: String, command: [String], image: String = "kverify-demo-app:dev", extra: String = "") -> String {
+        let quoted = command.map { "\"\($0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+        return """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: \(name), namespace: default, labels: {test: \(name)}}
+            spec:
+            \(extra)  containers:
+              - name: main
+                image: \(image)
+                command: [\(quoted.joined(separator: ", "))]
+            """
+    }
+
+    @Test("a container that exits is restarted with back-off: CrashLoopBackOff, restartCount, lastState and its output")
+    func crashLoop() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            let crashing = Self.pod("crasher", command: ["python", "-c", "import sys; print('boom: config missing', flush=True); sys.exit(3)"])
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: crashing).status == 0)
+            let store = sim.store
+            let looping = await eventually(timeout: .seconds(30)) {
+                let pod = try? store.get(ResourceCatalog.all[2], namespace: "default", name: "crasher")
+                return pod?.value(at: ["status", "containerStatuses"])?.arrayValue?.first?.value(at: ["state", "waiting", "reason"])?.stringValue == "CrashLoopBackOff"
+            }
+            #expect(looping)
+            let seen = try await Self.field(kubectl, "get", "pod", "crasher", "-o",
+                                            "jsonpath={.status.containerStatuses[0].state.waiting.reason}/{.status.containerStatuses[0].lastState.terminated.exitCode}/{.status.containerStatuses[0].lastState.terminated.reason}/{.status.containerStatuses[0].restartCount}")
+            let parts = seen.split(separator: "/").map(String.init)
+            #expect(Array(parts.prefix(3)) == ["CrashLoopBackOff", "3", "Error"], "\(seen)")
+            #expect((Int(parts.last ?? "") ?? 0) >= 1)
+            let listed = try await kubectl("get", "pod", "crasher")
+            #expect(listed.stdout.contains("CrashLoopBackOff"), "\(listed)")
+            let logs = try await kubectl("logs", "crasher")
+            #expect(logs.stdout.contains("boom: config missing"), "\(logs)")
+            let events = try await Self.field(kubectl, "get", "events", "--field-selector", "reason=BackOff", "-o", "jsonpath={.items[*].message}")
+            #expect(events.contains("Back-off restarting failed container main in pod crasher_default"), "\(events)")
+        }
+    }
+
+    @Test("an image without a runtime entry fails to pull: ErrImagePull, then ImagePullBackOff, with a Failed event")
+    func imagePullFailure() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("nopull", command: ["true"], image: "ghcr.io/example/nosuch:1")).status == 0)
+            let store = sim.store
+            let backingOff = await eventually(timeout: .seconds(20)) {
+                let pod = try? store.get(ResourceCatalog.all[2], namespace: "default", name: "nopull")
+                return pod?.value(at: ["status", "containerStatuses"])?.arrayValue?.first?.value(at: ["state", "waiting", "reason"])?.stringValue == "ImagePullBackOff"
+            }
+            #expect(backingOff)
+            let events = try await Self.field(kubectl, "get", "events", "--field-selector", "reason=Failed", "-o", "jsonpath={.items[*].message}")
+            #expect(events.contains("Failed to pull image \"ghcr.io/example/nosuch:1\""), "\(events)")
+            #expect(events.contains("runtime map"), "\(events)")
+        }
+    }
+
+    @Test("a missing executable is a StartError (exit 128) that crash-loops")
+    func missingExecutable() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("noexec", command: ["kverify-no-such-binary"])).status == 0)
+            let store = sim.store
+            let failed = await eventually(timeout: .seconds(20)) {
+                let pod = try? store.get(ResourceCatalog.all[2], namespace: "default", name: "noexec")
+                return pod?.value(at: ["status", "containerStatuses"])?.arrayValue?.first?.value(at: ["lastState", "terminated", "reason"])?.stringValue == "StartError"
+            }
+            #expect(failed)
+            let message = try await Self.field(kubectl, "get", "pod", "noexec", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode} {.status.containerStatuses[0].lastState.terminated.message}")
+            #expect(message.hasPrefix("128 "), "\(message)")
+            #expect(message.contains("\"kverify-no-such-binary\": executable file not found in $PATH"), "\(message)")
+        }
+    }
+
+    @Test("a process that ignores SIGTERM is killed after the grace period when its pod is deleted")
+    func stubbornProcess() async throws {
+        try await withSim(nodes: 2) { _, kubectl in
+            let script = "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(os.getpid(), flush=True); time.sleep(600)"
+            let stubborn = Self.pod("stubborn", command: ["python", "-c", script], extra: "  terminationGracePeriodSeconds: 1\n")
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: stubborn).status == 0)
+            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/stubborn", "--timeout=30s").status == 0)
+            var pid: Int32 = 0
+            for _ in 0..<100 {
+                if let value = Int32((try await kubectl("logs", "stubborn")).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    pid = value
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(pid > 0)
+            #expect(kill(pid, 0) == 0, "the pod's process runs")
+            #expect(try await kubectl("delete", "pod", "stubborn", "--wait=true").status == 0)
+            let gone = await eventually(timeout: .seconds(10)) { kill(pid, 0) != 0 }
+            #expect(gone, "pid \(pid) survived its pod")
+        }
+    }
+
+    @Test("more replicas than nodes with required anti-affinity: the scheduler reports Unschedulable in the real scheduler's words")
+    func unschedulable() async throws {
+        try await withSim(nodes: 3) { _, kubectl in
+            let deployment = """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: spread, namespace: default}
+                spec:
+                  replicas: 3
+                  selector: {matchLabels: {app: spread}}
+                  template:
+                    metadata: {labels: {app: spread}}
+                    spec:
+                      affinity:
+                        podAntiAffinity:
+                          requiredDuringSchedulingIgnoredDuringExecution:
+                          - topologyKey: kubernetes.io/hostname
+                            labelSelector: {matchLabels: {app: spread}}
+                      containers: [{name: stub, image: "kverify/stub-exporter:1", ports: [{containerPort: 9091}]}]
+                """
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: deployment).status == 0)
+            var message = ""
+            for _ in 0..<100 where message.isEmpty {
+                message = try await Self.field(kubectl, "get", "pods", "-l", "app=spread", "-o",
+                                               "jsonpath={.items[*].status.conditions[?(@.reason==\"Unschedulable\")].message}")
+                if message.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(message == "0/3 nodes are available: 2 node(s) didn't match pod anti-affinity rules, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.", "\(message)")
+            let events = try await Self.field(kubectl, "get", "events", "--field-selector", "reason=FailedScheduling", "-o", "jsonpath={.items[0].message}")
+            #expect(events == message)
+            let ready = try await Self.field(kubectl, "get", "deploy", "spread", "-o", "jsonpath={.status.availableReplicas}")
+            #expect(ready == "2" || ready.isEmpty || ready == "0" || ready == "1")
+        }
+    }
+
+    @Test("hostPort forwards the node's address to the pod; a hostNetwork pod listens on its node's address")
+    func hostPortAndHostNetwork() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            let readiness = "    readinessProbe: {tcpSocket: {port: 8000}, periodSeconds: 1}\n"
+            let mapped = Self.pod("mapped", command: ["python", "-m", "http.server", "8000"]) + "\n    ports: [{containerPort: 8000, hostPort: 18080}]\n" + readiness
+            let host = Self.pod("host", command: ["python", "-m", "http.server", "8000"], extra: "  hostNetwork: true\n  nodeSelector: {kubernetes.io/hostname: kverify-sim-control-plane}\n  tolerations: [{operator: Exists}]\n") + "\n" + readiness
+            for manifest in [mapped, host] {
+                let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: manifest)
+                #expect(applied.status == 0, "\(applied)")
+            }
+            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/mapped", "pod/host", "--timeout=30s").status == 0)
+            let mappedNode = try await Self.field(kubectl, "get", "pod", "mapped", "-o", "jsonpath={.status.hostIP} {.status.podIP}")
+            let addresses = mappedNode.split(separator: " ").map(String.init)
+            #expect(addresses.count == 2 && addresses[0] != addresses[1])
+            let reachable = await eventually(timeout: .seconds(10)) {
+                (try? TCPProbe.httpGet(host: addresses.first ?? "", port: 18080, path: "/")) == 200
+            }
+            #expect(reachable, "hostPort 18080 on \(mappedNode)")
+            let hostAddresses = try await Self.field(kubectl, "get", "pod", "host", "-o", "jsonpath={.status.hostIP} {.status.podIP}")
+            #expect(hostAddresses == "\(sim.nodeAddresses[0]) \(sim.nodeAddresses[0])")
+            #expect((try? TCPProbe.httpGet(host: sim.nodeAddresses[0], port: 8000, path: "/")) == 200)
+        }
+    }
+
+    @Test("the stub runtime serves its canned exposition on every declared port, with no process")
+    func stubRuntime() async throws {
+        try await withSim(nodes: 4) { _, kubectl in
+            let daemonSet = """
+                apiVersion: apps/v1
+                kind: DaemonSet
+                metadata: {name: stub, namespace: default}
+                spec:
+                  selector: {matchLabels: {app: stub}}
+                  template:
+                    metadata: {labels: {app: stub}}
+                    spec:
+                      containers:
+                      - name: exporter
+                        image: kverify/stub-exporter:1
+                        ports: [{containerPort: 9091, name: metrics}]
+                        readinessProbe: {httpGet: {path: /metrics, port: metrics}, periodSeconds: 1}
+                """
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: daemonSet).status == 0)
+            #expect(try await kubectl("rollout", "status", "ds/stub", "--timeout=30s").status == 0)
+            let names = try await Self.field(kubectl, "get", "pods", "-l", "app=stub", "-o", "jsonpath={.items[*].metadata.name}")
+            let pods = names.split(separator: " ")
+            #expect(pods.count == 3)
+            let canned = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("sim/stub-metrics.prom"), encoding: .utf8)
+            for pod in pods {
+                let metrics = try await kubectl("get", "--raw", "/api/v1/namespaces/default/pods/\(pod):9091/proxy/metrics")
+                #expect(metrics.stdout == canned)
+            }
+        }
+    }
+}
+
+/// Injected faults, seen through the real kubectl.
+@Suite("sim faults", .serialized)
+struct SimFaultTests {
+    @Test("crash on start, from the fault plan, makes a healthy image crash-loop with the fault named in its log")
+    func crashOnStart() async throws {
+        var faults = FaultPlan()
+        faults.crashOnStart = [.init(.init(container: "main"), exitCode: 7)]
+        try await withSim(nodes: 2, faults: faults) { sim, kubectl in
+            let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: KubeletAcceptanceTests.pod("healthy", command: ["sleep", "600"]))
+            #expect(applied.status == 0)
+            let store = sim.store
+            let crashed = await eventually(timeout: .seconds(20)) {
+                let status = (try? store.get(ResourceCatalog.all[2], namespace: "default", name: "healthy"))?.value(at: ["status", "containerStatuses"])?.arrayValue?.first
+                return status?.value(at: ["lastState", "terminated", "exitCode"])?.intValue == 7
+            }
+            #expect(crashed)
+            let logs = try await kubectl("logs", "healthy")
+            #expect(logs.stdout.contains("kverify sim fault: main crashes on start"), "\(logs)")
+        }
+    }
+
+    @Test("slow readiness keeps a pod unready for the injected time although its probe passes")
+    func slowReadiness() async throws {
+        var faults = FaultPlan()
+        faults.slowReadiness = [.init(.init(container: "main"), delay: .seconds(3))]
+        try await withSim(nodes: 2, faults: faults) { _, kubectl in
+            let pod = KubeletAcceptanceTests.pod("slow", command: ["python", "-m", "http.server", "8000"])
+                + "\n    readinessProbe: {tcpSocket: {port: 8000}, periodSeconds: 1}\n"
+            let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: pod)
+            #expect(applied.status == 0, "\(applied)")
+            let ready = try await kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
+            #expect(ready.status == 0, "\(ready)")
+            let times = try await KubeletAcceptanceTests.field(kubectl, "get", "pod", "slow", "-o",
+                                                               "jsonpath={.status.containerStatuses[0].state.running.startedAt} {.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}")
+            let parsed = times.split(separator: " ").compactMap { ISO8601DateFormatter().date(from: String($0)) }
+            #expect(parsed.count == 2)
+            if parsed.count == 2 { #expect(parsed[1].timeIntervalSince(parsed[0]) >= 2, "\(times)") }
+        }
+    }
+
+    @Test("a node going NotReady shows as NotReady in kubectl, and the pods on it turn unready")
+    func nodeNotReady() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            let stub = KubeletAcceptanceTests.pod("onworker", command: ["sleep", "600"])
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: stub).status == 0)
+            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/onworker", "--timeout=30s").status == 0)
+            #expect(sim.makeNodeNotReady("kverify-sim-worker"))
+            let nodes = try await kubectl("get", "nodes")
+            #expect(nodes.stdout.split(separator: "\n").contains { $0.hasPrefix("kverify-sim-worker ") && $0.contains("NotReady") }, "\(nodes)")
+            let unready = try await kubectl("wait", "--for=condition=Ready=false", "pod/onworker", "--timeout=20s")
+            #expect(unready.status == 0, "\(unready)")
+            let reason = try await KubeletAcceptanceTests.field(kubectl, "get", "node", "kverify-sim-worker", "-o",
+                                                                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}/{.status.conditions[?(@.type==\"Ready\")].reason}")
+            #expect(reason == "Unknown/NodeStatusUnknown")
+        }
+    }
+
+    @Test("API errors are injected as real Status objects: 500 fails kubectl with the fault's message")
+    func apiErrors() async throws {
+        try await withSim(nodes: 1) { sim, kubectl in
+            var plan = FaultPlan()
+            plan.apiErrorRate = 1
+            plan.apiErrorCode = 500
+            sim.faults.plan = plan
+            let failed = try await kubectl("get", "--raw", "/api/v1/nodes")
+            #expect(failed.status != 0)
+            #expect(failed.stderr.contains("kverify sim fault"), "\(failed)")
+            sim.faults.plan = FaultPlan()
+            #expect(try await kubectl("get", "--raw", "/api/v1/nodes").status == 0)
+        }
+    }
+
+    @Test("a resumed watch can be answered with 410 Gone, so clients must relist")
+    func watchGone() async throws {
+        try await withSim(nodes: 1, kubelet: .none) { sim, kubectl in
+            var plan = FaultPlan()
+            plan.watchGoneRate = 1
+            sim.faults.plan = plan
+            let version = sim.store.currentResourceVersion
+            let watched = try await kubectl("get", "--raw", "/api/v1/namespaces/default/pods?watch=true&resourceVersion=\(version)&timeoutSeconds=2")
+            #expect(watched.stdout.contains("\"type\":\"ERROR\""), "\(watched)")
+            #expect(watched.stdout.contains("\"code\":410"), "\(watched)")
+        }
+    }
+
+    @Test("the faults file is read with the fields it documents, and rejects unknown ones by name")
+    func faultsFile() throws {
+        let plan = try FaultPlan.load(path: RepositoryPaths.root.appendingPathComponent("sim/faults.example.yaml").path)
+        #expect(plan.imagePullFailures == [.init(image: "kverify-demo-app:*", container: "prometheus-exporter")])
+        #expect(plan.crashOnStart.first?.exitCode == 3)
+        #expect(plan.slowReadiness.first?.delay == .seconds(20))
+        #expect(plan.nodeNotReady == [.init(node: "kverify-sim-worker2", after: .seconds(30))])
+        #expect(plan.apiErrorCode == 429 && plan.apiErrorRate == 0.05 && plan.retryAfterSeconds == 1)
+        #expect(plan.watchDropAfter == .seconds(10) && plan.watchGoneRate == 0.25)
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(6)).yaml")
+        try Data("crashOnStrat: []\n".utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        #expect(throws: SimError.self) { try FaultPlan.load(path: bad.path) }
+        do {
+            _ = try FaultPlan.load(path: bad.path)
+        } catch {
+            #expect("\(error)".contains("unknown fault `crashOnStrat`"))
+        }
+    }
+}
+
+/// Counts keys in a Redis over the real redis-cli.
+enum RedisKeys {
+    static func count(host: String, port: Int, pattern: String) async throws -> Int {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        process.arguments = ["-h", host, "-p", String(port), "--scan", "--pattern", pattern]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").count
+    }
+}
