@@ -99,4 +99,16 @@ struct PatternCommandSimTests {
         #expect(findings.last?["checkID"] as? String == "cleanup.namespace")
         #expect(findings.last?["observed"] as? String == "gone")
     }
+
+    @Test("a Redis that does not answer (--redis-addr to a closed port) is exit 3 with redis.reachable")
+    func redisUnreachable() async throws {
+        let port = try TCPProbe.freePort()
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "2", "--skip-expiry", "--redis-addr", "127.0.0.1:\(port)",
+                                            "--output", "json"], timeout: .seconds(240))
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        let redis = try #require(findings.first { $0["checkID"] as? String == "redis.reachable" })
+        #expect((redis["observed"] as? String)?.contains("127.0.0.1:\(port)") == true, "\(redis)")
+        #expect(findings.last?["observed"] as? String == "gone")
+    }
 }

@@ -86,3 +86,31 @@ struct PatternRunSimTests {
         }
     }
 }
+
+/// The Unschedulable rule on the sim's real scheduler (preflight skipped, which would refuse 4 nodes on 3).
+@Suite("Unschedulable on the simulated cluster")
+struct UnschedulableSimTests {
+    @Test("4 sidecar replicas on 3 nodes: the fourth pod is Unschedulable; after the grace period the wait fails with the scheduler's message")
+    func unschedulable() async throws {
+        try await SimulatedCluster.with(options: .init(nodes: 3)) { sim in
+            let api = try SimSupport.api(sim)
+            let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
+                                                          runID: "unsch1", timeout: .seconds(120), unschedulableGrace: .seconds(2)))
+            try await run.createNamespace()
+            let applied = try await run.apply()
+            let outcome = try await run.wait(applied)
+            guard case .failed(let problems) = outcome.result else {
+                Issue.record("expected a failed rollout, got \(outcome.result)")
+                _ = await run.cleanup()
+                return
+            }
+            #expect(problems.map(\.reason) == ["Unschedulable"])
+            #expect(problems.first?.node == nil)
+            #expect(problems.first?.message?.contains("0/3 nodes are available") == true, "\(problems)")
+            let findings = await run.rolloutFindings(outcome, namespace: applied.namespace)
+            #expect(findings.first?.detail?.contains("next: fewer --nodes, more nodes") == true, "\(findings)")
+            #expect(await run.cleanup().status == .pass)
+            #expect(try await SimSupport.namespaceExists("kverify-unsch1", api: api) == false)
+        }
+    }
+}
