@@ -20,12 +20,15 @@ public struct Diagnosis: Sendable {
             if let pod = pods.first(where: { $0.name == problem.pod }) {
                 if let uid = pod.metadata.uid {
                     do {
-                        problem.events = try await api.events(forUID: uid, namespace: namespace).map(Self.describe)
+                        // Oldest first by the event's own time: servers do not promise list order.
+                        let events = try await api.events(forUID: uid, namespace: namespace)
+                        problem.events = events.sorted { Self.time($0) < Self.time($1) }.map(Self.describe)
                     } catch {
                         problem.events = ["(events could not be read: \(error))"]
                     }
                 }
-                if let container = problem.container, problem.reason != "Unschedulable" {
+                // A container that never started (pull failure, bad config) has no log to read.
+                if let container = problem.container, !Self.neverStarted.contains(problem.reason) {
                     do {
                         let log = try await api.logs(pod: problem.pod, namespace: namespace, container: container, tailLines: logLines)
                         problem.logTail = log.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -38,6 +41,15 @@ public struct Diagnosis: Sendable {
             enriched.append(problem)
         }
         return enriched
+    }
+
+    static let neverStarted: Set<String> = [
+        "Unschedulable", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError",
+    ]
+
+    /// RFC 3339 timestamps in UTC sort as text; `eventTime` carries microseconds, the others seconds.
+    static func time(_ event: Event) -> String {
+        event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp ?? event.metadata.creationTimestamp ?? ""
     }
 
     /// `Warning BackOff (x3): Back-off restarting failed container app`.
