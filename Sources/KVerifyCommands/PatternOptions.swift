@@ -143,7 +143,7 @@ struct PatternOptions: ParsableArguments {
 
     /// The pattern's manifests: `helm template` of `--chart`, else the files in the manifests directory.
     func loadManifests(_ pattern: Pattern) async throws -> [Manifest] {
-        if let chart { return try await renderChart(chart) }
+        if let chart { return try await renderChart(chart, pattern: pattern) }
         let directory = try manifestsDirectory(pattern)
         do {
             return try pattern.manifestFiles.flatMap { try ManifestLoader.load(file: "\(directory)/\($0)") }
@@ -167,14 +167,16 @@ struct PatternOptions: ParsableArguments {
         return found
     }
 
-    private func renderChart(_ chart: String) async throws -> [Manifest] {
+    private func renderChart(_ chart: String, pattern: Pattern) async throws -> [Manifest] {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         guard let helm = path.split(separator: ":").map({ "\($0)/helm" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw KVerifyError(.usageOrInput, "--chart \(chart) needs the helm binary on PATH (not found); install helm, or drop --chart to apply manifests/")
         }
         let result: ProcessRunner.Result
         do {
-            result = try await ProcessRunner.run(helm, arguments: ["template", "kverify", chart], environment: ProcessInfo.processInfo.environment,
+            // The chart's own switches (charts/kverify-demo: mode, nodes); images, TTL and replicas are kverify's rewrite.
+            result = try await ProcessRunner.run(helm, arguments: ["template", "kverify", chart, "--set", "mode=\(pattern.rawValue)", "--set", "nodes=\(nodes)"],
+                                                 environment: ProcessInfo.processInfo.environment,
                                                  timeout: .seconds(60))
         } catch {
             throw KVerifyError(.usageOrInput, "helm template \(chart) could not run: \(error)")

@@ -111,4 +111,30 @@ struct PatternCommandSimTests {
         #expect((redis["observed"] as? String)?.contains("127.0.0.1:\(port)") == true, "\(redis)")
         #expect(findings.last?["observed"] as? String == "gone")
     }
+
+    @Test("--chart renders through the helm on PATH (here a stand-in that delegates to charts/render.py) and applies that")
+    func chartThroughHelm() async throws {
+        let bin = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-fakehelm-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: bin) }
+        let log = bin.appendingPathComponent("calls")
+        let helm = bin.appendingPathComponent("helm")
+        try """
+            #!/bin/sh
+            # helm stand-in: records its arguments, renders `template NAME DIR --set …` with the repository's renderer.
+            echo "$@" >> "\(log.path)"
+            [ "$1" = template ] || exit 2
+            shift 2
+            exec python3 "\(RepositoryPaths.root.appendingPathComponent("charts/render.py").path)" "$@"
+            """.write(to: helm, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helm.path)
+        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let chart = RepositoryPaths.root.appendingPathComponent("charts/kverify-demo").path
+        let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "2", "--chart", chart, "--skip-expiry", "--output", "json"],
+                                           environment: ["PATH": path], timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(try String(contentsOf: log, encoding: .utf8) == "template kverify \(chart) --set mode=sidecar --set nodes=2\n")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
+    }
 }
