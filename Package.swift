@@ -80,7 +80,10 @@ let package = Package(
         .target(name: "KVerifyTestSupport"),
         .testTarget(
             name: "VerificationTests",
-            dependencies: ["Verification", "KVerifyTestSupport", "KubeSim", "KubeClient", "KubeModel", "KubeConfig", "Findings"]
+            dependencies: [
+                "Verification", "KVerifyTestSupport", "KubeSim", "KubeClient", "KubeModel", "KubeConfig", "Findings", "MetricRules",
+                "PromText",
+            ]
         ),
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 

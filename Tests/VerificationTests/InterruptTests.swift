@@ -8,31 +8,33 @@ import Testing
 import Glibc
 #endif
 
-/// Ctrl-C during a run: kverify cancels the run and still deletes its namespace.
-@Suite("kverify interrupted", .serialized)
-struct InterruptTests {
-    @Test("SIGINT while waiting for the rollout: exit 1, run.interrupted, and the run namespace is deleted")
-    func sigint() async throws {
-        var options = SimulatedCluster.Options(nodes: 2)
-        // Readiness never comes within the test, so the run is surely inside the wait when the signal arrives.
-        options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
-        try await SimulatedCluster.with(options: options) { sim in
-            let child = try ChildProcess(name: "kverify-interrupt", executable: RepositoryPaths.kverifyExecutable,
-                                         arguments: ["daemonset", "--kubeconfig", sim.kubeconfigPath, "--nodes", "2", "--namespace", "kvint"])
-            defer { child.stop() }
-            try await child.waitForLog(containing: "▸ wait", timeout: .seconds(60))
-            let api = try SimSupport.api(sim)
-            let namespaces = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
-            #expect(namespaces.items.count == 1)
-            kill(child.pid, SIGINT)
-            let deadline = ContinuousClock.now + .seconds(60)
-            while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            let log = child.logTail(lines: 200)
-            #expect(child.exitCode == 1, "\(log)")
-            #expect(log.contains("kverify: signal 2: stopping, cleaning up namespace kvint-"), "\(log)")
-            #expect(log.contains("FAIL run.interrupted"), "\(log)")
-            let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
-            #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
+extension SimRuns {
+    /// Ctrl-C during a run: kverify cancels the run and still deletes its namespace.
+    @Suite("kverify interrupted")
+    struct InterruptTests {
+        @Test("SIGINT while waiting for the rollout: exit 1, run.interrupted, and the run namespace is deleted")
+        func sigint() async throws {
+            var options = SimulatedCluster.Options(nodes: 2)
+            // Readiness never comes within the test, so the run is surely inside the wait when the signal arrives.
+            options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
+            try await SimulatedCluster.with(options: options) { sim in
+                let child = try ChildProcess(name: "kverify-interrupt", executable: RepositoryPaths.kverifyExecutable,
+                                             arguments: ["daemonset", "--kubeconfig", sim.kubeconfigPath, "--nodes", "2", "--namespace", "kvint"])
+                defer { child.stop() }
+                try await child.waitForLog(containing: "▸ wait", timeout: .seconds(60))
+                let api = try SimSupport.api(sim)
+                let namespaces = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
+                #expect(namespaces.items.count == 1)
+                kill(child.pid, SIGINT)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                let log = child.logTail(lines: 200)
+                #expect(child.exitCode == 1, "\(log)")
+                #expect(log.contains("kverify: signal 2: stopping, cleaning up namespace kvint-"), "\(log)")
+                #expect(log.contains("FAIL run.interrupted"), "\(log)")
+                let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
+                #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
+            }
         }
     }
 }

@@ -6,132 +6,134 @@ import KubeSim
 import Testing
 import Verification
 
-/// Whole runs against the simulated cluster with its real kubelet: redis-server, gunicorn with the real exporter
-/// and the sidecar run as processes, probes decide readiness, NodePorts forward to Redis. Every test checks the
-/// exit status, the diagnosis, and that the run namespace is gone afterwards.
-@Suite("PatternRun end to end on the simulated cluster", .serialized)
-struct PatternRunE2ETests {
-    struct Outcome {
-        var result: PatternRun.Result
-        var namespaceLeft: Bool
+extension SimRuns {
+    /// Whole runs against the simulated cluster with its real kubelet: redis-server, gunicorn with the real exporter
+    /// and the sidecar run as processes, probes decide readiness, NodePorts forward to Redis. Every test checks the
+    /// exit status, the diagnosis, and that the run namespace is gone afterwards.
+    @Suite("PatternRun end to end on the simulated cluster")
+    struct PatternRunE2ETests {
+        struct Outcome {
+            var result: PatternRun.Result
+            var namespaceLeft: Bool
 
-        func findings(_ checkID: String) -> [Finding] { result.report.findings.filter { $0.checkID == checkID } }
-        var failed: [Finding] { result.report.findings.filter { $0.status == .fail } }
-    }
+            func findings(_ checkID: String) -> [Finding] { result.report.findings.filter { $0.checkID == checkID } }
+            var failed: [Finding] { result.report.findings.filter { $0.status == .fail } }
+        }
 
-    /// Runs a whole pattern on a fresh sim with `nodes` nodes. `duringWait` runs when the wait phase starts.
-    func run(_ pattern: Pattern, nodes: Int = 3, backend: SimSupport.Backend = .api, faults: FaultPlan = FaultPlan(),
-             _ configure: (inout PatternRun.Options) -> Void = { _ in },
-             duringWait: (@Sendable (SimulatedCluster) -> Void)? = nil) async throws -> Outcome {
-        var simOptions = SimulatedCluster.Options(nodes: nodes)
-        simOptions.faults = faults
-        return try await SimulatedCluster.with(options: simOptions) { sim in
-            let api = try SimSupport.api(sim, backend)
-            // The default 30 s TTL, not a shorter one: the exporter refreshes only the Redis keys it writes, so a
-            // histogram bucket no request lands in (+Inf) expires TTL seconds after the worker started, and a later
-            // scrape rightly fails exposition.histogram-consistent (seen here with a 5 s TTL).
-            var options = PatternRun.Options(pattern: pattern, nodes: nodes, manifests: try SimSupport.manifests(pattern.manifestFiles),
-                                             redisTTLSeconds: 30, timeout: .seconds(120), requestsPerPod: 10)
-            configure(&options)
-            let run = PatternRun(api: api, options: options) { event in
-                if case .phaseStarted("wait") = event { duringWait?(sim) }
+        /// Runs a whole pattern on a fresh sim with `nodes` nodes. `duringWait` runs when the wait phase starts.
+        func run(_ pattern: Pattern, nodes: Int = 3, backend: SimSupport.Backend = .api, faults: FaultPlan = FaultPlan(),
+                 _ configure: (inout PatternRun.Options) -> Void = { _ in },
+                 duringWait: (@Sendable (SimulatedCluster) -> Void)? = nil) async throws -> Outcome {
+            var simOptions = SimulatedCluster.Options(nodes: nodes)
+            simOptions.faults = faults
+            return try await SimulatedCluster.with(options: simOptions) { sim in
+                let api = try SimSupport.api(sim, backend)
+                // The default 30 s TTL, not a shorter one: the exporter refreshes only the Redis keys it writes, so a
+                // histogram bucket no request lands in (+Inf) expires TTL seconds after the worker started, and a later
+                // scrape rightly fails exposition.histogram-consistent (seen here with a 5 s TTL).
+                var options = PatternRun.Options(pattern: pattern, nodes: nodes, manifests: try SimSupport.manifests(pattern.manifestFiles),
+                                                 redisTTLSeconds: 30, timeout: .seconds(120), requestsPerPod: 10)
+                configure(&options)
+                let run = PatternRun(api: api, options: options) { event in
+                    if case .phaseStarted("wait") = event { duringWait?(sim) }
+                }
+                let result = await run.run()
+                let left = try await SimSupport.namespaceExists(options.namespace, api: api)
+                return Outcome(result: result, namespaceLeft: left)
             }
-            let result = await run.run()
-            let left = try await SimSupport.namespaceExists(options.namespace, api: api)
-            return Outcome(result: result, namespaceLeft: left)
         }
-    }
 
-    @Test("a healthy DaemonSet run verifies every worker: rollout, traffic, metrics per node, Redis TTLs and expiry",
-          arguments: SimSupport.Backend.allCases)
-    func daemonSetPasses(backend: SimSupport.Backend) async throws {
-        let outcome = try await run(.daemonset, backend: backend)
-        #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
-        #expect(outcome.failed.isEmpty)
-        #expect(outcome.result.targets.map(\.node).sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
-        #expect(outcome.findings("rollout.nodes-covered").map(\.observed) == ["2 nodes, one Ready pod each"])
-        #expect(outcome.findings("node.metrics").map(\.subject) == ["node/kverify-sim-worker", "node/kverify-sim-worker2"])
-        #expect(outcome.findings("traffic.requests").map(\.observed) == ["10 of 10 answered", "10 of 10 answered"])
-        #expect(outcome.findings("redis.ttl.missing").count == 2)
-        #expect(outcome.findings("redis.expiry.all-expired").allSatisfy { $0.status == .pass })
-        #expect(outcome.findings("redis.expiry.all-expired").count == 2)
-        #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "traffic", "scrape", "logs", "redis", "expiry", "cleanup"])
-        #expect(!outcome.namespaceLeft)
-    }
-
-    @Test("a healthy sidecar run puts one Ready pod on each of the 3 nodes and verifies each", arguments: SimSupport.Backend.allCases)
-    func sidecarPasses(backend: SimSupport.Backend) async throws {
-        let outcome = try await run(.sidecar, backend: backend) { $0.observeExpiry = false }
-        #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
-        #expect(outcome.result.targets.map(\.node).sorted() == ["kverify-sim-control-plane", "kverify-sim-worker", "kverify-sim-worker2"])
-        #expect(outcome.findings("node.metrics").count == 3)
-        #expect(outcome.findings("node.metrics").allSatisfy { $0.status == .pass })
-        #expect(outcome.findings("metrics.requests-counted").count == 3)
-        #expect(outcome.findings("redis.ttl.above-configured").map(\.observed) == ["none above", "none above", "none above"])
-        #expect(!outcome.namespaceLeft)
-    }
-
-    @Test("an image no node can pull fails fast with ErrImagePull/ImagePullBackOff, the node and the pod's events")
-    func imagePull() async throws {
-        let outcome = try await run(.daemonset) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
-        #expect(outcome.result.exitStatus == .checkFailed)
-        let pods = outcome.failed.filter { $0.checkID == "rollout.pod" }
-        #expect(!pods.isEmpty, "\(outcome.failed)")
-        for finding in pods {
-            #expect(finding.observed?.hasPrefix("ErrImagePull") == true || finding.observed?.hasPrefix("ImagePullBackOff") == true, "\(finding)")
-            #expect(finding.detail?.contains("node kverify-sim-worker") == true, "\(finding)")
-            #expect(finding.detail?.contains("events: ") == true, "\(finding)")
+        @Test("a healthy DaemonSet run verifies every worker: rollout, traffic, metrics per node, Redis TTLs and expiry",
+              arguments: SimSupport.Backend.allCases)
+        func daemonSetPasses(backend: SimSupport.Backend) async throws {
+            let outcome = try await run(.daemonset, backend: backend)
+            #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
+            #expect(outcome.failed.isEmpty)
+            #expect(outcome.result.targets.map(\.node).sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
+            #expect(outcome.findings("rollout.nodes-covered").map(\.observed) == ["2 nodes, one Ready pod each"])
+            #expect(outcome.findings("node.metrics").map(\.subject) == ["node/kverify-sim-worker", "node/kverify-sim-worker2"])
+            #expect(outcome.findings("traffic.requests").map(\.observed) == ["10 of 10 answered", "10 of 10 answered"])
+            #expect(outcome.findings("redis.ttl.missing").count == 2)
+            #expect(outcome.findings("redis.expiry.all-expired").allSatisfy { $0.status == .pass })
+            #expect(outcome.findings("redis.expiry.all-expired").count == 2)
+            #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "traffic", "scrape", "logs", "redis", "expiry", "cleanup"])
+            #expect(!outcome.namespaceLeft)
         }
-        #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
-        #expect(!outcome.namespaceLeft)
-    }
 
-    @Test("a crashing app container fails fast with CrashLoopBackOff, its exit code and its log tail")
-    func crashLoop() async throws {
-        var faults = FaultPlan()
-        faults.crashOnStart = [.init(.init(container: "app"), exitCode: 3)]
-        let outcome = try await run(.daemonset, faults: faults) { $0.observeExpiry = false }
-        #expect(outcome.result.exitStatus == .checkFailed)
-        let crash = try #require(outcome.failed.first { $0.checkID == "rollout.pod" }, "\(outcome.failed)")
-        #expect(crash.subject.hasSuffix("container app"), "\(crash)")
-        #expect(crash.observed?.hasPrefix("CrashLoopBackOff") == true, "\(crash)")
-        #expect(crash.detail?.contains("last termination: exit code 3") == true, "\(crash)")
-        #expect(!outcome.namespaceLeft)
-    }
-
-    @Test("an app whose exporter skips its metrics server (EXPORTER_MODE=default) fails on the logged warning, per pod")
-    func metricsServerSkipped() async throws {
-        let outcome = try await run(.daemonset) {
-            $0.environment = [.init(container: "app", name: "EXPORTER_MODE", value: "default")]
-            $0.observeExpiry = false
+        @Test("a healthy sidecar run puts one Ready pod on each of the 3 nodes and verifies each", arguments: SimSupport.Backend.allCases)
+        func sidecarPasses(backend: SimSupport.Backend) async throws {
+            let outcome = try await run(.sidecar, backend: backend) { $0.observeExpiry = false }
+            #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
+            #expect(outcome.result.targets.map(\.node).sorted() == ["kverify-sim-control-plane", "kverify-sim-worker", "kverify-sim-worker2"])
+            #expect(outcome.findings("node.metrics").count == 3)
+            #expect(outcome.findings("node.metrics").allSatisfy { $0.status == .pass })
+            #expect(outcome.findings("metrics.requests-counted").count == 3)
+            #expect(outcome.findings("redis.ttl.above-configured").map(\.observed) == ["none above", "none above", "none above"])
+            #expect(!outcome.namespaceLeft)
         }
-        #expect(outcome.result.exitStatus == .checkFailed)
-        let skipped = outcome.findings("exporter.metrics-server-skipped")
-        #expect(skipped.count == 2, "\(outcome.failed)")
-        #expect(skipped.allSatisfy { $0.status == .fail && $0.subject.hasSuffix("container/app") })
-        #expect(skipped.allSatisfy { $0.observed?.contains("PROMETHEUS_MULTIPROC_DIR not set; skipping metrics server") == true })
-        #expect(!outcome.namespaceLeft)
-    }
 
-    @Test("REDIS_TTL_DISABLED=true leaves keys without a TTL: redis.ttl.missing fails for every pod")
-    func ttlDisabled() async throws {
-        let outcome = try await run(.daemonset) {
-            $0.environment = [.init(container: "app", name: "REDIS_TTL_DISABLED", value: "true")]
-            $0.observeExpiry = false
+        @Test("an image no node can pull fails fast with ErrImagePull/ImagePullBackOff, the node and the pod's events")
+        func imagePull() async throws {
+            let outcome = try await run(.daemonset) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
+            #expect(outcome.result.exitStatus == .checkFailed)
+            let pods = outcome.failed.filter { $0.checkID == "rollout.pod" }
+            #expect(!pods.isEmpty, "\(outcome.failed)")
+            for finding in pods {
+                #expect(finding.observed?.hasPrefix("ErrImagePull") == true || finding.observed?.hasPrefix("ImagePullBackOff") == true, "\(finding)")
+                #expect(finding.detail?.contains("node kverify-sim-worker") == true, "\(finding)")
+                #expect(finding.detail?.contains("events: ") == true, "\(finding)")
+            }
+            #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
+            #expect(!outcome.namespaceLeft)
         }
-        #expect(outcome.result.exitStatus == .checkFailed)
-        let missing = outcome.findings("redis.ttl.missing")
-        #expect(missing.count == 2)
-        #expect(missing.allSatisfy { $0.status == .fail }, "\(missing)")
-        #expect(!outcome.namespaceLeft)
-    }
 
-    @Test("a node that stops reporting during the rollout fails it, naming the node")
-    func nodeNotReady() async throws {
-        let outcome = try await run(.daemonset, { $0.observeExpiry = false }, duringWait: { sim in sim.makeNodeNotReady("kverify-sim-worker2") })
-        #expect(outcome.result.exitStatus == .checkFailed)
-        let node = try #require(outcome.failed.first { $0.observed?.hasPrefix("NodeNotReady") == true }, "\(outcome.failed)")
-        #expect(node.observed == "NodeNotReady: node kverify-sim-worker2 Ready=Unknown (NodeStatusUnknown): Kubelet stopped posting node status.")
-        #expect(!outcome.namespaceLeft)
+        @Test("a crashing app container fails fast with CrashLoopBackOff, its exit code and its log tail")
+        func crashLoop() async throws {
+            var faults = FaultPlan()
+            faults.crashOnStart = [.init(.init(container: "app"), exitCode: 3)]
+            let outcome = try await run(.daemonset, faults: faults) { $0.observeExpiry = false }
+            #expect(outcome.result.exitStatus == .checkFailed)
+            let crash = try #require(outcome.failed.first { $0.checkID == "rollout.pod" }, "\(outcome.failed)")
+            #expect(crash.subject.hasSuffix("container app"), "\(crash)")
+            #expect(crash.observed?.hasPrefix("CrashLoopBackOff") == true, "\(crash)")
+            #expect(crash.detail?.contains("last termination: exit code 3") == true, "\(crash)")
+            #expect(!outcome.namespaceLeft)
+        }
+
+        @Test("an app whose exporter skips its metrics server (EXPORTER_MODE=default) fails on the logged warning, per pod")
+        func metricsServerSkipped() async throws {
+            let outcome = try await run(.daemonset) {
+                $0.environment = [.init(container: "app", name: "EXPORTER_MODE", value: "default")]
+                $0.observeExpiry = false
+            }
+            #expect(outcome.result.exitStatus == .checkFailed)
+            let skipped = outcome.findings("exporter.metrics-server-skipped")
+            #expect(skipped.count == 2, "\(outcome.failed)")
+            #expect(skipped.allSatisfy { $0.status == .fail && $0.subject.hasSuffix("container/app") })
+            #expect(skipped.allSatisfy { $0.observed?.contains("PROMETHEUS_MULTIPROC_DIR not set; skipping metrics server") == true })
+            #expect(!outcome.namespaceLeft)
+        }
+
+        @Test("REDIS_TTL_DISABLED=true leaves keys without a TTL: redis.ttl.missing fails for every pod")
+        func ttlDisabled() async throws {
+            let outcome = try await run(.daemonset) {
+                $0.environment = [.init(container: "app", name: "REDIS_TTL_DISABLED", value: "true")]
+                $0.observeExpiry = false
+            }
+            #expect(outcome.result.exitStatus == .checkFailed)
+            let missing = outcome.findings("redis.ttl.missing")
+            #expect(missing.count == 2)
+            #expect(missing.allSatisfy { $0.status == .fail }, "\(missing)")
+            #expect(!outcome.namespaceLeft)
+        }
+
+        @Test("a node that stops reporting during the rollout fails it, naming the node")
+        func nodeNotReady() async throws {
+            let outcome = try await run(.daemonset, { $0.observeExpiry = false }, duringWait: { sim in sim.makeNodeNotReady("kverify-sim-worker2") })
+            #expect(outcome.result.exitStatus == .checkFailed)
+            let node = try #require(outcome.failed.first { $0.observed?.hasPrefix("NodeNotReady") == true }, "\(outcome.failed)")
+            #expect(node.observed == "NodeNotReady: node kverify-sim-worker2 Ready=Unknown (NodeStatusUnknown): Kubelet stopped posting node status.")
+            #expect(!outcome.namespaceLeft)
+        }
     }
 }

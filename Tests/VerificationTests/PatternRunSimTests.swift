@@ -4,113 +4,147 @@ import KVerifyTestSupport
 import KubeClient
 import KubeModel
 import KubeSim
+import MetricRules
+import PromText
 import Testing
 import Verification
 
-/// `PatternRun` against the simulated cluster, used from Swift phase by phase as a library user would.
-@Suite("PatternRun on the simulated cluster", .serialized)
-struct PatternRunSimTests {
-    @Test("step by step: preflight, apply the DaemonSet, wait for one Ready pod per worker, clean up")
-    func stepByStep() async throws {
-        var options = SimulatedCluster.Options(nodes: 3)
-        options.instantKubelet = true
-        try await SimulatedCluster.with(options: options) { sim in
-            let api = try SimSupport.api(sim)
-            let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 3, manifests: try SimSupport.manifests(["daemonset.yaml"]),
-                                                          runID: "step01", timeout: .seconds(60)))
-            let preflight = try await run.preflight()
-            #expect(preflight.filter { $0.status == .fail }.isEmpty, "\(preflight)")
-            #expect(preflight.first { $0.checkID == "cluster.ready-nodes" }?.observed == "3 nodes: 3 Ready, 2 schedulable")
+extension SimRuns {
+    /// `PatternRun` against the simulated cluster, used from Swift phase by phase as a library user would.
+    @Suite("PatternRun on the simulated cluster")
+    struct PatternRunSimTests {
+        @Test("step by step: preflight, apply the DaemonSet, wait for one Ready pod per worker, clean up")
+        func stepByStep() async throws {
+            var options = SimulatedCluster.Options(nodes: 3)
+            options.instantKubelet = true
+            try await SimulatedCluster.with(options: options) { sim in
+                let api = try SimSupport.api(sim)
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 3, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                                                              runID: "step01", timeout: .seconds(60)))
+                let preflight = try await run.preflight()
+                #expect(preflight.filter { $0.status == .fail }.isEmpty, "\(preflight)")
+                #expect(preflight.first { $0.checkID == "cluster.ready-nodes" }?.observed == "3 nodes: 3 Ready, 2 schedulable")
 
-            try await run.createNamespace()
-            let applied = try await run.apply()
-            #expect(applied.namespace == "kverify-step01")
-            #expect(applied.workloads == ["DaemonSet/gunicorn-prometheus-exporter-daemonset"])
-            #expect(applied.appSelector == "app=gunicorn-prometheus-exporter,component=daemonset")
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                #expect(applied.namespace == "kverify-step01")
+                #expect(applied.workloads == ["DaemonSet/gunicorn-prometheus-exporter-daemonset"])
+                #expect(applied.appSelector == "app=gunicorn-prometheus-exporter,component=daemonset")
 
-            let outcome = try await run.wait(applied)
-            #expect(outcome.result == .ready)
-            #expect(outcome.pods.compactMap(\.nodeName).sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
-            #expect(outcome.pods.allSatisfy { $0.metadata.labels?["kverify.io/run"] == "step01" })
-            let findings = await run.rolloutFindings(outcome, namespace: applied.namespace)
-            #expect(findings.first { $0.checkID == "rollout.nodes-covered" }?.status == .pass)
+                let outcome = try await run.wait(applied)
+                #expect(outcome.result == .ready)
+                #expect(outcome.pods.compactMap(\.nodeName).sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
+                #expect(outcome.pods.allSatisfy { $0.metadata.labels?["kverify.io/run"] == "step01" })
+                let findings = await run.rolloutFindings(outcome, namespace: applied.namespace)
+                #expect(findings.first { $0.checkID == "rollout.nodes-covered" }?.status == .pass)
 
-            let targets = try await run.targets(applied)
-            #expect(targets.count == 2)
-            #expect(targets.map(\.keyPrefix) == targets.map { "gunicorn-\($0.pod)" })
+                let targets = try await run.targets(applied)
+                #expect(targets.count == 2)
+                #expect(targets.map(\.keyPrefix) == targets.map { "gunicorn-\($0.pod)" })
 
-            let cleanup = await run.cleanup()
-            #expect(cleanup.status == .pass, "\(cleanup)")
-            #expect(try await SimSupport.namespaceExists("kverify-step01", api: api) == false)
+                let cleanup = await run.cleanup()
+                #expect(cleanup.status == .pass, "\(cleanup)")
+                #expect(try await SimSupport.namespaceExists("kverify-step01", api: api) == false)
+            }
         }
-    }
 
-    @Test("--nodes larger than the cluster fails in preflight, before anything is created", arguments: SimSupport.Backend.allCases)
-    func tooManyNodes(backend: SimSupport.Backend) async throws {
-        var options = SimulatedCluster.Options(nodes: 2)
-        options.instantKubelet = true
-        try await SimulatedCluster.with(options: options) { sim in
-            let api = try SimSupport.api(sim, backend)
-            let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
-                                                          runID: "big\(backend.rawValue.prefix(3))"))
-            let result = await run.run()
-            #expect(result.exitStatus == .checkFailed)
-            let failed = result.report.findings.filter { $0.status == .fail }
-            #expect(failed.map(\.checkID) == ["cluster.ready-nodes"])
-            #expect(failed.first?.observed == "2 nodes: 2 Ready, 1 schedulable")
-            #expect(result.report.phases.map(\.name) == ["preflight", "cleanup"])
-            #expect(result.report.findings.last?.observed == "nothing was created")
-            #expect(try await SimSupport.namespaceExists(run.options.namespace, api: api) == false)
+        @Test("step by step with running pods: traffic moves the exporter's counter (MetricWait), then every pod is judged")
+        func stepByStepWithTraffic() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+                let api = try SimSupport.api(sim)
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
+                                                              runID: "step02", timeout: .seconds(120), requestsPerPod: 5))
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                #expect(applied.redisNodePort != nil && applied.redisNodePort != 30379)
+                #expect(try await run.wait(applied).result == .ready)
+                let target = try #require(try await run.targets(applied).first)
+                #expect(target.node == "kverify-sim-worker")
+
+                let traffic = await run.traffic([target])
+                #expect(traffic.map(\.observed) == ["5 of 5 answered"])
+                // efficientgo/e2e's WaitSumMetrics(Greater(4), "gunicorn_worker_requests_total"), kverify's way.
+                let total = try await MetricWait(api: api, namespace: applied.namespace)
+                    .sum("gunicorn_worker_requests_total", of: target, .greater(4), timeout: .seconds(30))
+                #expect(total >= 5)
+
+                let (metrics, findings) = await run.scrape([target])
+                #expect(metrics.first?.exposition?.family(named: "gunicorn_worker_requests_total") != nil)
+                #expect(findings.filter { $0.status == .fail }.isEmpty, "\(findings.filter { $0.status == .fail })")
+                #expect(PodScrape.perNode(metrics).map(\.status) == [.pass])
+                #expect(await run.cleanup().status == .pass)
+            }
         }
-    }
 
-    @Test("a rollout that cannot finish times out with what is missing, and the namespace is still deleted")
-    func timeoutCleansUp() async throws {
-        // The exporter's readiness probe fails for 10 minutes: the deadline is what ends the wait.
-        var options = SimulatedCluster.Options(nodes: 2)
-        options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
-        try await SimulatedCluster.with(options: options) { sim in
-            let api = try SimSupport.api(sim)
-            let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
-                                                          runID: "tmo001", timeout: .seconds(3)))
-            let result = await run.run()
-            #expect(result.exitStatus == .checkFailed)
-            let timedOut = try #require(result.report.findings.first { $0.checkID == "rollout.ready" })
-            #expect(timedOut.status == .fail)
-            #expect(timedOut.observed?.contains("node kverify-sim-worker: 0 Ready of 1 gunicorn-prometheus-exporter-daemonset pods, want exactly 1 Ready") == true,
-                    "\(timedOut)")
-            #expect(result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
-            #expect(result.report.findings.last?.checkID == "cleanup.namespace")
-            #expect(result.report.findings.last?.status == .pass)
-            #expect(try await SimSupport.namespaceExists("kverify-tmo001", api: api) == false)
+        @Test("--nodes larger than the cluster fails in preflight, before anything is created", arguments: SimSupport.Backend.allCases)
+        func tooManyNodes(backend: SimSupport.Backend) async throws {
+            var options = SimulatedCluster.Options(nodes: 2)
+            options.instantKubelet = true
+            try await SimulatedCluster.with(options: options) { sim in
+                let api = try SimSupport.api(sim, backend)
+                let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
+                                                              runID: "big\(backend.rawValue.prefix(3))"))
+                let result = await run.run()
+                #expect(result.exitStatus == .checkFailed)
+                let failed = result.report.findings.filter { $0.status == .fail }
+                #expect(failed.map(\.checkID) == ["cluster.ready-nodes"])
+                #expect(failed.first?.observed == "2 nodes: 2 Ready, 1 schedulable")
+                #expect(result.report.phases.map(\.name) == ["preflight", "cleanup"])
+                #expect(result.report.findings.last?.observed == "nothing was created")
+                #expect(try await SimSupport.namespaceExists(run.options.namespace, api: api) == false)
+            }
+        }
+
+        @Test("a rollout that cannot finish times out with what is missing, and the namespace is still deleted")
+        func timeoutCleansUp() async throws {
+            // The exporter's readiness probe fails for 10 minutes: the deadline is what ends the wait.
+            var options = SimulatedCluster.Options(nodes: 2)
+            options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
+            try await SimulatedCluster.with(options: options) { sim in
+                let api = try SimSupport.api(sim)
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                                                              runID: "tmo001", timeout: .seconds(3)))
+                let result = await run.run()
+                #expect(result.exitStatus == .checkFailed)
+                let timedOut = try #require(result.report.findings.first { $0.checkID == "rollout.ready" })
+                #expect(timedOut.status == .fail)
+                #expect(timedOut.observed?.contains("node kverify-sim-worker: 0 Ready of 1 gunicorn-prometheus-exporter-daemonset pods, want exactly 1 Ready") == true,
+                        "\(timedOut)")
+                #expect(result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
+                #expect(result.report.findings.last?.checkID == "cleanup.namespace")
+                #expect(result.report.findings.last?.status == .pass)
+                #expect(try await SimSupport.namespaceExists("kverify-tmo001", api: api) == false)
+            }
         }
     }
 }
 
-/// The Unschedulable rule on the sim's real scheduler (preflight skipped, which would refuse 4 nodes on 3).
-@Suite("Unschedulable on the simulated cluster")
-struct UnschedulableSimTests {
-    @Test("4 sidecar replicas on 3 nodes: the fourth pod is Unschedulable; after the grace period the wait fails with the scheduler's message")
-    func unschedulable() async throws {
-        try await SimulatedCluster.with(options: .init(nodes: 3)) { sim in
-            let api = try SimSupport.api(sim)
-            let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
-                                                          runID: "unsch1", timeout: .seconds(120), unschedulableGrace: .seconds(2)))
-            try await run.createNamespace()
-            let applied = try await run.apply()
-            let outcome = try await run.wait(applied)
-            guard case .failed(let problems) = outcome.result else {
-                Issue.record("expected a failed rollout, got \(outcome.result)")
-                _ = await run.cleanup()
-                return
+extension SimRuns {
+    /// The Unschedulable rule on the sim's real scheduler (preflight skipped, which would refuse 4 nodes on 3).
+    @Suite("Unschedulable on the simulated cluster")
+    struct UnschedulableSimTests {
+        @Test("4 sidecar replicas on 3 nodes: the fourth pod is Unschedulable; after the grace period the wait fails with the scheduler's message")
+        func unschedulable() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 3)) { sim in
+                let api = try SimSupport.api(sim)
+                let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
+                                                              runID: "unsch1", timeout: .seconds(120), unschedulableGrace: .seconds(2)))
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                let outcome = try await run.wait(applied)
+                guard case .failed(let problems) = outcome.result else {
+                    Issue.record("expected a failed rollout, got \(outcome.result)")
+                    _ = await run.cleanup()
+                    return
+                }
+                #expect(problems.map(\.reason) == ["Unschedulable"])
+                #expect(problems.first?.node == nil)
+                #expect(problems.first?.message?.contains("0/3 nodes are available") == true, "\(problems)")
+                let findings = await run.rolloutFindings(outcome, namespace: applied.namespace)
+                #expect(findings.first?.detail?.contains("next: fewer --nodes, more nodes") == true, "\(findings)")
+                #expect(await run.cleanup().status == .pass)
+                #expect(try await SimSupport.namespaceExists("kverify-unsch1", api: api) == false)
             }
-            #expect(problems.map(\.reason) == ["Unschedulable"])
-            #expect(problems.first?.node == nil)
-            #expect(problems.first?.message?.contains("0/3 nodes are available") == true, "\(problems)")
-            let findings = await run.rolloutFindings(outcome, namespace: applied.namespace)
-            #expect(findings.first?.detail?.contains("next: fewer --nodes, more nodes") == true, "\(findings)")
-            #expect(await run.cleanup().status == .pass)
-            #expect(try await SimSupport.namespaceExists("kverify-unsch1", api: api) == false)
         }
     }
 }

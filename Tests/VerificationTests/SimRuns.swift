@@ -1,0 +1,6 @@
+import Testing
+
+/// Every suite that starts a simulated cluster with running pods nests here, so they run one at a time: each
+/// run starts redis-server and gunicorn processes, and on two cores parallel runs starve other suites' deadlines.
+@Suite("Runs on the simulated cluster", .serialized)
+struct SimRuns {}
