@@ -243,7 +243,6 @@ final class PodWorker: Sendable {
     /// restarting it as `restartPolicy` says, with the kubelet's back-off (10 s doubling to 5 min).
     private func runContainer(_ container: JSONValue, index: Int, isInit: Bool, entry: RuntimeMap.Entry, environment: PodEnvironment) async {
         let containerName = container["name"]?.stringValue ?? ""
-        let image = container["image"]?.stringValue ?? ""
         let fieldPath = "spec.\(isInit ? "initContainers" : "containers"){\(containerName)}"
         let log = logFile(containerName)
         var backoff = Duration.seconds(10)
@@ -299,7 +298,6 @@ final class PodWorker: Sendable {
                 backoff = min(backoff * 2, .seconds(300))
             }
             restartedOnce = true
-            _ = image
         }
     }
 

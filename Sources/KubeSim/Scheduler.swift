@@ -69,7 +69,6 @@ enum Scheduler {
 
     /// Why `pod` cannot go to `node`, in the scheduler's words; nil when it can.
     static func rejection(_ pod: JSONValue, on node: JSONValue, nodes: [JSONValue], assigned: [JSONValue]) -> String? {
-        let nodeName = node.string(at: "metadata", "name") ?? ""
         let ready = (node.value(at: ["status", "conditions"])?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
         let tolerations = pod.value(at: ["spec", "tolerations"])?.arrayValue ?? []
         if !ready, !Controllers.tolerates(tolerations, ["key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"]) {
@@ -115,7 +114,6 @@ enum Scheduler {
             let minimum = counts.values.min() ?? 0
             if (counts[here] ?? 0) + 1 - minimum > maxSkew { return "node(s) didn't match pod topology spread constraints" }
         }
-        _ = nodeName
         return nil
     }
 

@@ -182,6 +182,26 @@ struct KubeletAcceptanceTests {
         }
     }
 
+    @Test("stopping the sim stops every pod process, also one that ignores SIGTERM")
+    func stopLeavesNothing() async throws {
+        let sim = try await SimulatedCluster.start(options: .init(nodes: 2))
+        let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
+        defer { kubectl.cleanUp() }
+        let script = "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(os.getpid(), flush=True); time.sleep(600)"
+        let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("deaf", command: ["python", "-c", script]))
+        #expect(applied.status == 0, "\(applied)")
+        var pid: Int32 = 0
+        for _ in 0..<150 where pid == 0 {
+            pid = Int32((try await kubectl("logs", "deaf")).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if pid == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(pid > 0 && kill(pid, 0) == 0)
+        await sim.stop()
+        // stop() returns once every process it started has been reaped.
+        #expect(kill(pid, 0) != 0, "pid \(pid) outlived the sim")
+        #expect(!FileManager.default.fileExists(atPath: sim.stateDirectory.path))
+    }
+
     @Test("more replicas than nodes with required anti-affinity: the scheduler reports Unschedulable in the real scheduler's words")
     func unschedulable() async throws {
         try await withSim(nodes: 3) { _, kubectl in
