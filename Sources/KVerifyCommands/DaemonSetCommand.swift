@@ -65,7 +65,8 @@ enum PatternDiscussion {
 
         EXIT CODES
           0  verified: every check passed (warnings allowed)
-          1  a check failed: preflight, rollout (including --timeout), traffic, metrics, logs, Redis audit or expiry
+          1  a check failed: preflight, rollout (including --timeout), traffic, metrics, logs, Redis audit or expiry;
+             or the run was interrupted (SIGINT/SIGTERM) and cleaned up
           2  usage error, unreadable manifests, --chart without helm
           3  the cluster or the run's Redis could not be reached (connection, TLS, authentication)
         """

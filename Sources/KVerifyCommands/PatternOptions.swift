@@ -197,7 +197,7 @@ struct PatternOptions: ParsableArguments {
 final class Progress: Sendable {
     private let enabled: Bool
     private let live: Bool
-    private let state = Mutex<(tableLines: Int, lastLine: String)>((0, ""))
+    private let state = Mutex<(tableLines: Int, lastLine: String, lastTable: [String])>((0, "", []))
 
     init(enabled: Bool, live: Bool) {
         self.enabled = enabled
@@ -229,6 +229,9 @@ final class Progress: Sendable {
             }
             if live {
                 state.withLock { current in
+                    // Watch events often change nothing the table shows: redraw only on a visible change.
+                    guard current.tableLines == 0 || current.lastTable != rows + [summary] else { return }
+                    current.lastTable = rows + [summary]
                     var text = current.tableLines > 0 ? "\u{1B}[\(current.tableLines)A\u{1B}[J" : ""
                     text += (rows + [summary]).joined(separator: "\n") + "\n"
                     FileHandle.standardOutput.write(Data(text.utf8))

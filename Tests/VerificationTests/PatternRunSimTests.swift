@@ -56,7 +56,7 @@ extension SimRuns {
                                                               runID: "step02", timeout: .seconds(120), requestsPerPod: 5))
                 try await run.createNamespace()
                 let applied = try await run.apply()
-                #expect(applied.redisNodePort != nil && applied.redisNodePort != 30379)
+                #expect(applied.redisNodePort != nil)  // allocated by the cluster: the manifest's fixed 30379 was removed
                 #expect(try await run.wait(applied).result == .ready)
                 let target = try #require(try await run.targets(applied).first)
                 #expect(target.node == "kverify-sim-worker")
