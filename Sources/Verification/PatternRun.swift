@@ -257,25 +257,37 @@ public struct PatternRun: Sendable {
     }
 
     /// Deletes the app workload (its pods stop writing; kubelet probes count as requests, so keys are refreshed
-    /// for as long as the pods run) and waits until its pods are gone.
+    /// for as long as the pods run) and waits, watching, until its pods are gone (90 s at most).
     public func stopApp(_ applied: Applied) async throws {
         let resource: Resource = applied.appWorkload.kind == "DaemonSet" ? .daemonSets : .deployments
-        try await api.deleteAndWait(resource, name: applied.appWorkload.name, namespace: applied.namespace, propagation: .foreground,
-                                    timeout: .seconds(90))
-        try await waitUntilNoPods(applied)
+        do {
+            try await api.delete(resource, name: applied.appWorkload.name, namespace: applied.namespace, propagation: .background)
+        } catch let error as KubeError where error.code == .notFound {}
+        let options = ListOptions(labelSelector: applied.appSelector)
+        let api = self.api
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var remaining: Set<String> = []
+                for try await update in api.retryingWatch(.pods, namespace: applied.namespace, options: options) {
+                    switch update.type {
+                    case .synced: remaining = Set(update.snapshot.compactMap(Self.objectName))
+                    case .added, .modified: if let name = update.object.flatMap(Self.objectName) { remaining.insert(name) }
+                    case .deleted: if let name = update.object.flatMap(Self.objectName) { remaining.remove(name) }
+                    }
+                    if remaining.isEmpty { return }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(90))
+                throw KubeError(.timedOut, "pods \(applied.appSelector) in \(applied.namespace) still exist 90s after \(applied.appWorkload.kind)/\(applied.appWorkload.name) was deleted")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 
-    private func waitUntilNoPods(_ applied: Applied) async throws {
-        let options = ListOptions(labelSelector: applied.appSelector)
-        let deadline = ContinuousClock.now + .seconds(90)
-        for try await update in api.watch(.pods, namespace: applied.namespace, options: options) {
-            if update.type == .synced, update.snapshot.isEmpty { return }
-            if update.type == .deleted {
-                let remaining = try await api.list(.pods, namespace: applied.namespace, options: options)
-                if remaining.items.isEmpty { return }
-            }
-            if ContinuousClock.now > deadline { throw KubeError(.timedOut, "pods \(applied.appSelector) still exist 90s after their workload was deleted") }
-        }
+    private static func objectName(_ data: Data) -> String? {
+        (try? JSONDecoder().decode(JSONValue.self, from: data))?.value(at: ["metadata", "name"])?.stringValue
     }
 
     public func redisExpiry(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {

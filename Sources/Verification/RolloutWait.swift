@@ -68,7 +68,7 @@ public struct RolloutWait: Sendable {
             for (key, resource, namespace) in sources {
                 group.addTask {
                     do {
-                        for try await update in api.watch(resource, namespace: namespace) {
+                        for try await update in api.retryingWatch(resource, namespace: namespace) {
                             cache.state.withLock { Self.apply(update, to: &$0, key: key) }
                             signal.yield(.changed)
                         }

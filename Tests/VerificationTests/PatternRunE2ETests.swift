@@ -72,6 +72,20 @@ extension SimRuns {
             #expect(!outcome.namespaceLeft)
         }
 
+        @Test("a busy API server (3 % of requests 429, watches cut every second, half the resumes 410 Gone) still verifies")
+        func flakyAPI() async throws {
+            var faults = FaultPlan()
+            faults.apiErrorRate = 0.03
+            faults.apiErrorCode = 429
+            faults.retryAfterSeconds = 1
+            faults.watchDropAfter = .seconds(1)
+            faults.watchGoneRate = 0.5
+            let outcome = try await run(.daemonset, faults: faults) { $0.observeExpiry = false }
+            #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
+            #expect(outcome.findings("node.metrics").count == 2)
+            #expect(!outcome.namespaceLeft)
+        }
+
         @Test("an image no node can pull fails fast with ErrImagePull/ImagePullBackOff, the node and the pod's events")
         func imagePull() async throws {
             let outcome = try await run(.daemonset) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
