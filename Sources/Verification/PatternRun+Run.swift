@@ -25,8 +25,13 @@ extension PatternRun {
         } catch is CancellationError {
             report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
                                          observed: "interrupted (SIGINT/SIGTERM or cancelled)"))
-        } catch let error as KubeError {
+        } catch let error as KubeError where error.exitStatus == .unreachable {
             report.findings.append(.fail("cluster.api", subject: "API server", expected: "the API server to answer", observed: error.message))
+            forced = error.exitStatus
+        } catch let error as KubeError {
+            // Refused by the server for what was asked: an invalid manifest, a taken namespace, a missing object.
+            report.findings.append(.fail("run.request", subject: "namespace/\(options.namespace)", expected: "the server to accept the run's requests",
+                                         observed: error.message, detail: error.causes.isEmpty ? nil : error.causes.joined(separator: "; ")))
             forced = error.exitStatus
         } catch let error as RedisError {
             report.findings.append(.fail("redis.reachable", subject: "redis", expected: "the run's Redis to answer", observed: error.description))

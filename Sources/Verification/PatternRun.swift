@@ -113,6 +113,13 @@ public struct PatternRun: Sendable {
     /// of a killed run). Fails when it exists: kverify never adopts objects it did not create.
     public func createNamespace() async throws {
         let namespace = options.namespace
+        // `KubeAPI.createNamespace` treats AlreadyExists as success, so existence is checked first (run ids are
+        // random: a race with another creator of this exact name is not a practical concern).
+        do {
+            _ = try await api.get(.namespaces, name: namespace, namespace: nil)
+            throw KubeError(.alreadyExists, "namespace \(namespace) already exists; kverify creates a fresh namespace per run and never "
+                + "adopts one. Pick another --namespace prefix, or delete it if a killed run left it (kubectl delete namespace \(namespace))")
+        } catch let error as KubeError where error.code == .notFound {}
         try await api.createNamespace(namespace)
         let labelled: JSONValue = ["apiVersion": "v1", "kind": "Namespace",
                                    "metadata": ["name": .string(namespace), "labels": .object([RunLabel.key: .string(options.runID)])]]

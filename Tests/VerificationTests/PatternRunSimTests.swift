@@ -76,6 +76,26 @@ extension SimRuns {
             }
         }
 
+        @Test("keep leaves the namespace and says how to delete it; an existing namespace is never adopted")
+        func keepAndNoAdoption() async throws {
+            var options = SimulatedCluster.Options(nodes: 2)
+            options.instantKubelet = true
+            try await SimulatedCluster.with(options: options) { sim in
+                let api = try SimSupport.api(sim)
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                                                              runID: "keep01", keep: true))
+                try await run.createNamespace()
+                let kept = await run.cleanup()
+                #expect(kept.status == .warn)
+                #expect(kept.detail == "delete it with: kubectl delete namespace kverify-keep01")
+                #expect(try await SimSupport.namespaceExists("kverify-keep01", api: api))
+                // A second run with the same id finds the namespace taken and stops before touching it.
+                await #expect(throws: KubeError.self) { try await run.createNamespace() }
+                let labels = try await api.get(Namespace.self, name: "kverify-keep01").metadata.labels
+                #expect(labels?["kverify.io/run"] == "keep01")
+            }
+        }
+
         @Test("--nodes larger than the cluster fails in preflight, before anything is created", arguments: SimSupport.Backend.allCases)
         func tooManyNodes(backend: SimSupport.Backend) async throws {
             var options = SimulatedCluster.Options(nodes: 2)
