@@ -38,6 +38,19 @@ struct PatternCommandTests {
         #expect(run.stderr.contains(message), "\(run.stderr)")
     }
 
+    @Test("a broken manifest is exit 2 naming file, document and line, before any cluster is contacted")
+    func brokenManifest() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-badmanifest-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "apiVersion: v1\nkind: Service\nmetadata: {name: redis-service}\n".write(to: directory.appendingPathComponent("redis.yaml"), atomically: true, encoding: .utf8)
+        try "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: x\n  labels: [unclosed\n".write(
+            to: directory.appendingPathComponent("daemonset.yaml"), atomically: true, encoding: .utf8)
+        let run = try await KVerifyRun.run(["daemonset", "--manifests", directory.path, "--kubeconfig", "/nonexistent"], timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("daemonset.yaml document 0"), "\(run.stderr)")
+    }
+
     @Test("an unreachable cluster is exit 3, and nothing is attempted after preflight")
     func unreachable() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-pattern-\(UUID().uuidString.prefix(8))")

@@ -12,8 +12,9 @@ extension SimRuns {
     /// Ctrl-C during a run: kverify cancels the run and still deletes its namespace.
     @Suite("kverify interrupted")
     struct InterruptTests {
-        @Test("SIGINT while waiting for the rollout: exit 1, run.interrupted, and the run namespace is deleted")
-        func sigint() async throws {
+        @Test("SIGINT or SIGTERM while waiting for the rollout: exit 1, run.interrupted, and the run namespace is deleted",
+              arguments: [SIGINT, SIGTERM])
+        func interrupted(signal: Int32) async throws {
             var options = SimulatedCluster.Options(nodes: 2)
             // Readiness never comes within the test, so the run is surely inside the wait when the signal arrives.
             options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
@@ -25,12 +26,12 @@ extension SimRuns {
                 let api = try SimSupport.api(sim)
                 let namespaces = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
                 #expect(namespaces.items.count == 1)
-                kill(child.pid, SIGINT)
+                kill(child.pid, signal)
                 let deadline = ContinuousClock.now + .seconds(60)
                 while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
                 let log = child.logTail(lines: 200)
                 #expect(child.exitCode == 1, "\(log)")
-                #expect(log.contains("kverify: signal 2: stopping, cleaning up namespace kvint-"), "\(log)")
+                #expect(log.contains("kverify: signal \(signal): stopping, cleaning up namespace kvint-"), "\(log)")
                 #expect(log.contains("FAIL run.interrupted"), "\(log)")
                 let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
                 #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
