@@ -86,6 +86,28 @@ extension SimRuns {
             #expect(!outcome.namespaceLeft)
         }
 
+        @Test("two runs at once on one cluster do not clash: own namespaces, own allocated NodePorts, both verified")
+        func concurrentRuns() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 3)) { sim in
+                let api = try SimSupport.api(sim)
+                let manifests = try SimSupport.manifests(Pattern.daemonset.manifestFiles)
+                let runs = ["conc01", "conc02"].map { id in
+                    PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 3, manifests: manifests, runID: id, redisTTLSeconds: 30,
+                                                        timeout: .seconds(120), requestsPerPod: 5, observeExpiry: false))
+                }
+                async let first = runs[0].run()
+                async let second = runs[1].run()
+                let results = await [first, second]
+                for result in results {
+                    #expect(result.exitStatus == .verified, "\(result.report.findings.filter { $0.status == .fail })")
+                    #expect(result.targets.count == 2)
+                }
+                #expect(Set(results.flatMap(\.targets).map(\.pod)).count == 4)
+                #expect(try await SimSupport.namespaceExists("kverify-conc01", api: api) == false)
+                #expect(try await SimSupport.namespaceExists("kverify-conc02", api: api) == false)
+            }
+        }
+
         @Test("an image no node can pull fails fast with ErrImagePull/ImagePullBackOff, the node and the pod's events")
         func imagePull() async throws {
             let outcome = try await run(.daemonset) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
