@@ -66,11 +66,19 @@ public struct Workload: Sendable, Hashable {
         return !selector.isEmpty && selector.allSatisfy { labels[$0.key] == $0.value }
     }
 
+    /// The tolerations the DaemonSet controller adds to every DaemonSet pod (kubernetes
+    /// `pkg/controller/daemon/util`): a NotReady, unreachable, cordoned or pressured node still gets its pod.
+    static let daemonSetAutomaticTolerations: Set<String> = [
+        "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", "node.kubernetes.io/disk-pressure",
+        "node.kubernetes.io/memory-pressure", "node.kubernetes.io/pid-pressure", "node.kubernetes.io/unschedulable",
+    ]
+
     /// Whether this workload's pods may run on `node`: every NoSchedule/NoExecute taint tolerated (as the
     /// DaemonSet controller decides eligibility; kverify's manifests use no nodeSelector).
     public func tolerates(_ node: Node) -> Bool {
         (node.spec?.taints ?? []).allSatisfy { taint in
             guard taint.effect == "NoSchedule" || taint.effect == "NoExecute" else { return true }
+            if kind == .daemonSet && Self.daemonSetAutomaticTolerations.contains(taint.key) { return true }
             return tolerations.contains { toleration in
                 let key = toleration["key"]?.stringValue ?? ""
                 let effect = toleration["effect"]?.stringValue ?? ""

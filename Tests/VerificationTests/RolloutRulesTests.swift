@@ -122,4 +122,16 @@ struct RolloutRulesTests {
         #expect(rules.evaluate(workloads: [Self.deployment(replicas: 3, ready: 3)], pods: stacked, nodes: nodes)
                 == .progressing(["app: 3 pods Ready with every container on 2 distinct nodes, want 3 on 3"]))
     }
+
+    @Test("a DaemonSet counts a cordoned worker as eligible (the controller's automatic tolerations), not the control plane")
+    func automaticTolerations() throws {
+        let cordoned: JSONValue = ["metadata": ["name": "w2"], "spec": ["unschedulable": true,
+                                   "taints": [["key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"]]],
+                                   "status": ["conditions": [["type": "Ready", "status": "True"]]]]
+        let node = try cordoned.decode(as: Node.self)
+        let daemonSet = Self.daemonSet(desired: 2, ready: 2)
+        #expect(daemonSet.tolerates(node))
+        #expect(!daemonSet.tolerates(Self.node("cp", controlPlane: true)))
+        #expect(!Self.deployment(replicas: 1, ready: 1).tolerates(node))
+    }
 }
