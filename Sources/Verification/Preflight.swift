@@ -78,7 +78,7 @@ public struct Preflight: Sendable {
         if !taints.isEmpty { observed += ", taints \(taints.joined(separator: " "))" }
         if node.spec?.unschedulable == true { observed += ", cordoned" }
         // A NotReady node is reported; whether it sinks the run is the node-count checks' call.
-        return Finding(checkID: "cluster.node", subject: "node/\(node.metadata.name)", status: node.isReady ? .pass : .warn,
+        return Finding(checkID: "cluster.node", subject: "node/\(node.metadata.name ?? "<unnamed>")", status: node.isReady ? .pass : .warn,
                        expected: "Ready", observed: observed, detail: node.isReady ? nil : ready?.message)
     }
 
