@@ -24,6 +24,8 @@ extension SimRuns {
                 let preflight = try await run.preflight()
                 #expect(preflight.filter { $0.status == .fail }.isEmpty, "\(preflight)")
                 #expect(preflight.first { $0.checkID == "cluster.ready-nodes" }?.observed == "3 nodes: 3 Ready, 2 schedulable")
+                #expect(preflight.filter { $0.checkID == "cluster.node" }.map(\.subject)
+                        == ["node/kverify-sim-control-plane", "node/kverify-sim-worker", "node/kverify-sim-worker2"])
 
                 try await run.createNamespace()
                 let applied = try await run.apply()
