@@ -61,6 +61,9 @@ struct PatternOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Reach the run's Redis here instead of through its NodePort on a node address.", valueName: "host:port"))
     var redisAddr: String?
 
+    @Flag(help: "Keep the manifests' fixed nodePorts (Redis 30379) instead of letting the cluster allocate them, so port mappings made for them reach the run (kind/k3d on macOS: --redis-addr 127.0.0.1:30379). One run per cluster at a time.")
+    var fixedNodePorts = false
+
     @Option(help: ArgumentHelp("Directory with redis.yaml, daemonset.yaml and sidecar.yaml (default: ./manifests, else the checkout's).", valueName: "dir"))
     var manifests: String?
 
@@ -117,6 +120,7 @@ struct PatternOptions: ParsableArguments {
                                              environment: try environment(), timeout: timeout.duration, keep: keep,
                                              requestsPerPod: requests, observeExpiry: !skipExpiry)
             if let redisAddr, case .success(let endpoint) = RedisEndpoint.parse(redisAddr) { options.redisAddress = endpoint }
+            options.fixedNodePorts = fixedNodePorts
             let progress = Progress(enabled: output.output == .text && !output.quiet, live: isatty(STDOUT_FILENO) == 1)
             let run = PatternRun(api: api, options: options) { progress.show($0) }
             let task = Task { await run.run() }

@@ -34,9 +34,12 @@ public struct ManifestPreparation: Sendable {
     public var redisImage: String?
     public var redisTTLSeconds: Int
     public var environment: [EnvOverride]
+    /// Remove fixed `nodePort`s (the default). Keeping them lets port mappings made for them (kind/k3d on macOS,
+    /// see scripts/setup.sh) reach the run, at the price of one run per cluster at a time.
+    public var stripNodePorts: Bool
 
     public init(pattern: Pattern, namespace: String, runID: String, nodes: Int, appImage: String? = nil, redisImage: String? = nil,
-                redisTTLSeconds: Int = 30, environment: [EnvOverride] = []) {
+                redisTTLSeconds: Int = 30, environment: [EnvOverride] = [], stripNodePorts: Bool = true) {
         self.pattern = pattern
         self.namespace = namespace
         self.runID = runID
@@ -45,6 +48,7 @@ public struct ManifestPreparation: Sendable {
         self.redisImage = redisImage
         self.redisTTLSeconds = redisTTLSeconds
         self.environment = environment
+        self.stripNodePorts = stripNodePorts
     }
 
     static let workloadKinds: Set<String> = ["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet"]
@@ -87,7 +91,7 @@ public struct ManifestPreparation: Sendable {
                 object.set(["spec", "replicas"], to: .number(Double(nodes)))
             }
         }
-        if kind == "Service" {
+        if kind == "Service" && stripNodePorts {
             object.updateEach(at: ["spec", "ports"]) { port in port.set(["nodePort"], to: nil) }
         }
         return object

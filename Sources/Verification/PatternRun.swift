@@ -45,6 +45,8 @@ public struct PatternRun: Sendable {
         public var requestsPerPod: Int
         /// Observe every key expire after the app is stopped (TTL × 2 + 10 s at most).
         public var observeExpiry: Bool
+        /// Keep the manifests' fixed nodePorts (see `ManifestPreparation.stripNodePorts`).
+        public var fixedNodePorts: Bool = false
 
         public init(pattern: Pattern, nodes: Int, manifests: [Manifest], runID: String = RunLabel.newID(),
                     namespacePrefix: String = "kverify", appImage: String? = nil, redisImage: String? = nil,
@@ -133,7 +135,8 @@ public struct PatternRun: Sendable {
         var applied = Applied(namespace: namespace, workloads: [], appWorkload: ("", ""), appSelector: "", redisNodePort: nil)
         let preparation = ManifestPreparation(pattern: options.pattern, namespace: namespace, runID: options.runID, nodes: options.nodes,
                                               appImage: options.appImage, redisImage: options.redisImage,
-                                              redisTTLSeconds: options.redisTTLSeconds, environment: options.environment)
+                                              redisTTLSeconds: options.redisTTLSeconds, environment: options.environment,
+                                              stripNodePorts: !options.fixedNodePorts)
         let prepared = preparation.prepare(options.manifests)
         let stored = try await api.apply(prepared, fieldManager: "kverify", force: true)
         for (manifest, data) in zip(prepared, stored) {

@@ -43,6 +43,13 @@ struct ManifestPreparationTests {
         #expect(ports.compactMap { $0["port"]?.intValue }.sorted() == [6379, 8000, 9091])
     }
 
+    @Test("stripNodePorts false keeps the manifests' fixed nodePorts")
+    func fixedNodePorts() throws {
+        let services = try prepared(.daemonset) { $0.stripNodePorts = false }.filter { $0.kind == "Service" }
+        let ports = services.flatMap { $0.object.value(at: ["spec", "ports"])?.arrayValue ?? [] }.compactMap { $0["nodePort"]?.intValue }
+        #expect(ports.sorted() == [30379, 30800, 30991])
+    }
+
     @Test("images, the TTL and env overrides reach the app containers; Redis keeps its own")
     func imagesAndEnvironment() throws {
         let objects = try prepared(.daemonset) {
