@@ -22,7 +22,8 @@ extension PatternRun {
         var targets: [PodTarget] = []
         do {
             try await phases(&report, created: &created, targets: &targets, forced: &forced)
-        } catch is CancellationError {
+        } catch where error is CancellationError || Task.isCancelled {
+            // A request cut short by the cancellation may surface as its own error; the cause is the interruption.
             report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
                                          observed: "interrupted (SIGINT/SIGTERM or cancelled)"))
         } catch let error as KubeError where error.exitStatus == .unreachable {
