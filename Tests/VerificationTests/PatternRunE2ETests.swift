@@ -136,6 +136,27 @@ extension SimRuns {
             #expect(!outcome.namespaceLeft)
         }
 
+        @Test("an env var from a Secret that does not exist fails fast with CreateContainerConfigError naming it")
+        func containerConfigError() async throws {
+            // The app container reads REDIS_PASSWORD from a Secret nobody created.
+            let path = "\(SimSupport.manifestsDirectory)/daemonset.yaml"
+            var text = try String(contentsOfFile: path, encoding: .utf8)
+            let marker = "        - name: app\n"
+            let appStart = try #require(text.range(of: marker))
+            let envStart = try #require(text.range(of: "          env:\n", range: appStart.upperBound..<text.endIndex))
+            text.insert(contentsOf: "            - name: REDIS_PASSWORD\n              valueFrom:\n                secretKeyRef: {name: redis-auth, key: password}\n",
+                        at: envStart.upperBound)
+            let manifests = try SimSupport.manifests(["redis.yaml"]) + ManifestLoader.load(yaml: text, file: path)
+            let outcome = try await run(.daemonset) { $0.manifests = manifests; $0.observeExpiry = false }
+            #expect(outcome.result.exitStatus == .checkFailed)
+            let failure = try #require(outcome.failed.first { $0.checkID == "rollout.pod" }, "\(outcome.failed)")
+            #expect(failure.subject.hasSuffix("container app"), "\(failure)")
+            #expect(failure.observed?.hasPrefix("CreateContainerConfigError") == true, "\(failure)")
+            #expect(failure.observed?.contains("redis-auth") == true, "\(failure)")
+            #expect(failure.detail?.contains("next: a referenced ConfigMap/Secret key or env source is missing") == true)
+            #expect(!outcome.namespaceLeft)
+        }
+
         @Test("an app whose exporter skips its metrics server (EXPORTER_MODE=default) fails on the logged warning, per pod")
         func metricsServerSkipped() async throws {
             let outcome = try await run(.daemonset) {
