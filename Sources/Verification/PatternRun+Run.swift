@@ -35,7 +35,9 @@ extension PatternRun {
                                          observed: error.message, detail: error.causes.isEmpty ? nil : error.causes.joined(separator: "; ")))
             forced = error.exitStatus
         } catch let error as RedisError {
-            report.findings.append(.fail("redis.reachable", subject: "redis", expected: "the run's Redis to answer", observed: error.description))
+            report.findings.append(.fail("redis.reachable", subject: "redis", expected: "the run's Redis to answer", observed: error.description,
+                                         detail: "kverify reaches Redis through its NodePort on a node's InternalIP; where node addresses are "
+                                            + "not routable (Docker Desktop on macOS) use --fixed-node-ports with --redis-addr 127.0.0.1:30379"))
             forced = .unreachable
         } catch {
             report.findings.append(.fail("run.error", subject: "run \(options.runID)", expected: "no error", observed: "\(error)"))
