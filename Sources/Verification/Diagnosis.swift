@@ -22,7 +22,7 @@ public struct Diagnosis: Sendable {
                     do {
                         // Oldest first by the event's own time: servers do not promise list order.
                         let events = try await api.events(forUID: uid, namespace: namespace)
-                        problem.events = events.sorted { Self.time($0) < Self.time($1) }.map(Self.describe)
+                        problem.events = events.sorted { Self.order($0) < Self.order($1) }.map(Self.describe)
                     } catch {
                         problem.events = ["(events could not be read: \(error))"]
                     }
@@ -47,9 +47,12 @@ public struct Diagnosis: Sendable {
         "Unschedulable", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError",
     ]
 
-    /// RFC 3339 timestamps in UTC sort as text; `eventTime` carries microseconds, the others seconds.
-    static func time(_ event: Event) -> String {
-        event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp ?? event.metadata.creationTimestamp ?? ""
+    /// As `kubectl describe` orders events: by last occurrence; ties (timestamps have whole seconds) by first
+    /// occurrence, then by the order the server stored them. RFC 3339 UTC timestamps sort as text.
+    static func order(_ event: Event) -> (String, String, Int) {
+        let last = event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp ?? event.metadata.creationTimestamp ?? ""
+        let first = event.firstTimestamp ?? event.eventTime ?? event.metadata.creationTimestamp ?? ""
+        return (last, first, Int(event.metadata.resourceVersion ?? "") ?? 0)
     }
 
     /// `Warning BackOff (x3): Back-off restarting failed container app`.

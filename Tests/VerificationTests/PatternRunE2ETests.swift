@@ -108,9 +108,10 @@ extension SimRuns {
             }
         }
 
-        @Test("an image no node can pull fails fast with ErrImagePull/ImagePullBackOff, the node and the pod's events")
-        func imagePull() async throws {
-            let outcome = try await run(.daemonset) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
+        @Test("an image no node can pull fails fast with ErrImagePull/ImagePullBackOff, the node and the pod's events",
+              arguments: SimSupport.Backend.allCases)
+        func imagePull(backend: SimSupport.Backend) async throws {
+            let outcome = try await run(.daemonset, backend: backend) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
             #expect(outcome.result.exitStatus == .checkFailed)
             let pods = outcome.failed.filter { $0.checkID == "rollout.pod" }
             #expect(!pods.isEmpty, "\(outcome.failed)")
@@ -123,16 +124,18 @@ extension SimRuns {
             #expect(!outcome.namespaceLeft)
         }
 
-        @Test("a crashing app container fails fast with CrashLoopBackOff, its exit code and its log tail")
-        func crashLoop() async throws {
+        @Test("a crashing app container fails fast with CrashLoopBackOff, its exit code and its log tail",
+              arguments: SimSupport.Backend.allCases)
+        func crashLoop(backend: SimSupport.Backend) async throws {
             var faults = FaultPlan()
             faults.crashOnStart = [.init(.init(container: "app"), exitCode: 3)]
-            let outcome = try await run(.daemonset, faults: faults) { $0.observeExpiry = false }
+            let outcome = try await run(.daemonset, backend: backend, faults: faults) { $0.observeExpiry = false }
             #expect(outcome.result.exitStatus == .checkFailed)
             let crash = try #require(outcome.failed.first { $0.checkID == "rollout.pod" }, "\(outcome.failed)")
             #expect(crash.subject.hasSuffix("container app"), "\(crash)")
             #expect(crash.observed?.hasPrefix("CrashLoopBackOff") == true, "\(crash)")
             #expect(crash.detail?.contains("last termination: exit code 3") == true, "\(crash)")
+            #expect(crash.detail?.contains("log lines:\n    kverify sim fault: app crashes on start") == true, "\(crash)")
             #expect(!outcome.namespaceLeft)
         }
 
