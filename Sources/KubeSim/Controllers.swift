@@ -38,7 +38,7 @@ enum Controllers {
                         if Task.isCancelled { break }
                         Scheduler.run(store, events: events)
                         if instantKubelet { runKubelet(store) }
-                        for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store) }
+                        for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store, events: events) }
                         for deployment in store.list(WorkloadControllers.deployments, namespace: nil).items {
                             WorkloadControllers.reconcileDeployment(deployment, store: store)
                         }
@@ -88,7 +88,7 @@ enum Controllers {
         (pod.value(at: ["status", "conditions"])?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
     }
 
-    static func reconcile(_ daemonSet: JSONValue, store: ObjectStore) {
+    static func reconcile(_ daemonSet: JSONValue, store: ObjectStore, events: EventRecorder? = nil) {
         guard let name = daemonSet.string(at: "metadata", "name"), let namespace = daemonSet.string(at: "metadata", "namespace"),
               let uid = daemonSet.string(at: "metadata", "uid"), daemonSet.string(at: "metadata", "deletionTimestamp") == nil,
               let template = daemonSet.value(at: ["spec", "template"]) else { return }
@@ -132,7 +132,12 @@ enum Controllers {
             pod.set(["metadata", "ownerReferences"], to: [["apiVersion": "apps/v1", "kind": "DaemonSet", "name": .string(name),
                                                             "uid": .string(uid), "controller": true, "blockOwnerDeletion": true]])
             pod.set(["spec", "nodeName"], to: .string(nodeName))
-            _ = try? store.create(pods, namespace: namespace, body: pod, manager: manager)
+            // The real DaemonSet controller leaves binding to the default scheduler (node affinity to this node), so a
+            // DaemonSet pod has the same Scheduled event as any other; binding here directly must not lose it.
+            if let created = try? store.create(pods, namespace: namespace, body: pod, manager: manager), let podName = created.string(at: "metadata", "name") {
+                events?.record(created, reason: "Scheduled", message: "Successfully assigned \(namespace)/\(podName) to \(nodeName)",
+                               component: "default-scheduler")
+            }
         }
         let final = store.list(pods, namespace: namespace).items.filter { pod in
             (pod.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []).contains { $0["uid"]?.stringValue == uid }
