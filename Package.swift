@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport"],
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim"],
             resources: [.copy("Resources")]
         ),
         .testTarget(
