@@ -346,6 +346,38 @@ struct SimContractTests {
         #expect(still.isEmpty, "still accepting connections after the namespace is gone: \(still)")
     }
 
+    @Test("each backend creates a namespace with a pod, watches it Ready, deletes the namespace and waits: the pod's listener is gone",
+          arguments: Backend.allCases)
+    func namespaceLifecycle(_ backend: Backend) async throws {
+        let f = try fixture
+        let api = f.api(backend)
+        let namespace = "kverify-contract-\(backend.rawValue)"
+        // The stub runtime: the sim serves the exporter capture in-process, so this costs no process.
+        let pod = try ManifestLoader.load(yaml: """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: stub, namespace: \(namespace), labels: {app: stub}}
+            spec: {containers: [{name: exporter, image: "kverify/stub-exporter:1", ports: [{containerPort: 9091}]}]}
+            """, file: "stub.yaml")
+        #expect(await kubeError { _ = try await api.get(Namespace.self, name: namespace) }?.code == .notFound)
+        try await api.createNamespace(namespace)
+        try await api.apply(pod)
+        let ready = try await SimContractFixture.waitForReadyPods(api, namespace: namespace, selector: "app=stub", count: 1, timeout: .seconds(60))
+        let ip = try #require(ready["stub"]?.status?.podIP)
+        let metrics = String(decoding: try await api.proxyGet(pod: "stub", port: 9091, path: "metrics", namespace: namespace), as: UTF8.self)
+        #expect(Self.families(metrics).contains("gunicorn_worker_requests_total"))
+        #expect(TCPProbe.canConnect(host: ip, port: 9091))
+
+        try await api.deleteNamespace(namespace, waitUntilGone: .seconds(60))
+        for other in f.backends {
+            #expect(await kubeError { _ = try await other.get(Namespace.self, name: namespace) }?.code == .notFound)
+        }
+        #expect(try await f.cli.run(["get", "namespace", namespace]).stderr.contains("(NotFound)"))
+        let deadline = ContinuousClock.now + .seconds(30)
+        while TCPProbe.canConnect(host: ip, port: 9091), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!TCPProbe.canConnect(host: ip, port: 9091), "the deleted pod still listens on \(ip):9091")
+    }
+
     /// Metric family names from `# TYPE` lines.
     static func families(_ exposition: String) -> Set<String> {
         Set(exposition.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
@@ -480,6 +512,8 @@ final class SimContractFixture: Sendable {
     private let deployed = Locked<Task<Workload, any Error>?>(nil)
 
     var backends: [any KubeAPI] { [rest, kubectl] }
+
+    func api(_ backend: Backend) -> any KubeAPI { backend == .rest ? rest : kubectl }
 
     private init(sim: SimulatedCluster, workspace: Workspace, rest: any KubeAPI, kubectl: any KubeAPI, cli: KubectlCLI) {
         self.sim = sim
