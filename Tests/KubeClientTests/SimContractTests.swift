@@ -131,7 +131,7 @@ struct SimContractTests {
                                                                count: workers.count, timeout: .seconds(180))
         async let viaKubectl = SimContractFixture.waitForReadyPods(f.kubectl, namespace: workload.namespace, selector: SimContractFixture.daemonSetSelector,
                                                                   count: workers.count, timeout: .seconds(180))
-        let (rest, kubectl) = try await (viaREST, viaKubectl)
+        let (rest, kubectl) = try await (viaREST.pods, viaKubectl.pods)
         #expect(rest.keys.sorted() == kubectl.keys.sorted())
         #expect(Set(rest.values.compactMap(\.spec?.nodeName)) == workers, "one pod per worker, none on the tainted control plane")
         #expect(rest.values.allSatisfy { $0.status?.containerStatuses.map(\.ready) == [true, true] })
@@ -361,8 +361,12 @@ struct SimContractTests {
             """, file: "stub.yaml")
         #expect(await kubeError { _ = try await api.get(Namespace.self, name: namespace) }?.code == .notFound)
         try await api.createNamespace(namespace)
-        try await api.apply(pod)
-        let ready = try await SimContractFixture.waitForReadyPods(api, namespace: namespace, selector: "app=stub", count: 1, timeout: .seconds(60))
+        // The pod is created only once the watch has listed the empty namespace, so it arrives as watch events.
+        let (ready, updates) = try await SimContractFixture.waitForReadyPods(
+            api, namespace: namespace, selector: "app=stub", count: 1, timeout: .seconds(60), afterFirstSync: { try await api.apply(pod) })
+        #expect(updates.first == .synced)
+        #expect(updates.dropFirst().first == .added, "\(updates)")
+        #expect(updates.contains(.modified), "the pod turned Ready through a MODIFIED event: \(updates)")
         let ip = try #require(ready["stub"]?.status?.podIP)
         let metrics = String(decoding: try await api.proxyGet(pod: "stub", port: 9091, path: "metrics", namespace: namespace), as: UTF8.self)
         #expect(Self.families(metrics).contains("gunicorn_worker_requests_total"))
@@ -591,13 +595,21 @@ final class SimContractFixture: Sendable {
     }
 
     /// Watches the pods `selector` picks until there are `count` of them and all are Ready.
-    /// - Returns: the pods by name, as the last event showed them.
-    static func waitForReadyPods(_ api: any KubeAPI, namespace: String, selector: String, count: Int, timeout: Duration) async throws -> [String: Pod] {
+    /// - Parameter afterFirstSync: runs once the first list is in and the watch is about to start (to create the
+    ///   pods only then, so that they arrive as watch events rather than in the list).
+    /// - Returns: the pods by name as the last event showed them, and the kinds of update the watch delivered.
+    static func waitForReadyPods(
+        _ api: any KubeAPI, namespace: String, selector: String, count: Int, timeout: Duration,
+        afterFirstSync: (() async throws -> Void)? = nil
+    ) async throws -> (pods: [String: Pod], updates: [WatchUpdate.UpdateType]) {
         var pods: [String: Pod] = [:]
+        var types: [WatchUpdate.UpdateType] = []
         func done() -> Bool { pods.count == count && pods.values.allSatisfy(\.isReady) }
         do {
             try await withTestDeadline(timeout) {
                 for try await update in api.watch(.pods, namespace: namespace, options: ListOptions(labelSelector: selector)) {
+                    types.append(update.type)
+                    if types == [.synced], let afterFirstSync { try await afterFirstSync() }
                     switch update.type {
                     case .synced:
                         pods = [:]
@@ -621,7 +633,7 @@ final class SimContractFixture: Sendable {
             }
             throw TestDeadlineExceeded(description: "\(error.description): waiting for \(count) Ready pods -l \(selector) in \(namespace); saw \(seen)")
         }
-        return pods
+        return (pods, types)
     }
 }
 
