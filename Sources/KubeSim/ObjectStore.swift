@@ -421,11 +421,11 @@ public final class ObjectStore: Sendable {
         for index in ports.indices {
             if let requested = ports[index]["nodePort"]?.intValue {
                 guard (30000...32767).contains(requested) else {
-                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: String(requested),
+                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: requested,
                                            why: "provided port is not in the valid range. The range of valid ports is 30000-32767")
                 }
                 guard !taken.contains(requested) else {
-                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: String(requested),
+                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: requested,
                                            why: "provided port is already allocated")
                 }
                 used.insert(requested)
