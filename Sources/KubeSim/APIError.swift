@@ -68,6 +68,14 @@ public struct APIError: Error, Sendable, Equatable {
                         message: "\(resource.kind) \"\(name)\" is invalid: \(field): \(cause)", details: detail)
     }
 
+    /// A required field is missing (`spec.selector: Required value`).
+    static func required(_ resource: ResourceType, _ name: String, field: String) -> APIError {
+        var detail = details(resource, name)
+        detail.set(["kind"], to: .string(resource.kind))
+        detail.set(["causes"], to: [["reason": "FieldValueRequired", "message": "Required value", "field": .string(field)]])
+        return APIError(code: 422, reason: "Invalid", message: "\(resource.kind) \"\(name)\" is invalid: \(field): Required value", details: detail)
+    }
+
     static func badRequest(_ message: String) -> APIError {
         APIError(code: 400, reason: "BadRequest", message: message)
     }

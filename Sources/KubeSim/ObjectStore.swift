@@ -399,6 +399,7 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", field], to: nil)
         }
         if resource.tracksGeneration { object.set(["metadata", "generation"], to: 1) }
+        try Self.validateWorkload(resource, object, name: name)
         Defaults.apply(resource, to: &object, clusterIP: { () -> String in
             state.nextClusterIP += 1
             return serviceAddress(state.nextClusterIP)
@@ -436,6 +437,20 @@ public final class ObjectStore: Sendable {
             ports[index].set(["nodePort"], to: .number(Double(free)))
         }
         object.set(["spec", "ports"], to: .array(ports))
+    }
+
+    /// apps/v1 workloads need a selector, and it must select the pod template's labels (the real validation).
+    static func validateWorkload(_ resource: ResourceType, _ object: JSONValue, name: String) throws {
+        guard resource.group == "apps", ["daemonsets", "deployments", "replicasets"].contains(resource.plural) else { return }
+        guard let selector = object.value(at: ["spec", "selector"]), selector.objectValue?.isEmpty == false else {
+            throw APIError.required(resource, name, field: "spec.selector")
+        }
+        let labels = (object.value(at: ["spec", "template", "metadata", "labels"])?.objectValue ?? [:]).compactMapValues(\.stringValue)
+        guard let query = Scheduler.labelQuery(selector), query.matches(labels) else {
+            let rendered = "map[string]string{" + labels.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ", ") + "}"
+            throw APIError.invalid(resource, name, field: "spec.template.metadata.labels", value: rendered,
+                                   why: "`selector` does not match template `labels`")
+        }
     }
 
     /// An update that leaves nodePort out keeps the one allocated before (as the real server does for a port it
