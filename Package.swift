@@ -23,6 +23,8 @@ let package = Package(
     targets: [
         // The executable is a thin shell: everything lives in library targets.
         .executableTarget(name: "kverify", dependencies: ["KVerifyCommands"]),
+        // The client side of scripts/bench/kube_proxy.sh (proxy GETs through either KubeAPI backend); not shipped.
+        .executableTarget(name: "kverify-bench", dependencies: ["KubeClient", "KubeConfig", "KubeModel"]),
         .target(
             name: "KVerifyCommands",
             dependencies: [
@@ -98,7 +100,7 @@ let package = Package(
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport"],
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim"],
             resources: [.copy("Resources")]
         ),
         .testTarget(

@@ -135,11 +135,14 @@ public final class KubectlBackend: KubeAPI {
             what: "delete \(resource.kind) \(name)")
     }
 
+    /// `get --raw` of the log subresource, the request the REST backend sends: `kubectl logs` without `--container`
+    /// would pick a default container itself where the API server answers 400 for a pod with several.
     public func logs(pod: String, namespace: String?, container: String?, tailLines: Int?) async throws -> String {
-        var arguments = ["logs", pod] + namespaceArguments(.pods, namespace)
-        if let container { arguments += ["--container", container] }
-        if let tailLines { arguments.append("--tail=\(tailLines)") }
-        return String(decoding: try await run(arguments, what: "logs of pod \(pod)"), as: UTF8.self)
+        var query: [(String, String)] = []
+        if let container { query.append(("container", container)) }
+        if let tailLines { query.append(("tailLines", "\(tailLines)")) }
+        let path = pathWithQuery(Resource.pods.path(namespace: namespace ?? defaultNamespace, name: pod, subresource: "log"), query)
+        return String(decoding: try await run(["get", "--raw", path], what: "logs of pod \(pod)"), as: UTF8.self)
     }
 
     public func proxyGet(pod: String, port: Int, path: String, namespace: String?) async throws -> [UInt8] {

@@ -49,7 +49,16 @@ public struct APIError: Error, Sendable, Equatable {
     }
 
     static func invalid(_ resource: ResourceType, _ name: String, field: String, value: String, why: String) -> APIError {
-        let cause = "Invalid value: \"\(value)\": \(why)"
+        invalid(resource, name, field: field, rendered: "\"\(value)\"", why: why)
+    }
+
+    /// An integer field's value is printed bare, as the real server prints it (`Invalid value: 30379`).
+    static func invalid(_ resource: ResourceType, _ name: String, field: String, value: Int, why: String) -> APIError {
+        invalid(resource, name, field: field, rendered: String(value), why: why)
+    }
+
+    private static func invalid(_ resource: ResourceType, _ name: String, field: String, rendered: String, why: String) -> APIError {
+        let cause = "Invalid value: \(rendered): \(why)"
         var detail = details(resource, name)
         detail.set(["kind"], to: .string(resource.kind))
         detail.set(["causes"], to: .array([.object([
@@ -57,6 +66,14 @@ public struct APIError: Error, Sendable, Equatable {
         ])]))
         return APIError(code: 422, reason: "Invalid",
                         message: "\(resource.kind) \"\(name)\" is invalid: \(field): \(cause)", details: detail)
+    }
+
+    /// A required field is missing (`spec.selector: Required value`).
+    static func required(_ resource: ResourceType, _ name: String, field: String) -> APIError {
+        var detail = details(resource, name)
+        detail.set(["kind"], to: .string(resource.kind))
+        detail.set(["causes"], to: [["reason": "FieldValueRequired", "message": "Required value", "field": .string(field)]])
+        return APIError(code: 422, reason: "Invalid", message: "\(resource.kind) \"\(name)\" is invalid: \(field): Required value", details: detail)
     }
 
     static func badRequest(_ message: String) -> APIError {

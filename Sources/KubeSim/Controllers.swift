@@ -132,10 +132,10 @@ enum Controllers {
             pod.set(["metadata", "ownerReferences"], to: [["apiVersion": "apps/v1", "kind": "DaemonSet", "name": .string(name),
                                                             "uid": .string(uid), "controller": true, "blockOwnerDeletion": true]])
             pod.set(["spec", "nodeName"], to: .string(nodeName))
-            // The real controller leaves binding to the default scheduler; the pod's history says so either way.
-            if let created = try? store.create(pods, namespace: namespace, body: pod, manager: manager) {
-                events?.record(created, reason: "Scheduled",
-                               message: "Successfully assigned \(namespace)/\(created.string(at: "metadata", "name") ?? "") to \(nodeName)",
+            // The real DaemonSet controller leaves binding to the default scheduler (node affinity to this node), so a
+            // DaemonSet pod has the same Scheduled event as any other; binding here directly must not lose it.
+            if let created = try? store.create(pods, namespace: namespace, body: pod, manager: manager), let podName = created.string(at: "metadata", "name") {
+                events?.record(created, reason: "Scheduled", message: "Successfully assigned \(namespace)/\(podName) to \(nodeName)",
                                component: "default-scheduler")
             }
         }

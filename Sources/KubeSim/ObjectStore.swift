@@ -399,6 +399,7 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", field], to: nil)
         }
         if resource.tracksGeneration { object.set(["metadata", "generation"], to: 1) }
+        try Self.validateWorkload(resource, object, name: name)
         Defaults.apply(resource, to: &object, clusterIP: { () -> String in
             state.nextClusterIP += 1
             return serviceAddress(state.nextClusterIP)
@@ -421,11 +422,11 @@ public final class ObjectStore: Sendable {
         for index in ports.indices {
             if let requested = ports[index]["nodePort"]?.intValue {
                 guard (30000...32767).contains(requested) else {
-                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: String(requested),
+                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: requested,
                                            why: "provided port is not in the valid range. The range of valid ports is 30000-32767")
                 }
                 guard !taken.contains(requested) else {
-                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: String(requested),
+                    throw APIError.invalid(services, name, field: "spec.ports[\(index)].nodePort", value: requested,
                                            why: "provided port is already allocated")
                 }
                 used.insert(requested)
@@ -436,6 +437,20 @@ public final class ObjectStore: Sendable {
             ports[index].set(["nodePort"], to: .number(Double(free)))
         }
         object.set(["spec", "ports"], to: .array(ports))
+    }
+
+    /// apps/v1 workloads need a selector, and it must select the pod template's labels (the real validation).
+    static func validateWorkload(_ resource: ResourceType, _ object: JSONValue, name: String) throws {
+        guard resource.group == "apps", ["daemonsets", "deployments", "replicasets"].contains(resource.plural) else { return }
+        guard let selector = object.value(at: ["spec", "selector"]), selector.objectValue?.isEmpty == false else {
+            throw APIError.required(resource, name, field: "spec.selector")
+        }
+        let labels = (object.value(at: ["spec", "template", "metadata", "labels"])?.objectValue ?? [:]).compactMapValues(\.stringValue)
+        guard let query = Scheduler.labelQuery(selector), query.matches(labels) else {
+            let rendered = "map[string]string{" + labels.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ", ") + "}"
+            throw APIError.invalid(resource, name, field: "spec.template.metadata.labels", value: rendered,
+                                   why: "`selector` does not match template `labels`")
+        }
     }
 
     /// An update that leaves nodePort out keeps the one allocated before (as the real server does for a port it

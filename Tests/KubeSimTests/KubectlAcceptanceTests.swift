@@ -220,6 +220,10 @@ struct KubectlAcceptanceTests {
         (["get", "pods", "--field-selector", "spec.color=red"], nil, "Error from server (BadRequest): Unable to find \"/v1, Resource=pods\" that match label selector \"\", field selector \"spec.color=red\": field label not supported: spec.color"),
         (["create", "--raw", "/api/v1/namespaces/nowhere/configmaps", "-f", "-"], "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", "Error from server (NotFound): namespaces \"nowhere\" not found"),
         (["create", "--raw", "/api/v1/namespaces/default/configmaps", "-f", "-"], "{\"apiVersion\":\"apps/v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", "Error from server (BadRequest)"),
+        (["apply", "--server-side", "-f", "-"], "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
+         "is invalid: spec.selector: Required value"),
+        (["apply", "--server-side", "-f", "-"], "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"z\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
+         "`selector` does not match template `labels`"),
     ] as [([String], String?, String)])
     func badInput(_ arguments: [String], _ body: String?, _ expected: String) async throws {
         try await withSim(nodes: 1) { sim, kubectl in

@@ -66,7 +66,8 @@ struct ObjectStoreTests {
     @Test("generation bumps on spec changes only; status updates go through the status subresource")
     func generation() throws {
         let store = try freshStore()
-        let body: JSONValue = ["metadata": ["name": "web"], "spec": ["replicas": 1]]
+        let body: JSONValue = ["metadata": ["name": "web"], "spec": ["replicas": 1, "selector": ["matchLabels": ["app": "web"]],
+                                                                     "template": ["metadata": ["labels": ["app": "web"]]]]]
         try store.create(deployments, namespace: "default", body: body)
         var labelled = try store.get(deployments, namespace: "default", name: "web")
         labelled.set(["metadata", "labels", "x"], to: "y")
