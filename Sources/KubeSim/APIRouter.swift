@@ -80,6 +80,20 @@ struct APIRouter: Sendable {
         case ("GET", 3, "apis"):
             guard let list = Discovery.resourceList(group: segments[1], version: segments[2]) else { throw APIError.pathNotFound }
             return .json(list)
+        case ("POST", 4, "apis") where segments[1] == "authorization.k8s.io" && segments[3] == "selfsubjectaccessreviews":
+            // Every client of the sim holds the admin certificate (system:masters), so every review is allowed —
+            // what a real server answers for that identity.
+            // kubectl auth can-i sends protobuf, which the sim does not decode for this kind; the answer does not
+            // depend on the question, so it gets the same verdict without its spec echoed.
+            let protobuf = request.contentType.hasPrefix("application/vnd.kubernetes.protobuf")
+            var review: JSONValue = protobuf ? ["spec": [:]] : try decodeBody(request, ResourceCatalog.all[0], checkKind: false)
+            guard review["spec"]?.objectValue != nil else {
+                throw APIError(code: 422, reason: "Invalid", message: "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec: Required value")
+            }
+            review.set(["apiVersion"], to: "authorization.k8s.io/v1")
+            review.set(["kind"], to: "SelfSubjectAccessReview")
+            review.set(["status"], to: ["allowed": true, "reason": "kverify sim: every client is system:masters"])
+            return .json(review, status: 201)
         case ("GET", _, "openapi"):
             if segments == ["openapi", "v3"] { return .json(Discovery.openAPIIndex) }
             guard let document = Discovery.openAPIDocument(request.path) else { throw APIError.pathNotFound }

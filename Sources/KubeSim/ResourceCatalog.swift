@@ -39,9 +39,12 @@ public enum ResourceCatalog {
         apps("deployments", "deployment", "Deployment", short: ["deploy"]),
         apps("replicasets", "replicaset", "ReplicaSet", short: ["rs"]),
         apps("daemonsets", "daemonset", "DaemonSet", short: ["ds"]),
+        // Served only as POST (APIRouter answers it: every sim client is system:masters); listed for discovery.
+        ResourceType(group: "authorization.k8s.io", version: "v1", plural: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview",
+                     kind: "SelfSubjectAccessReview", namespaced: false, shortNames: [], subresources: [], tracksGeneration: false),
     ]
 
-    public static let groups: [(name: String, version: String)] = [("", "v1"), ("apps", "v1")]
+    public static let groups: [(name: String, version: String)] = [("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1")]
 
     /// The resource served under `group/version` with plural name `plural`.
     public static func find(group: String, version: String, plural: String) -> ResourceType? {

@@ -95,7 +95,7 @@ struct PatternCommandSimTests {
                                            environment: ["KUBECACHEDIR": cache.path], timeout: .seconds(240))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let report = try PatternCommandTests.report(run)
-        #expect(report["verdict"] as? String == "warn")  // the sim answers no SelfSubjectAccessReview: permission warnings
+        #expect(report["verdict"] as? String == "pass")
         let findings = try #require(report["findings"] as? [[String: Any]])
         let nodes = findings.filter { $0["checkID"] as? String == "node.metrics" }.compactMap { $0["subject"] as? String }
         #expect(nodes.sorted() == ["node/kverify-sim-control-plane", "node/kverify-sim-worker"])
