@@ -56,11 +56,6 @@ extension KVerify.Sim {
         }
 
         public func run() async throws {
-            let pidURL = URL(fileURLWithPath: KVerify.Sim.pidFile)
-            if let text = try? String(contentsOf: pidURL, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-               kill(pid, 0) == 0 {
-                throw KVerifyError(.usageOrInput, "a sim is already running here (pid \(pid), \(KVerify.Sim.pidFile)); stop it with `kverify sim down`")
-            }
             // Bad input files are usage errors (exit 2), found before anything starts.
             var faultPlan = FaultPlan()
             do {
@@ -68,6 +63,11 @@ extension KVerify.Sim {
                 if let runtime { _ = try RuntimeMap.load(path: runtime) }
             } catch {
                 throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
+            }
+            let pidURL = URL(fileURLWithPath: KVerify.Sim.pidFile)
+            if let text = try? String(contentsOf: pidURL, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+               kill(pid, 0) == 0 {
+                throw KVerifyError(.usageOrInput, "a sim is already running here (pid \(pid), \(KVerify.Sim.pidFile)); stop it with `kverify sim down`")
             }
             // Block the signals first, then watch them, so a Ctrl-C during start-up is not lost.
             let signals = SignalWaiter([SIGINT, SIGTERM])

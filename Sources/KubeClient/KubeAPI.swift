@@ -144,11 +144,21 @@ extension KubeAPI {
         let what = "\(resource.kind) \(name)"
         try await withDeadline(timeout, what: "waiting for \(what) to be deleted") {
             let options = ListOptions(fieldSelector: "metadata.name=\(name)")
-            for try await event in watch(resource, namespace: namespace, options: options) {
-                if event.type == .deleted { return }
-                if event.type == .synced {
-                    // The list after (re)connecting is the truth: empty means gone.
-                    if event.snapshot.isEmpty { return }
+            var attempt = 0
+            while true {
+                do {
+                    for try await event in watch(resource, namespace: namespace, options: options) {
+                        if event.type == .deleted { return }
+                        if event.type == .synced {
+                            // The list after (re)connecting is the truth: empty means gone.
+                            if event.snapshot.isEmpty { return }
+                        }
+                    }
+                    return
+                } catch let error as KubeError where [.tooManyRequests, .serverError, .unreachable, .gone].contains(error.code) {
+                    // A busy or restarting server is no reason to give up waiting; the deadline still holds.
+                    attempt += 1
+                    try await Task.sleep(for: .milliseconds(min(2000, 100 << min(attempt, 5))))
                 }
             }
         }

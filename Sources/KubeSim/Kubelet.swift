@@ -472,21 +472,23 @@ final class PodWorker: Sendable {
         }
     }
 
-    /// Changes the model and writes the pod's status if it differs from what is stored.
+    /// Changes the model and writes the pod's status if it differs from what is stored. The write happens under the
+    /// model's lock: two containers updating at once must not let the older rendering land last (a container would
+    /// then stay unready in the API although the kubelet knows better). Lock order: model, then store.
     private func update(_ change: (inout PodStatusModel) -> Void) {
-        let status = model.withLockedValue { model -> JSONValue in
+        model.withLockedValue { model in
             change(&model)
             let initialized = model.initContainers.allSatisfy {
                 if case .terminated(let terminated) = $0.state { return terminated.exitCode == 0 } else { return false }
             }
             model.refresh(initialized: initialized, restartPolicy: restartPolicy)
-            return model.render()
-        }
-        kubelet.store.modify(Kubelet.pods, namespace: namespace, name: name, manager: "kubelet") { current in
-            guard current.string(at: "metadata", "uid") == uid else { return nil }
-            var changed = current
-            changed.set(["status"], to: status)
-            return changed
+            let status = model.render()
+            kubelet.store.modify(Kubelet.pods, namespace: namespace, name: name, manager: "kubelet") { current in
+                guard current.string(at: "metadata", "uid") == uid else { return nil }
+                var changed = current
+                changed.set(["status"], to: status)
+                return changed
+            }
         }
     }
 

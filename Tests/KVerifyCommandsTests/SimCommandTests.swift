@@ -57,7 +57,8 @@ struct SimCommandTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simfile-\(UUID().uuidString.prefix(8)).yaml")
         try Data(contents.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try await KVerifyRun.run(["sim", "up", flag, file.path], timeout: .seconds(30))
+        let run = try await KVerifyRun.run(["sim", "up", flag, file.path], timeout: .seconds(30),
+                                           workingDirectory: FileManager.default.temporaryDirectory)
         #expect(run.status == 2, "\(run.stderr)")
         #expect(run.stderr.contains(file.path) && run.stderr.contains(expected), "\(run.stderr)")
     }
