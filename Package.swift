@@ -25,6 +25,8 @@ let package = Package(
         .executableTarget(name: "kverify", dependencies: ["KVerifyCommands"]),
         // The client side of scripts/bench/kube_proxy.sh (proxy GETs through either KubeAPI backend); not shipped.
         .executableTarget(name: "kverify-bench", dependencies: ["KubeClient", "KubeConfig", "KubeModel"]),
+        // scripts/bench/readiness.sh: readiness-to-verdict latency of kverify's wait vs `kubectl rollout status`.
+        .executableTarget(name: "kverify-readiness-bench", dependencies: ["KubeClient", "KubeConfig", "KubeModel", "KubeSim", "Verification"]),
         .target(
             name: "KVerifyCommands",
             dependencies: [

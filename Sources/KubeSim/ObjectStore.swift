@@ -11,6 +11,8 @@ public struct StoreEvent: Sendable {
     /// The object before a MODIFIED change, so a label-filtered watch can turn it into ADDED or DELETED.
     public var previous: JSONValue?
     public var resourceVersion: Int
+    /// When the store recorded the change (benchmarks measure latencies from it).
+    public var recordedAt: ContinuousClock.Instant = .now
 }
 
 /// Options of a DELETE (`DeleteOptions` body and query).
@@ -293,6 +295,11 @@ public final class ObjectStore: Sendable {
         }
         continuation.onTermination = { _ in cancel() }
         return Subscription(events: stream, cancel: cancel, continuation: continuation)
+    }
+
+    /// Every change of `resource` from now on, in process (benchmarks and tests observe the sim without a client).
+    public func watchChanges(_ resource: ResourceType, namespace: String?) throws -> Subscription {
+        try watch(resource, namespace: namespace, start: .after(currentResourceVersion))
     }
 
     /// Ends every watch (the server is stopping).

@@ -49,6 +49,11 @@ public struct RolloutWait: Sendable {
         let state = Mutex(Cache())
     }
 
+    /// The first watch failure, kept aside from the coalescing signal stream.
+    private final class FailureBox: Sendable {
+        let error = Mutex<(any Error)?>(nil)
+    }
+
     private enum Signal: Sendable {
         case changed
         case failed(any Error)
@@ -59,7 +64,11 @@ public struct RolloutWait: Sendable {
         let start = ContinuousClock.now
         let deadline = start + timeout
         let cache = CacheBox()
-        let (signals, signal) = AsyncStream<Signal>.makeStream()
+        // Changes coalesce: a burst of watch events makes one evaluation of the newest state, not one each (each
+        // evaluation decodes every pod, so a backlog would delay the verdict). Failures are kept aside so
+        // coalescing can never drop one.
+        let (signals, signal) = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let failure = FailureBox()
         let sources: [(String, Resource, String?)] = [
             ("pods", .pods, namespace), ("nodes", .nodes, nil),
             ("daemonsets", .daemonSets, namespace), ("deployments", .deployments, namespace),
@@ -74,7 +83,8 @@ public struct RolloutWait: Sendable {
                         }
                     } catch is CancellationError {
                     } catch {
-                        signal.yield(.failed(error))
+                        failure.error.withLock { $0 = $0 ?? error }
+                        signal.yield(.changed)
                     }
                 }
             }
@@ -89,6 +99,7 @@ public struct RolloutWait: Sendable {
             var last = (workloads: [Workload](), pods: [Pod](), nodes: [Node](), state: RolloutState.progressing(["no watch has answered yet"]))
             for await event in signals {
                 if case .failed(let error) = event { throw error }
+                if let error = failure.error.withLock({ $0 }) { throw error }
                 try Task.checkCancellation()
                 let now = ContinuousClock.now
                 let snapshot = cache.state.withLock { $0 }
