@@ -134,6 +134,8 @@ for run in 1...runs {
     deployObserver.cancel()
     guard outcome.result == .ready, let lastReady = readyClock.lastReady, let kubectlInstant = kubectlDone.value,
           let daemonSetComplete = statusDone.value, let redisComplete = deployDone.value else {
+        _ = await pattern.cleanup()
+        await sim.stop()  // never leave the sim's pods behind
         fail("run \(run): no verdict to time (rollout \(outcome.result == .ready ? "ready" : "not ready"), last Ready seen: \(readyClock.lastReady != nil), kubectl done: \(kubectlDone.value != nil))")
     }
     // kverify's rule holds once every pod is Ready and both workloads' statuses say so; kubectl rollout status

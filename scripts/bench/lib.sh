@@ -27,6 +27,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b <= 0) b = 0.001; printf "%.1f", 
 build_release() {
   echo "bench: building kverify (release)" >&2
   swift build -c release --product kverify >/dev/null
+  # The sim's pods need the network shim beside the binary (kverify sim looks for it there).
+  swift build -c release --product KVerifySimNet >/dev/null
   # shellcheck disable=SC2034  # used by the scripts that source this file
   KVERIFY=.build/release/kverify
 }
