@@ -76,7 +76,7 @@ struct PatternOptions: ParsableArguments {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard (1...250).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 250, got \(nodes)") }
+        guard (1...1000).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 1000, got \(nodes)") }
         guard redisTTL > 0 else { throw ValidationError("--redis-ttl must be positive seconds, got \(redisTTL)") }
         guard requests > 0 else { throw ValidationError("--requests must be positive, got \(requests)") }
         guard namespace.range(of: "^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$", options: .regularExpression) != nil else {

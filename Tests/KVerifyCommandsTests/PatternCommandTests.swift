@@ -30,7 +30,7 @@ struct PatternCommandTests {
         (["sidecar", "--env", "NOEQUALS"], "--env 'NOEQUALS': expected [container:]NAME=VALUE"),
         (["sidecar", "--namespace", "Bad_Prefix"], "--namespace 'Bad_Prefix'"),
         (["daemonset", "--redis-addr", "nohost"], "--redis-addr"),
-        (["daemonset", "--nodes", "0"], "--nodes must be between 1 and 250"),
+        (["daemonset", "--nodes", "0"], "--nodes must be between 1 and 1000"),
     ])
     func badFlags(arguments: [String], message: String) async throws {
         let run = try await KVerifyRun.run(arguments, timeout: .seconds(30))

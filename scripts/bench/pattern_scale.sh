@@ -19,8 +19,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo
-echo "| nodes | app pods | wait (s) | after readiness: traffic + scrape + logs + redis (s) | cleanup (s) | kverify peak RSS (MiB) |"
-echo "|---|---|---|---|---|---|"
+echo "| nodes | app pods | wait (s) | after readiness: traffic + scrape + logs + redis (s) | of which traffic / scrape / logs / redis (s) | cleanup (s) | kverify peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|---|"
 for nodes in "$@"; do
   kubeconfig="$work/kubeconfig-$nodes"
   "$KVERIFY" sim up --nodes "$nodes" --kubeconfig "$kubeconfig" >"$work/sim.out" 2>"$work/sim.err" &
@@ -40,7 +40,8 @@ wall, kib = open(sys.argv[2]).read().split()[-2:]
 phases = {p["name"]: p["seconds"] for p in report["phases"]}
 after = sum(phases.get(name, 0) for name in ("traffic", "scrape", "logs", "redis"))
 pods = sum(1 for f in report["findings"] if f["checkID"] == "node.metrics")
-print(f"| {sys.argv[3]} | {pods} | {phases.get('wait', 0):.2f} | {after:.2f} | {phases.get('cleanup', 0):.2f} | {int(kib) / 1024:.0f} |")
+split = " / ".join(f"{phases.get(name, 0):.2f}" for name in ("traffic", "scrape", "logs", "redis"))
+print(f"| {sys.argv[3]} | {pods} | {phases.get('wait', 0):.2f} | {after:.2f} | {split} | {phases.get('cleanup', 0):.2f} | {int(kib) / 1024:.0f} |")
 PY
   kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=""
 done
