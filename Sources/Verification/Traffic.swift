@@ -1,6 +1,7 @@
 import Findings
 import Foundation
 import KubeClient
+import Synchronization
 
 /// Sends requests to every pod's app port through the API server proxy, concurrently across pods, so the
 /// exporter's counters move. An answer that names a pod (the demo app's does) must name the pod it was sent to.
@@ -23,34 +24,41 @@ public struct Traffic: Sendable {
         public var errors: [String]
     }
 
+    /// Requests in flight at once, over all pods. Measured on the sim (scripts/bench/pattern_scale.sh): one task per
+    /// pod with 200 pods opened 200 TLS connections at once and was slower than a bounded pool of workers.
+    public var concurrency = 16
+
     public func run(_ targets: [PodTarget], api: any KubeAPI) async -> [PodResult] {
-        await withTaskGroup(of: PodResult.self) { group in
-            for target in targets {
+        // Round-robin over the pods, so every pod gets its first request early.
+        let jobs = (0..<requestsPerPod).flatMap { _ in targets.indices }
+        let next = JobCounter()
+        let outcomes: [(Int, String?)] = await withTaskGroup(of: [(Int, String?)].self) { group in
+            for _ in 0..<max(1, min(concurrency, jobs.count)) {
                 group.addTask {
-                    var answered = 0
-                    var errors: [String] = []
-                    for _ in 0..<requestsPerPod {
+                    var mine: [(Int, String?)] = []
+                    while let job = next.take(below: jobs.count) {
+                        let target = targets[jobs[job]]
                         do {
                             let body = try await api.proxyGet(pod: target.pod, port: port, path: path, namespace: namespace)
                             // The demo app names the pod that answered; another app's body is taken as it comes.
                             struct Answer: Decodable { var pod: String? }
                             let named = (try? JSONDecoder().decode(Answer.self, from: Data(body)))?.pod
-                            if let named, named != target.pod {
-                                errors.append("answered by pod \(named), not \(target.pod)")
-                            } else {
-                                answered += 1
-                            }
+                            mine.append((jobs[job], named.flatMap { $0 == target.pod ? nil : "answered by pod \($0), not \(target.pod)" }))
                         } catch {
-                            errors.append("\(error)")
+                            mine.append((jobs[job], "\(error)"))
                         }
                     }
-                    return PodResult(target: target, answered: answered, errors: errors)
+                    return mine
                 }
             }
-            var results: [PodResult] = []
-            for await result in group { results.append(result) }
-            return results.sorted { $0.target.pod < $1.target.pod }
+            var all: [(Int, String?)] = []
+            for await part in group { all += part }
+            return all
         }
+        return targets.indices.map { index in
+            let mine = outcomes.filter { $0.0 == index }
+            return PodResult(target: targets[index], answered: mine.filter { $0.1 == nil }.count, errors: mine.compactMap(\.1))
+        }.sorted { $0.target.pod < $1.target.pod }
     }
 
     public func findings(_ results: [PodResult]) -> [Finding] {
@@ -63,6 +71,19 @@ public struct Traffic: Sendable {
                              observed: observed, detail: distinct.joined(separator: " | "))
             }
             return .pass("traffic.requests", subject: result.target.subject, expected: "\(requestsPerPod) answers", observed: observed)
+        }
+    }
+}
+
+/// Hands out job indices to the traffic workers.
+private final class JobCounter: Sendable {
+    private let next = Mutex(0)
+
+    func take(below limit: Int) -> Int? {
+        next.withLock { value in
+            guard value < limit else { return nil }
+            defer { value += 1 }
+            return value
         }
     }
 }

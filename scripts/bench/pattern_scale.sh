@@ -23,6 +23,7 @@ echo "| nodes | app pods | wait (s) | after readiness: traffic + scrape + logs +
 echo "|---|---|---|---|---|---|---|"
 for nodes in "$@"; do
   kubeconfig="$work/kubeconfig-$nodes"
+  rm -f "$work/sim.out"
   "$KVERIFY" sim up --nodes "$nodes" --kubeconfig "$kubeconfig" >"$work/sim.out" 2>"$work/sim.err" &
   sim_pid=$!
   until [ -s "$work/sim.out" ]; do
