@@ -32,3 +32,16 @@ build_release() {
   # shellcheck disable=SC2034  # used by the scripts that source this file
   KVERIFY=.build/release/kverify
 }
+
+# start_sim NODES KUBECONFIG DIR: starts `kverify sim up` in the background and returns once it printed its
+# kubeconfig path (the API answers); its pid is in SIM_PID. DIR holds its output. Stop it with `kill "$SIM_PID"`.
+start_sim() {
+  local nodes=$1 kubeconfig=$2 dir=$3
+  rm -f "$dir/sim.out"
+  "$KVERIFY" sim up --nodes "$nodes" --kubeconfig "$kubeconfig" >"$dir/sim.out" 2>"$dir/sim.err" &
+  SIM_PID=$!
+  until [ -s "$dir/sim.out" ]; do
+    kill -0 "$SIM_PID" 2>/dev/null || { echo "bench: sim exited:" >&2; cat "$dir/sim.err" >&2; return 1; }
+    sleep 0.05
+  done
+}

@@ -23,13 +23,8 @@ echo "| nodes | app pods | wait (s) | after readiness: traffic + scrape + logs +
 echo "|---|---|---|---|---|---|---|"
 for nodes in "$@"; do
   kubeconfig="$work/kubeconfig-$nodes"
-  rm -f "$work/sim.out"
-  "$KVERIFY" sim up --nodes "$nodes" --kubeconfig "$kubeconfig" >"$work/sim.out" 2>"$work/sim.err" &
-  sim_pid=$!
-  until [ -s "$work/sim.out" ]; do
-    kill -0 "$sim_pid" 2>/dev/null || { echo "bench: sim exited:" >&2; cat "$work/sim.err" >&2; exit 1; }
-    sleep 0.05
-  done
+  start_sim "$nodes" "$kubeconfig" "$work"
+  sim_pid=${SIM_PID:?}
   status=0
   /usr/bin/time -f '%e %M' -o "$work/time" "$KVERIFY" daemonset --kubeconfig "$kubeconfig" --nodes "$nodes" \
     --image-app kverify/stub-exporter:1 --skip-expiry --timeout 300s --output json >"$work/report.json" 2>"$work/run.err" || status=$?

@@ -20,12 +20,8 @@ if [ -z "${KVERIFY:-}" ]; then build_release; fi
 export KUBECONFIG="$work/kubeconfig" KUBECACHEDIR="$work/cache"
 
 start=$(date +%s.%N)
-"$KVERIFY" sim up --nodes "$nodes" --kubeconfig "$KUBECONFIG" >"$work/sim.out" 2>"$work/sim.err" &
-sim_pid=$!
-until [ -s "$work/sim.out" ]; do
-  kill -0 "$sim_pid" 2>/dev/null || { echo "bench: sim exited:" >&2; cat "$work/sim.err" >&2; exit 1; }
-  sleep 0.05
-done
+start_sim "$nodes" "$KUBECONFIG" "$work"
+sim_pid=${SIM_PID:?}
 up=$(date +%s.%N)
 
 cat >"$work/ds.yaml" <<YAML
