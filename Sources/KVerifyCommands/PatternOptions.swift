@@ -216,6 +216,10 @@ final class Progress: Sendable {
         case .phaseFinished(let name, let seconds, let findings):
             let failed = findings.filter { $0.status == .fail }.count
             write("  \(name) done in \(String(format: "%.1f", seconds))s" + (failed > 0 ? ", \(failed) failed" : ""))
+            // The per-node verdict, the run's main result, also when every node passed.
+            for finding in findings where finding.checkID == "node.metrics" {
+                write("  \(finding.subject): \(finding.status == .pass ? "PASS" : finding.status == .warn ? "WARN" : "FAIL") \(finding.observed ?? "")")
+            }
         case .rollout(let pods, let nodes, let rolloutState):
             let rows = nodes.map { node -> String in
                 let name = node.metadata.name ?? "?"
