@@ -231,7 +231,7 @@ final class PodWorker: Sendable {
                                   component: "kubelet", host: nodeName, fieldPath: fieldPath)
             guard (try? await Task.sleep(for: .seconds(1))) != nil else { return nil }
             setState(index, isInit: isInit, .waiting(reason: "ImagePullBackOff", message: "Back-off pulling image \"\(image)\""))
-            kubelet.events.record(pod, reason: "BackOff", message: "Back-off pulling image \"\(image)\"", component: "kubelet", host: nodeName,
+            kubelet.events.record(pod, type: "Warning", reason: "BackOff", message: "Back-off pulling image \"\(image)\"", component: "kubelet", host: nodeName,
                                   fieldPath: fieldPath)
             guard (try? await Task.sleep(for: backoff)) != nil else { return nil }
             backoff = min(backoff * 2, .seconds(300))
