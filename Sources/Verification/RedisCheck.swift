@@ -43,7 +43,20 @@ public struct RedisCheck: Sendable {
             let connection = try await connect()
             defer { connection.close() }
             let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds))
-            let result = try await auditor.audit()
+            var result = try await auditor.audit()
+            // The exporter creates a key's hash fields in separate writes while probes keep the app busy, so an audit
+            // can read a hash being created (seen once in a fresh-clone CI run: 1 of 67 hashes short of a field).
+            // Audited again once; a hash still incomplete then is a failure, one that completed is a warning.
+            let partial = result.findings.filter { $0.checkID == "redis.hash.missing-field" && $0.status == .fail }
+            if !partial.isEmpty {
+                try await Task.sleep(for: .milliseconds(500))
+                result = try await auditor.audit()
+                if !result.findings.contains(where: { $0.checkID == "redis.hash.missing-field" && $0.status == .fail }) {
+                    findings.append(.warn("redis.hash.missing-field", subject: target.subject, expected: "complete hashes on every audit",
+                                          observed: "incomplete on one audit, complete on the next: \(partial[0].observed ?? "")",
+                                          detail: "the exporter writes a new key's fields one at a time"))
+                }
+            }
             findings += scoped(result.findings, target)
         }
         return findings
