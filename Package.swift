@@ -6,7 +6,18 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kverify", targets: ["kverify"]),
+        // The CLI's commands, callable in-process (`KVerify.run(arguments:)`).
         .library(name: "KVerify", targets: ["KVerifyCommands"]),
+        // The verification engine as a Swift API: pattern runs, preflight, scrapes and audits, the Kubernetes client.
+        .library(
+            name: "KVerifyEngine",
+            targets: [
+                "Verification", "KubeClient", "KubeConfig", "KubeModel", "Findings", "Scrape", "MetricRules", "PromText",
+                "RESP", "RedisAudit",
+            ]
+        ),
+        // The simulated cluster, for users' own tests (`SimulatedCluster.start`); SimStore for in-process watches.
+        .library(name: "KubeSim", targets: ["KubeSim", "SimStore", "SimFaults"]),
         // The sim's network shim, LD_PRELOADed into pod processes (Sources/CSimNet/simnet.c says what it does).
         .library(name: "KVerifySimNet", type: .dynamic, targets: ["CSimNet"]),
     ],
@@ -23,15 +34,11 @@ let package = Package(
     targets: [
         // The executable is a thin shell: everything lives in library targets.
         .executableTarget(name: "kverify", dependencies: ["KVerifyCommands"]),
-        // The client side of scripts/bench/kube_proxy.sh (proxy GETs through either KubeAPI backend); not shipped.
-        .executableTarget(name: "kverify-bench", dependencies: ["KubeClient", "KubeConfig", "KubeModel"]),
-        // scripts/bench/readiness.sh: readiness-to-verdict latency of kverify's wait vs `kubectl rollout status`.
-        .executableTarget(name: "kverify-readiness-bench", dependencies: ["KubeClient", "KubeConfig", "KubeModel", "KubeSim", "Verification"]),
         .target(
             name: "KVerifyCommands",
             dependencies: [
                 "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient", "KubeConfig",
-                "KubeModel", "Verification", "KubeSim",
+                "KubeModel", "Verification", "KubeSim", "SimFaults", "SimNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,25 +74,67 @@ let package = Package(
             name: "Verification",
             dependencies: ["KubeClient", "KubeModel", "Findings", "PromText", "MetricRules", "Scrape", "RESP", "RedisAudit"]
         ),
+        // The simulated cluster, in layers that each go one way (docs/architecture.md): the store (objects, patching,
+        // server-side apply, selectors, watches) at the bottom; faults; the API server, the control plane and the
+        // node on top of it; `KubeSim` is the facade that wires them (`SimulatedCluster`).
         .target(
-            name: "KubeSim",
+            name: "SimStore",
             dependencies: [
                 "KubeModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/KubeSim/Store"
+        ),
+        .target(
+            name: "SimFaults",
+            dependencies: ["SimStore", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
+            path: "Sources/KubeSim/Faults"
+        ),
+        .target(name: "SimControlPlane", dependencies: ["KubeModel", "SimStore"], path: "Sources/KubeSim/ControlPlane"),
+        .target(
+            name: "SimAPIServer",
+            dependencies: [
+                "KubeModel", "SimStore", "SimFaults",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/KubeSim/APIServer"
+        ),
+        .target(
+            name: "SimNode",
+            dependencies: [
+                "KubeModel", "SimStore", "SimFaults",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            path: "Sources/KubeSim/Node"
+        ),
+        .target(
+            name: "KubeSim",
+            dependencies: [
+                "KubeModel", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/KubeSim/Cluster"
         ),
         .target(name: "CSimNet", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "KVerifyTestSupport"),
         .testTarget(
             name: "VerificationTests",
             dependencies: [
-                "Verification", "KVerifyTestSupport", "KubeSim", "KubeClient", "KubeModel", "KubeConfig", "Findings", "MetricRules",
+                "Verification", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore", "KubeClient", "KubeModel", "KubeConfig", "Findings", "MetricRules",
                 "PromText",
             ]
         ),
@@ -98,11 +147,14 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "KVerifyTestSupport"]),
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel", "KVerifyTestSupport"]),
+        .testTarget(
+            name: "KubeSimTests",
+            dependencies: ["KubeSim", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "KubeModel", "KVerifyTestSupport"]
+        ),
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim"],
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore"],
             resources: [.copy("Resources")]
         ),
         .testTarget(

@@ -2,6 +2,8 @@ import ArgumentParser
 import Findings
 import Foundation
 import KubeSim
+import SimFaults
+import SimNode
 import Logging
 
 #if canImport(Glibc)

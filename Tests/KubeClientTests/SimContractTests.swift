@@ -5,6 +5,8 @@ import KubeClient
 import KubeConfig
 import KubeModel
 import KubeSim
+import SimFaults
+import SimStore
 import Testing
 
 /// The `KubeAPI` contract against the simulated cluster with real pods (redis-server, gunicorn + the exporter):

@@ -1,6 +1,7 @@
 import Foundation
 import KVerifyTestSupport
 import KubeSim
+import SimFaults
 
 /// The real `/usr/bin/kubectl` (Google's version dispatcher) pointed at a sim, with a discovery cache of its own.
 struct Kubectl: Sendable {

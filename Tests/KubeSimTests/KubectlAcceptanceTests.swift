@@ -3,6 +3,11 @@ import KVerifyTestSupport
 import KubeModel
 import Testing
 @testable import KubeSim
+@testable import SimStore
+@testable import SimFaults
+@testable import SimControlPlane
+@testable import SimAPIServer
+@testable import SimNode
 
 /// The sim driven by the real kubectl 1.32, as a user would drive kind.
 @Suite("kubectl against the sim", .serialized)

@@ -3,6 +3,11 @@ import KVerifyTestSupport
 import KubeModel
 import Testing
 @testable import KubeSim
+@testable import SimStore
+@testable import SimFaults
+@testable import SimControlPlane
+@testable import SimAPIServer
+@testable import SimNode
 
 /// The kubelet: pods are real processes (redis-server, gunicorn with the real exporter), readiness comes from real
 /// probes, and the real kubectl 1.32 sees it all as it would on kind.

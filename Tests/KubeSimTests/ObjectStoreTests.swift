@@ -2,6 +2,11 @@ import Foundation
 import KubeModel
 import Testing
 @testable import KubeSim
+@testable import SimStore
+@testable import SimFaults
+@testable import SimControlPlane
+@testable import SimAPIServer
+@testable import SimNode
 
 private let namespaces = ResourceCatalog.all[0]
 private let pods = ResourceCatalog.all[2]

@@ -2,6 +2,8 @@ import Foundation
 import KVerifyTestSupport
 import KubeClient
 import KubeSim
+import SimFaults
+import SimStore
 import Testing
 
 #if canImport(Glibc)

@@ -3,6 +3,8 @@ import Foundation
 import KVerifyTestSupport
 import KubeClient
 import KubeSim
+import SimFaults
+import SimStore
 import Testing
 import Verification
 

@@ -4,6 +4,8 @@ import KVerifyTestSupport
 import KubeClient
 import KubeModel
 import KubeSim
+import SimFaults
+import SimStore
 import MetricRules
 import PromText
 import Testing

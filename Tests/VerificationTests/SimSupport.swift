@@ -3,6 +3,8 @@ import KVerifyTestSupport
 import KubeClient
 import KubeConfig
 import KubeSim
+import SimFaults
+import SimStore
 import Verification
 
 /// Clients for a simulated cluster, through either backend, exactly as for a real one (a kubeconfig).

@@ -32,13 +32,13 @@ done
 if [ "$config" = release ]; then
   echo "bench: building kverify and kverify-bench (release, .build-release)" >&2
   swift build -c release --scratch-path .build-release --product kverify >/dev/null
-  swift build -c release --scratch-path .build-release --product kverify-bench >/dev/null
-  bin=.build-release/release
+  swift build -c release --package-path Benchmarks --product kverify-bench >/dev/null
+  bin=.build-release/release bench_bin=Benchmarks/.build/release
 else
   echo "bench: building kverify and kverify-bench (debug)" >&2
   swift build --product kverify >/dev/null
-  swift build --product kverify-bench >/dev/null
-  bin=.build/debug
+  swift build --package-path Benchmarks --product kverify-bench >/dev/null
+  bin=.build/debug bench_bin=Benchmarks/.build/debug
 fi
 
 workdir=$(mktemp -d)
@@ -90,7 +90,7 @@ spread=$(kubectl get pods -n bench -l app=stub -o jsonpath='{range .items[*]}{.s
 echo "bench: $pods stub pods Ready on $((nodes - 1)) workers (pods per node: $spread) after ${ready_seconds}s" >&2
 
 run() {  # backend concurrency → one JSON line
-  "$bin/kverify-bench" --kubeconfig "$KUBECONFIG" --namespace bench --selector app=stub --port 9091 --path metrics \
+  "$bench_bin/kverify-bench" --kubeconfig "$KUBECONFIG" --namespace bench --selector app=stub --port 9091 --path metrics \
     --requests "$requests" --backend "$1" --concurrency "$2" --expect "# TYPE gunicorn_worker_requests_total counter"
 }
 results=$workdir/results.jsonl

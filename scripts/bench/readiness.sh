@@ -8,11 +8,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 nodes=${1:-10}
 runs=${2:-15}
 echo "bench: building kverify-readiness-bench (release)" >&2
-swift build -c release --product kverify-readiness-bench >/dev/null
+swift build -c release --package-path Benchmarks --product kverify-readiness-bench >/dev/null
 swift build -c release --product KVerifySimNet >/dev/null
 out=$(mktemp)
 trap 'rm -f "$out" "$out.err"' EXIT
-.build/release/kverify-readiness-bench --nodes "$nodes" --runs "$runs" 2>"$out.err" | tee "$out" >&2 \
+KVERIFY_SIM_SHIM=$PWD/.build/release/libKVerifySimNet.so Benchmarks/.build/release/kverify-readiness-bench --nodes "$nodes" --runs "$runs" 2>"$out.err" | tee "$out" >&2 \
   || { echo "bench: kverify-readiness-bench failed:" >&2; grep -v ' info ' "$out.err" >&2; exit 1; }
 python3 - "$out" <<'PY'
 import json, statistics, sys

@@ -1,0 +1,340 @@
+import Foundation
+import SimFaults
+import SimStore
+import KubeModel
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The I/O shell of the API server: HTTPS (client certificates required) or plain HTTP on loopback, HTTP/1.1
+/// keep-alive, one task per connection; every request goes through `APIRouter`, watches stream chunked JSON
+/// lines, proxy requests are forwarded to the pod's process.
+package final class APIServer: Sendable {
+    package let port: Int
+    private let serverChannel: any Channel
+    private let acceptTask: Task<Void, Never>
+    private let store: ObjectStore
+
+    /// Request bodies above this are refused with 413, as the real server's 3 MiB limit.
+    static let maxBodyBytes = 3 * 1024 * 1024
+
+    private init(port: Int, serverChannel: any Channel, acceptTask: Task<Void, Never>, store: ObjectStore) {
+        self.port = port
+        self.serverChannel = serverChannel
+        self.acceptTask = acceptTask
+        self.store = store
+    }
+
+    package struct Settings: Sendable {
+        package var host = "127.0.0.1"
+        package var port = 0
+        package var tls: NIOSSLContext?
+        package var bookmarkInterval: Duration = .seconds(5)
+        package var proxyTimeout: Duration = .seconds(30)
+        /// Injected API latency, errors and watch faults (see `FaultPlan`).
+        package var faults: FaultSwitch?
+
+        package init() {}
+    }
+
+    package static func start(router: @escaping @Sendable (Int) -> APIRouter, store: ObjectStore, settings: Settings,
+                      group: any EventLoopGroup, logger: Logger) async throws -> APIServer {
+        let tls = settings.tls
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .bind(host: settings.host, port: settings.port) { child in
+                child.eventLoop.makeCompletedFuture {
+                    if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                }
+            }
+        guard let port = channel.channel.localAddress?.port else { throw SimError("the API server socket has no port") }
+        let routes = router(port)
+        let connections = Connections(router: routes, store: store, settings: settings, group: group, logger: logger)
+        let acceptTask = Task {
+            await withDiscardingTaskGroup { tasks in
+                do {
+                    try await channel.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            tasks.addTask { await connections.serve(connection) }
+                        }
+                    }
+                } catch {
+                    logger.debug("API server stopped accepting: \(error)")
+                }
+            }
+        }
+        return APIServer(port: port, serverChannel: channel.channel, acceptTask: acceptTask, store: store)
+    }
+
+    /// Closes the listener, ends every watch and open connection, and waits for them.
+    package func stop() async {
+        store.closeAllWatches()
+        try? await serverChannel.close()
+        acceptTask.cancel()
+        await acceptTask.value
+    }
+}
+
+/// Serves the requests of one connection after another.
+private struct Connections: Sendable {
+    let router: APIRouter
+    let store: ObjectStore
+    let settings: APIServer.Settings
+    let group: any EventLoopGroup
+    let logger: Logger
+
+    typealias Outbound = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        let closed = connection.channel.closeFuture
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body = ByteBuffer()
+                var tooLarge = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let requestHead):
+                        head = requestHead
+                        body.clear()
+                        tooLarge = false
+                    case .body(var chunk):
+                        if body.readableBytes + chunk.readableBytes > APIServer.maxBodyBytes { tooLarge = true } else { body.writeBuffer(&chunk) }
+                    case .end:
+                        guard let requestHead = head else { continue }
+                        head = nil
+                        let request = APIRequest(
+                            method: requestHead.method.rawValue, uri: requestHead.uri,
+                            headers: requestHead.headers.map { ($0.name, $0.value) },
+                            body: Data(body.readableBytesView))
+                        logger.debug("\(request.method) \(requestHead.uri) content-type=\(request.headers["content-type"] ?? "-") accept=\(request.accept)")
+                        if let plan = settings.faults?.plan, !plan.isEmpty {
+                            if plan.apiLatency > .zero { try await Task.sleep(for: plan.apiLatency) }
+                            if plan.apiErrorRate > 0, Double.random(in: 0..<1) < plan.apiErrorRate {
+                                let error = Self.injected(code: plan.apiErrorCode)
+                                let retry = plan.apiErrorCode == 429 ? [("Retry-After", String(plan.retryAfterSeconds))] : []
+                                try await writeWhole(status: error.code, contentType: "application/json", error.status.data,
+                                                     keepAlive: requestHead.isKeepAlive, to: outbound, extraHeaders: retry)
+                                if !requestHead.isKeepAlive { return }
+                                continue
+                            }
+                        }
+                        let reply: Reply = tooLarge
+                            ? .error(APIError(code: 413, reason: "RequestEntityTooLarge", message: "Request entity too large: limit is 3145728"))
+                            : router.route(request)
+                        let keepAlive = try await send(reply, for: request, keepAlive: requestHead.isKeepAlive, to: outbound, closed: closed)
+                        if !keepAlive { return }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection ended: \(error)")
+        }
+    }
+
+    /// The Status an injected API error carries, worded as the real server's.
+    static func injected(code: Int) -> APIError {
+        switch code {
+        case 429: return APIError(code: 429, reason: "TooManyRequests", message: "kverify sim fault: the server has received too many requests and has asked us to try again later")
+        case 503: return APIError(code: 503, reason: "ServiceUnavailable", message: "kverify sim fault: the server is currently unable to handle the request")
+        case 504: return APIError(code: 504, reason: "Timeout", message: "kverify sim fault: the server was unable to return a response in the time allotted")
+        default: return APIError(code: code, reason: "InternalError", message: "kverify sim fault: an error on the server (\"injected\") has prevented the request from succeeding")
+        }
+    }
+
+    /// Writes a reply; returns whether the connection can carry another request.
+    private func send(_ reply: Reply, for request: APIRequest, keepAlive: Bool, to outbound: Outbound,
+                      closed: EventLoopFuture<Void>) async throws -> Bool {
+        switch reply {
+        case .body(let status, let contentType, let data):
+            try await writeWhole(status: status, contentType: contentType, data, keepAlive: keepAlive, to: outbound)
+            return keepAlive
+        case .watch(let plan):
+            try await streamWatch(plan, to: outbound, closed: closed)
+            return false
+        case .logs(let plan):
+            try await streamLogs(plan, to: outbound, closed: closed)
+            return keepAlive && !plan.follow
+        case .proxy(let host, let port, let path):
+            return try await forward(request, host: host, port: port, path: path, keepAlive: keepAlive, to: outbound)
+        }
+    }
+
+    private func writeWhole(status: Int, contentType: String, _ data: Data, keepAlive: Bool, to outbound: Outbound,
+                            extraHeaders: [(String, String)] = []) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(data.count))
+        headers.add(name: "Cache-Control", value: "no-cache, private")
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)))
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: data))))
+        try await outbound.write(.end(nil))
+    }
+
+    private func startChunked(contentType: String, to outbound: Outbound) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Transfer-Encoding", value: "chunked")
+        headers.add(name: "Cache-Control", value: "no-cache, private")
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+    }
+
+    // MARK: Watch
+
+    private func streamWatch(_ plan: WatchPlan, to outbound: Outbound, closed: EventLoopFuture<Void>) async throws {
+        try await startChunked(contentType: plan.asTable ? Tables.contentType : "application/json", to: outbound)
+        var plan = plan
+        let faults = settings.faults?.plan ?? FaultPlan()
+        if plan.resumed, faults.watchGoneRate > 0, Double.random(in: 0..<1) < faults.watchGoneRate {
+            // As the watch cache does when it compacted past the client's version: the client must relist.
+            plan.subscription?.cancel()
+            plan.subscription = nil
+            plan.failure = APIError(code: 410, reason: "Expired", message: "too old resource version: kverify sim fault (watch gone injected)")
+        }
+        guard let subscription = plan.subscription else {
+            let failure = plan.failure ?? .internalError("watch could not start")
+            try await writeLine(["type": "ERROR", "object": failure.status], to: outbound)
+            try await outbound.write(.end(nil))
+            return
+        }
+        // The stream ends on timeout, on the client closing the connection, or on server stop; each cancels it.
+        let lifetime = faults.watchDropAfter.map { min($0, .seconds(plan.timeoutSeconds)) } ?? .seconds(plan.timeoutSeconds)
+        let timeout = Task {
+            try? await Task.sleep(for: lifetime)
+            subscription.cancel()
+        }
+        closed.whenComplete { _ in subscription.cancel() }
+        let bookmarks: Task<Void, Never>? = plan.bookmarks ? Task { [store, settings] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: settings.bookmarkInterval)
+                if Task.isCancelled { break }
+                subscription.bookmark(store.currentResourceVersion)
+            }
+        } : nil
+        defer {
+            timeout.cancel()
+            bookmarks?.cancel()
+            subscription.cancel()
+        }
+        for await event in subscription.events {
+            var object = event.object
+            if event.type == .bookmark {
+                object = ["kind": .string(plan.resource.kind), "apiVersion": .string(plan.resource.groupVersion),
+                          "metadata": ["resourceVersion": .string(String(event.resourceVersion))]]
+            } else if plan.asTable {
+                object = Tables.table(plan.resource, items: [object], resourceVersion: event.resourceVersion,
+                                      includeObject: plan.includeObject)
+            }
+            try await writeLine(["type": .string(event.type.rawValue), "object": object], to: outbound)
+        }
+        try await outbound.write(.end(nil))
+    }
+
+    private func writeLine(_ value: JSONValue, to outbound: Outbound) async throws {
+        var line = value.data
+        line.append(0x0A)
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: line))))
+    }
+
+    // MARK: Logs
+
+    private func streamLogs(_ plan: LogPlan, to outbound: Outbound, closed: EventLoopFuture<Void>) async throws {
+        try await startChunked(contentType: "text/plain", to: outbound)
+        guard let handle = try? FileHandle(forReadingFrom: plan.file) else {
+            try await outbound.write(.end(nil))
+            return
+        }
+        defer { try? handle.close() }
+        var data = (try? handle.readToEnd()) ?? Data()
+        if let tail = plan.tailLines {
+            var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
+            if lines.last == "" { lines.removeLast() }
+            let kept = lines.suffix(max(0, tail))
+            data = Data(kept.map { $0 + "\n" }.joined().utf8)
+        }
+        if !data.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: data)))) }
+        let podsType = ResourceCatalog.all[2]
+        while plan.follow, !Task.isCancelled {
+            // Poll the file while the pod exists and the client listens; a log has no change notification here.
+            try await Task.sleep(for: .milliseconds(200))
+            if (try? store.get(podsType, namespace: plan.pod.namespace, name: plan.pod.name)) == nil { break }
+            if let more = try? handle.readToEnd(), !more.isEmpty {
+                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: more))))
+            }
+        }
+        try await outbound.write(.end(nil))
+    }
+
+    // MARK: Proxy
+
+    /// Forwards one request to `host:port` over plain HTTP and streams the answer back.
+    private func forward(_ request: APIRequest, host: String, port: Int, path: String, keepAlive: Bool,
+                         to outbound: Outbound) async throws -> Bool {
+        let client: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            client = try await ClientBootstrap(group: group)
+                .connectTimeout(.seconds(5))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            let reason = "\(error)".contains("refused") ? "connect: connection refused" : "\(error)"
+            let failure = APIError.serviceUnavailable("error trying to reach service: dial tcp \(host):\(port): \(reason)")
+            try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: keepAlive, to: outbound)
+            return keepAlive
+        }
+        var headers = HTTPHeaders()
+        let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "authorization", "content-length", "te", "trailer"]
+        for (name, value) in request.headers where !hopByHop.contains(name) { headers.add(name: name, value: value) }
+        headers.add(name: "Host", value: "\(host):\(port)")
+        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Content-Length", value: String(request.body.count))
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: path, headers: headers)
+        let deadline = settings.proxyTimeout
+        let watchdog = Task { [client] in
+            try? await Task.sleep(for: deadline)
+            if !Task.isCancelled { try? await client.channel.close() }
+        }
+        defer { watchdog.cancel() }
+        var answered = false
+        try await client.executeThenClose { inbound, requestWriter in
+            try await requestWriter.write(.head(head))
+            if !request.body.isEmpty { try await requestWriter.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
+            try await requestWriter.write(.end(nil))
+            for try await part in inbound {
+                switch part {
+                case .head(let response):
+                    var forwarded = HTTPHeaders()
+                    for header in response.headers where !hopByHop.contains(header.name.lowercased()) || header.name.lowercased() == "content-length" {
+                        forwarded.add(name: header.name, value: header.value)
+                    }
+                    if !forwarded.contains(name: "content-length") { forwarded.add(name: "Transfer-Encoding", value: "chunked") }
+                    if !keepAlive { forwarded.add(name: "Connection", value: "close") }
+                    answered = true
+                    try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: forwarded)))
+                case .body(let chunk):
+                    try await outbound.write(.body(.byteBuffer(chunk)))
+                case .end:
+                    try await outbound.write(.end(nil))
+                    return
+                }
+            }
+        }
+        guard answered else {
+            let failure = APIError.serviceUnavailable("error trying to reach service: \(host):\(port) closed the connection without an answer")
+            try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: false, to: outbound)
+            return false
+        }
+        return keepAlive
+    }
+}

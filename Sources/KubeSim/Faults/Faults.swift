@@ -1,0 +1,169 @@
+import Foundation
+import SimStore
+import NIOConcurrencyHelpers
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults the sim injects, from `sim up --faults FILE` or set by tests (`SimulatedCluster.faults`):
+///
+/// ```yaml
+/// imagePullFailure: [{image: "kverify-demo-app:*"}]        # ErrImagePull → ImagePullBackOff
+/// crashOnStart: [{container: app, exitCode: 1}]             # the container exits at once → CrashLoopBackOff
+/// slowReadiness: [{container: prometheus-exporter, delaySeconds: 20}]   # probes fail for that long after start
+/// nodeNotReady: [{node: kverify-sim-worker2, afterSeconds: 5}]           # node Ready=Unknown, its pods unready
+/// api: {latencyMilliseconds: 50, errorRate: 0.1, errorCode: 429, retryAfterSeconds: 1}   # every request
+/// watch: {dropAfterSeconds: 5, goneRate: 0.5}  # watches cut after 5 s; half of the resumed ones get 410 Gone
+/// ```
+/// `image` and `container` are shell globs (default `*`); a fault applies to containers matching both.
+public struct FaultPlan: Sendable, Equatable {
+    public struct ContainerMatch: Sendable, Equatable {
+        public var image: String = "*"
+        public var container: String = "*"
+        public var namespace: String = "*"
+
+        public init(image: String = "*", container: String = "*", namespace: String = "*") {
+            self.image = image
+            self.container = container
+            self.namespace = namespace
+        }
+
+        func matches(image: String, container: String, namespace: String) -> Bool {
+            fnmatch(self.image, image, 0) == 0 && fnmatch(self.container, container, 0) == 0 && fnmatch(self.namespace, namespace, 0) == 0
+        }
+    }
+
+    public struct Crash: Sendable, Equatable {
+        public var match: ContainerMatch
+        public var exitCode: Int
+        public init(_ match: ContainerMatch, exitCode: Int = 1) {
+            self.match = match
+            self.exitCode = exitCode
+        }
+    }
+
+    public struct SlowReadiness: Sendable, Equatable {
+        public var match: ContainerMatch
+        public var delay: Duration
+        public init(_ match: ContainerMatch, delay: Duration) {
+            self.match = match
+            self.delay = delay
+        }
+    }
+
+    public struct NodeNotReady: Sendable, Equatable {
+        public var node: String
+        public var after: Duration
+        public init(node: String, after: Duration = .zero) {
+            self.node = node
+            self.after = after
+        }
+    }
+
+    public var imagePullFailures: [ContainerMatch] = []
+    public var crashOnStart: [Crash] = []
+    public var slowReadiness: [SlowReadiness] = []
+    public var nodeNotReady: [NodeNotReady] = []
+    public var apiLatency: Duration = .zero
+    /// Fraction (0…1) of API requests answered with `apiErrorCode` instead.
+    public var apiErrorRate: Double = 0
+    public var apiErrorCode: Int = 500
+    public var retryAfterSeconds: Int = 1
+    /// Watches are cut after this long (the client must reconnect).
+    public var watchDropAfter: Duration?
+    /// Fraction of watches resuming from a resourceVersion that get 410 Gone (the client must relist).
+    public var watchGoneRate: Double = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { self == FaultPlan() }
+
+    package func pullFails(image: String, container: String, namespace: String) -> Bool {
+        imagePullFailures.contains { $0.matches(image: image, container: container, namespace: namespace) }
+    }
+
+    package func crash(image: String, container: String, namespace: String) -> Crash? {
+        crashOnStart.first { $0.match.matches(image: image, container: container, namespace: namespace) }
+    }
+
+    package func readinessDelay(image: String, container: String, namespace: String) -> Duration? {
+        slowReadiness.first { $0.match.matches(image: image, container: container, namespace: namespace) }?.delay
+    }
+
+    /// Reads a faults file (format above). - Throws: `SimError` naming the file and the field.
+    public static func load(path: String) throws -> FaultPlan {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SimError("cannot read the faults file \(path): \(error.localizedDescription)")
+        }
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw SimError("the faults file \(path) is not valid YAML: \(error)")
+        }
+        guard let root = (document ?? [String: Any]()) as? [String: Any] else {
+            throw SimError("the faults file \(path) must be a mapping")
+        }
+        let known: Set<String> = ["imagePullFailure", "crashOnStart", "slowReadiness", "nodeNotReady", "api", "watch"]
+        if let unknown = root.keys.first(where: { !known.contains($0) }) {
+            throw SimError("\(path): unknown fault `\(unknown)`; known: \(known.sorted().joined(separator: ", "))")
+        }
+        func items(_ key: String) throws -> [[String: Any]] {
+            guard let value = root[key] else { return [] }
+            guard let list = value as? [Any], let items = list as? [[String: Any]] else {
+                throw SimError("\(path): `\(key)` must be a list of mappings")
+            }
+            return items
+        }
+        func number(_ item: [String: Any], _ key: String, in field: String) throws -> Double? {
+            guard let value = item[key] else { return nil }
+            if let int = value as? Int { return Double(int) }
+            if let double = value as? Double { return double }
+            throw SimError("\(path): \(field).\(key) must be a number, got \(value)")
+        }
+        func match(_ item: [String: Any]) -> ContainerMatch {
+            ContainerMatch(image: item["image"] as? String ?? "*", container: item["container"] as? String ?? "*",
+                           namespace: item["namespace"] as? String ?? "*")
+        }
+        var plan = FaultPlan()
+        plan.imagePullFailures = try items("imagePullFailure").map(match)
+        plan.crashOnStart = try items("crashOnStart").map { Crash(match($0), exitCode: Int(try number($0, "exitCode", in: "crashOnStart") ?? 1)) }
+        plan.slowReadiness = try items("slowReadiness").map {
+            SlowReadiness(match($0), delay: .milliseconds(Int((try number($0, "delaySeconds", in: "slowReadiness") ?? 10) * 1000)))
+        }
+        plan.nodeNotReady = try items("nodeNotReady").map { item in
+            guard let node = item["node"] as? String else { throw SimError("\(path): nodeNotReady needs `node: NAME`") }
+            return NodeNotReady(node: node, after: .milliseconds(Int((try number(item, "afterSeconds", in: "nodeNotReady") ?? 0) * 1000)))
+        }
+        if let api = root["api"] as? [String: Any] {
+            plan.apiLatency = .milliseconds(Int(try number(api, "latencyMilliseconds", in: "api") ?? 0))
+            plan.apiErrorRate = try number(api, "errorRate", in: "api") ?? 0
+            plan.apiErrorCode = Int(try number(api, "errorCode", in: "api") ?? 500)
+            plan.retryAfterSeconds = Int(try number(api, "retryAfterSeconds", in: "api") ?? 1)
+            guard (0...1).contains(plan.apiErrorRate) else { throw SimError("\(path): api.errorRate must be between 0 and 1") }
+            guard [429, 500, 502, 503, 504].contains(plan.apiErrorCode) else {
+                throw SimError("\(path): api.errorCode must be 429, 500, 502, 503 or 504, got \(plan.apiErrorCode)")
+            }
+        }
+        if let watch = root["watch"] as? [String: Any] {
+            plan.watchDropAfter = try number(watch, "dropAfterSeconds", in: "watch").map { .milliseconds(Int($0 * 1000)) }
+            plan.watchGoneRate = try number(watch, "goneRate", in: "watch") ?? 0
+        }
+        return plan
+    }
+}
+
+/// The fault plan in force; tests change it while the sim runs.
+public final class FaultSwitch: Sendable {
+    private let box: NIOLockedValueBox<FaultPlan>
+    public init(_ plan: FaultPlan = FaultPlan()) { box = NIOLockedValueBox(plan) }
+    public var plan: FaultPlan {
+        get { box.withLockedValue { $0 } }
+        set { box.withLockedValue { $0 = newValue } }
+    }
+}

@@ -1,0 +1,576 @@
+import Foundation
+import SimFaults
+import SimStore
+import KubeModel
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sim's kubelet for every node: runs each bound pod's containers as real processes (or stubs), probes them,
+/// restarts them with CrashLoopBackOff back-off, captures their output for `pods/log`, and writes pod status the
+/// way the real kubelet does. Pods are followed through a store watch; a deleted pod's processes get SIGTERM,
+/// then SIGKILL after its grace period.
+package final class Kubelet: Sendable {
+    package struct Settings: Sendable {
+        package var runtime: RuntimeMap?
+        /// Why there is no runtime map, for the pull failure every image then gets.
+        package var runtimeProblem: String
+        package var shim: String?
+        package var podsDirectory: URL
+        package var logDirectory: URL
+        package var hostsDirectory: URL
+        /// Upper bound on a pod's termination grace (the spec's default is 30 s).
+        package var maxGrace: Duration = .seconds(10)
+
+        package init(runtime: RuntimeMap?, runtimeProblem: String, shim: String?, podsDirectory: URL, logDirectory: URL,
+                     hostsDirectory: URL) {
+            self.runtime = runtime
+            self.runtimeProblem = runtimeProblem
+            self.shim = shim
+            self.podsDirectory = podsDirectory
+            self.logDirectory = logDirectory
+            self.hostsDirectory = hostsDirectory
+        }
+    }
+
+    let store: ObjectStore
+    let network: SimNetwork
+    let faults: FaultSwitch
+    let group: any EventLoopGroup
+    let settings: Settings
+    let events: EventRecorder
+    let logger: Logger
+    let probes: ProbeClient
+    private let workers = NIOLockedValueBox<[String: PodWorker]>([:])
+    private let lostNodes = NIOLockedValueBox<Set<String>>([])
+    static let pods = ResourceCatalog.all[2]
+
+    package init(store: ObjectStore, network: SimNetwork, faults: FaultSwitch, group: any EventLoopGroup, settings: Settings,
+         events: EventRecorder, logger: Logger) {
+        self.store = store
+        self.network = network
+        self.faults = faults
+        self.group = group
+        self.settings = settings
+        self.events = events
+        self.logger = logger
+        self.probes = ProbeClient(group: group)
+    }
+
+    /// Follows pods until cancelled, then stops every pod it started.
+    package func run() async {
+        guard let subscription = try? store.watch(Self.pods, namespace: nil, start: .current) else { return }
+        await withTaskCancellationHandler {
+            for await event in subscription.events {
+                guard let uid = event.object.string(at: "metadata", "uid") else { continue }
+                if event.type == .deleted {
+                    if let worker = workers.withLockedValue({ $0.removeValue(forKey: uid) }) {
+                        Task { await worker.stop() }
+                    }
+                } else if let node = event.object.string(at: "spec", "nodeName"), !node.isEmpty,
+                          event.object.string(at: "status", "phase") != "Succeeded", event.object.string(at: "status", "phase") != "Failed" {
+                    let started: PodWorker? = workers.withLockedValue { workers in
+                        guard workers[uid] == nil else { return nil }
+                        let worker = PodWorker(pod: event.object, kubelet: self)
+                        workers[uid] = worker
+                        return worker
+                    }
+                    if let started {
+                        if lostNodes.withLockedValue({ $0.contains(node) }) { started.nodeLost() }
+                        started.start()
+                    }
+                }
+            }
+        } onCancel: {
+            subscription.cancel()
+        }
+        await stopAll()
+    }
+
+    func stopAll() async {
+        let all = workers.withLockedValue { workers in
+            defer { workers.removeAll() }
+            return Array(workers.values)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for worker in all { group.addTask { await worker.stop(grace: .milliseconds(500)) } }
+        }
+    }
+
+    /// A node stopped reporting (fault): its pods turn unready, as the node lifecycle controller marks them.
+    package func markNodeLost(_ node: String) {
+        lostNodes.withLockedValue { _ = $0.insert(node) }
+        for worker in workers.withLockedValue({ Array($0.values) }) where worker.nodeName == node { worker.nodeLost() }
+    }
+
+    var runningPodCount: Int { workers.withLockedValue { $0.count } }
+}
+
+/// One pod on its node: sandbox (address, directories), init containers in order, then every container with its
+/// probes and restarts.
+package final class PodWorker: Sendable {
+    let pod: JSONValue
+    let uid: String
+    let namespace: String
+    let name: String
+    let nodeName: String
+    private let kubelet: Kubelet
+    private let model: NIOLockedValueBox<PodStatusModel>
+    private let processes = NIOLockedValueBox<[String: ContainerProcess]>([:])
+    private let stubs = NIOLockedValueBox<[String: StubServer]>([:])
+    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let address = NIOLockedValueBox<String?>(nil)
+    private let directory: URL
+
+    init(pod: JSONValue, kubelet: Kubelet) {
+        self.pod = pod
+        self.kubelet = kubelet
+        uid = pod.string(at: "metadata", "uid") ?? ""
+        namespace = pod.string(at: "metadata", "namespace") ?? "default"
+        name = pod.string(at: "metadata", "name") ?? ""
+        nodeName = pod.string(at: "spec", "nodeName") ?? ""
+        directory = kubelet.settings.podsDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid.prefix(8))")
+        func containers(_ field: String) -> [PodStatusModel.Container] {
+            (pod.value(at: ["spec", field])?.arrayValue ?? []).map {
+                PodStatusModel.Container(name: $0["name"]?.stringValue ?? "", image: $0["image"]?.stringValue ?? "")
+            }
+        }
+        var model = PodStatusModel(initContainers: containers("initContainers"), containers: containers("containers"))
+        if !model.initContainers.isEmpty {
+            for index in model.containers.indices { model.containers[index].state = .waiting(reason: "PodInitializing", message: nil) }
+        }
+        self.model = NIOLockedValueBox(model)
+    }
+
+    var restartPolicy: String { pod.string(at: "spec", "restartPolicy") ?? "Always" }
+    var hostNetwork: Bool { pod.value(at: ["spec", "hostNetwork"]) == .bool(true) }
+
+    func start() {
+        task.withLockedValue { $0 = Task { await self.run() } }
+    }
+
+    func nodeLost() {
+        update { $0.nodeLost = true }
+    }
+
+    /// Stops the pod: the run ends, every process gets SIGTERM and, after the grace period, SIGKILL.
+    func stop(grace: Duration? = nil) async {
+        let running = task.withLockedValue { $0 }
+        running?.cancel()
+        await running?.value
+        let specGrace = Duration.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30)
+        let bounded = min(grace ?? specGrace, kubelet.settings.maxGrace)
+        let all = processes.withLockedValue { processes in
+            defer { processes.removeAll() }
+            return Array(processes.values)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for process in all { group.addTask { _ = await process.stop(grace: bounded) } }
+        }
+        for stub in stubs.withLockedValue({ Array($0.values) }) { await stub.stop() }
+        if let address = address.withLockedValue({ $0 }), !hostNetwork { kubelet.network.releasePodAddress(address) }
+        try? FileManager.default.removeItem(at: directory)
+        for container in (pod.value(at: ["spec", "containers"])?.arrayValue ?? []) + (pod.value(at: ["spec", "initContainers"])?.arrayValue ?? []) {
+            let log = logFile(container["name"]?.stringValue ?? "")
+            try? FileManager.default.removeItem(atPath: log)
+            try? FileManager.default.removeItem(atPath: log + ".previous")
+        }
+    }
+
+    // MARK: The pod's life
+
+    private func run() async {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            guard let hostIP = kubelet.nodeAddress(nodeName) else { throw SimError("node \(nodeName) has no InternalIP") }
+            let podIP = hostNetwork ? hostIP : try kubelet.network.allocatePodAddress()
+            address.withLockedValue { $0 = podIP }
+            update {
+                $0.podIP = podIP
+                $0.hostIP = hostIP
+            }
+            let initContainers = pod.value(at: ["spec", "initContainers"])?.arrayValue ?? []
+            let containers = pod.value(at: ["spec", "containers"])?.arrayValue ?? []
+            let environment = PodEnvironment(pod: pod, podIP: podIP, hostIP: hostIP, podDirectory: directory, store: kubelet.store,
+                                             serviceVariables: kubelet.serviceVariables(namespace: namespace),
+                                             hostsFile: kubelet.settings.hostsDirectory.appendingPathComponent("\(namespace).hosts").path,
+                                             shim: kubelet.settings.shim)
+            for (index, container) in initContainers.enumerated() {
+                guard let entry = await pull(container, index: index, isInit: true) else { return }
+                await runContainer(container, index: index, isInit: true, entry: entry, environment: environment)
+                if Task.isCancelled { return }
+            }
+            update { $0.refresh(initialized: true, restartPolicy: restartPolicy) }
+            await withTaskGroup(of: Void.self) { group in
+                for (index, container) in containers.enumerated() {
+                    group.addTask {
+                        guard let entry = await self.pull(container, index: index, isInit: false) else { return }
+                        await self.runContainer(container, index: index, isInit: false, entry: entry, environment: environment)
+                    }
+                }
+            }
+        } catch {
+            kubelet.events.record(pod, type: "Warning", reason: "FailedCreatePodSandBox", message: "\(error)", component: "kubelet", host: nodeName)
+            kubelet.logger.warning("pod \(namespace)/\(name): \(error)")
+        }
+    }
+
+    /// "Pulls" the image: finds its runtime entry. Without one (or with an injected pull fault) the container
+    /// waits in ErrImagePull, then ImagePullBackOff, and is retried with back-off. Returns nil when cancelled.
+    private func pull(_ container: JSONValue, index: Int, isInit: Bool) async -> RuntimeMap.Entry? {
+        let image = container["image"]?.stringValue ?? ""
+        let containerName = container["name"]?.stringValue ?? ""
+        let fieldPath = "spec.\(isInit ? "initContainers" : "containers"){\(containerName)}"
+        var backoff = Duration.seconds(5)
+        while !Task.isCancelled {
+            let faulted = kubelet.faults.plan.pullFails(image: image, container: containerName, namespace: namespace)
+            if !faulted, let entry = kubelet.settings.runtime?.entry(for: image) {
+                kubelet.events.record(pod, reason: "Pulled", message: "Container image \"\(image)\" already present on machine",
+                                      component: "kubelet", host: nodeName, fieldPath: fieldPath)
+                return entry
+            }
+            let why = faulted ? "kverify sim fault: image pull failure injected for \(image)"
+                : kubelet.settings.runtime == nil ? kubelet.settings.runtimeProblem
+                : "no entry in the runtime map \(kubelet.settings.runtime!.source) matches this image"
+            let message = "failed to pull and unpack image \"\(image)\": \(why)"
+            setState(index, isInit: isInit, .waiting(reason: "ErrImagePull", message: message))
+            kubelet.events.record(pod, reason: "Pulling", message: "Pulling image \"\(image)\"", component: "kubelet", host: nodeName, fieldPath: fieldPath)
+            kubelet.events.record(pod, type: "Warning", reason: "Failed", message: "Failed to pull image \"\(image)\": \(why)",
+                                  component: "kubelet", host: nodeName, fieldPath: fieldPath)
+            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return nil }
+            setState(index, isInit: isInit, .waiting(reason: "ImagePullBackOff", message: "Back-off pulling image \"\(image)\""))
+            kubelet.events.record(pod, type: "Warning", reason: "BackOff", message: "Back-off pulling image \"\(image)\"", component: "kubelet", host: nodeName,
+                                  fieldPath: fieldPath)
+            guard (try? await Task.sleep(for: backoff)) != nil else { return nil }
+            backoff = min(backoff * 2, .seconds(300))
+        }
+        return nil
+    }
+
+    /// Runs one container until the pod stops (regular containers) or until it exits 0 (init containers),
+    /// restarting it as `restartPolicy` says, with the kubelet's back-off (10 s doubling to 5 min).
+    private func runContainer(_ container: JSONValue, index: Int, isInit: Bool, entry: RuntimeMap.Entry, environment: PodEnvironment) async {
+        let containerName = container["name"]?.stringValue ?? ""
+        let fieldPath = "spec.\(isInit ? "initContainers" : "containers"){\(containerName)}"
+        let log = logFile(containerName)
+        var backoff = Duration.seconds(10)
+        var restartedOnce = false
+        while !Task.isCancelled {
+            let startedAt = ObjectStore.now()
+            let outcome: PodStatusModel.Terminated
+            do {
+                outcome = try await runOnce(container, index: index, isInit: isInit, entry: entry, environment: environment,
+                                            log: log, startedAt: startedAt, fieldPath: fieldPath)
+            } catch let error as ContainerConfigError where error.reason != "StartError" {
+                setState(index, isInit: isInit, .waiting(reason: error.reason, message: error.message))
+                kubelet.events.record(pod, type: "Warning", reason: "Failed", message: "Error: \(error.message)", component: "kubelet",
+                                      host: nodeName, fieldPath: fieldPath)
+                guard (try? await Task.sleep(for: backoff)) != nil else { return }
+                continue
+            } catch let error as ContainerConfigError {
+                kubelet.events.record(pod, type: "Warning", reason: "Failed", message: "Error: \(error.message)", component: "kubelet",
+                                      host: nodeName, fieldPath: fieldPath)
+                outcome = .init(exitCode: 128, reason: "StartError", message: error.message, startedAt: startedAt, finishedAt: ObjectStore.now())
+            } catch {
+                return  // cancelled
+            }
+            if Task.isCancelled { return }
+            let done = isInit ? outcome.exitCode == 0 : restartPolicy == "Never" || (restartPolicy == "OnFailure" && outcome.exitCode == 0)
+            if done {
+                update { model in
+                    model.mutateContainer(index, isInit: isInit) {
+                        $0.state = .terminated(outcome)
+                        $0.ready = false
+                    }
+                    model.refresh(initialized: !isInit, restartPolicy: restartPolicy)
+                }
+                return
+            }
+            update { model in
+                model.mutateContainer(index, isInit: isInit) {
+                    $0.lastTerminated = outcome
+                    $0.restartCount += 1
+                    $0.ready = false
+                    $0.started = false
+                    $0.state = .terminated(outcome)
+                }
+                model.refresh(initialized: !isInit, restartPolicy: restartPolicy)
+            }
+            if restartedOnce {
+                let podRef = "\(name)_\(namespace)(\(uid))"
+                setState(index, isInit: isInit, .waiting(reason: "CrashLoopBackOff",
+                                                         message: "back-off \(Int(backoff.components.seconds))s restarting failed container=\(containerName) pod=\(podRef)"))
+                kubelet.events.record(pod, type: "Warning", reason: "BackOff", message: "Back-off restarting failed container \(containerName) in pod \(podRef)",
+                                      component: "kubelet", host: nodeName, fieldPath: fieldPath)
+                guard (try? await Task.sleep(for: backoff)) != nil else { return }
+                backoff = min(backoff * 2, .seconds(300))
+            }
+            restartedOnce = true
+        }
+    }
+
+    /// Starts the container once and follows it until it exits or fails its liveness probe.
+    private func runOnce(_ container: JSONValue, index: Int, isInit: Bool, entry: RuntimeMap.Entry, environment: PodEnvironment,
+                         log: String, startedAt: String, fieldPath: String) async throws -> PodStatusModel.Terminated {
+        let containerName = container["name"]?.stringValue ?? ""
+        let image = container["image"]?.stringValue ?? ""
+        let plan = kubelet.faults.plan
+        // The previous instance's output stays readable as `previous`, like the kubelet's log rotation.
+        if FileManager.default.fileExists(atPath: log) {
+            try? FileManager.default.removeItem(atPath: log + ".previous")
+            try? FileManager.default.moveItem(atPath: log, toPath: log + ".previous")
+        }
+        FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o600])
+        let process: ContainerProcess?
+        if let metrics = entry.stubMetrics {
+            guard !isInit else { return .init(exitCode: 0, reason: "Completed", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now()) }
+            let ports = (container["ports"]?.arrayValue ?? []).compactMap { $0["containerPort"]?.intValue }
+            let body = (try? Data(contentsOf: URL(fileURLWithPath: metrics))) ?? Data()
+            do {
+                let stub = try await StubServer.start(address: environment.podIP, ports: ports, metrics: ByteBuffer(bytes: body), group: kubelet.group)
+                stubs.withLockedValue { $0[containerName] = stub }
+            } catch {
+                throw ContainerConfigError(reason: "StartError", message: "stub runtime cannot listen on \(environment.podIP) \(ports): \(error)")
+            }
+            process = nil
+        } else {
+            var launch = try environment.launch(container, entry: entry, logFile: log)
+            if let crash = plan.crash(image: image, container: containerName, namespace: namespace) {
+                // A real process that really crashes, so logs, exit codes and back-off are all genuine.
+                launch.executable = "/bin/sh"
+                launch.arguments = ["-c", "echo \"kverify sim fault: $0 crashes on start\" >&2; exit \(crash.exitCode)", containerName]
+            }
+            do {
+                process = try ContainerProcess(launch)
+            } catch {
+                throw ContainerConfigError(reason: "StartError", message: "\(error)")
+            }
+            processes.withLockedValue { $0[containerName] = process }
+        }
+        kubelet.events.record(pod, reason: "Created", message: "Created container \(containerName)", component: "kubelet", host: nodeName, fieldPath: fieldPath)
+        kubelet.events.record(pod, reason: "Started", message: "Started container \(containerName)", component: "kubelet", host: nodeName, fieldPath: fieldPath)
+
+        let started = ContinuousClock.now
+        let startup = isInit ? nil : ProbeSpec(container["startupProbe"])
+        let readiness = isInit ? nil : ProbeSpec(container["readinessProbe"])
+        let liveness = isInit ? nil : ProbeSpec(container["livenessProbe"])
+        let readyAfter = plan.readinessDelay(image: image, container: containerName, namespace: namespace).map { started + $0 }
+        var startupState = ProbeState(spec: startup, started: started)
+        var readinessState = ProbeState(spec: readiness, started: started)
+        var livenessState = ProbeState(spec: liveness, started: started)
+        var isStarted = startup == nil
+        update { model in
+            model.mutateContainer(index, isInit: isInit) {
+                $0.state = .running(startedAt: startedAt)
+                $0.started = isStarted
+                $0.ready = !isInit && isStarted && readiness == nil && readyAfter == nil
+            }
+            model.refresh(initialized: !isInit, restartPolicy: restartPolicy)
+        }
+        defer {
+            if let stub = stubs.withLockedValue({ $0.removeValue(forKey: containerName) }) { Task { await stub.stop() } }
+        }
+        while true {
+            if let process, let code = process.exitCode {
+                processes.withLockedValue { _ = $0.removeValue(forKey: containerName) }
+                // Orphans of the exited leader (a forked worker) go with it, as a container's cgroup would.
+                Glibc.kill(-process.pid, SIGKILL)
+                return .init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let now = ContinuousClock.now
+            if !isStarted {
+                if let outcome = await startupState.runIfDue(now, self, container, environment) {
+                    if outcome == .success, startupState.successes >= 1 {
+                        isStarted = true
+                        update { $0.mutateContainer(index, isInit: isInit) { $0.started = true } }
+                    } else if case .failure(let message) = outcome {
+                        kubelet.events.record(pod, type: "Warning", reason: "Unhealthy", message: "Startup probe failed: \(message)",
+                                              component: "kubelet", host: nodeName, fieldPath: fieldPath)
+                        if startupState.failures >= startup!.failureThreshold { return try await killContainer(process, containerName, startedAt, fieldPath, "failed startup probe") }
+                    }
+                }
+                continue
+            }
+            if readiness != nil || readyAfter != nil {
+                var ready = readinessState.ready
+                if readiness == nil {
+                    ready = true
+                } else if let outcome = await readinessState.runIfDue(now, self, container, environment) {
+                    if case .failure(let message) = outcome {
+                        kubelet.events.record(pod, type: "Warning", reason: "Unhealthy", message: "Readiness probe failed: \(message)",
+                                              component: "kubelet", host: nodeName, fieldPath: fieldPath)
+                    }
+                    ready = readinessState.ready
+                }
+                if let readyAfter, now < readyAfter { ready = false }
+                let changed = model.withLockedValue { $0.container(index, isInit: isInit).ready != ready }
+                if changed {
+                    update { model in
+                        model.mutateContainer(index, isInit: isInit) { $0.ready = ready }
+                        model.refresh(initialized: true, restartPolicy: restartPolicy)
+                    }
+                }
+            }
+            if let outcome = await livenessState.runIfDue(now, self, container, environment), case .failure(let message) = outcome {
+                kubelet.events.record(pod, type: "Warning", reason: "Unhealthy", message: "Liveness probe failed: \(message)",
+                                      component: "kubelet", host: nodeName, fieldPath: fieldPath)
+                if livenessState.failures >= liveness!.failureThreshold {
+                    return try await killContainer(process, containerName, startedAt, fieldPath, "failed liveness probe")
+                }
+            }
+        }
+    }
+
+    private func killContainer(_ process: ContainerProcess?, _ containerName: String, _ startedAt: String, _ fieldPath: String,
+                      _ why: String) async throws -> PodStatusModel.Terminated {
+        kubelet.events.record(pod, reason: "Killing", message: "Container \(containerName) \(why), will be restarted", component: "kubelet",
+                              host: nodeName, fieldPath: fieldPath)
+        var code: Int32 = 137
+        if let process {
+            code = await process.stop(grace: min(.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30), kubelet.settings.maxGrace))
+            processes.withLockedValue { _ = $0.removeValue(forKey: containerName) }
+        }
+        return .init(exitCode: code, reason: "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
+    }
+
+    /// Executes one probe against this pod.
+    func probe(_ spec: ProbeSpec, _ container: JSONValue, _ environment: PodEnvironment) async -> ProbeOutcome {
+        func port(_ text: String) -> Int? {
+            if let number = Int(text) { return number }
+            return (container["ports"]?.arrayValue ?? []).first { $0["name"]?.stringValue == text }?["containerPort"]?.intValue
+        }
+        switch spec.action {
+        case .httpGet(let host, let portText, let path, _, let headers):
+            guard let number = port(portText) else { return .failure("no port named \(portText.debugDescription) in container") }
+            return await kubelet.probes.http(host: host ?? environment.podIP, port: number, path: path, headers: headers, timeout: spec.timeout)
+        case .tcpSocket(let host, let portText):
+            guard let number = port(portText) else { return .failure("no port named \(portText.debugDescription) in container") }
+            return await kubelet.probes.tcp(host: host ?? environment.podIP, port: number, timeout: spec.timeout)
+        case .exec(let command):
+            return await execProbe(command, container, environment, timeout: spec.timeout)
+        }
+    }
+
+    private func execProbe(_ command: [String], _ container: JSONValue, _ environment: PodEnvironment, timeout: Duration) async -> ProbeOutcome {
+        guard let entry = kubelet.settings.runtime?.entry(for: container["image"]?.stringValue ?? "") else { return .failure("no runtime entry") }
+        var probeContainer = container
+        probeContainer.set(["command"], to: .array(command.map { .string($0) }))
+        probeContainer.set(["args"], to: nil)
+        do {
+            let launch = try environment.launch(probeContainer, entry: entry, logFile: "/dev/null")
+            let process = try ContainerProcess(launch)
+            let deadline = ContinuousClock.now + timeout
+            while process.exitCode == nil, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            guard let code = process.exitCode else {
+                _ = await process.stop(grace: .zero)
+                return .failure("command \(command) timed out after \(timeout)")
+            }
+            return code == 0 ? .success : .failure("command \(command) exited with \(code)")
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    // MARK: Status
+
+    private func setState(_ index: Int, isInit: Bool, _ state: PodStatusModel.State) {
+        update { model in
+            model.mutateContainer(index, isInit: isInit) { $0.state = state }
+        }
+    }
+
+    /// Changes the model and writes the pod's status if it differs from what is stored. The write happens under the
+    /// model's lock: two containers updating at once must not let the older rendering land last (a container would
+    /// then stay unready in the API although the kubelet knows better). Lock order: model, then store.
+    private func update(_ change: (inout PodStatusModel) -> Void) {
+        model.withLockedValue { model in
+            change(&model)
+            let initialized = model.initContainers.allSatisfy {
+                if case .terminated(let terminated) = $0.state { return terminated.exitCode == 0 } else { return false }
+            }
+            model.refresh(initialized: initialized, restartPolicy: restartPolicy)
+            let status = model.render()
+            kubelet.store.modify(Kubelet.pods, namespace: namespace, name: name, manager: "kubelet") { current in
+                guard current.string(at: "metadata", "uid") == uid else { return nil }
+                var changed = current
+                changed.set(["status"], to: status)
+                return changed
+            }
+        }
+    }
+
+    private func logFile(_ container: String) -> String {
+        kubelet.settings.logDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid.prefix(8))_\(container).log").path
+    }
+}
+
+/// A probe's schedule and its consecutive results.
+package struct ProbeState {
+    let spec: ProbeSpec?
+    var next: ContinuousClock.Instant
+    var successes = 0
+    var failures = 0
+    var ready = false
+
+    init(spec: ProbeSpec?, started: ContinuousClock.Instant) {
+        self.spec = spec
+        next = started + (spec?.initialDelay ?? .zero)
+    }
+
+    /// Runs the probe when it is due; nil when it was not.
+    mutating func runIfDue(_ now: ContinuousClock.Instant, _ worker: PodWorker, _ container: JSONValue,
+                           _ environment: PodEnvironment) async -> ProbeOutcome? {
+        guard let spec, now >= next else { return nil }
+        let outcome = await worker.probe(spec, container, environment)
+        next = ContinuousClock.now + spec.period
+        if outcome == .success {
+            successes += 1
+            failures = 0
+            if successes >= spec.successThreshold { ready = true }
+        } else {
+            failures += 1
+            successes = 0
+            if failures >= spec.failureThreshold { ready = false }
+        }
+        return outcome
+    }
+}
+
+extension PodStatusModel {
+    mutating func mutateContainer(_ index: Int, isInit: Bool, _ change: (inout Container) -> Void) {
+        if isInit {
+            guard initContainers.indices.contains(index) else { return }
+            change(&initContainers[index])
+        } else {
+            guard containers.indices.contains(index) else { return }
+            change(&containers[index])
+        }
+    }
+
+    func container(_ index: Int, isInit: Bool) -> Container {
+        isInit ? initContainers[index] : containers[index]
+    }
+}
+
+extension Kubelet {
+    func nodeAddress(_ node: String) -> String? {
+        guard let object = try? store.get(ResourceCatalog.all[1], namespace: nil, name: node) else { return nil }
+        return object.value(at: ["status", "addresses"])?.arrayValue?.first { $0["type"] == "InternalIP" }?["address"]?.stringValue
+    }
+
+    /// enableServiceLinks: `REDIS_SERVICE_SERVICE_HOST=…`, `…_SERVICE_PORT=…` for each Service in the namespace.
+    func serviceVariables(namespace: String) -> [(String, String)] {
+        let services = store.list(ResourceCatalog.all[3], namespace: namespace).items
+        return services.flatMap { service -> [(String, String)] in
+            guard let name = service.string(at: "metadata", "name"), let ip = service.string(at: "spec", "clusterIP"), ip != "None",
+                  let port = service.value(at: ["spec", "ports"])?.arrayValue?.first?["port"]?.intValue else { return [] }
+            let prefix = name.uppercased().replacingOccurrences(of: "-", with: "_")
+            return [("\(prefix)_SERVICE_HOST", ip), ("\(prefix)_SERVICE_PORT", String(port))]
+        }
+    }
+}

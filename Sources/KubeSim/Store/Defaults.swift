@@ -1,0 +1,90 @@
+import Foundation
+import KubeModel
+
+/// The defaults the real API server fills in, limited to the fields kubectl and kverify read.
+package enum Defaults {
+    static func apply(_ resource: ResourceType, to object: inout JSONValue, clusterIP: () -> String) {
+        func setIfMissing(_ path: [String], _ value: JSONValue) {
+            if object.value(at: path) == nil { object.set(path, to: value) }
+        }
+        switch resource.plural {
+        case "namespaces":
+            let name = object.string(at: "metadata", "name") ?? ""
+            object.set(["metadata", "labels", "kubernetes.io/metadata.name"], to: .string(name))
+            setIfMissing(["spec", "finalizers"], ["kubernetes"])
+            setIfMissing(["status", "phase"], "Active")
+        case "pods":
+            setIfMissing(["spec", "restartPolicy"], "Always")
+            setIfMissing(["spec", "dnsPolicy"], "ClusterFirst")
+            setIfMissing(["spec", "schedulerName"], "default-scheduler")
+            setIfMissing(["spec", "terminationGracePeriodSeconds"], 30)
+            setIfMissing(["spec", "serviceAccountName"], "default")
+            setIfMissing(["status", "phase"], "Pending")
+            setIfMissing(["status", "qosClass"], "BestEffort")
+            defaultContainers(&object, ["spec"])
+        case "services":
+            setIfMissing(["spec", "type"], "ClusterIP")
+            setIfMissing(["spec", "sessionAffinity"], "None")
+            if object.string(at: "spec", "clusterIP") == nil {
+                let ip = clusterIP()
+                object.set(["spec", "clusterIP"], to: .string(ip))
+                object.set(["spec", "clusterIPs"], to: [.string(ip)])
+            }
+            if let ports = object.value(at: ["spec", "ports"])?.arrayValue {
+                object.set(["spec", "ports"], to: .array(ports.map { port in
+                    var port = port
+                    if port["protocol"] == nil { port.set(["protocol"], to: "TCP") }
+                    if port["targetPort"] == nil, let number = port["port"] { port.set(["targetPort"], to: number) }
+                    return port
+                }))
+            }
+        case "persistentvolumeclaims":
+            // No storage exists: a claim is bound at once, as with kind's local-path provisioner after first use.
+            setIfMissing(["status", "phase"], "Bound")
+            if let request = object.value(at: ["spec", "resources", "requests", "storage"]) {
+                setIfMissing(["status", "capacity", "storage"], request)
+            }
+            setIfMissing(["status", "accessModes"], object.value(at: ["spec", "accessModes"]) ?? ["ReadWriteOnce"])
+        case "daemonsets":
+            setIfMissing(["spec", "updateStrategy", "type"], "RollingUpdate")
+            if object.string(at: "spec", "updateStrategy", "type") == "RollingUpdate" {
+                setIfMissing(["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"], 1)
+                setIfMissing(["spec", "updateStrategy", "rollingUpdate", "maxSurge"], 0)
+            }
+            setIfMissing(["spec", "revisionHistoryLimit"], 10)
+            defaultContainers(&object, ["spec", "template", "spec"])
+        case "deployments":
+            setIfMissing(["spec", "replicas"], 1)
+            setIfMissing(["spec", "strategy", "type"], "RollingUpdate")
+            if object.string(at: "spec", "strategy", "type") == "RollingUpdate" {
+                setIfMissing(["spec", "strategy", "rollingUpdate", "maxUnavailable"], "25%")
+                setIfMissing(["spec", "strategy", "rollingUpdate", "maxSurge"], "25%")
+            }
+            setIfMissing(["spec", "revisionHistoryLimit"], 10)
+            setIfMissing(["spec", "progressDeadlineSeconds"], 600)
+            defaultContainers(&object, ["spec", "template", "spec"])
+        case "replicasets":
+            setIfMissing(["spec", "replicas"], 1)
+        case "secrets":
+            setIfMissing(["type"], "Opaque")
+        default:
+            break
+        }
+    }
+
+    private static func defaultContainers(_ object: inout JSONValue, _ specPath: [String]) {
+        for field in ["containers", "initContainers"] {
+            guard let containers = object.value(at: specPath + [field])?.arrayValue else { continue }
+            object.set(specPath + [field], to: .array(containers.map { container in
+                var container = container
+                if container["imagePullPolicy"] == nil {
+                    let image = container["image"]?.stringValue ?? ""
+                    container.set(["imagePullPolicy"], to: image.hasSuffix(":latest") || !image.contains(":") ? "Always" : "IfNotPresent")
+                }
+                if container["terminationMessagePath"] == nil { container.set(["terminationMessagePath"], to: "/dev/termination-log") }
+                if container["terminationMessagePolicy"] == nil { container.set(["terminationMessagePolicy"], to: "File") }
+                return container
+            }))
+        }
+    }
+}
