@@ -61,12 +61,12 @@ let package = Package(
         .target(name: "KubeModel"),
         .target(
             name: "KubeConfig",
-            dependencies: ["KubeModel", "Findings", .product(name: "Yams", package: "Yams")]
+            dependencies: ["KubeModel", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "KubeClient",
             dependencies: [
-                "HTTP", "KubeConfig", "KubeModel", "Findings",
+                "HTTP", "KubeConfig", "KubeModel",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -160,7 +160,8 @@ let package = Package(
         .testTarget(
             name: "KVerifyCommandsTests",
             dependencies: [
-                "KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP",
+                "KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP", "KubeClient", "KubeConfig", "RESP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

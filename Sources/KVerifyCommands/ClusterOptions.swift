@@ -25,20 +25,14 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "How to talk to the cluster: api (REST over libcurl) or kubectl.")
     var backend: BackendChoice = .api
 
-    /// The configured client. Kubeconfig problems end the command with their own exit status (2, or 3 for
-    /// credentials that could not be obtained).
+    /// The configured client. - Throws: `KubeConfigError` (its exit code is decided in `ExitCodes`).
     func makeAPI() throws -> any KubeAPI {
         try Self.makeAPI(kubeconfig: kubeconfig, context: context, namespace: namespace, backend: backend)
     }
 
     /// The same, for commands that take these options in their own shape (`daemonset`, `sidecar`).
     static func makeAPI(kubeconfig: String?, context: String?, namespace: String?, backend: BackendChoice) throws -> any KubeAPI {
-        let configuration: KubeConfiguration
-        do {
-            configuration = try KubeConfigLoader().load(.init(kubeconfig: kubeconfig, context: context, namespace: namespace))
-        } catch let error as KubeConfigError {
-            throw error.kverifyError
-        }
+        let configuration = try KubeConfigLoader().load(.init(kubeconfig: kubeconfig, context: context, namespace: namespace))
         switch backend {
         case .api: return RESTBackend(configuration: configuration)
         case .kubectl: return KubectlBackend(configuration: configuration)

@@ -15,15 +15,21 @@ public struct KVerify: AsyncParsableCommand {
 
     public init() {}
 
-    /// Entry point for the executable: parses, runs, and maps every error to kverify's documented exit codes
-    /// (ArgumentParser's own usage errors would otherwise exit 64).
-    public static func runAsMain(arguments: [String]? = nil) async {
+    /// Entry point for the executable: bootstraps logging (only the executable does), runs, and exits.
+    public static func runAsMain(arguments: [String]? = nil) async -> Never {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             let level = ProcessInfo.processInfo.environment["KVERIFY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
             handler.logLevel = level ?? .warning
             return handler
         }
+        let status = await run(arguments: arguments ?? Array(CommandLine.arguments.dropFirst()))
+        Foundation.exit(status)
+    }
+
+    /// Parses and runs one command line in process, and returns the exit code it ends with (kverify's documented
+    /// codes; ArgumentParser's own usage errors would otherwise be 64). Reports go to stdout, errors to stderr.
+    public static func run(arguments: [String]) async -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -31,15 +37,21 @@ public struct KVerify: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as KVerifyError {
-            FileHandle.standardError.write(Data("kverify: error: \(error.message)\n".utf8))
-            Foundation.exit(error.status.rawValue)
+            return ExitStatus.verified.rawValue
+        } catch let exit as ExitCode {
+            return exit.rawValue  // a command's own verdict (its report is already printed)
         } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(ExitStatus.usageOrInput.rawValue)
+            let parserCode = exitCode(for: error)
+            if parserCode == .success {  // --help, --version
+                FileHandle.standardOutput.write(Data((fullMessage(for: error) + "\n").utf8))
+                return ExitStatus.verified.rawValue
             }
-            exit(withError: error)
+            if parserCode == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                return ExitStatus.usageOrInput.rawValue
+            }
+            FileHandle.standardError.write(Data("kverify: error: \(error)\n".utf8))
+            return ExitCodes.status(for: error).rawValue
         }
     }
 }

@@ -137,7 +137,7 @@ struct PatternOptions: ParsableArguments {
             throw error
         }
         await simulated?.stop()
-        try output.finish(result.report, exitStatus: result.exitStatus)
+        try output.finish(result.report, exitStatus: ExitCodes.status(for: result))
     }
 
     private func makeAPI(kubeconfig override: String?) throws -> any KubeAPI {

@@ -44,7 +44,7 @@ struct PreflightCommand: AsyncParsableCommand {
         } catch let error as KubeError {
             report.findings.append(.fail("cluster.reachable", subject: "API server", expected: "an answering API server",
                                          observed: error.message))
-            try outputOptions.finish(report, exitStatus: error.exitStatus)
+            try outputOptions.finish(report, exitStatus: ExitCodes.status(for: error))
             return
         }
         try outputOptions.finish(report)

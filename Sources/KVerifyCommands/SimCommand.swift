@@ -16,10 +16,19 @@ extension KVerify {
         public static let configuration = CommandConfiguration(
             commandName: "sim",
             abstract: "Run a simulated multi-node Kubernetes API server on loopback (no Docker needed).",
+            discussion: upExitCodes,
             subcommands: [Up.self, Down.self]
         )
 
         public init() {}
+
+        static let upExitCodes = """
+            EXIT CODES
+              0  the sim ran and stopped cleanly (Ctrl-C, SIGTERM or `kverify sim down`)
+              1  an unexpected failure while it ran
+              2  bad options or an unreadable --runtime/--faults file (named, with the field), or a sim already runs here
+              3  the sim could not start: its port is taken, openssl failed, no loopback network could be claimed
+            """
 
         /// Where `sim up` records its pid, relative to the working directory.
         static let pidFile = ".kverify/sim/sim.pid"
@@ -30,7 +39,8 @@ extension KVerify.Sim {
     /// `kverify sim up`: runs in the foreground until Ctrl-C or SIGTERM, then removes its state.
     public struct Up: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
-            abstract: "Start the simulated cluster in the foreground; prints the kubeconfig path once the API answers.")
+            abstract: "Start the simulated cluster in the foreground; prints the kubeconfig path once the API answers.",
+            discussion: KVerify.Sim.upExitCodes)
 
         @Option(help: "Number of nodes (the first is the control plane, tainted NoSchedule as in kind).")
         var nodes = 1
@@ -96,7 +106,15 @@ extension KVerify.Sim {
 
     /// `kverify sim down`: stops a sim started in the background from this directory.
     public struct Down: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(abstract: "Stop the simulated cluster started from this directory.")
+        public static let configuration = CommandConfiguration(
+            abstract: "Stop the simulated cluster started from this directory.",
+            discussion: """
+                EXIT CODES
+                  0  the sim stopped
+                  1  an unexpected failure
+                  2  no sim runs here: no pid file, or one that names no sim process (it is removed)
+                  3  the sim still runs after SIGTERM and the timeout
+                """)
 
         @Option(help: "How long to wait for it to exit, in seconds.")
         var timeout = 15

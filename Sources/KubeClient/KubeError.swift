@@ -1,4 +1,3 @@
-import Findings
 import Foundation
 import KubeModel
 
@@ -60,17 +59,11 @@ public struct KubeError: Error, Sendable, CustomStringConvertible, Equatable {
         (status?.details?.causes ?? []).map { ($0.field.map { "\($0): " } ?? "") + ($0.message ?? $0.reason ?? "") }
     }
 
-    /// Exit status a command ends with when this error stops it: 2 when the user's input is at fault, 1 when a
-    /// verified object is missing, 3 when the cluster cannot be reached or refuses us.
-    public var exitStatus: ExitStatus {
-        switch code {
-        case .invalid, .badManifest, .unknownKind, .conflict, .alreadyExists: .usageOrInput
-        case .notFound: .checkFailed
-        default: .unreachable
-        }
+    /// Whether the user's input is at fault (an invalid or unknown object, a conflict), rather than the cluster
+    /// (unreachable, refusing us, failing). The CLI's exit codes and the pattern run's findings both ask this.
+    public var isCausedByInput: Bool {
+        [.invalid, .badManifest, .unknownKind, .conflict, .alreadyExists].contains(code)
     }
-
-    public var kverifyError: KVerifyError { KVerifyError(exitStatus, message) }
 
     /// Maps an HTTP status (and the `Status` body, if any) to a code, as client-go's `errors.FromObject` does.
     static func code(forHTTPStatus http: Int, reason: String?) -> Code {

@@ -1,5 +1,3 @@
-import Findings
-
 /// Why a kubeconfig could not be turned into working credentials. Messages name the file, context, cluster or
 /// user, what was expected and what was seen — and never contain a token, password or key.
 public struct KubeConfigError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -36,14 +34,9 @@ public struct KubeConfigError: Error, Sendable, CustomStringConvertible, Equatab
 
     public var description: String { message }
 
-    /// Configuration errors are usage errors (exit 2); credential acquisition failing is an auth failure (exit 3).
-    public var exitStatus: ExitStatus {
-        switch code {
-        case .execFailed, .execOutputInvalid, .certificateExpired: .unreachable
-        default: .usageOrInput
-        }
+    /// Whether obtaining credentials failed (an exec plugin, an expired certificate) rather than the file being
+    /// wrong: the first is an authentication failure, the second a configuration error.
+    public var isCredentialFailure: Bool {
+        [.execFailed, .execOutputInvalid, .certificateExpired].contains(code)
     }
-
-    /// The same error as the `KVerifyError` commands end with.
-    public var kverifyError: KVerifyError { KVerifyError(exitStatus, message) }
 }

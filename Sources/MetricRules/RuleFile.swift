@@ -30,7 +30,7 @@ public enum RuleFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw KVerifyError(.usageOrInput, "rules file \(path): cannot read it as UTF-8 text (\(error.localizedDescription))")
+            throw RuleFileError(file: path, message: "cannot read it as UTF-8 text (\(error.localizedDescription))")
         }
         return try parse(text, name: path)
     }
@@ -40,7 +40,7 @@ public enum RuleFile {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw KVerifyError(.usageOrInput, "rules file \(name): invalid YAML: \(error)")
+            throw RuleFileError(file: name, yaml: error)
         }
         guard let root, let rulesNode = root.mapping?["rules"] else {
             throw located(name, root, "expected a mapping with a 'rules' list at the top")
@@ -146,8 +146,37 @@ public enum RuleFile {
                           sampleSuffix: try string("sample"), hint: try string("hint"), onlyIfPresent: onlyIfPresent)
     }
 
-    private static func located(_ file: String, _ node: Node?, _ message: String) -> KVerifyError {
-        let place = node?.mark.map { "\($0.line):\($0.column)" } ?? "1:1"
-        return KVerifyError(.usageOrInput, "rules file \(file):\(place): \(message)")
+    private static func located(_ file: String, _ node: Node?, _ message: String) -> RuleFileError {
+        RuleFileError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message)
+    }
+}
+
+/// A rules file that cannot be used, located as `file:line:column` like every other input error.
+public struct RuleFileError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    public var message: String
+
+    public init(file: String, line: Int? = nil, column: Int? = nil, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    /// Yams' parser errors carry the mark where the YAML went wrong.
+    init(file: String, yaml error: YamlError) {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            self.init(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        default:
+            self.init(file: file, message: "invalid YAML: \(error)")
+        }
+    }
+
+    public var description: String {
+        let place = line.map { ":\($0)" + (column.map { ":\($0)" } ?? "") } ?? ""
+        return "rules file \(file)\(place): \(message)"
     }
 }

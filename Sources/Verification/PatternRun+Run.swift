@@ -4,12 +4,15 @@ import KubeClient
 import RESP
 
 extension PatternRun {
-    /// The whole run's report and the exit status it ends with (0 verified, 1 a check failed, 2 bad manifests,
-    /// 3 the cluster or Redis could not be reached).
+    /// The whole run's report, and the error that stopped it early (the cluster or Redis unreachable, a request
+    /// the server refused), if one did; the CLI turns that into its exit code.
     public struct Result: Sendable {
         public var report: Report
-        public var exitStatus: ExitStatus
+        public var stoppedBy: (any Error & Sendable)?
         public var targets: [PodTarget]
+
+        /// Whether every check passed and nothing stopped the run.
+        public var verified: Bool { stoppedBy == nil && report.verdict != .fail }
     }
 
     /// Runs every phase in order, stopping at the first phase that makes the rest meaningless (preflight
@@ -17,28 +20,28 @@ extension PatternRun {
     /// cancels the task; cleanup then runs in a task of its own that the cancellation does not reach).
     public func run() async -> Result {
         var report = Report(target: target)
-        var forced: ExitStatus?
+        var stoppedBy: (any Error & Sendable)?
         var created = false
         var targets: [PodTarget] = []
         do {
-            try await phases(&report, created: &created, targets: &targets, forced: &forced)
+            try await phases(&report, created: &created, targets: &targets, stoppedBy: &stoppedBy)
         } catch where error is CancellationError || Task.isCancelled {
             // A request cut short by the cancellation may surface as its own error; the cause is the interruption.
             report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
                                          observed: "interrupted (SIGINT/SIGTERM or cancelled)"))
-        } catch let error as KubeError where error.exitStatus == .unreachable {
+        } catch let error as KubeError where !error.isCausedByInput && error.code != .notFound {
             report.findings.append(.fail("cluster.api", subject: "API server", expected: "the API server to answer", observed: error.message))
-            forced = error.exitStatus
+            stoppedBy = error
         } catch let error as KubeError {
             // Refused by the server for what was asked: an invalid manifest, a taken namespace, a missing object.
             report.findings.append(.fail("run.request", subject: "namespace/\(options.namespace)", expected: "the server to accept the run's requests",
                                          observed: error.message, detail: error.causes.isEmpty ? nil : error.causes.joined(separator: "; ")))
-            forced = error.exitStatus
+            stoppedBy = error
         } catch let error as RedisError {
             report.findings.append(.fail("redis.reachable", subject: "redis", expected: "the run's Redis to answer", observed: error.description,
                                          detail: "kverify reaches Redis through its NodePort on a node's InternalIP; where node addresses are "
                                             + "not routable (Docker Desktop on macOS) use --fixed-node-ports with --redis-addr 127.0.0.1:30379"))
-            forced = .unreachable
+            stoppedBy = error
         } catch {
             report.findings.append(.fail("run.error", subject: "run \(options.runID)", expected: "no error", observed: "\(error)"))
         }
@@ -49,11 +52,10 @@ extension PatternRun {
         let seconds = (ContinuousClock.now - start).seconds
         report.phases.append(Report.Phase(name: "cleanup", seconds: seconds))
         onEvent?(.phaseFinished("cleanup", seconds: seconds, findings: [cleanup]))
-        let status: ExitStatus = if let forced, forced != .verified { forced } else { report.exitStatus }
-        return Result(report: report, exitStatus: status, targets: targets)
+        return Result(report: report, stoppedBy: stoppedBy, targets: targets)
     }
 
-    private func phases(_ report: inout Report, created: inout Bool, targets: inout [PodTarget], forced: inout ExitStatus?) async throws {
+    private func phases(_ report: inout Report, created: inout Bool, targets: inout [PodTarget], stoppedBy: inout (any Error & Sendable)?) async throws {
         try await phase("preflight", &report) { ((), try await self.preflight()) }
         guard report.verdict != .fail else { return }
 
@@ -85,7 +87,7 @@ extension PatternRun {
         guard let endpoint else {
             report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",
                                          observed: "no nodePort allocated"))
-            forced = .unreachable
+            stoppedBy = KVerifyError(.unreachable, "Service redis-service has no nodePort allocated, and no --redis-addr was given")
             return
         }
         try await phase("redis", &report) { ((), try await self.redisAudit(podTargets, endpoint: endpoint)) }

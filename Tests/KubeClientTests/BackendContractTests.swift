@@ -52,7 +52,7 @@ struct BackendContractTests {
             let error = await kubeError { _ = try await api.get(Pod.self, name: "ghost") }
             #expect(error?.code == .notFound)
             #expect(error?.message.contains("ghost") == true)
-            #expect(error?.exitStatus == .checkFailed)
+            #expect(error?.isCausedByInput == false)
         }
     }
 
@@ -83,7 +83,7 @@ struct BackendContractTests {
             let error = await kubeError { try await api.apply(invalid) }
             #expect(error?.code == .invalid)
             #expect(error?.message.contains("spec.selector") == true)
-            #expect(error?.exitStatus == .usageOrInput)
+            #expect(error?.isCausedByInput == true)
 
             let unknown = try ManifestLoader.load(yaml: "apiVersion: apps/v1\nkind: StatefulThing\nmetadata: {name: x}\n", file: "u.yaml")
             let unknownError = await kubeError { try await api.apply(unknown) }
@@ -209,7 +209,7 @@ struct BackendContractTests {
             try server.fault(kind: "html", path: "/api/v1/nodes")
             let error = await kubeError { _ = try await api.nodes() }
             #expect(error?.code == .badResponse, "\(error?.message ?? "")")
-            #expect(error?.exitStatus == .unreachable)
+            #expect(error?.isCausedByInput == false)
         }
     }
 
@@ -222,7 +222,7 @@ struct BackendContractTests {
                 let api = try workspace.backend(kind, kubeconfig: path, requestTimeout: .seconds(5))
                 let error = await kubeError { _ = try await api.nodes() }
                 #expect(error?.code == .unreachable, "\(error?.message ?? "")")
-                #expect(error?.exitStatus == .unreachable)
+                #expect(error?.isCausedByInput == false)
             }
         }
     }

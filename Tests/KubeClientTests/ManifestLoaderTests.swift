@@ -64,7 +64,7 @@ struct ManifestLoaderTests {
         } catch let error as KubeError {
             #expect(error.code == .badManifest)
             for text in broken.mentions { #expect(error.message.contains(text), "\(error.message)") }
-            #expect(error.exitStatus == .usageOrInput)
+            #expect(error.isCausedByInput)
         } catch {
             Issue.record("unexpected \(error)")
         }

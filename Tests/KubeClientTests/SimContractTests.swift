@@ -110,7 +110,7 @@ struct SimContractTests {
             #expect(error?.code == .invalid)
             #expect(error?.message.contains("spec.ports[0].nodePort") == true, "\(error?.message ?? "")")
             #expect(error?.message.contains("provided port is already allocated") == true, "\(error?.message ?? "")")
-            #expect(error?.exitStatus == .usageOrInput)
+            #expect(error?.isCausedByInput == true)
         }
         let cliInvalid = try await f.cli.run(["apply", "--server-side", "--filename=-"], stdin: String(decoding: try taken[0].object.jsonData(), as: UTF8.self))
         #expect(cliInvalid.stderr.contains(#"The Service "redis-copy" is invalid: spec.ports[0].nodePort: Invalid value: 30379: provided port is already allocated"#), "\(cliInvalid)")

@@ -17,7 +17,7 @@ struct TransportTests {
                 let api = try workspace.backend(kind, kubeconfig: path, requestTimeout: .seconds(10))
                 let error = await kubeError { _ = try await api.serverVersion() }
                 #expect(error?.code == .tlsFailed, "\(error?.message ?? "")")
-                #expect(error?.exitStatus == .unreachable)
+                #expect(error?.isCausedByInput == false)
             }
         }
     }
@@ -34,7 +34,7 @@ struct TransportTests {
                 // credentials, prompts for a user name and fails on the closed stdin ("error: EOF"). All exit 3.
                 let accepted: [KubeError.Code] = [.tlsFailed, .unreachable, .unauthorized]
                 #expect(error.map { accepted.contains($0.code) } == true, "\(error?.message ?? "")")
-                #expect(error?.exitStatus == .unreachable)
+                #expect(error?.isCausedByInput == false)
             }
         }
     }
@@ -49,7 +49,7 @@ struct TransportTests {
                 let error = await kubeError { _ = try await workspace.backend(kind, kubeconfig: bad).nodes() }
                 #expect(error?.code == .unauthorized, "\(error?.message ?? "")")
                 #expect(error?.message.contains("leaky-token-456") == false)
-                #expect(error?.exitStatus == .unreachable)
+                #expect(error?.isCausedByInput == false)
             }
         }
     }

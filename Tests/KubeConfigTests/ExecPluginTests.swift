@@ -91,7 +91,7 @@ struct ExecPluginTests {
                 #expect(error.code == broken.code, "\(error.message)")
                 for text in broken.mentions { #expect(error.message.contains(text), "\(error.message)") }
                 #expect(!error.message.contains("secret-ish-output"))
-                #expect(error.exitStatus == .unreachable)
+                #expect(error.isCredentialFailure)
             }
         }
     }

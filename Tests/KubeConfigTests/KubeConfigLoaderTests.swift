@@ -145,7 +145,7 @@ struct KubeConfigLoaderTests {
             #expect(cluster?.message.contains("cluster 'nowhere'") == true)
             let user = expectError(.userNotFound) { _ = try loader.load(.init(context: "dangling-user")) }
             #expect(user?.message.contains("user 'ghost'") == true)
-            #expect(user?.exitStatus == .usageOrInput)
+            #expect(user?.isCredentialFailure == false)
         }
     }
 
@@ -259,7 +259,7 @@ struct KubeConfigTLSTests {
                     user: "    client-certificate-data: \(try pki.base64(try pki.expiredClientCertificate))\n    client-key-data: \(try pki.base64(pki.clientKey))"))
                 let error = expectError(.certificateExpired) { _ = try scratch.loader(kubeconfigEnv: path).load() }
                 #expect(error?.message.contains("expired at") == true)
-                #expect(error?.exitStatus == .unreachable)
+                #expect(error?.isCredentialFailure == true)
             }
         }
     }

@@ -56,7 +56,7 @@ struct RuleFileTests {
     }
 
     static let badCases: [BadCase] = [
-        .init(yaml: "rules: [\n", message: "invalid YAML"),
+        .init(yaml: "rules: [\n", message: "rules.yaml:2:1: invalid YAML"),
         .init(yaml: "checks: []\n", message: "rules.yaml:1:1: expected a mapping with a 'rules' list"),
         .init(yaml: "rules:\n  - id: a\n    metric: m\n    valu: \"> 0\"\n", message: "rules.yaml:4:5: rule 1: unknown key 'valu'"),
         .init(yaml: "rules:\n  - id: a\n    metric: m\n", message: "rule 'a': needs exactly one of"),
@@ -70,14 +70,14 @@ struct RuleFileTests {
         .init(yaml: "rules:\n  - id: a\n    metric: m\n    present: true\n    severity: pass\n", message: "'severity' must be fail or warn"),
     ]
 
-    @Test("bad files fail with a located message and exit status 2", arguments: badCases)
+    @Test("bad files fail with a message located in the file", arguments: badCases)
     func rejects(_ testCase: BadCase) {
         do {
             _ = try RuleFile.parse(testCase.yaml, name: "rules.yaml")
             Issue.record("accepted: \(testCase.yaml)")
-        } catch let error as KVerifyError {
-            #expect(error.status == .usageOrInput)
-            #expect(error.message.contains(testCase.message), "\(error.message)")
+        } catch let error as RuleFileError {
+            #expect(error.description.hasPrefix("rules file rules.yaml"), "\(error)")
+            #expect(error.description.contains(testCase.message), "\(error)")
         } catch {
             Issue.record("unexpected error type: \(error)")
         }

@@ -49,7 +49,7 @@ extension SimRuns {
               arguments: SimSupport.Backend.allCases)
         func daemonSetPasses(backend: SimSupport.Backend) async throws {
             let outcome = try await run(.daemonset, backend: backend)
-            #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
+            #expect(outcome.result.verified, "\(outcome.failed)")
             #expect(outcome.failed.isEmpty)
             #expect(outcome.result.targets.map(\.node).sorted() == ["kverify-sim-worker", "kverify-sim-worker2"])
             #expect(outcome.findings("rollout.nodes-covered").map(\.observed) == ["2 nodes, one Ready pod each"])
@@ -65,7 +65,7 @@ extension SimRuns {
         @Test("a healthy sidecar run puts one Ready pod on each of the 3 nodes and verifies each", arguments: SimSupport.Backend.allCases)
         func sidecarPasses(backend: SimSupport.Backend) async throws {
             let outcome = try await run(.sidecar, backend: backend) { $0.observeExpiry = false }
-            #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
+            #expect(outcome.result.verified, "\(outcome.failed)")
             #expect(outcome.result.targets.map(\.node).sorted() == ["kverify-sim-control-plane", "kverify-sim-worker", "kverify-sim-worker2"])
             #expect(outcome.findings("node.metrics").count == 3)
             #expect(outcome.findings("node.metrics").allSatisfy { $0.status == .pass })
@@ -83,7 +83,7 @@ extension SimRuns {
             faults.watchDropAfter = .seconds(1)
             faults.watchGoneRate = 0.5
             let outcome = try await run(.daemonset, faults: faults) { $0.observeExpiry = false }
-            #expect(outcome.result.exitStatus == .verified, "\(outcome.failed)")
+            #expect(outcome.result.verified, "\(outcome.failed)")
             #expect(outcome.findings("node.metrics").count == 2)
             #expect(!outcome.namespaceLeft)
         }
@@ -101,7 +101,7 @@ extension SimRuns {
                 async let second = runs[1].run()
                 let results = await [first, second]
                 for result in results {
-                    #expect(result.exitStatus == .verified, "\(result.report.findings.filter { $0.status == .fail })")
+                    #expect(result.verified, "\(result.report.findings.filter { $0.status == .fail })")
                     #expect(result.targets.count == 2)
                 }
                 #expect(Set(results.flatMap(\.targets).map(\.pod)).count == 4)
@@ -114,7 +114,7 @@ extension SimRuns {
               arguments: SimSupport.Backend.allCases)
         func imagePull(backend: SimSupport.Backend) async throws {
             let outcome = try await run(.daemonset, backend: backend) { $0.appImage = "nosuch:1"; $0.observeExpiry = false }
-            #expect(outcome.result.exitStatus == .checkFailed)
+            #expect(outcome.result.report.exitStatus == .checkFailed && outcome.result.stoppedBy == nil)
             let pods = outcome.failed.filter { $0.checkID == "rollout.pod" }
             #expect(!pods.isEmpty, "\(outcome.failed)")
             for finding in pods {
@@ -132,7 +132,7 @@ extension SimRuns {
             var faults = FaultPlan()
             faults.crashOnStart = [.init(.init(container: "app"), exitCode: 3)]
             let outcome = try await run(.daemonset, backend: backend, faults: faults) { $0.observeExpiry = false }
-            #expect(outcome.result.exitStatus == .checkFailed)
+            #expect(outcome.result.report.exitStatus == .checkFailed && outcome.result.stoppedBy == nil)
             let crash = try #require(outcome.failed.first { $0.checkID == "rollout.pod" }, "\(outcome.failed)")
             #expect(crash.subject.hasSuffix("container app"), "\(crash)")
             #expect(crash.observed?.hasPrefix("CrashLoopBackOff") == true, "\(crash)")
@@ -153,7 +153,7 @@ extension SimRuns {
                         at: envStart.upperBound)
             let manifests = try SimSupport.manifests(["redis.yaml"]) + ManifestLoader.load(yaml: text, file: path)
             let outcome = try await run(.daemonset) { $0.manifests = manifests; $0.observeExpiry = false }
-            #expect(outcome.result.exitStatus == .checkFailed)
+            #expect(outcome.result.report.exitStatus == .checkFailed && outcome.result.stoppedBy == nil)
             let failure = try #require(outcome.failed.first { $0.checkID == "rollout.pod" }, "\(outcome.failed)")
             #expect(failure.subject.hasSuffix("container app"), "\(failure)")
             #expect(failure.observed?.hasPrefix("CreateContainerConfigError") == true, "\(failure)")
@@ -168,7 +168,7 @@ extension SimRuns {
                 $0.environment = [.init(container: "app", name: "EXPORTER_MODE", value: "default")]
                 $0.observeExpiry = false
             }
-            #expect(outcome.result.exitStatus == .checkFailed)
+            #expect(outcome.result.report.exitStatus == .checkFailed && outcome.result.stoppedBy == nil)
             let skipped = outcome.findings("exporter.metrics-server-skipped")
             #expect(skipped.count == 2, "\(outcome.failed)")
             #expect(skipped.allSatisfy { $0.status == .fail && $0.subject.hasSuffix("container/app") })
@@ -182,7 +182,7 @@ extension SimRuns {
                 $0.environment = [.init(container: "app", name: "REDIS_TTL_DISABLED", value: "true")]
                 $0.observeExpiry = false
             }
-            #expect(outcome.result.exitStatus == .checkFailed)
+            #expect(outcome.result.report.exitStatus == .checkFailed && outcome.result.stoppedBy == nil)
             let missing = outcome.findings("redis.ttl.missing")
             #expect(missing.count == 2)
             #expect(missing.allSatisfy { $0.status == .fail }, "\(missing)")
@@ -192,7 +192,7 @@ extension SimRuns {
         @Test("a node that stops reporting during the rollout fails it, naming the node")
         func nodeNotReady() async throws {
             let outcome = try await run(.daemonset, { $0.observeExpiry = false }, duringWait: { sim in sim.makeNodeNotReady("kverify-sim-worker2") })
-            #expect(outcome.result.exitStatus == .checkFailed)
+            #expect(outcome.result.report.exitStatus == .checkFailed && outcome.result.stoppedBy == nil)
             let node = try #require(outcome.failed.first { $0.observed?.hasPrefix("NodeNotReady") == true }, "\(outcome.failed)")
             #expect(node.observed == "NodeNotReady: node kverify-sim-worker2 Ready=Unknown (NodeStatusUnknown): Kubelet stopped posting node status.")
             #expect(!outcome.namespaceLeft)

@@ -109,7 +109,7 @@ extension SimRuns {
                 let run = PatternRun(api: api, options: .init(pattern: .sidecar, nodes: 4, manifests: try SimSupport.manifests(Pattern.sidecar.manifestFiles),
                                                               runID: "big\(backend.rawValue.prefix(3))"))
                 let result = await run.run()
-                #expect(result.exitStatus == .checkFailed)
+                #expect(result.report.exitStatus == .checkFailed && result.stoppedBy == nil)
                 let failed = result.report.findings.filter { $0.status == .fail }
                 #expect(failed.map(\.checkID) == ["cluster.ready-nodes"])
                 #expect(failed.first?.observed == "2 nodes: 2 Ready, 1 schedulable")
@@ -129,7 +129,7 @@ extension SimRuns {
                 let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
                                                               runID: "tmo001", timeout: .seconds(3)))
                 let result = await run.run()
-                #expect(result.exitStatus == .checkFailed)
+                #expect(result.report.exitStatus == .checkFailed && result.stoppedBy == nil)
                 let timedOut = try #require(result.report.findings.first { $0.checkID == "rollout.ready" })
                 #expect(timedOut.status == .fail)
                 #expect(timedOut.observed?.contains("node kverify-sim-worker: 0 Ready of 1 gunicorn-prometheus-exporter-daemonset pods, want exactly 1 Ready") == true,
