@@ -27,6 +27,27 @@ public struct Finding: Sendable, Hashable, Codable {
     public var observed: String?
     /// Free text: why it matters, or what to do next.
     public var detail: String?
+    /// What `subject` names, structured, so a consumer can group or filter findings without parsing the text.
+    public var about: Subject?
+
+    /// The objects a finding is about; each field is set where the check knows it.
+    public struct Subject: Sendable, Hashable, Codable {
+        public var node: String?
+        public var pod: String?
+        public var container: String?
+        /// A metric family (or series) name.
+        public var metric: String?
+        /// A Redis key or key pattern.
+        public var key: String?
+
+        public init(node: String? = nil, pod: String? = nil, container: String? = nil, metric: String? = nil, key: String? = nil) {
+            self.node = node
+            self.pod = pod
+            self.container = container
+            self.metric = metric
+            self.key = key
+        }
+    }
 
     public init(
         checkID: String,
@@ -34,7 +55,8 @@ public struct Finding: Sendable, Hashable, Codable {
         status: Status,
         expected: String? = nil,
         observed: String? = nil,
-        detail: String? = nil
+        detail: String? = nil,
+        about: Subject? = nil
     ) {
         self.checkID = checkID
         self.subject = subject
@@ -42,6 +64,18 @@ public struct Finding: Sendable, Hashable, Codable {
         self.expected = expected
         self.observed = observed
         self.detail = detail
+        self.about = about
+    }
+
+    /// The same finding placed on a pod of a node: `node/N pod/P` before the subject, and both in `about`.
+    public func scoped(toPod pod: String, node: String) -> Finding {
+        var scoped = self
+        scoped.subject = "node/\(node) pod/\(pod)" + (subject.isEmpty ? "" : " \(subject)")
+        var about = self.about ?? Subject()
+        about.node = node
+        about.pod = pod
+        scoped.about = about
+        return scoped
     }
 
     public static func pass(_ checkID: String, subject: String = "", expected: String? = nil, observed: String? = nil) -> Finding {

@@ -9,23 +9,23 @@ struct GenericRules {
 
     func evaluate(_ exposition: Exposition, ruleSets: [RuleSet]) -> [Finding] {
         var findings = [Finding.pass(
-            "exposition.parsed", subject: exposition.format.rawValue,
+            GenericCheck.parsed, subject: exposition.format.rawValue,
             observed: "\(exposition.families.count) families, \(exposition.sampleCount) samples")]
         findings += oddityFindings(exposition.oddities, ruleSets: ruleSets)
         for family in exposition.families {
             switch family.type {
             case .histogram, .gaugehistogram:
                 let (seriesCount, problems) = HistogramCheck.check(family)
-                findings += capped("exposition.histogram-consistent", family: family, problems: problems,
+                findings += capped(GenericCheck.histogramConsistent, family: family, problems: problems,
                                    passObserved: "\(seriesCount) series consistent")
             case .counter:
                 let problems = family.samples
                     .filter { ($0.value.isNaN || $0.value < 0) && !$0.name.hasSuffix("_created") }
                     .map { (subject: $0.seriesDescription, expected: "counter ≥ 0", observed: "value \(format($0.value))") }
-                findings += capped("exposition.counter-non-negative", family: family, problems: problems,
+                findings += capped(GenericCheck.counterNonNegative, family: family, problems: problems,
                                    passObserved: "\(family.samples.count) samples ≥ 0")
             case .summary:
-                findings += capped("exposition.summary-consistent", family: family, problems: summaryProblems(family),
+                findings += capped(GenericCheck.summaryConsistent, family: family, problems: summaryProblems(family),
                                    passObserved: "\(family.samples.count) samples")
             default:
                 break
@@ -68,9 +68,10 @@ struct GenericRules {
     }
 
     private func capped(_ id: String, family: MetricFamily, problems: [SeriesProblem], passObserved: String) -> [Finding] {
-        guard !problems.isEmpty else { return [.pass(id, subject: family.name, observed: passObserved)] }
+        let about = Finding.Subject(metric: family.name)
+        guard !problems.isEmpty else { return [.init(checkID: id, subject: family.name, status: .pass, observed: passObserved, about: about)] }
         var findings = problems.prefix(limit).map {
-            Finding.fail(id, subject: $0.subject, expected: $0.expected, observed: $0.observed)
+            Finding(checkID: id, subject: $0.subject, status: .fail, expected: $0.expected, observed: $0.observed, about: about)
         }
         if problems.count > limit {
             findings.append(.fail(id, subject: family.name, observed: "\(problems.count - limit) more problems (\(problems.count) in all)"))
@@ -107,7 +108,7 @@ enum HistogramCheck {
             }
             guard let infinity = buckets.last(where: { $0.le == .infinity }) else {
                 let highest = buckets.last.map { "highest le=\"\(format($0.le))\"" } ?? "no buckets"
-                problems.append((subject, "a +Inf bucket", highest))
+                problems.append((subject, GenericCheck.infBucketExpectation, highest))
                 continue
             }
             if let count = series.count, count != infinity.value {

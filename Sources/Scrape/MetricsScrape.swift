@@ -201,7 +201,7 @@ struct ScrapeFailure: Error {
     }
 
     init(parseError: ParseError, source: String, format: ExpositionFormat) {
-        self.init(.usageOrInput, .fail("exposition.parsed", subject: "\(source):\(parseError.line):\(parseError.column)",
+        self.init(.usageOrInput, .fail(GenericCheck.parsed, subject: "\(source):\(parseError.line):\(parseError.column)",
                                        expected: "valid \(format == .text ? "Prometheus text 0.0.4" : "OpenMetrics 1.0")",
                                        observed: parseError.reason))
     }

@@ -44,7 +44,8 @@ public struct PodScrape: Sendable {
         var transient: [Finding] = []
         for _ in 0..<2 where result.findings.contains(where: { $0.checkID == Self.histogramCheck && $0.status == .fail }) {
             transient = result.findings.filter { $0.checkID == Self.histogramCheck && $0.status == .fail }
-            try? await Task.sleep(for: .milliseconds(300))
+            // Cancelled (Ctrl-C): keep what the last scrape saw rather than scraping again.
+            guard (try? await Task.sleep(for: .milliseconds(300))) != nil else { break }
             result = await scrapeOnce(target, api: api)
         }
         if !transient.isEmpty, !result.findings.contains(where: { $0.checkID == Self.histogramCheck && $0.status == .fail }) {
@@ -55,7 +56,7 @@ public struct PodScrape: Sendable {
         return result
     }
 
-    static let histogramCheck = "exposition.histogram-consistent"
+    static let histogramCheck = GenericCheck.histogramConsistent
 
     private func scrapeOnce(_ target: PodTarget, api: any KubeAPI) async -> PodMetrics {
         let bytes: [UInt8]
@@ -70,9 +71,8 @@ public struct PodScrape: Sendable {
         do {
             let (exposition, findings) = try MetricsScrape.evaluate(bytes, format: FormatDetection.sniff(bytes), ruleSets: ruleSets)
             let scoped = findings.map { finding in
-                var scoped = finding
-                scoped.subject = target.subject + (finding.subject.isEmpty ? "" : " \(finding.subject)")
-                if finding.status == .fail, finding.expected == "a +Inf bucket", finding.detail == nil {
+                var scoped = target.scope(finding)
+                if finding.status == .fail, finding.expected == GenericCheck.infBucketExpectation, finding.detail == nil {
                     scoped.detail = Self.expiredBucketHint
                 }
                 return scoped
@@ -80,11 +80,11 @@ public struct PodScrape: Sendable {
             return PodMetrics(target: target, exposition: exposition, bytes: bytes.count, findings: scoped)
         } catch let error as ParseError {
             return PodMetrics(target: target, exposition: nil, bytes: bytes.count, findings: [.fail(
-                "exposition.parsed", subject: "\(target.subject) :\(error.line):\(error.column)", expected: "a valid exposition",
+                GenericCheck.parsed, subject: "\(target.subject) :\(error.line):\(error.column)", expected: "a valid exposition",
                 observed: error.reason)])
         } catch {
             return PodMetrics(target: target, exposition: nil, bytes: bytes.count, findings: [.fail(
-                "exposition.parsed", subject: target.subject, expected: "a valid exposition", observed: "\(error)")])
+                GenericCheck.parsed, subject: target.subject, expected: "a valid exposition", observed: "\(error)")])
         }
     }
 

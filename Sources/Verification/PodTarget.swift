@@ -1,3 +1,4 @@
+import Findings
 import Foundation
 import KubeModel
 
@@ -16,6 +17,9 @@ public struct PodTarget: Sendable, Hashable, Codable {
 
     /// `node/<node> pod/<pod>`, the subject prefix of every per-pod finding.
     public var subject: String { "node/\(node) pod/\(pod)" }
+
+    /// A finding of a check that ran against this pod, placed on it (subject text and structured `about`).
+    public func scope(_ finding: Finding) -> Finding { finding.scoped(toPod: pod, node: node) }
 
     /// The app container's `REDIS_KEY_PREFIX` with `$(VAR)` references expanded the way the kubelet does
     /// (from earlier env entries and the downward-API fields kverify's manifests use).

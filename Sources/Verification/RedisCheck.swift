@@ -88,10 +88,6 @@ public struct RedisCheck: Sendable {
     }
 
     private func scoped(_ findings: [Finding], _ target: PodTarget) -> [Finding] {
-        findings.map { finding in
-            var scoped = finding
-            scoped.subject = target.subject + (finding.subject.isEmpty ? "" : " \(finding.subject)")
-            return scoped
-        }
+        findings.map(target.scope)
     }
 }
