@@ -38,12 +38,15 @@ let package = Package(
             name: "KVerifyCommands",
             dependencies: [
                 "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient", "KubeConfig",
-                "KubeModel", "Verification", "KubeSim", "SimFaults", "SimNode",
+                "KubeModel", "Verification", "KubeSim", "SimFaults", "SimNode", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "Findings"),
+        // Child processes (one spawn for sim pods, exec plugins, kubectl, helm and fixtures), deadlines, and
+        // blocking work kept off the cooperative pool.
+        .target(name: "Processes"),
         .target(name: "PromText"),
         .target(
             name: "MetricRules",
@@ -61,18 +64,18 @@ let package = Package(
         .target(name: "KubeModel"),
         .target(
             name: "KubeConfig",
-            dependencies: ["KubeModel", .product(name: "Yams", package: "Yams")]
+            dependencies: ["KubeModel", "Processes", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "KubeClient",
             dependencies: [
-                "HTTP", "KubeConfig", "KubeModel",
+                "HTTP", "KubeConfig", "KubeModel", "Processes",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Verification",
-            dependencies: ["KubeClient", "KubeModel", "Findings", "PromText", "MetricRules", "Scrape", "RESP", "RedisAudit"]
+            dependencies: ["KubeClient", "KubeModel", "Findings", "PromText", "MetricRules", "Scrape", "RESP", "RedisAudit", "Processes"]
         ),
         // The simulated cluster, in layers that each go one way (docs/architecture.md): the store (objects, patching,
         // server-side apply, selectors, watches) at the bottom; faults; the API server, the control plane and the
@@ -82,14 +85,13 @@ let package = Package(
             dependencies: [
                 "KubeModel",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/KubeSim/Store"
         ),
         .target(
             name: "SimFaults",
-            dependencies: ["SimStore", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
+            dependencies: ["SimStore", .product(name: "Yams", package: "Yams")],
             path: "Sources/KubeSim/Faults"
         ),
         .target(name: "SimControlPlane", dependencies: ["KubeModel", "SimStore"], path: "Sources/KubeSim/ControlPlane"),
@@ -108,9 +110,8 @@ let package = Package(
         .target(
             name: "SimNode",
             dependencies: [
-                "KubeModel", "SimStore", "SimFaults",
+                "KubeModel", "SimStore", "SimFaults", "Processes",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
@@ -130,7 +131,7 @@ let package = Package(
             path: "Sources/KubeSim/Cluster"
         ),
         .target(name: "CSimNet", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "KVerifyTestSupport"),
+        .target(name: "KVerifyTestSupport", dependencies: ["Processes"]),
         .testTarget(
             name: "VerificationTests",
             dependencies: [
@@ -154,13 +155,13 @@ let package = Package(
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore"],
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore", "Processes"],
             resources: [.copy("Resources")]
         ),
         .testTarget(
             name: "KVerifyCommandsTests",
             dependencies: [
-                "KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP", "KubeClient", "KubeConfig", "RESP",
+                "KVerifyCommands", "KVerifyTestSupport", "Findings", "MetricRules", "PromText", "HTTP", "KubeClient", "KubeConfig", "RESP", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]

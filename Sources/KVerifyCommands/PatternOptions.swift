@@ -1,6 +1,7 @@
 import ArgumentParser
 import Findings
 import Foundation
+import Processes
 import KubeClient
 import KubeConfig
 import KubeModel

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -57,42 +58,14 @@ public final class ChildProcess: @unchecked Sendable {  // mutable state (`exitS
         logURL = FileManager.default.temporaryDirectory
             .appendingPathComponent("kverify-\(name)-\(UUID().uuidString.prefix(8)).log")
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        let environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        // glibc's addchdir_np is not visible to Swift; coreutils' `env -C` changes directory, then execs.
-        var command = [executable.path] + arguments
-        if let workingDirectory { command = ["/usr/bin/env", "-C", workingDirectory.path] + command }
-        let argv = command.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        do {
+            pid = try Spawn.start(SpawnRequest(
+                command: executable.path, arguments: arguments,
+                environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                workingDirectory: workingDirectory?.path, stdout: .file(path: logURL.path, append: false)))
+        } catch {
+            throw FixtureError("\(name): \(error)")
         }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, command[0], &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw FixtureError("\(name): cannot start \(executable.path): \(String(cString: strerror(result)))")
-        }
-        pid = child
     }
 
     public var isRunning: Bool { lock.withLock { reap(block: false) == nil } }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// Runs the built `kverify` executable as a user would, and captures what it printed.
 public struct KVerifyRun: Sendable {
@@ -13,68 +14,20 @@ public struct KVerifyRun: Sendable {
     ///   - timeout: the run is killed after this long and the call throws.
     ///   - workingDirectory: where to run it (commands such as `sim down` look for state relative to it).
     ///
-    /// Async so the waiting happens on a Dispatch thread, not on one of the two cooperative threads that other
-    /// tests (and an in-process simulated cluster) need to make progress.
+    /// The waiting happens on a thread of its own (`ProcessRunner`), not on one of the two cooperative threads
+    /// that other tests (and an in-process simulated cluster) need to make progress.
     public static func run(
         _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120),
         workingDirectory: URL? = nil
     ) async throws -> KVerifyRun {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    try runBlocking(arguments, stdin: stdin, environment: environment, timeout: timeout, workingDirectory: workingDirectory)
-                })
-            }
-        }
-    }
-
-    private static func runBlocking(
-        _ arguments: [String], stdin: [UInt8]?, environment: [String: String], timeout: Duration, workingDirectory: URL?
-    ) throws -> KVerifyRun {
-        let process = Process()
-        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
-        process.executableURL = RepositoryPaths.kverifyExecutable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        let errors = Pipe()
-        let input = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = input
-        try process.run()
-        // Read both pipes concurrently so a chatty process cannot block on a full pipe.
-        let collected = CollectedOutput()
-        let group = DispatchGroup()
-        for (pipe, isError) in [(output, false), (errors, true)] {
-            group.enter()
-            DispatchQueue.global().async {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                collected.set(data, isError: isError)
-                group.leave()
-            }
-        }
-        if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-        try? input.fileHandleForWriting.close()
-        let deadline = DispatchTime.now() + .milliseconds(Int(timeout.components.seconds * 1000))
-        if group.wait(timeout: deadline) == .timedOut {
-            process.terminate()
+        let result = try await ProcessRunner.run(
+            RepositoryPaths.kverifyExecutable.path, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, stdin: stdin ?? [],
+            timeout: timeout, workingDirectory: workingDirectory?.path)
+        if result.timedOut {
             throw FixtureError("kverify \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         }
-        process.waitUntilExit()
-        return KVerifyRun(status: process.terminationStatus, stdout: collected.stdout, stderr: collected.stderr)
+        return KVerifyRun(status: result.signal.map { 128 + $0 } ?? result.exitCode,
+                          stdout: String(decoding: result.stdout, as: UTF8.self), stderr: String(decoding: result.stderr, as: UTF8.self))
     }
-}
-
-private final class CollectedOutput: @unchecked Sendable {  // written by two reader threads under `lock`
-    private let lock = NSLock()
-    private var out = Data()
-    private var err = Data()
-
-    func set(_ data: Data, isError: Bool) {
-        lock.withLock { if isError { err = data } else { out = data } }
-    }
-
-    var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
-    var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
 }

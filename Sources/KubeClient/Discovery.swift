@@ -1,17 +1,18 @@
 import Foundation
+import Synchronization
 import KubeConfig
 import KubeModel
 
 /// Legacy discovery (`/api/v1`, `/apis/{group}/{version}` → `APIResourceList`), cached per group-version.
 /// Both backends fetch the same documents, so a kind maps to the same resource through either.
 final class Discovery: Sendable {
-    private let cache = Locked<[String: APIResourceList]>([:])
+    private let cache = Mutex<[String: APIResourceList]>([:])
 
     /// Resolves `kind` in `apiVersion`, fetching that group-version's resource list once.
     func resource(apiVersion: String, kind: String, fetch: (String) async throws -> Data) async throws -> Resource {
         let (group, version) = Resource.split(apiVersion: apiVersion)
         let list: APIResourceList
-        if let cached = cache.value[apiVersion] {
+        if let cached = cache.withLock({ $0[apiVersion] }) {
             list = cached
         } else {
             let path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"

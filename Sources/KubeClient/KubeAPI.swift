@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import Processes
 
 /// One event of a watch, its object still as JSON (decode it with `decode(_:)`).
 public struct WatchEvent: Sendable {
@@ -172,7 +173,7 @@ extension KubeAPI {
     }
 }
 
-func decodeObject<T: Decodable>(_ type: T.Type, _ data: Data, what: String) throws -> T {
+public func decodeObject<T: Decodable>(_ type: T.Type, _ data: Data, what: String) throws -> T {
     do {
         return try JSONDecoder().decode(type, from: data)
     } catch {
@@ -183,14 +184,5 @@ func decodeObject<T: Decodable>(_ type: T.Type, _ data: Data, what: String) thro
 
 /// Runs `body`, failing with `.timedOut` naming `what` when it takes longer than `timeout`.
 func withDeadline<T: Sendable>(_ timeout: Duration, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw KubeError(.timedOut, "\(what): no result within \(timeout)")
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
-    }
+    try await Processes.withDeadline(timeout, onTimeout: { KubeError(.timedOut, "\(what): no result within \(timeout)") }, body)
 }

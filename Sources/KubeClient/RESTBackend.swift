@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HTTP
 import KubeConfig
 import KubeModel
@@ -37,7 +38,7 @@ public final class RESTBackend: KubeAPI {
     private let logger: Logger
     private let discovery = Discovery()
     /// The client for the current TLS material; replaced when an exec plugin hands out a new certificate.
-    private let clients = Locked<[TLSKey: HTTPClient]>([:])
+    private let clients = Mutex<[TLSKey: HTTPClient]>([:])
     /// `https://host:port` to put in URLs (the tls-server-name host, if set).
     private let baseURL: String
     private let connectTo: [String]
@@ -75,7 +76,7 @@ public final class RESTBackend: KubeAPI {
     }
 
     deinit {
-        for client in clients.value.values { client.shutdown() }
+        for client in clients.withLock({ Array($0.values) }) { client.shutdown() }
     }
 
     /// Stops the HTTP loop threads; later calls fail.

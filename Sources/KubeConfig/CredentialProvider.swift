@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What to present to the API server on a request, after running exec plugins and reading token files.
 public struct Credential: Sendable, Hashable {
@@ -52,9 +53,9 @@ public final class CredentialProvider: Sendable {
     public let execTimeout: Duration
     /// Environment the plugin inherits (before the config's `env` is merged in).
     public let baseEnvironment: [String: String]
-    private let cache = Locked<Credential?>(nil)
+    private let cache = Mutex<Credential?>(nil)
     /// Counts plugin runs; tests use it to prove caching.
-    private let runs = Locked(0)
+    private let runs = Mutex(0)
 
     public init(
         auth: AuthConfig, cluster: ClusterEndpoint, execTimeout: Duration = .seconds(30),
@@ -71,10 +72,10 @@ public final class CredentialProvider: Sendable {
     }
 
     /// How many times the exec plugin has run.
-    public var execRuns: Int { runs.value }
+    public var execRuns: Int { runs.withLock { $0 } }
 
     /// Forgets a cached exec credential, so the next call runs the plugin again.
-    public func invalidate() { cache.value = nil }
+    public func invalidate() { cache.withLock { $0 = nil } }
 
     /// The credential to use now.
     /// - Throws: `KubeConfigError` (`.fileUnreadable` for a tokenFile, `.execFailed`/`.execOutputInvalid`).
@@ -101,28 +102,10 @@ public final class CredentialProvider: Sendable {
     }
 
     private func execCredential(_ exec: ExecConfig, now: Date) async throws -> Credential {
-        if let cached = cache.value, cached.expiresAt.map({ $0 > now }) ?? true { return cached }
+        if let cached = cache.withLock({ $0 }), cached.expiresAt.map({ $0 > now }) ?? true { return cached }
         runs.withLock { $0 += 1 }
         let credential = try await ExecPlugin.run(exec, cluster: cluster, environment: baseEnvironment, timeout: execTimeout, now: now)
-        cache.value = credential
+        cache.withLock { $0 = credential }
         return credential
-    }
-}
-
-/// A value behind a lock, for the few places that share mutable state across threads (KubeClient uses it too).
-package final class Locked<Value: Sendable>: @unchecked Sendable {  // every access to `stored` holds `lock`
-    private let lock = NSLock()
-    private var stored: Value
-
-    package init(_ value: Value) { stored = value }
-
-    package var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-
-    @discardableResult
-    package func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        try lock.withLock { try body(&stored) }
     }
 }

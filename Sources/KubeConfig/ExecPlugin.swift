@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// Runs a kubeconfig `exec` credential plugin as client-go does: config `env` merged over the inherited
 /// environment, `KUBERNETES_EXEC_INFO` describing the request, stdout read to EOF, exit status checked, and

@@ -16,6 +16,7 @@ public struct DaemonSet: KubeObject, Hashable {
     public struct Spec: Codable, Hashable, Sendable {
         public var selector: LabelSelector?
         public var updateStrategy: UpdateStrategy?
+        public var template: PodTemplateSpec?
     }
 
     public struct Status: Codable, Hashable, Sendable {
@@ -63,6 +64,7 @@ public struct Deployment: KubeObject, Hashable {
         /// `nil` means the server default, 1.
         public var replicas: Int?
         public var selector: LabelSelector?
+        public var template: PodTemplateSpec?
     }
 
     public struct Status: Codable, Hashable, Sendable {
@@ -94,4 +96,38 @@ public struct Deployment: KubeObject, Hashable {
     public var metadata: ObjectMeta
     public var spec: Spec?
     public var status: Status?
+}
+
+/// A workload's pod template: the labels and the scheduling fields the rollout rules read.
+public struct PodTemplateSpec: Codable, Hashable, Sendable {
+    public struct Spec: Codable, Hashable, Sendable {
+        public var tolerations: [Toleration]?
+    }
+
+    public var metadata: ObjectMeta?
+    public var spec: Spec?
+}
+
+/// `core.v1.Toleration`.
+public struct Toleration: Codable, Hashable, Sendable {
+    public var key: String?
+    /// `Exists` or `Equal` (the default).
+    public var `operator`: String?
+    public var value: String?
+    /// Empty matches every effect.
+    public var effect: String?
+
+    public init(key: String? = nil, operator: String? = nil, value: String? = nil, effect: String? = nil) {
+        self.key = key
+        self.operator = `operator`
+        self.value = value
+        self.effect = effect
+    }
+
+    /// Whether this toleration tolerates `taint`, as the scheduler and the DaemonSet controller decide.
+    public func tolerates(_ taint: Node.Taint) -> Bool {
+        guard (effect ?? "").isEmpty || effect == taint.effect else { return false }
+        if `operator` == "Exists" { return (key ?? "").isEmpty || key == taint.key }
+        return key == taint.key && (value ?? "") == (taint.value ?? "")
+    }
 }

@@ -1,5 +1,6 @@
 import Findings
 import Foundation
+import Processes
 import KubeClient
 import KubeModel
 import MetricRules
@@ -275,24 +276,17 @@ public struct PatternRun: Sendable {
         } catch let error as KubeError where error.code == .notFound {}
         let options = ListOptions(labelSelector: applied.appSelector)
         let api = self.api
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var remaining: Set<String> = []
-                for try await update in api.retryingWatch(.pods, namespace: applied.namespace, options: options) {
-                    switch update.type {
-                    case .synced: remaining = Set(update.snapshot.compactMap(Self.objectName))
-                    case .added, .modified: if let name = update.object.flatMap(Self.objectName) { remaining.insert(name) }
-                    case .deleted: if let name = update.object.flatMap(Self.objectName) { remaining.remove(name) }
-                    }
-                    if remaining.isEmpty { return }
+        let timeout = KubeError(.timedOut, "pods \(applied.appSelector) in \(applied.namespace) still exist 90s after \(applied.appWorkload.kind)/\(applied.appWorkload.name) was deleted")
+        try await withDeadline(.seconds(90), onTimeout: { timeout }) {
+            var remaining: Set<String> = []
+            for try await update in api.retryingWatch(.pods, namespace: applied.namespace, options: options) {
+                switch update.type {
+                case .synced: remaining = Set(update.snapshot.compactMap(Self.objectName))
+                case .added, .modified: if let name = update.object.flatMap(Self.objectName) { remaining.insert(name) }
+                case .deleted: if let name = update.object.flatMap(Self.objectName) { remaining.remove(name) }
                 }
+                if remaining.isEmpty { return }
             }
-            group.addTask {
-                try await Task.sleep(for: .seconds(90))
-                throw KubeError(.timedOut, "pods \(applied.appSelector) in \(applied.namespace) still exist 90s after \(applied.appWorkload.kind)/\(applied.appWorkload.name) was deleted")
-            }
-            defer { group.cancelAll() }
-            try await group.next()
         }
     }
 

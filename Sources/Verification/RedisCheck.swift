@@ -1,5 +1,5 @@
-import Dispatch
 import Findings
+import Processes
 import RESP
 import RedisAudit
 
@@ -20,14 +20,10 @@ public struct RedisCheck: Sendable {
         self.connectTimeout = connectTimeout
     }
 
-    /// Connects on a Dispatch thread: `RedisConnection.connect` blocks until the deadline.
+    /// Connects on a thread of its own: `RedisConnection.connect` blocks until the deadline.
     func connect() async throws -> RedisConnection {
         let configuration = RedisConnection.Configuration(endpoint: endpoint, connectTimeout: connectTimeout, operationTimeout: .seconds(10))
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { () throws(RedisError) -> RedisConnection in try RedisConnection.connect(configuration) })
-            }
-        }
+        return try await runBlocking { try RedisConnection.connect(configuration) }
     }
 
     /// The keyspace audit for every pod's prefix.

@@ -107,14 +107,14 @@ public struct RolloutWait: Sendable {
                     if now >= deadline { return outcome(.timedOut(["the watches did not list within \(timeout)"]), last, start) }
                     continue
                 }
-                let pods = (snapshot.objects["pods"] ?? [:]).values.compactMap { try? JSONDecoder().decode(Pod.self, from: $0) }
-                let nodes = (snapshot.objects["nodes"] ?? [:]).values.compactMap { try? JSONDecoder().decode(Node.self, from: $0) }
-                // List items carry no `kind` on a real server: it comes from the watch.
-                let workloads = [("daemonsets", "DaemonSet"), ("deployments", "Deployment")].flatMap { key, kind in
-                    (snapshot.objects[key] ?? [:]).values.compactMap { data -> Workload? in
-                        guard let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
-                        return Workload(object.merging(["kind": .string(kind)]))
-                    }
+                // An object that does not decode is a server answer kverify cannot judge: the wait fails naming it,
+                // rather than judging readiness without it.
+                let pods = try (snapshot.objects["pods"] ?? [:]).values.map { try decodeObject(Pod.self, $0, what: "a watched pod") }
+                let nodes = try (snapshot.objects["nodes"] ?? [:]).values.map { try decodeObject(Node.self, $0, what: "a watched node") }
+                let workloads = try (snapshot.objects["daemonsets"] ?? [:]).values.map {
+                    Workload(try decodeObject(DaemonSet.self, $0, what: "a watched DaemonSet"))
+                } + (snapshot.objects["deployments"] ?? [:]).values.map {
+                    Workload(try decodeObject(Deployment.self, $0, what: "a watched Deployment"))
                 }
                 // Grace periods run from when kverify first saw a pod Unschedulable.
                 var unschedulableFor: [String: Duration] = [:]

@@ -2,8 +2,8 @@ import KubeClient
 import KubeModel
 
 /// A DaemonSet or Deployment as the rollout rules see it: generation, the status counts (a missing count is 0,
-/// as Go's `omitempty` drops zeros), its selector and the pod template's tolerations. Read from the raw object
-/// so the fields kverify needs do not have to be modelled twice.
+/// as Go's `omitempty` drops zeros), its selector and the pod template's tolerations, from KubeModel's typed
+/// DaemonSet or Deployment.
 public struct Workload: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable { case daemonSet = "DaemonSet", deployment = "Deployment" }
 
@@ -22,42 +22,47 @@ public struct Workload: Sendable, Hashable {
     public var misscheduled: Int
     public var conditions: [Condition]
     public var selector: [String: String]
-    public var tolerations: [JSONValue]
+    public var tolerations: [Toleration]
     /// The Redis workload of the run (pod template labelled `app=redis`).
     public var isRedis: Bool
 
     public var reference: String { "\(kind.rawValue)/\(name)" }
 
-    public init?(_ object: JSONValue) {
-        guard let kindName = object["kind"]?.stringValue, let kind = Kind(rawValue: kindName),
-              let name = object.value(at: ["metadata", "name"])?.stringValue else { return nil }
+    public init(_ daemonSet: DaemonSet) {
+        let status = daemonSet.status
+        self.init(kind: .daemonSet, metadata: daemonSet.metadata, observedGeneration: status?.observedGeneration,
+                  desired: status?.desiredNumberScheduled ?? 0, current: status?.currentNumberScheduled ?? 0,
+                  updated: status?.updatedNumberScheduled ?? 0, ready: status?.numberReady ?? 0,
+                  available: status?.numberAvailable ?? 0, misscheduled: status?.numberMisscheduled ?? 0,
+                  conditions: status?.conditions ?? [], selector: daemonSet.spec?.selector, template: daemonSet.spec?.template)
+    }
+
+    public init(_ deployment: Deployment) {
+        let status = deployment.status
+        self.init(kind: .deployment, metadata: deployment.metadata, observedGeneration: status?.observedGeneration,
+                  desired: deployment.spec?.replicas ?? 1, current: status?.replicas ?? 0, updated: status?.updatedReplicas ?? 0,
+                  ready: status?.readyReplicas ?? 0, available: status?.availableReplicas ?? 0, misscheduled: 0,
+                  conditions: status?.conditions ?? [], selector: deployment.spec?.selector, template: deployment.spec?.template)
+    }
+
+    private init(kind: Kind, metadata: ObjectMeta, observedGeneration: Int64?, desired: Int, current: Int, updated: Int,
+                 ready: Int, available: Int, misscheduled: Int, conditions: [Condition], selector: LabelSelector?,
+                 template: PodTemplateSpec?) {
         self.kind = kind
-        self.name = name
-        namespace = object.value(at: ["metadata", "namespace"])?.stringValue ?? ""
-        generation = object.value(at: ["metadata", "generation"])?.intValue ?? 1
-        observedGeneration = object.value(at: ["status", "observedGeneration"])?.intValue
-        func count(_ field: String) -> Int { object.value(at: ["status", field])?.intValue ?? 0 }
-        switch kind {
-        case .daemonSet:
-            desired = count("desiredNumberScheduled")
-            current = count("currentNumberScheduled")
-            updated = count("updatedNumberScheduled")
-            ready = count("numberReady")
-            available = count("numberAvailable")
-            misscheduled = count("numberMisscheduled")
-        case .deployment:
-            desired = object.value(at: ["spec", "replicas"])?.intValue ?? 1
-            current = count("replicas")
-            updated = count("updatedReplicas")
-            ready = count("readyReplicas")
-            available = count("availableReplicas")
-            misscheduled = 0
-        }
-        conditions = (try? (object.value(at: ["status", "conditions"]) ?? .array([])).decode(as: [Condition].self)) ?? []
-        let labels = object.value(at: ["spec", "selector", "matchLabels"])
-        if case .object(let fields)? = labels { selector = fields.compactMapValues(\.stringValue) } else { selector = [:] }
-        tolerations = object.value(at: ["spec", "template", "spec", "tolerations"])?.arrayValue ?? []
-        isRedis = ManifestPreparation.isRedisWorkload(object)
+        name = metadata.name ?? ""
+        namespace = metadata.namespace ?? ""
+        generation = metadata.generation.map(Int.init) ?? 1
+        self.observedGeneration = observedGeneration.map(Int.init)
+        self.desired = desired
+        self.current = current
+        self.updated = updated
+        self.ready = ready
+        self.available = available
+        self.misscheduled = misscheduled
+        self.conditions = conditions
+        self.selector = selector?.matchLabels ?? [:]
+        tolerations = template?.spec?.tolerations ?? []
+        isRedis = template?.metadata?.labels?["app"] == "redis"
     }
 
     /// Whether `pod` is one of this workload's (its labels match the selector).
@@ -79,13 +84,7 @@ public struct Workload: Sendable, Hashable {
         (node.spec?.taints ?? []).allSatisfy { taint in
             guard taint.effect == "NoSchedule" || taint.effect == "NoExecute" else { return true }
             if kind == .daemonSet && Self.daemonSetAutomaticTolerations.contains(taint.key) { return true }
-            return tolerations.contains { toleration in
-                let key = toleration["key"]?.stringValue ?? ""
-                let effect = toleration["effect"]?.stringValue ?? ""
-                guard effect.isEmpty || effect == taint.effect else { return false }
-                if toleration["operator"]?.stringValue == "Exists" { return key.isEmpty || key == taint.key }
-                return key == taint.key && (toleration["value"]?.stringValue ?? "") == (taint.value ?? "")
-            }
+            return tolerations.contains { $0.tolerates(taint) }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Findings
 import Foundation
 import KVerifyTestSupport
+import Processes
 import KubeClient
 import KubeConfig
 import KubeModel

@@ -38,18 +38,20 @@ struct RolloutRulesTests {
     }
 
     static func daemonSet(desired: Int, ready: Int, generation: Int = 1, observed: Int = 1) -> Workload {
-        Workload(["kind": "DaemonSet", "metadata": ["name": "ds", "namespace": "ns", "generation": .number(Double(generation))],
+        let object: JSONValue = ["kind": "DaemonSet", "metadata": ["name": "ds", "namespace": "ns", "generation": .number(Double(generation))],
                   "spec": ["selector": ["matchLabels": ["app": "x"]]],
                   "status": ["observedGeneration": .number(Double(observed)), "desiredNumberScheduled": .number(Double(desired)),
                              "currentNumberScheduled": .number(Double(desired)), "updatedNumberScheduled": .number(Double(desired)),
-                             "numberReady": .number(Double(ready)), "numberAvailable": .number(Double(ready))]])!
+                             "numberReady": .number(Double(ready)), "numberAvailable": .number(Double(ready))]]
+        return Workload(try! object.decode(as: DaemonSet.self))
     }
 
     static func deployment(replicas: Int, ready: Int) -> Workload {
-        Workload(["kind": "Deployment", "metadata": ["name": "app", "namespace": "ns", "generation": 1],
+        let object: JSONValue = ["kind": "Deployment", "metadata": ["name": "app", "namespace": "ns", "generation": 1],
                   "spec": ["replicas": .number(Double(replicas)), "selector": ["matchLabels": ["app": "x"]]],
                   "status": ["observedGeneration": 1, "replicas": .number(Double(replicas)), "updatedReplicas": .number(Double(replicas)),
-                             "readyReplicas": .number(Double(ready)), "availableReplicas": .number(Double(ready))]])!
+                             "readyReplicas": .number(Double(ready)), "availableReplicas": .number(Double(ready))]]
+        return Workload(try! object.decode(as: Deployment.self))
     }
 
     let nodes = [node("cp", controlPlane: true), node("w1"), node("w2")]

@@ -1,6 +1,6 @@
 import Foundation
+import Synchronization
 import SimStore
-import NIOConcurrencyHelpers
 import Yams
 
 #if canImport(Glibc)
@@ -160,10 +160,10 @@ public struct FaultPlan: Sendable, Equatable {
 
 /// The fault plan in force; tests change it while the sim runs.
 public final class FaultSwitch: Sendable {
-    private let box: NIOLockedValueBox<FaultPlan>
-    public init(_ plan: FaultPlan = FaultPlan()) { box = NIOLockedValueBox(plan) }
+    private let box: Mutex<FaultPlan>
+    public init(_ plan: FaultPlan = FaultPlan()) { box = Mutex(plan) }
     public var plan: FaultPlan {
-        get { box.withLockedValue { $0 } }
-        set { box.withLockedValue { $0 = newValue } }
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
     }
 }

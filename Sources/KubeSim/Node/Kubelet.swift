@@ -1,9 +1,9 @@
 import Foundation
+import Synchronization
 import SimFaults
 import SimStore
 import KubeModel
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 
 #if canImport(Glibc)
@@ -45,8 +45,8 @@ package final class Kubelet: Sendable {
     let events: EventRecorder
     let logger: Logger
     let probes: ProbeClient
-    private let workers = NIOLockedValueBox<[String: PodWorker]>([:])
-    private let lostNodes = NIOLockedValueBox<Set<String>>([])
+    private let workers = Mutex<[String: PodWorker]>([:])
+    private let lostNodes = Mutex<Set<String>>([])
     static let pods = ResourceCatalog.all[2]
 
     package init(store: ObjectStore, network: SimNetwork, faults: FaultSwitch, group: any EventLoopGroup, settings: Settings,
@@ -68,19 +68,19 @@ package final class Kubelet: Sendable {
             for await event in subscription.events {
                 guard let uid = event.object.string(at: "metadata", "uid") else { continue }
                 if event.type == .deleted {
-                    if let worker = workers.withLockedValue({ $0.removeValue(forKey: uid) }) {
+                    if let worker = workers.withLock({ $0.removeValue(forKey: uid) }) {
                         Task { await worker.stop() }
                     }
                 } else if let node = event.object.string(at: "spec", "nodeName"), !node.isEmpty,
                           event.object.string(at: "status", "phase") != "Succeeded", event.object.string(at: "status", "phase") != "Failed" {
-                    let started: PodWorker? = workers.withLockedValue { workers in
+                    let started: PodWorker? = workers.withLock { workers in
                         guard workers[uid] == nil else { return nil }
                         let worker = PodWorker(pod: event.object, kubelet: self)
                         workers[uid] = worker
                         return worker
                     }
                     if let started {
-                        if lostNodes.withLockedValue({ $0.contains(node) }) { started.nodeLost() }
+                        if lostNodes.withLock({ $0.contains(node) }) { started.nodeLost() }
                         started.start()
                     }
                 }
@@ -92,7 +92,7 @@ package final class Kubelet: Sendable {
     }
 
     func stopAll() async {
-        let all = workers.withLockedValue { workers in
+        let all = workers.withLock { workers in
             defer { workers.removeAll() }
             return Array(workers.values)
         }
@@ -103,11 +103,11 @@ package final class Kubelet: Sendable {
 
     /// A node stopped reporting (fault): its pods turn unready, as the node lifecycle controller marks them.
     package func markNodeLost(_ node: String) {
-        lostNodes.withLockedValue { _ = $0.insert(node) }
-        for worker in workers.withLockedValue({ Array($0.values) }) where worker.nodeName == node { worker.nodeLost() }
+        lostNodes.withLock { _ = $0.insert(node) }
+        for worker in workers.withLock({ Array($0.values) }) where worker.nodeName == node { worker.nodeLost() }
     }
 
-    var runningPodCount: Int { workers.withLockedValue { $0.count } }
+    var runningPodCount: Int { workers.withLock { $0.count } }
 }
 
 /// One pod on its node: sandbox (address, directories), init containers in order, then every container with its
@@ -119,11 +119,11 @@ package final class PodWorker: Sendable {
     let name: String
     let nodeName: String
     private let kubelet: Kubelet
-    private let model: NIOLockedValueBox<PodStatusModel>
-    private let processes = NIOLockedValueBox<[String: ContainerProcess]>([:])
-    private let stubs = NIOLockedValueBox<[String: StubServer]>([:])
-    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
-    private let address = NIOLockedValueBox<String?>(nil)
+    private let model: Mutex<PodStatusModel>
+    private let processes = Mutex<[String: ContainerProcess]>([:])
+    private let stubs = Mutex<[String: StubServer]>([:])
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let address = Mutex<String?>(nil)
     private let directory: URL
 
     init(pod: JSONValue, kubelet: Kubelet) {
@@ -143,14 +143,14 @@ package final class PodWorker: Sendable {
         if !model.initContainers.isEmpty {
             for index in model.containers.indices { model.containers[index].state = .waiting(reason: "PodInitializing", message: nil) }
         }
-        self.model = NIOLockedValueBox(model)
+        self.model = Mutex(model)
     }
 
     var restartPolicy: String { pod.string(at: "spec", "restartPolicy") ?? "Always" }
     var hostNetwork: Bool { pod.value(at: ["spec", "hostNetwork"]) == .bool(true) }
 
     func start() {
-        task.withLockedValue { $0 = Task { await self.run() } }
+        task.withLock { $0 = Task { await self.run() } }
     }
 
     func nodeLost() {
@@ -159,20 +159,20 @@ package final class PodWorker: Sendable {
 
     /// Stops the pod: the run ends, every process gets SIGTERM and, after the grace period, SIGKILL.
     func stop(grace: Duration? = nil) async {
-        let running = task.withLockedValue { $0 }
+        let running = task.withLock { $0 }
         running?.cancel()
         await running?.value
         let specGrace = Duration.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30)
         let bounded = min(grace ?? specGrace, kubelet.settings.maxGrace)
-        let all = processes.withLockedValue { processes in
+        let all = processes.withLock { processes in
             defer { processes.removeAll() }
             return Array(processes.values)
         }
         await withTaskGroup(of: Void.self) { group in
             for process in all { group.addTask { _ = await process.stop(grace: bounded) } }
         }
-        for stub in stubs.withLockedValue({ Array($0.values) }) { await stub.stop() }
-        if let address = address.withLockedValue({ $0 }), !hostNetwork { kubelet.network.releasePodAddress(address) }
+        for stub in stubs.withLock({ Array($0.values) }) { await stub.stop() }
+        if let address = address.withLock({ $0 }), !hostNetwork { kubelet.network.releasePodAddress(address) }
         try? FileManager.default.removeItem(at: directory)
         for container in (pod.value(at: ["spec", "containers"])?.arrayValue ?? []) + (pod.value(at: ["spec", "initContainers"])?.arrayValue ?? []) {
             let log = logFile(container["name"]?.stringValue ?? "")
@@ -188,7 +188,7 @@ package final class PodWorker: Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             guard let hostIP = kubelet.nodeAddress(nodeName) else { throw SimError("node \(nodeName) has no InternalIP") }
             let podIP = hostNetwork ? hostIP : try kubelet.network.allocatePodAddress()
-            address.withLockedValue { $0 = podIP }
+            address.withLock { $0 = podIP }
             update {
                 $0.podIP = podIP
                 $0.hostIP = hostIP
@@ -332,7 +332,7 @@ package final class PodWorker: Sendable {
             let body = (try? Data(contentsOf: URL(fileURLWithPath: metrics))) ?? Data()
             do {
                 let stub = try await StubServer.start(address: environment.podIP, ports: ports, metrics: ByteBuffer(bytes: body), group: kubelet.group)
-                stubs.withLockedValue { $0[containerName] = stub }
+                stubs.withLock { $0[containerName] = stub }
             } catch {
                 throw ContainerConfigError(reason: "StartError", message: "stub runtime cannot listen on \(environment.podIP) \(ports): \(error)")
             }
@@ -349,7 +349,7 @@ package final class PodWorker: Sendable {
             } catch {
                 throw ContainerConfigError(reason: "StartError", message: "\(error)")
             }
-            processes.withLockedValue { $0[containerName] = process }
+            processes.withLock { $0[containerName] = process }
         }
         kubelet.events.record(pod, reason: "Created", message: "Created container \(containerName)", component: "kubelet", host: nodeName, fieldPath: fieldPath)
         kubelet.events.record(pod, reason: "Started", message: "Started container \(containerName)", component: "kubelet", host: nodeName, fieldPath: fieldPath)
@@ -372,11 +372,11 @@ package final class PodWorker: Sendable {
             model.refresh(initialized: !isInit, restartPolicy: restartPolicy)
         }
         defer {
-            if let stub = stubs.withLockedValue({ $0.removeValue(forKey: containerName) }) { Task { await stub.stop() } }
+            if let stub = stubs.withLock({ $0.removeValue(forKey: containerName) }) { Task { await stub.stop() } }
         }
         while true {
             if let process, let code = process.exitCode {
-                processes.withLockedValue { _ = $0.removeValue(forKey: containerName) }
+                processes.withLock { _ = $0.removeValue(forKey: containerName) }
                 // Orphans of the exited leader (a forked worker) go with it, as a container's cgroup would.
                 Glibc.kill(-process.pid, SIGKILL)
                 return .init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
@@ -408,7 +408,7 @@ package final class PodWorker: Sendable {
                     ready = readinessState.ready
                 }
                 if let readyAfter, now < readyAfter { ready = false }
-                let changed = model.withLockedValue { $0.container(index, isInit: isInit).ready != ready }
+                let changed = model.withLock { $0.container(index, isInit: isInit).ready != ready }
                 if changed {
                     update { model in
                         model.mutateContainer(index, isInit: isInit) { $0.ready = ready }
@@ -433,7 +433,7 @@ package final class PodWorker: Sendable {
         var code: Int32 = 137
         if let process {
             code = await process.stop(grace: min(.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30), kubelet.settings.maxGrace))
-            processes.withLockedValue { _ = $0.removeValue(forKey: containerName) }
+            processes.withLock { _ = $0.removeValue(forKey: containerName) }
         }
         return .init(exitCode: code, reason: "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
     }
@@ -488,7 +488,7 @@ package final class PodWorker: Sendable {
     /// model's lock: two containers updating at once must not let the older rendering land last (a container would
     /// then stay unready in the API although the kubelet knows better). Lock order: model, then store.
     private func update(_ change: (inout PodStatusModel) -> Void) {
-        model.withLockedValue { model in
+        model.withLock { model in
             change(&model)
             let initialized = model.initContainers.allSatisfy {
                 if case .terminated(let terminated) = $0.state { return terminated.exitCode == 0 } else { return false }

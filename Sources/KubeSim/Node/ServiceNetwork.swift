@@ -1,9 +1,9 @@
 import Foundation
+import Synchronization
 import SimFaults
 import SimStore
 import KubeModel
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -17,9 +17,9 @@ package final class ServiceNetwork: Sendable {
     let group: any EventLoopGroup
     let hostsDirectory: URL
     let logger: Logger
-    private let listeners = NIOLockedValueBox<[String: [any Channel]]>([:])  // by "ns/name"
-    private let fingerprints = NIOLockedValueBox<[String: String]>([:])
-    private let counter = NIOLockedValueBox<Int>(0)
+    private let listeners = Mutex<[String: [any Channel]]>([:])  // by "ns/name"
+    private let fingerprints = Mutex<[String: String]>([:])
+    private let counter = Mutex<Int>(0)
     static let services = ResourceCatalog.all[3]
     static let endpoints = ResourceCatalog.all[4]
     static let pods = ResourceCatalog.all[2]
@@ -43,7 +43,7 @@ package final class ServiceNetwork: Sendable {
             updateEndpoints(service, namespace: namespace, name: name)
             let bindings = self.bindings(service)
             let fingerprint = bindings.map { "\($0.host):\($0.port)>\($0.servicePort)" }.joined(separator: ",")
-            guard fingerprints.withLockedValue({ $0[key] }) != fingerprint else { continue }
+            guard fingerprints.withLock({ $0[key] }) != fingerprint else { continue }
             await close(key)
             var channels: [any Channel] = []
             for binding in bindings {
@@ -53,8 +53,8 @@ package final class ServiceNetwork: Sendable {
                     logger.warning("service \(key): cannot listen on \(binding.host):\(binding.port): \(error)")
                 }
             }
-            listeners.withLockedValue { $0[key] = channels }
-            fingerprints.withLockedValue { $0[key] = fingerprint }
+            listeners.withLock { $0[key] = channels }
+            fingerprints.withLock { $0[key] = fingerprint }
         }
         // hostPort: the node's address and that port reach the pod's container port, as the CNI portmap plugin does.
         for pod in store.list(Self.pods, namespace: nil).items where pod.value(at: ["spec", "hostNetwork"]) != .bool(true) {
@@ -69,7 +69,7 @@ package final class ServiceNetwork: Sendable {
             let key = "pod:\(namespace)/\(name)"
             live.insert(key)
             let fingerprint = ports.map { "\(hostIP):\($0.0)>\(podIP):\($0.1)" }.joined(separator: ",")
-            guard fingerprints.withLockedValue({ $0[key] }) != fingerprint else { continue }
+            guard fingerprints.withLock({ $0[key] }) != fingerprint else { continue }
             await close(key)
             var channels: [any Channel] = []
             for (hostPort, containerPort) in ports {
@@ -79,21 +79,21 @@ package final class ServiceNetwork: Sendable {
                     logger.warning("pod \(namespace)/\(name): hostPort \(hostIP):\(hostPort) is taken: \(error)")
                 }
             }
-            listeners.withLockedValue { $0[key] = channels }
-            fingerprints.withLockedValue { $0[key] = fingerprint }
+            listeners.withLock { $0[key] = channels }
+            fingerprints.withLock { $0[key] = fingerprint }
         }
-        for key in listeners.withLockedValue({ Array($0.keys) }) where !live.contains(key) {
+        for key in listeners.withLock({ Array($0.keys) }) where !live.contains(key) {
             await close(key)
-            fingerprints.withLockedValue { _ = $0.removeValue(forKey: key) }
+            fingerprints.withLock { _ = $0.removeValue(forKey: key) }
         }
     }
 
     package func stop() async {
-        for key in listeners.withLockedValue({ Array($0.keys) }) { await close(key) }
+        for key in listeners.withLock({ Array($0.keys) }) { await close(key) }
     }
 
     private func close(_ key: String) async {
-        let channels = listeners.withLockedValue { $0.removeValue(forKey: key) } ?? []
+        let channels = listeners.withLock { $0.removeValue(forKey: key) } ?? []
         for channel in channels { try? await channel.close() }
     }
 
@@ -163,7 +163,7 @@ package final class ServiceNetwork: Sendable {
         let endpoints = readyEndpoints(service, namespace: namespace)
         guard !endpoints.isEmpty,
               let port = (service.value(at: ["spec", "ports"])?.arrayValue ?? []).first(where: { $0["port"]?.intValue == servicePort }) else { return nil }
-        let turn = counter.withLockedValue { value -> Int in
+        let turn = counter.withLock { value -> Int in
             value += 1
             return value
         }

@@ -1,7 +1,7 @@
 import Foundation
+import Synchronization
 import SimFaults
 import SimStore
-import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +21,7 @@ public final class SimNetwork: Sendable {
     /// The second octet this sim owns.
     public let octet: Int
     private let claim: Int32
-    private let state = NIOLockedValueBox(Allocation())
+    private let state = Mutex(Allocation())
 
     private struct Allocation {
         var nextPod = 0
@@ -58,7 +58,7 @@ public final class SimNetwork: Sendable {
 
     /// A free pod address; released ones are reused last-in first-out.
     public func allocatePodAddress() throws -> String {
-        let index: Int = try state.withLockedValue { state in
+        let index: Int = try state.withLock { state in
             if let reused = state.freedPods.popLast() { return reused }
             guard state.nextPod < Self.podCapacity else { throw SimError("the sim has no pod addresses left (\(Self.podCapacity) in use)") }
             defer { state.nextPod += 1 }
@@ -71,7 +71,7 @@ public final class SimNetwork: Sendable {
         let parts = address.split(separator: ".").compactMap { Int($0) }
         guard parts.count == 4, parts[1] == octet, (8...253).contains(parts[2]) else { return }
         let index = (parts[2] - 8) * 250 + parts[3] - 1
-        state.withLockedValue { $0.freedPods.insert(index, at: 0) }
+        state.withLock { $0.freedPods.insert(index, at: 0) }
     }
 
     /// A listening TCP socket on `address:port`, or nil when it cannot be bound.

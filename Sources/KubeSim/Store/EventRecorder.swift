@@ -1,12 +1,12 @@
 import Foundation
+import Synchronization
 import KubeModel
-import NIOConcurrencyHelpers
 
 /// Writes core/v1 Events the way kubelet and scheduler do: one object per (object, reason, message), its `count`
 /// and `lastTimestamp` bumped on repeats, `involvedObject.uid` set so `events(forUID:)` finds them.
 package final class EventRecorder: Sendable {
     private let store: ObjectStore
-    private let names = NIOLockedValueBox<[String: String]>([:])
+    private let names = Mutex<[String: String]>([:])
     static let events = ResourceCatalog.find(group: "", version: "v1", plural: "events")!
 
     package init(store: ObjectStore) { self.store = store }
@@ -17,7 +17,7 @@ package final class EventRecorder: Sendable {
               let uid = object.string(at: "metadata", "uid") else { return }
         let key = "\(uid)|\(reason)|\(message)"
         let now = ObjectStore.now()
-        if let existing = names.withLockedValue({ $0[key] }),
+        if let existing = names.withLock({ $0[key] }),
            store.modify(Self.events, namespace: namespace, name: existing, manager: component, { event in
                var event = event
                event.set(["count"], to: .number(Double((event["count"]?.intValue ?? 1) + 1)))
@@ -40,7 +40,7 @@ package final class EventRecorder: Sendable {
             "firstTimestamp": .string(now), "lastTimestamp": .string(now), "count": 1,
         ]
         if (try? store.create(Self.events, namespace: namespace, body: body, manager: component)) != nil {
-            names.withLockedValue { $0[key] = eventName }
+            names.withLock { $0[key] = eventName }
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
+import Synchronization
 import KubeModel
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// One change, as a watch stream reports it.
@@ -50,7 +50,7 @@ public final class ObjectStore: Sendable {
         var nextClusterIP = 10
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
     /// How many events watches can replay; a resourceVersion older than that gets 410 Expired.
     public let historyLimit: Int
 
@@ -62,15 +62,15 @@ public final class ObjectStore: Sendable {
         self.serviceAddress = serviceAddress
     }
 
-    public var currentResourceVersion: Int { state.withLockedValue { $0.resourceVersion } }
-    public var watcherCount: Int { state.withLockedValue { $0.watchers.count } }
+    public var currentResourceVersion: Int { state.withLock { $0.resourceVersion } }
+    public var watcherCount: Int { state.withLock { $0.watchers.count } }
 
     static func key(_ namespace: String?, _ name: String) -> String { "\(namespace ?? "")/\(name)" }
 
     // MARK: Reads
 
     public func get(_ resource: ResourceType, namespace: String?, name: String) throws -> JSONValue {
-        try state.withLockedValue { state in
+        try state.withLock { state in
             guard let stored = state.objects[resource]?[Self.key(namespace, name)] else {
                 throw APIError.notFound(resource, name)
             }
@@ -81,7 +81,7 @@ public final class ObjectStore: Sendable {
     /// Objects of one resource, optionally in one namespace, filtered; and the list's resourceVersion.
     package func list(_ resource: ResourceType, namespace: String?, labels: LabelQuery = LabelQuery(),
               fields: FieldQuery? = nil) -> (items: [JSONValue], resourceVersion: Int) {
-        state.withLockedValue { state in
+        state.withLock { state in
             let items = (state.objects[resource] ?? [:]).values.map(\.value).filter {
                 Self.matches($0, namespace: namespace, labels: labels, fields: fields)
             }.sorted { ($0.string(at: "metadata", "namespace") ?? "", $0.string(at: "metadata", "name") ?? "")
@@ -104,7 +104,7 @@ public final class ObjectStore: Sendable {
     /// Creates `body` (POST). - Throws: `APIError` AlreadyExists, Invalid, NotFound (namespace), Forbidden.
     @discardableResult
     public func create(_ resource: ResourceType, namespace: String?, body: JSONValue, manager: String = "unknown") throws -> JSONValue {
-        try state.withLockedValue { state in
+        try state.withLock { state in
             var object = try Self.prepareNew(resource, namespace: namespace, body: body, state: &state, serviceAddress: serviceAddress)
             let owners = [FieldOwnership.Entry(manager: manager, operation: "Update", apiVersion: resource.groupVersion,
                                                time: Self.now(), fields: FieldOwnership.leaves(of: object))]
@@ -117,7 +117,7 @@ public final class ObjectStore: Sendable {
     /// Replaces an object (PUT), or only its status when `statusOnly`.
     public func update(_ resource: ResourceType, namespace: String?, name: String, body: JSONValue,
                        statusOnly: Bool = false, manager: String = "unknown") throws -> JSONValue {
-        try state.withLockedValue { state in
+        try state.withLock { state in
             guard let stored = state.objects[resource]?[Self.key(namespace, name)] else {
                 throw APIError.notFound(resource, name)
             }
@@ -140,7 +140,7 @@ public final class ObjectStore: Sendable {
     /// Applies a patch; server-side apply creates a missing object. Returns the object and whether it was created.
     public func patch(_ resource: ResourceType, namespace: String?, name: String, type: PatchType, body: JSONValue,
                       statusOnly: Bool = false, manager: String) throws -> (object: JSONValue, created: Bool) {
-        try state.withLockedValue { state in
+        try state.withLock { state in
             let stored = state.objects[resource]?[Self.key(namespace, name)]
             switch type {
             case .apply(let force):
@@ -183,7 +183,7 @@ public final class ObjectStore: Sendable {
     @discardableResult
     public func modify(_ resource: ResourceType, namespace: String?, name: String, manager: String,
                        _ change: (JSONValue) -> JSONValue?) -> JSONValue? {
-        state.withLockedValue { state in
+        state.withLock { state in
             guard let stored = state.objects[resource]?[Self.key(namespace, name)],
                   let changed = change(stored.value), changed != stored.value else { return nil }
             return try? Self.replace(resource, stored: stored, with: changed, statusOnly: false, manager: manager,
@@ -195,7 +195,7 @@ public final class ObjectStore: Sendable {
     /// contents by `finishNamespaceTermination`.
     @discardableResult
     public func delete(_ resource: ResourceType, namespace: String?, name: String, options: DeleteOptions = DeleteOptions()) throws -> JSONValue {
-        try state.withLockedValue { state in
+        try state.withLock { state in
             guard let stored = state.objects[resource]?[Self.key(namespace, name)] else {
                 throw APIError.notFound(resource, name)
             }
@@ -221,7 +221,7 @@ public final class ObjectStore: Sendable {
 
     /// Deletes everything in a Terminating namespace, then the namespace itself.
     public func finishNamespaceTermination(_ name: String) {
-        state.withLockedValue { state in
+        state.withLock { state in
             guard let namespaceType = ResourceCatalog.find(group: "", version: "v1", plural: "namespaces"),
                   let stored = state.objects[namespaceType]?[Self.key(nil, name)] else { return }
             for resource in ResourceCatalog.all where resource.namespaced {
@@ -261,7 +261,7 @@ public final class ObjectStore: Sendable {
     package func watch(_ resource: ResourceType, namespace: String?, labels: LabelQuery = LabelQuery(),
                fields: FieldQuery? = nil, start: WatchStart) throws -> Subscription {
         let (stream, continuation) = AsyncStream<StoreEvent>.makeStream(bufferingPolicy: .unbounded)
-        let id: UInt64 = try state.withLockedValue { state in
+        let id: UInt64 = try state.withLock { state in
             var initial: [StoreEvent] = []
             switch start {
             case .current:
@@ -289,8 +289,9 @@ public final class ObjectStore: Sendable {
                                          continuation: continuation)
             return id
         }
-        let cancel: @Sendable () -> Void = { [state] in
-            let watcher = state.withLockedValue { $0.watchers.removeValue(forKey: id) }
+        // Weak: the watcher's continuation holds this closure, and the store holds the continuation.
+        let cancel: @Sendable () -> Void = { [weak self] in
+            let watcher = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
             watcher?.continuation.finish()
         }
         continuation.onTermination = { _ in cancel() }
@@ -304,7 +305,7 @@ public final class ObjectStore: Sendable {
 
     /// Ends every watch (the server is stopping).
     public func closeAllWatches() {
-        let watchers = state.withLockedValue { state in
+        let watchers = state.withLock { state in
             defer { state.watchers.removeAll() }
             return Array(state.watchers.values)
         }

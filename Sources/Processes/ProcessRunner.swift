@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -47,19 +48,12 @@ public enum ProcessRunner {
     ///   - timeout: the whole-run deadline; the process group is killed when it passes.
     public static func run(
         _ command: String, arguments: [String], environment: [String: String],
-        stdin: [UInt8] = [], timeout: Duration, maxOutputBytes: Int = 64 << 20
+        stdin: [UInt8] = [], timeout: Duration, maxOutputBytes: Int = 64 << 20, workingDirectory: String? = nil
     ) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            // A blocking poll loop on its own thread keeps the cooperative pool free.
-            let thread = Thread {
-                continuation.resume(
-                    with: Swift.Result {
-                        try runBlocking(
-                            command, arguments: arguments, environment: environment, stdin: stdin,
-                            timeout: timeout, maxOutputBytes: maxOutputBytes)
-                    })
-            }
-            thread.start()
+        // A blocking poll loop on its own thread keeps the cooperative pool free.
+        try await Processes.runBlocking {
+            try runToCompletion(command, arguments: arguments, environment: environment, stdin: stdin,
+                                timeout: timeout, maxOutputBytes: maxOutputBytes, workingDirectory: workingDirectory)
         }
     }
 
@@ -78,7 +72,7 @@ public enum ProcessRunner {
         var stderr: Int32
     }
 
-    static func spawn(_ command: String, arguments: [String], environment: [String: String]) throws -> Spawned {
+    static func spawn(_ command: String, arguments: [String], environment: [String: String], workingDirectory: String? = nil) throws -> Spawned {
         var stdinPipe: [Int32] = [-1, -1]
         var stdoutPipe: [Int32] = [-1, -1]
         var stderrPipe: [Int32] = [-1, -1]
@@ -86,63 +80,31 @@ public enum ProcessRunner {
         guard makePipe(&stdinPipe), makePipe(&stdoutPipe), makePipe(&stderrPipe) else {
             throw Failure.cannotStart(command: command, reason: "pipe: \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        let argv = ([command] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        var spawned: Int32 = ENOENT
-        // posix_spawnp would search the *parent's* PATH; use the child's, as a shell would.
-        let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        let candidates: [String] = path.split(separator: ":").map { "\($0)/\(command)" }
-        let resolved: String? = command.contains("/") ? command : candidates.first { access($0, X_OK) == 0 }
-        if let resolved {
-            // ETXTBSY: a script written a moment ago may still be open for writing in a child that another
-            // thread forked meanwhile (its exec closes it). Retry briefly, as shells do.
-            for attempt in 0..<50 {
-                spawned = posix_spawn(&pid, resolved, &actions, &attributes, argv, envp)
-                guard spawned == ETXTBSY, attempt < 49 else { break }
-                usleep(20_000)
-            }
+        let spawned = Swift.Result { () throws(SpawnError) -> pid_t in
+            try Spawn.start(SpawnRequest(
+                command: command, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
+                stdin: .descriptor(stdinPipe[0]),
+                stdout: .descriptor(stdoutPipe[1]), stderr: .descriptor(stderrPipe[1])))
         }
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])
-        guard spawned == 0 else {
+        switch spawned {
+        case .success(let pid):
+            return Spawned(pid: pid, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0])
+        case .failure(let error):
             close(stdinPipe[1])
             close(stdoutPipe[0])
             close(stderrPipe[0])
-            throw Failure.cannotStart(command: command, reason: String(cString: strerror(spawned)))
+            throw Failure.cannotStart(command: command, reason: error.reason)
         }
-        return Spawned(pid: pid, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 
-    static func runBlocking(
+    static func runToCompletion(
         _ command: String, arguments: [String], environment: [String: String],
-        stdin input: [UInt8], timeout: Duration, maxOutputBytes: Int
+        stdin input: [UInt8], timeout: Duration, maxOutputBytes: Int, workingDirectory: String?
     ) throws -> Result {
-        let child = try spawn(command, arguments: arguments, environment: environment)
+        let child = try spawn(command, arguments: arguments, environment: environment, workingDirectory: workingDirectory)
         let pid = child.pid
         var stdinFD = child.stdin
         var written = 0
@@ -209,7 +171,7 @@ public enum ProcessRunner {
         if timedOut { kill(-pid, SIGKILL) }
         let signal = status & 0x7f
         return Result(
-            exitCode: signal == 0 ? (status >> 8) & 0xff : -1, signal: signal == 0 ? nil : signal,
+            exitCode: Spawn.exitedNormally(waitStatus: status) ? Spawn.exitCode(waitStatus: status) : -1, signal: signal == 0 ? nil : signal,
             stdout: outputs[child.stdout] ?? [], stderr: outputs[child.stderr] ?? [],
             timedOut: timedOut, truncated: truncated)
     }
@@ -229,9 +191,9 @@ public enum ProcessRunner {
         let child = try spawn(command, arguments: arguments, environment: environment)
         close(child.stdin)
         let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-        let stopped = Locked(false)
+        let stopped = StopFlag()
         continuation.onTermination = { _ in
-            stopped.withLock { done in
+            stopped.done.withLock { done in
                 if !done { kill(-child.pid, SIGKILL) }
                 done = true
             }
@@ -244,7 +206,7 @@ public enum ProcessRunner {
                 var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
                 // A bounded wait so a consumer that went away is noticed even if the child is silent.
                 let ready = poll(&fds, nfds_t(fds.count), 200)
-                if stopped.value { break }
+                if stopped.isSet { break }
                 if ready < 0 && errno != EINTR { break }
                 for entry in fds where entry.revents != 0 {
                     let n = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
@@ -261,10 +223,10 @@ public enum ProcessRunner {
             }
             close(child.stdout)
             close(child.stderr)
-            if stopped.value { kill(-child.pid, SIGKILL) }
+            if stopped.isSet { kill(-child.pid, SIGKILL) }
             var status: Int32 = 0
             _ = waitpid(child.pid, &status, 0)
-            stopped.value = true
+            stopped.done.withLock { $0 = true }
             let signal = status & 0x7f
             let exitCode = signal == 0 ? (status >> 8) & 0xff : -1
             if exitCode == 0 && signal == 0 {
@@ -276,4 +238,10 @@ public enum ProcessRunner {
         thread.start()
         return stream
     }
+}
+
+/// Set once a streamed process is over or its consumer went away; shared by the reader thread and the stream.
+private final class StopFlag: Sendable {
+    let done = Mutex(false)
+    var isSet: Bool { done.withLock { $0 } }
 }
