@@ -1,11 +1,11 @@
-import KubeClient
+import KubeModel
 
 extension KubeAPI {
     /// `watch(…)`, restarted (with a relist, so the `synced` snapshot stays the truth) when it ends on an error a
     /// busy or restarting API server gives — 429, 5xx, a dropped connection, a timeout — with backoff, up to
     /// `maxRestarts` in a row. `watch(…)` itself reconnects only within one list+watch; a 429 on the relist or on
     /// a watch request ends it, and a verification must not fail because the API server asked it to slow down.
-    func retryingWatch(_ resource: Resource, namespace: String?, options: ListOptions = ListOptions(), maxRestarts: Int = 8)
+    public func retryingWatch(_ resource: Resource, namespace: String?, options: ListOptions = ListOptions(), maxRestarts: Int = 8)
         -> AsyncThrowingStream<WatchUpdate, any Error>
     {
         let (stream, continuation) = AsyncThrowingStream<WatchUpdate, any Error>.makeStream()
