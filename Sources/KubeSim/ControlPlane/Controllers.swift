@@ -24,7 +24,7 @@ package enum Controllers {
                       afterEachPass: (@Sendable () async -> Void)? = nil) -> Task<Void, Never> {
         let watched = [daemonSets, pods, nodes, WorkloadControllers.deployments, WorkloadControllers.replicaSets, ResourceCatalog.all[3]]
         // Registered before returning, so the sim's watches are all in place once `start` is done.
-        let subscriptions = watched.compactMap { try? store.watch($0, namespace: nil, start: .current) }
+        let subscriptions = watched.map { store.watchFromCurrentState($0) }
         return Task {
             let (trigger, pulse) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             await withTaskGroup(of: Void.self) { group in
@@ -42,10 +42,10 @@ package enum Controllers {
                         if instantKubelet { runKubelet(store) }
                         for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store, events: events) }
                         for deployment in store.list(WorkloadControllers.deployments, namespace: nil).items {
-                            WorkloadControllers.reconcileDeployment(deployment, store: store)
+                            WorkloadControllers.reconcileDeployment(deployment, store: store, events: events)
                         }
                         for set in store.list(WorkloadControllers.replicaSets, namespace: nil).items {
-                            WorkloadControllers.reconcileReplicaSet(set, store: store)
+                            WorkloadControllers.reconcileReplicaSet(set, store: store, events: events)
                         }
                         await afterEachPass?()
                     }
@@ -105,7 +105,7 @@ package enum Controllers {
         }
         // Pods on nodes that are gone or no longer eligible go away.
         for pod in owned where !eligibleNames.contains(pod.string(at: "spec", "nodeName") ?? "") {
-            _ = try? store.delete(pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")
+            _ = try? store.delete(pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")  // gone already: fine
         }
         let live = owned.filter { eligibleNames.contains($0.string(at: "spec", "nodeName") ?? "") }
         // RollingUpdate: replace outdated pods while no more than maxUnavailable are unavailable.
@@ -113,11 +113,11 @@ package enum Controllers {
         if daemonSet.string(at: "spec", "updateStrategy", "type") == "RollingUpdate" {
             var unavailable = nodes.count - live.filter(isReady).count
             for pod in live where !isCurrent(pod) && isReady(pod) && unavailable < maxUnavailable {
-                _ = try? store.delete(pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")
+                _ = try? store.delete(pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")  // gone already: fine
                 unavailable += 1
             }
             for pod in live where !isCurrent(pod) && !isReady(pod) {
-                _ = try? store.delete(pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")
+                _ = try? store.delete(pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")  // gone already: fine
             }
         }
         let remaining = store.list(pods, namespace: namespace).items.filter { pod in
@@ -136,9 +136,15 @@ package enum Controllers {
             pod.set(["spec", "nodeName"], to: .string(nodeName))
             // The real DaemonSet controller leaves binding to the default scheduler (node affinity to this node), so a
             // DaemonSet pod has the same Scheduled event as any other; binding here directly must not lose it.
-            if let created = try? store.create(pods, namespace: namespace, body: pod, manager: manager), let podName = created.string(at: "metadata", "name") {
+            do {
+                let created = try store.create(pods, namespace: namespace, body: pod, manager: manager)
+                let podName = created.string(at: "metadata", "name") ?? ""
                 events?.record(created, reason: "Scheduled", message: "Successfully assigned \(namespace)/\(podName) to \(nodeName)",
                                component: "default-scheduler")
+            } catch {
+                // As the real controller: the failure is a Warning event on the DaemonSet, retried on the next pass.
+                events?.record(daemonSet, type: "Warning", reason: "FailedCreate", message: "Error creating: \(error)",
+                               component: "daemonset-controller")
             }
         }
         let final = store.list(pods, namespace: namespace).items.filter { pod in

@@ -36,7 +36,7 @@ package enum WorkloadControllers {
         return 0
     }
 
-    static func reconcileDeployment(_ deployment: JSONValue, store: ObjectStore) {
+    static func reconcileDeployment(_ deployment: JSONValue, store: ObjectStore, events: EventRecorder? = nil) {
         guard let name = deployment.string(at: "metadata", "name"), let namespace = deployment.string(at: "metadata", "namespace"),
               let uid = deployment.string(at: "metadata", "uid"), deployment.string(at: "metadata", "deletionTimestamp") == nil,
               var template = deployment.value(at: ["spec", "template"]) else { return }
@@ -52,7 +52,7 @@ package enum WorkloadControllers {
         if !sets.contains(where: { $0.string(at: "metadata", "name") == newName }) {
             var labels = template.value(at: ["metadata", "labels"]) ?? [:]
             labels.set(["pod-template-hash"], to: .string(hash))
-            _ = try? store.create(replicaSets, namespace: namespace, body: [
+            let replicaSet: JSONValue = [
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": ["name": .string(newName), "labels": labels,
                              "annotations": ["deployment.kubernetes.io/revision": .string(String(revision + 1)),
@@ -60,7 +60,13 @@ package enum WorkloadControllers {
                              "ownerReferences": [["apiVersion": "apps/v1", "kind": "Deployment", "name": .string(name), "uid": .string(uid),
                                                   "controller": true, "blockOwnerDeletion": true]]],
                 "spec": ["replicas": .number(Double(replicas)), "selector": selector, "template": template],
-            ], manager: manager)
+            ]
+            do {
+                try store.create(replicaSets, namespace: namespace, body: replicaSet, manager: manager)
+            } catch {
+                events?.record(deployment, type: "Warning", reason: "FailedCreate", message: "Error creating: \(error)",
+                               component: "deployment-controller")
+            }
         } else {
             store.modify(replicaSets, namespace: namespace, name: newName, manager: manager) { current in
                 var changed = current
@@ -150,7 +156,7 @@ package enum WorkloadControllers {
         return strip(a) == strip(b)
     }
 
-    static func reconcileReplicaSet(_ set: JSONValue, store: ObjectStore) {
+    static func reconcileReplicaSet(_ set: JSONValue, store: ObjectStore, events: EventRecorder? = nil) {
         guard let name = set.string(at: "metadata", "name"), let namespace = set.string(at: "metadata", "namespace"),
               let uid = set.string(at: "metadata", "uid"), set.string(at: "metadata", "deletionTimestamp") == nil,
               let template = set.value(at: ["spec", "template"]) else { return }
@@ -163,13 +169,18 @@ package enum WorkloadControllers {
                 pod.set(["metadata", "name"], to: nil)
                 pod.set(["metadata", "ownerReferences"], to: [["apiVersion": "apps/v1", "kind": "ReplicaSet", "name": .string(name),
                                                                 "uid": .string(uid), "controller": true, "blockOwnerDeletion": true]])
-                if let created = try? store.create(Self.pods, namespace: namespace, body: pod, manager: manager) { pods.append(created) }
+                do {
+                    pods.append(try store.create(Self.pods, namespace: namespace, body: pod, manager: manager))
+                } catch {
+                    events?.record(set, type: "Warning", reason: "FailedCreate", message: "Error creating: \(error)",
+                                   component: "replicaset-controller")
+                }
             }
         } else if pods.count > replicas {
             // Unscheduled, then unready pods go first, as the real controller ranks them.
             let ranked = pods.sorted { rank($0) < rank($1) }
             for pod in ranked.prefix(pods.count - replicas) {
-                _ = try? store.delete(Self.pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")
+                _ = try? store.delete(Self.pods, namespace: namespace, name: pod.string(at: "metadata", "name") ?? "")  // gone already: fine
             }
             pods = Array(ranked.dropFirst(pods.count - replicas))
         }

@@ -63,7 +63,7 @@ package final class Kubelet: Sendable {
 
     /// Follows pods until cancelled, then stops every pod it started.
     package func run() async {
-        guard let subscription = try? store.watch(Self.pods, namespace: nil, start: .current) else { return }
+        let subscription = store.watchFromCurrentState(Self.pods)
         await withTaskCancellationHandler {
             for await event in subscription.events {
                 guard let uid = event.object.string(at: "metadata", "uid") else { continue }

@@ -5,12 +5,12 @@ import Yams
 /// Request bodies in YAML (`application/apply-patch+yaml` allows YAML or JSON).
 package extension JSONValue {
     /// Parses a body that is YAML or JSON, keeping YAML's own scalar types: a quoted `"1"` stays a string.
-    package static func parse(yaml text: String) throws -> JSONValue {
+    static func parse(yaml text: String) throws -> JSONValue {
         guard let node = try Yams.compose(yaml: text) else { return .null }
         return try JSONValue(yaml: node)
     }
 
-    package init(yaml node: Yams.Node) throws {
+    init(yaml node: Yams.Node) throws {
         switch node {
         case .scalar(let scalar):
             switch Tag.Name(rawValue: node.tag.description) {

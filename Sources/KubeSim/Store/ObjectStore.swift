@@ -298,6 +298,16 @@ public final class ObjectStore: Sendable {
         return Subscription(events: stream, cancel: cancel, continuation: continuation)
     }
 
+    /// The current objects of `resource` (as ADDED), then every change: the sim's own loops (controllers, kubelet,
+    /// kube-proxy) start this way. Unlike a watch resumed from a resourceVersion it cannot be expired.
+    package func watchFromCurrentState(_ resource: ResourceType) -> Subscription {
+        do {
+            return try watch(resource, namespace: nil, start: .current)
+        } catch {
+            preconditionFailure("a watch from the current state cannot be expired: \(error)")
+        }
+    }
+
     /// Every change of `resource` from now on, in process (benchmarks and tests observe the sim without a client).
     public func watchChanges(_ resource: ResourceType, namespace: String?) throws -> Subscription {
         try watch(resource, namespace: namespace, start: .after(currentResourceVersion))

@@ -170,7 +170,7 @@ package struct FieldQuery: Sendable, Equatable {
 
 package extension LabelQuery {
     /// A metav1.LabelSelector (matchLabels and matchExpressions) as a query.
-    package init?(selector: JSONValue?) {
+    init?(selector: JSONValue?) {
         guard let selector else { return nil }
         var text: [String] = ((selector["matchLabels"]?.objectValue ?? [:]).compactMapValues(\.stringValue)).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         for expression in selector["matchExpressions"]?.arrayValue ?? [] {
