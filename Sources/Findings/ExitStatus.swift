@@ -21,13 +21,18 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
 
 /// An error that ends a command before any verdict could be reached. Its message names the object, what was
 /// expected and what was seen; its status says which exit code the process ends with.
+/// The message is redacted (`Redaction`) as it is stored: it is what the stderr error path prints.
 public struct KVerifyError: Error, Sendable, CustomStringConvertible {
     public var status: ExitStatus
-    public var message: String
+    public var message: String {
+        get { redactedMessage }
+        set { redactedMessage = Redaction.redact(newValue) }
+    }
+    private var redactedMessage: String
 
     public init(_ status: ExitStatus, _ message: String) {
         self.status = status
-        self.message = message
+        self.redactedMessage = Redaction.redact(message)
     }
 
     public var description: String { message }
