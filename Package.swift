@@ -37,10 +37,12 @@ let package = Package(
             ]
         ),
         .target(name: "Findings"),
+        // The size and alias-expansion budget every YAML input passes before Yams composes it.
+        .target(name: "YAMLInput", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "PromText"),
         .target(
             name: "MetricRules",
-            dependencies: ["PromText", "Findings", .product(name: "Yams", package: "Yams")]
+            dependencies: ["PromText", "Findings", "YAMLInput", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Scrape", dependencies: ["HTTP", "PromText", "MetricRules", "Findings"]),
         .systemLibrary(
@@ -54,12 +56,12 @@ let package = Package(
         .target(name: "KubeModel"),
         .target(
             name: "KubeConfig",
-            dependencies: ["KubeModel", "Findings", .product(name: "Yams", package: "Yams")]
+            dependencies: ["KubeModel", "Findings", "YAMLInput", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "KubeClient",
             dependencies: [
-                "HTTP", "KubeConfig", "KubeModel", "Findings",
+                "HTTP", "KubeConfig", "KubeModel", "Findings", "YAMLInput",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
+        .testTarget(name: "YAMLInputTests", dependencies: ["YAMLInput"]),
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),

@@ -1,4 +1,5 @@
 import Foundation
+import YAMLInput
 import Yams
 
 /// Finds, merges and resolves kubeconfig files the way kubectl does.
@@ -82,6 +83,11 @@ public struct KubeConfigLoader: Sendable {
             throw error
         } catch {
             throw KubeConfigError(.fileUnreadable, "kubeconfig \(path) cannot be read: \(Self.reason(error))")
+        }
+        do {
+            try YAMLBudget.check(text)
+        } catch {
+            throw KubeConfigError(.malformed, "kubeconfig \(path) is refused: \(error)")
         }
         do {
             // An empty file is a valid, empty kubeconfig (kubectl treats it so).
