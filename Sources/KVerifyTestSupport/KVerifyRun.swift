@@ -12,24 +12,27 @@ public struct KVerifyRun: Sendable {
     ///   - environment: added to this process's environment.
     ///   - timeout: the run is killed after this long and the call throws.
     ///   - workingDirectory: where to run it (commands such as `sim down` look for state relative to it).
+    ///   - keepStdinOpen: after writing `stdin`, keep the pipe open until the process ends (a writer that stalls).
     ///
     /// Async so the waiting happens on a Dispatch thread, not on one of the two cooperative threads that other
     /// tests (and an in-process simulated cluster) need to make progress.
     public static func run(
         _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120),
-        workingDirectory: URL? = nil
+        workingDirectory: URL? = nil, keepStdinOpen: Bool = false
     ) async throws -> KVerifyRun {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
-                    try runBlocking(arguments, stdin: stdin, environment: environment, timeout: timeout, workingDirectory: workingDirectory)
+                    try runBlocking(arguments, stdin: stdin, environment: environment, timeout: timeout, workingDirectory: workingDirectory,
+                                    keepStdinOpen: keepStdinOpen)
                 })
             }
         }
     }
 
     private static func runBlocking(
-        _ arguments: [String], stdin: [UInt8]?, environment: [String: String], timeout: Duration, workingDirectory: URL?
+        _ arguments: [String], stdin: [UInt8]?, environment: [String: String], timeout: Duration, workingDirectory: URL?,
+        keepStdinOpen: Bool
     ) throws -> KVerifyRun {
         let process = Process()
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
@@ -55,7 +58,8 @@ public struct KVerifyRun: Sendable {
             }
         }
         if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-        try? input.fileHandleForWriting.close()
+        if !keepStdinOpen { try? input.fileHandleForWriting.close() }
+        defer { if keepStdinOpen { try? input.fileHandleForWriting.close() } }
         let deadline = DispatchTime.now() + .milliseconds(Int(timeout.components.seconds * 1000))
         if group.wait(timeout: deadline) == .timedOut {
             process.terminate()
