@@ -68,7 +68,7 @@ struct MetricsCommand: AsyncParsableCommand {
         if let url {
             let scheme = url.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
             guard url.contains("://"), scheme == "http" || scheme == "https" else {
-                throw ValidationError("--url '\(url)': expected an http:// or https:// URL (a metrics endpoint); for a file use --file")
+                throw ValidationError("--url '\(Redaction.redact(url))': expected an http:// or https:// URL (a metrics endpoint); for a file use --file")
             }
         }
     }

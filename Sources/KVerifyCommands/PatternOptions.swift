@@ -246,7 +246,8 @@ final class Progress: Sendable {
                     guard current.tableLines == 0 || current.lastTable != rows + [summary] else { return }
                     current.lastTable = rows + [summary]
                     var text = current.tableLines > 0 ? "\u{1B}[\(current.tableLines)A\u{1B}[J" : ""
-                    text += (rows + [summary]).joined(separator: "\n") + "\n"
+                    // Pod names and waiting reasons come from the cluster: redacted like every report line.
+                    text += Redaction.redact((rows + [summary]).joined(separator: "\n")) + "\n"
                     FileHandle.standardOutput.write(Data(text.utf8))
                     current.tableLines = rows.count + 1
                 }
@@ -264,6 +265,6 @@ final class Progress: Sendable {
 
     private func write(_ line: String) {
         state.withLock { $0.tableLines = 0 }
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        FileHandle.standardOutput.write(Data((Redaction.redact(line) + "\n").utf8))
     }
 }

@@ -143,11 +143,13 @@ struct HardeningTests {
         if message.contains("they have") { #expect(run.stderr.contains("app"), "\(run.stderr)") }
     }
 
-    @Test("--url with a scheme other than http(s) is a usage error (exit 2)", arguments: ["ftp://127.0.0.1/metrics", "file:///etc/passwd", "127.0.0.1:9091/metrics"])
+    @Test("--url with a scheme other than http(s) is a usage error (exit 2)",
+          arguments: ["ftp://127.0.0.1/metrics", "file:///etc/passwd", "127.0.0.1:9091/metrics", "ftp://u:pw-27182818@127.0.0.1/m"])
     func urlScheme(url: String) async throws {
         let run = try await KVerifyRun.run(["metrics", "--url", url], timeout: .seconds(30))
         #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("expected an http:// or https:// URL"), "\(run.stderr)")
+        #expect(!run.stderr.contains("pw-27182818"), "\(run.stderr)")
     }
 
     @Test("a missing tokenFile is exit 2 like a missing certificate file, on both backends", arguments: ["api", "kubectl"])
