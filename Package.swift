@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "KVerify", targets: ["KVerifyCommands"]),
         // The sim's network shim, LD_PRELOADed into pod processes (Sources/CSimNet/simnet.c says what it does).
         .library(name: "KVerifySimNet", type: .dynamic, targets: ["CSimNet"]),
+        // The parsers alone, for the libFuzzer harnesses in Fuzz/ (a separate package, out of the default build).
+        .library(name: "KVerifyParsers", targets: ["PromText", "RESP", "KubeConfig", "KubeClient", "MetricRules", "YAMLInput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
