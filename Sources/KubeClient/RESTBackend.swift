@@ -256,6 +256,7 @@ public final class RESTBackend: KubeAPI {
             case 200..<300:
                 if accept == "application/json", let type = response.header("Content-Type"), type.lowercased().contains("html") {
                     throw KubeError.from(httpStatus: response.status, body: response.body, contentType: type, what: what)
+                        .scrubbing(credentialsIn: auth)
                 }
                 return response.body
             case 401 where !reauthenticated && configuration.auth.exec != nil:
