@@ -42,6 +42,14 @@ public struct KVerifyRun: Sendable {
         let output = Pipe()
         let errors = Pipe()
         let input = Pipe()
+        // Close-on-exec at once: tests spawn processes in parallel, and a child started elsewhere that inherited
+        // the write end of kverify's stdin would keep it from ever seeing end of input (kverify's --timeout then
+        // ends the read with exit 3). Process still hands the ends it wires up to kverify itself (dup2 clears it).
+        for pipe in [output, errors, input] {
+            for handle in [pipe.fileHandleForReading, pipe.fileHandleForWriting] {
+                _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+            }
+        }
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = input
