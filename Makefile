@@ -1,5 +1,5 @@
 # kverify: the README's two commands are `make demo` and `make test`; both bootstrap first.
-.PHONY: setup build test demo bench lint clean
+.PHONY: setup build test demo bench lint clean fuzz
 
 SWIFT ?= swift
 
@@ -25,3 +25,8 @@ lint:
 
 clean:
 	rm -rf .build .build-release
+
+# libFuzzer harnesses (Fuzz/, a separate package) for every parser, FUZZ_SECONDS each (default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh

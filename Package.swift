@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "KubeSim", targets: ["KubeSim", "SimStore", "SimFaults"]),
         // The sim's network shim, LD_PRELOADed into pod processes (Sources/CSimNet/simnet.c says what it does).
         .library(name: "KVerifySimNet", type: .dynamic, targets: ["CSimNet"]),
+        // The parsers alone, for the libFuzzer harnesses in Fuzz/ (a separate package, out of the default build).
+        .library(name: "KVerifyParsers", targets: ["PromText", "RESP", "KubeConfig", "KubeClient", "MetricRules", "YAMLInput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,10 +49,12 @@ let package = Package(
         // Child processes (one spawn for sim pods, exec plugins, kubectl, helm and fixtures), deadlines, and
         // blocking work kept off the cooperative pool.
         .target(name: "Processes"),
+        // The size and alias-expansion budget every YAML input passes before Yams composes it.
+        .target(name: "YAMLInput", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "PromText"),
         .target(
             name: "MetricRules",
-            dependencies: ["PromText", "Findings", .product(name: "Yams", package: "Yams")]
+            dependencies: ["PromText", "Findings", "YAMLInput", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Scrape", dependencies: ["HTTP", "PromText", "MetricRules", "Findings"]),
         .systemLibrary(
@@ -64,12 +68,12 @@ let package = Package(
         .target(name: "KubeModel"),
         .target(
             name: "KubeConfig",
-            dependencies: ["KubeModel", "Processes", .product(name: "Yams", package: "Yams")]
+            dependencies: ["KubeModel", "Processes", "YAMLInput", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "KubeClient",
             dependencies: [
-                "HTTP", "KubeConfig", "KubeModel", "Processes",
+                "HTTP", "KubeConfig", "KubeModel", "Processes", "YAMLInput",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -142,6 +146,7 @@ let package = Package(
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
+        .testTarget(name: "YAMLInputTests", dependencies: ["YAMLInput"]),
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),

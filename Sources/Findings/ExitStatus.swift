@@ -21,21 +21,26 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
 
 /// An error that ends a command before any verdict could be reached. Its message names the object, what was
 /// expected and what was seen; its status says which exit code the process ends with; `cause` is the lower-level
-/// error it wraps, if any (its text is appended to the description).
+/// error it wraps, if any (its text is appended to the description). The message is redacted (`Redaction`) as it
+/// is stored, and so is the description: it is what the stderr error path prints.
 public struct KVerifyError: Error, Sendable, CustomStringConvertible {
     public var status: ExitStatus
-    public var message: String
+    public var message: String {
+        get { redactedMessage }
+        set { redactedMessage = Redaction.redact(newValue) }
+    }
+    private var redactedMessage: String
     public var cause: (any Error & Sendable)?
 
     public init(_ status: ExitStatus, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.status = status
-        self.message = message
+        self.redactedMessage = Redaction.redact(message)
         self.cause = cause
     }
 
     public var description: String {
         guard let cause else { return message }
-        let causeText = String(describing: cause)
+        let causeText = Redaction.redact(String(describing: cause))
         return message.contains(causeText) ? message : "\(message): \(causeText)"
     }
 }

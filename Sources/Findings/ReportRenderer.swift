@@ -5,7 +5,8 @@ public enum OutputFormat: String, Sendable, CaseIterable {
     case text, json, junit
 }
 
-/// Renders a report. Renderers only format findings; they never decide anything.
+/// Renders a report. Renderers only format findings; they never decide anything. Every format passes the report
+/// through `Redaction` first: secrets and control characters never reach the output.
 public enum ReportRenderer {
     public static func render(_ report: Report, as format: OutputFormat, verbose: Bool = false) -> String {
         switch format {
@@ -17,6 +18,7 @@ public enum ReportRenderer {
 
     /// Human-readable: failures and warnings in full, passes counted (listed with `verbose`).
     public static func text(_ report: Report, verbose: Bool = false) -> String {
+        let report = Redaction.redact(report)
         var lines: [String] = []
         let shown = report.findings.filter { verbose || $0.status != .pass }
         for finding in shown.sorted(by: { $0.status > $1.status }) {
@@ -47,6 +49,7 @@ public enum ReportRenderer {
     }
 
     public static func json(_ report: Report) -> String {
+        let report = Redaction.redact(report)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Encoding plain strings, numbers and arrays cannot fail.
@@ -57,6 +60,7 @@ public enum ReportRenderer {
     /// One JUnit testcase per finding: classname is the check, name the subject. Warnings pass with a
     /// `system-out` note so CI dashboards keep them visible without failing the build.
     public static func junit(_ report: Report) -> String {
+        let report = Redaction.redact(report)
         let total = report.phases.reduce(0) { $0 + $1.seconds }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         xml += "<testsuites>\n"

@@ -136,10 +136,12 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
 }
 
 extension Duration {
-    /// Whole milliseconds, at least 1 for a positive duration (libcurl reads 0 as "no limit").
+    /// Whole milliseconds, at least 1: libcurl reads 0 as "no limit", so a deadline of zero (or one already
+    /// passed) must still be the shortest limit curl knows, never none. Saturates instead of overflowing.
     var curlMilliseconds: Int {
         let (seconds, attoseconds) = components
-        let milliseconds = Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-        return self > .zero ? Swift.max(1, milliseconds) : 0
+        guard self > .zero else { return 1 }
+        guard seconds < Int64(Int.max / 1000) - 1 else { return Int.max }
+        return Swift.max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
     }
 }

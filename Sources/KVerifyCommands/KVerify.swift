@@ -50,7 +50,7 @@ public struct KVerify: AsyncParsableCommand {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 return ExitStatus.usageOrInput.rawValue
             }
-            FileHandle.standardError.write(Data("kverify: error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("kverify: error: \(Redaction.redact(String(describing: error)))\n".utf8))
             return ExitCodes.status(for: error).rawValue
         }
     }

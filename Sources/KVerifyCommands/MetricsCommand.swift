@@ -53,7 +53,7 @@ struct MetricsCommand: AsyncParsableCommand {
     @Option(help: "Largest body or file accepted, in bytes.")
     var maxBytes: Int = 64 << 20
 
-    @Option(help: "Deadline for the whole scrape, e.g. 10s or 500ms.")
+    @Option(help: "Deadline for the whole scrape or read, e.g. 10s or 500ms (at most 168h).")
     var timeout: DurationArgument = DurationArgument(.seconds(10), text: "10s")
 
     @OptionGroup var outputOptions: OutputOptions
@@ -64,6 +64,13 @@ struct MetricsCommand: AsyncParsableCommand {
             throw ValidationError("unknown profile '\(profile)'; known: \(Profiles.all.keys.sorted().joined(separator: ", "))")
         }
         guard maxBytes > 0 else { throw ValidationError("--max-bytes must be positive") }
+        // libcurl would try any scheme it knows (ftp, file, …) and fail as if the server were unreachable.
+        if let url {
+            let scheme = url.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+            guard url.contains("://"), scheme == "http" || scheme == "https" else {
+                throw ValidationError("--url '\(Redaction.redact(url))': expected an http:// or https:// URL (a metrics endpoint); for a file use --file")
+            }
+        }
     }
 
     func run() async throws {

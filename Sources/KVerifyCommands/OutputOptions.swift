@@ -17,18 +17,28 @@ struct OutputOptions: ParsableArguments {
 
     /// Prints the report on stdout and ends the command with `exitStatus` (by default the report's own).
     func finish(_ report: Report, exitStatus: ExitStatus? = nil) throws {
+        print(report)
+        let status = exitStatus ?? report.exitStatus
+        if status != .verified { throw ExitCode(status.rawValue) }
+    }
+
+    /// Prints the report on stdout in the chosen format.
+    func print(_ report: Report) {
         var rendered = ReportRenderer.render(report, as: output, verbose: verbose)
         if quiet && output == .text, let verdict = rendered.split(separator: "\n").last {
             rendered = verdict + "\n"
         }
         FileHandle.standardOutput.write(Data(rendered.utf8))
-        let status = exitStatus ?? report.exitStatus
-        if status != .verified { throw ExitCode(status.rawValue) }
     }
 }
 
-/// A duration given on the command line: `500ms`, `10s`, `2m`, `1h`, or plain seconds (`1.5`).
+/// A duration given on the command line: `500ms`, `10s`, `2m`, `1h`, or plain seconds (`1.5`), from 1 ns up to
+/// `maximum` (7 days). The one parser for every duration option: the bound keeps deadlines, nanoseconds and
+/// the milliseconds handed to poll(2) and libcurl (an Int32 holds 24.8 days of them) from overflowing, and a
+/// fraction of a millisecond stays a positive duration instead of rounding to 0 (libcurl's "no limit").
 struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    static let maximum = Duration.seconds(7 * 24 * 3600)
+
     var duration: Duration
     private let text: String
 
@@ -47,7 +57,9 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
             break
         }
         guard let value = Double(number), value.isFinite, value > 0 else { return nil }
-        self.init(.milliseconds(Int64((value * scale * 1000).rounded())), text: argument)
+        let seconds = value * scale
+        guard seconds <= Double(Self.maximum.components.seconds) else { return nil }
+        self.init(.nanoseconds(Int64((seconds * 1e9).rounded(.up))), text: argument)
     }
 
     var description: String { text }

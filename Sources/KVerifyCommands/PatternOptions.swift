@@ -47,7 +47,7 @@ struct PatternOptions: ParsableArguments {
                                valueName: "[container:]name=value"))
     var env: [String] = []
 
-    @Option(help: "Deadline for the rollout (every pod Ready), e.g. 180s or 3m.")
+    @Option(help: "Deadline for the rollout (every pod Ready), e.g. 180s or 3m (at most 168h).")
     var timeout = DurationArgument(.seconds(180), text: "180s")
 
     @Option(help: "Requests sent to every pod's app port before scraping.")
@@ -78,7 +78,9 @@ struct PatternOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...1000).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 1000, got \(nodes)") }
-        guard redisTTL > 0 else { throw ValidationError("--redis-ttl must be positive seconds, got \(redisTTL)") }
+        guard (1...KVerify.Redis.maximumTTL).contains(redisTTL) else {
+            throw ValidationError("--redis-ttl must be positive seconds, at most \(KVerify.Redis.maximumTTL) (a year), got \(redisTTL)")
+        }
         guard requests > 0 else { throw ValidationError("--requests must be positive, got \(requests)") }
         guard namespace.range(of: "^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$", options: .regularExpression) != nil else {
             throw ValidationError("--namespace '\(namespace)': a prefix of lower-case letters, digits and '-', at most 42 characters")
@@ -93,8 +95,9 @@ struct PatternOptions: ParsableArguments {
         try env.map { text in
             guard let equals = text.firstIndex(of: "=") else { throw ValidationError("--env '\(text)': expected [container:]NAME=VALUE") }
             let left = text[..<equals], value = String(text[text.index(after: equals)...])
-            let parts = left.split(separator: ":", maxSplits: 1).map(String.init)
-            let (container, name) = parts.count == 2 ? (Optional(parts[0]), parts[1]) : (nil, parts.first ?? "")
+            let parts = left.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let (container, name) = parts.count == 2 ? (Optional(parts[0]), parts[1]) : (nil, parts[0])
+            if container == "" { throw ValidationError("--env '\(text)': the container name before ':' is empty; give CONTAINER:NAME=VALUE, or NAME=VALUE for every container") }
             guard !name.isEmpty else { throw ValidationError("--env '\(text)': the variable name is empty") }
             return ManifestPreparation.EnvOverride(container: container, name: name, value: value)
         }
@@ -104,6 +107,8 @@ struct PatternOptions: ParsableArguments {
 
     func run(_ pattern: Pattern) async throws {
         let loaded = try await loadManifests(pattern)
+        try EnvOverrideCheck.validate(try environment(), texts: env, manifests: loaded,
+                                      source: chart.map { "--chart \($0)" } ?? pattern.manifestFile)
         let signals = SignalWaiter([SIGINT, SIGTERM])
         var simulated: SimulatedCluster?
         if sim {
@@ -242,7 +247,8 @@ final class Progress: Sendable {
                     guard current.tableLines == 0 || current.lastTable != rows + [summary] else { return }
                     current.lastTable = rows + [summary]
                     var text = current.tableLines > 0 ? "\u{1B}[\(current.tableLines)A\u{1B}[J" : ""
-                    text += (rows + [summary]).joined(separator: "\n") + "\n"
+                    // Pod names and waiting reasons come from the cluster: redacted like every report line.
+                    text += Redaction.redact((rows + [summary]).joined(separator: "\n")) + "\n"
                     FileHandle.standardOutput.write(Data(text.utf8))
                     current.tableLines = rows.count + 1
                 }
@@ -260,6 +266,6 @@ final class Progress: Sendable {
 
     private func write(_ line: String) {
         state.withLock { $0.tableLines = 0 }
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        FileHandle.standardOutput.write(Data((Redaction.redact(line) + "\n").utf8))
     }
 }

@@ -56,13 +56,16 @@ extension KVerify {
         @Flag(help: "After the audit, watch every key expire (stop traffic first, or while kverify watches).")
         var expectExpiry = false
 
-        @Option(help: ArgumentHelp("How long to wait for every key to expire (default: 2 × TTL + 10s).", valueName: "duration"))
+        @Option(help: ArgumentHelp("How long to wait for every key to expire (default: 2 × TTL + 10s; at most 168h).", valueName: "duration"))
         var expiryTimeout: DurationArgument?
 
-        @Option(help: ArgumentHelp("Deadline for connecting and for each pipelined batch.", valueName: "duration"))
+        @Option(help: ArgumentHelp("Deadline for connecting and for each pipelined batch (at most 168h).", valueName: "duration"))
         var timeout: DurationArgument = DurationArgument(.seconds(10), text: "10s")
 
         @OptionGroup var output: OutputOptions
+
+        /// The largest `--ttl`/`--redis-ttl`: a year of seconds.
+        static let maximumTTL = 365 * 24 * 3600
 
         public init() {}
 
@@ -72,7 +75,10 @@ extension KVerify {
                 return
             }
             guard db >= 0 else { throw ValidationError("--db \(db): expected a database number ≥ 0") }
-            guard ttl > 0 else { throw ValidationError("--ttl \(ttl): expected seconds > 0 (the exporter's REDIS_TTL_SECONDS)") }
+            // Bounded so that 2 × TTL + 10 s, the default --expiry-timeout, cannot overflow.
+            guard (1...Self.maximumTTL).contains(ttl) else {
+                throw ValidationError("--ttl \(ttl): expected seconds > 0 and at most \(Self.maximumTTL) (a year), the exporter's REDIS_TTL_SECONDS")
+            }
             if user != nil && passwordEnv == nil { throw ValidationError("--user \(user ?? "") needs --password-env VAR") }
             guard !prefix.isEmpty else { throw ValidationError("--prefix must not be empty") }
         }
@@ -104,6 +110,14 @@ extension KVerify {
                 }
                 connection.close()
             } catch let error as RedisError {
+                // JSON and JUnit consumers read only stdout: they get the failure as a finding (text keeps the
+                // one-line error on stderr).
+                if output.output != .text {
+                    report.findings.append(.fail("redis.reachable", subject: "redis \(endpoint) db \(db)",
+                                                 expected: "a Redis server that answers (connect, AUTH, SELECT, SCAN)",
+                                                 observed: error.description))
+                    output.print(report)
+                }
                 throw KVerifyError(.unreachable, error.description)
             }
             try output.finish(report)

@@ -13,17 +13,18 @@ public struct KVerifyRun: Sendable {
     ///   - environment: added to this process's environment.
     ///   - timeout: the run is killed after this long and the call throws.
     ///   - workingDirectory: where to run it (commands such as `sim down` look for state relative to it).
+    ///   - keepStdinOpen: after writing `stdin`, keep the pipe open until the process ends (a writer that stalls).
     ///
     /// The waiting happens on a thread of its own (`ProcessRunner`), not on one of the two cooperative threads
     /// that other tests (and an in-process simulated cluster) need to make progress.
     public static func run(
         _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120),
-        workingDirectory: URL? = nil
+        workingDirectory: URL? = nil, keepStdinOpen: Bool = false
     ) async throws -> KVerifyRun {
         let result = try await ProcessRunner.run(
             RepositoryPaths.kverifyExecutable.path, arguments: arguments,
             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, stdin: stdin ?? [],
-            timeout: timeout, workingDirectory: workingDirectory?.path)
+            timeout: timeout, workingDirectory: workingDirectory?.path, keepStdinOpen: keepStdinOpen)
         if result.timedOut {
             throw FixtureError("kverify \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         }

@@ -77,7 +77,12 @@ public final class KubectlBackend: KubeAPI {
 
     public func serverVersion() async throws -> VersionInfo {
         struct Versions: Decodable { var serverVersion: VersionInfo? }
-        let data = try await run(["version", "--output=json"], what: "server version")
+        let data: Data
+        do {
+            data = try await run(["version", "--output=json"], what: "server version")
+        } catch let error as KubeError {
+            throw error.versionNotFoundIsNotKubernetes(server: configuration.cluster.server)
+        }
         guard let version = try decodeObject(Versions.self, data, what: "kubectl version").serverVersion else {
             throw KubeError(.badResponse, "server version: kubectl printed no serverVersion")
         }

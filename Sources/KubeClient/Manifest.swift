@@ -1,6 +1,7 @@
 import Foundation
 import KubeConfig
 import KubeModel
+import YAMLInput
 import Yams
 
 /// One object of a manifest file, with where it came from for error messages.
@@ -36,6 +37,11 @@ public enum ManifestLoader {
     }
 
     public static func load(yaml: String, file: String) throws -> [Manifest] {
+        do {
+            try YAMLBudget.check(yaml)
+        } catch {
+            throw KubeError(.badManifest, "manifest \(file) is refused: \(error)")
+        }
         let parser: Parser
         do {
             parser = try Parser(yaml: yaml)

@@ -87,7 +87,13 @@ public final class RESTBackend: KubeAPI {
     // MARK: KubeAPI
 
     public func serverVersion() async throws -> VersionInfo {
-        try decodeObject(VersionInfo.self, Data(try await send("GET", "/version", what: "server version")), what: "GET /version")
+        let body: [UInt8]
+        do {
+            body = try await send("GET", "/version", what: "server version")
+        } catch let error as KubeError {
+            throw error.versionNotFoundIsNotKubernetes(server: configuration.cluster.server)
+        }
+        return try decodeObject(VersionInfo.self, Data(body), what: "GET /version")
     }
 
     public func resource(apiVersion: String, kind: String) async throws -> Resource {
@@ -139,6 +145,7 @@ public final class RESTBackend: KubeAPI {
             var body: [UInt8] = []
             for try await chunk in response.body where body.count < 1 << 20 { body += chunk }
             throw KubeError.from(httpStatus: response.status, body: body, contentType: response.header("Content-Type"), what: what)
+                .scrubbing(credentialsIn: headers)
         }
         if let type = response.header("Content-Type"), !type.contains("json") {
             throw KubeError(.badResponse, "\(what): HTTP 200 with \(type) instead of a JSON watch stream")
@@ -250,6 +257,7 @@ public final class RESTBackend: KubeAPI {
             case 200..<300:
                 if accept == "application/json", let type = response.header("Content-Type"), type.lowercased().contains("html") {
                     throw KubeError.from(httpStatus: response.status, body: response.body, contentType: type, what: what)
+                        .scrubbing(credentialsIn: auth)
                 }
                 return response.body
             case 401 where !reauthenticated && configuration.auth.exec != nil:
@@ -265,6 +273,7 @@ public final class RESTBackend: KubeAPI {
                 continue
             default:
                 var error = KubeError.from(httpStatus: response.status, body: response.body, contentType: response.header("Content-Type"), what: what)
+                    .scrubbing(credentialsIn: auth)
                 if attempt > 1 { error.message += " (after \(attempt) attempts)" }
                 throw error
             }

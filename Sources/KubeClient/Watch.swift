@@ -7,6 +7,9 @@ import KubeModel
 public struct WatchLineDecoder: Sendable {
     public let maxLineBytes: Int
     private var buffer: [UInt8] = []
+    /// A bad line found after good events of the same chunk: those are returned first, this is thrown by the
+    /// next call (and every one after it: the stream cannot be trusted past it).
+    private var failure: KubeError?
 
     public init(maxLineBytes: Int = 16 << 20) { self.maxLineBytes = maxLineBytes }
 
@@ -15,25 +18,34 @@ public struct WatchLineDecoder: Sendable {
         var object: JSONValue
     }
 
-    /// Events completed by `chunk`.
+    /// Events completed by `chunk`. When a line of the chunk is bad, the events before it are returned and the
+    /// error comes from the next `feed` or `finish`; with no event before it, it is thrown at once.
     public mutating func feed(_ chunk: some Collection<UInt8>) throws -> [WatchEvent] {
+        if let failure { throw failure }
         var events: [WatchEvent] = []
-        for byte in chunk {
-            if byte == UInt8(ascii: "\n") {
-                if let event = try decodeLine() { events.append(event) }
-                buffer.removeAll(keepingCapacity: true)
-            } else {
-                buffer.append(byte)
-                if buffer.count > maxLineBytes {
-                    throw KubeError(.badResponse, "watch stream sent more than \(maxLineBytes) bytes without a newline; not a Kubernetes watch")
+        do {
+            for byte in chunk {
+                if byte == UInt8(ascii: "\n") {
+                    if let event = try decodeLine() { events.append(event) }
+                    buffer.removeAll(keepingCapacity: true)
+                } else {
+                    buffer.append(byte)
+                    if buffer.count > maxLineBytes {
+                        throw KubeError(.badResponse, "watch stream sent more than \(maxLineBytes) bytes without a newline; not a Kubernetes watch")
+                    }
                 }
             }
+        } catch let error as KubeError {
+            failure = error
+            buffer.removeAll()
+            if events.isEmpty { throw error }
         }
         return events
     }
 
     /// Call when the body ended: a last line without a newline is still an event if it is complete JSON.
     public mutating func finish() throws -> [WatchEvent] {
+        if let failure { throw failure }
         defer { buffer.removeAll() }
         return try decodeLine().map { [$0] } ?? []
     }

@@ -1,4 +1,5 @@
 import Foundation
+import YAMLInput
 import Yams
 
 /// Finds, merges and resolves kubeconfig files the way kubectl does.
@@ -82,6 +83,11 @@ public struct KubeConfigLoader: Sendable {
             throw error
         } catch {
             throw KubeConfigError(.fileUnreadable, "kubeconfig \(path) cannot be read: \(Self.reason(error))")
+        }
+        do {
+            try YAMLBudget.check(text)
+        } catch {
+            throw KubeConfigError(.malformed, "kubeconfig \(path) is refused: \(error)")
         }
         do {
             // An empty file is a valid, empty kubeconfig (kubectl treats it so).
@@ -221,6 +227,15 @@ struct Merged {
             ca = try readFile(resolvePath(path, relativeTo: entry.file), role: what)
         }
         if let ca { try PEM.requireCertificate(ca, what: what) }
+        // kubectl refuses this pair: a CA says "verify the server", insecure says "do not". Taking either would
+        // silently do what one of the two lines did not ask for.
+        if ca != nil, cluster.insecureSkipTLSVerify == true {
+            throw KubeConfigError(
+                .malformed,
+                "cluster '\(name)' in \(entry.file) has insecure-skip-tls-verify: true and a certificate-authority(-data); "
+                    + "kubectl refuses this too (\"specifying a root certificates file with the insecure flag is not allowed\"). "
+                    + "Remove insecure-skip-tls-verify to verify the server with that CA, or remove the CA")
+        }
         return ClusterEndpoint(
             server: server, certificateAuthorityPEM: ca, insecureSkipTLSVerify: cluster.insecureSkipTLSVerify ?? false,
             tlsServerName: cluster.tlsServerName.flatMap { $0.isEmpty ? nil : $0 },
@@ -254,7 +269,12 @@ struct Merged {
             break
         }
         if let token = user.token, !token.isEmpty { auth.token = Secret(token) }
-        if let path = user.tokenFile, !path.isEmpty { auth.tokenFile = resolvePath(path, relativeTo: entry.file) }
+        if let path = user.tokenFile, !path.isEmpty {
+            auth.tokenFile = resolvePath(path, relativeTo: entry.file)
+            // Checked now, as certificate files are: a missing file is unreadable input (exit 2), not an auth
+            // failure. It is still re-read on every request, so a rotated token is picked up.
+            if auth.token == nil { _ = try readFile(auth.tokenFile!, role: "tokenFile of \(prefix)") }
+        }
         if let username = user.username, !username.isEmpty {
             auth.username = username
             auth.password = Secret(user.password ?? "")

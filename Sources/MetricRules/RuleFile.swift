@@ -1,6 +1,7 @@
 import Findings
 import Foundation
 import PromText
+import YAMLInput
 import Yams
 
 /// Loads rules from a YAML file:
@@ -36,6 +37,11 @@ public enum RuleFile {
     }
 
     public static func parse(_ text: String, name: String) throws -> RuleSet {
+        do {
+            try YAMLBudget.check(text)
+        } catch {
+            throw KVerifyError(.usageOrInput, "rules file \(name) is refused: \(error)")
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

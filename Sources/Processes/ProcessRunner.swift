@@ -48,12 +48,14 @@ public enum ProcessRunner {
     ///   - timeout: the whole-run deadline; the process group is killed when it passes.
     public static func run(
         _ command: String, arguments: [String], environment: [String: String],
-        stdin: [UInt8] = [], timeout: Duration, maxOutputBytes: Int = 64 << 20, workingDirectory: String? = nil
+        stdin: [UInt8] = [], timeout: Duration, maxOutputBytes: Int = 64 << 20, workingDirectory: String? = nil,
+        keepStdinOpen: Bool = false
     ) async throws -> Result {
         // A blocking poll loop on its own thread keeps the cooperative pool free.
         try await Processes.runBlocking {
             try runToCompletion(command, arguments: arguments, environment: environment, stdin: stdin,
-                                timeout: timeout, maxOutputBytes: maxOutputBytes, workingDirectory: workingDirectory)
+                                timeout: timeout, maxOutputBytes: maxOutputBytes, workingDirectory: workingDirectory,
+                                keepStdinOpen: keepStdinOpen)
         }
     }
 
@@ -102,17 +104,20 @@ public enum ProcessRunner {
 
     static func runToCompletion(
         _ command: String, arguments: [String], environment: [String: String],
-        stdin input: [UInt8], timeout: Duration, maxOutputBytes: Int, workingDirectory: String?
+        stdin input: [UInt8], timeout: Duration, maxOutputBytes: Int, workingDirectory: String?, keepStdinOpen: Bool = false
     ) throws -> Result {
         let child = try spawn(command, arguments: arguments, environment: environment, workingDirectory: workingDirectory)
         let pid = child.pid
         var stdinFD = child.stdin
         var written = 0
         _ = fcntl(stdinFD, F_SETFL, fcntl(stdinFD, F_GETFL) | O_NONBLOCK)
-        if input.isEmpty {
-            close(stdinFD)
+        // With keepStdinOpen the write end is held until the process ends (a test's stalled writer).
+        var heldStdin: Int32 = -1
+        func finishStdin() {
+            if keepStdinOpen { heldStdin = stdinFD } else { close(stdinFD) }
             stdinFD = -1
         }
+        if input.isEmpty { finishStdin() }
         var outputs: [Int32: [UInt8]] = [child.stdout: [], child.stderr: []]
         var open: Set<Int32> = [child.stdout, child.stderr]
         var truncated = false
@@ -136,8 +141,7 @@ public enum ProcessRunner {
                     let n = input[written...].withUnsafeBytes { write(stdinFD, $0.baseAddress, $0.count) }
                     if n > 0 { written += n }
                     if n < 0 && errno != EAGAIN || written >= input.count {
-                        close(stdinFD)
-                        stdinFD = -1
+                        finishStdin()
                     }
                     continue
                 }
@@ -153,6 +157,7 @@ public enum ProcessRunner {
             }
         }
         if stdinFD >= 0 { close(stdinFD) }
+        if heldStdin >= 0 { close(heldStdin) }
         for fd in open { close(fd) }
         if timedOut { kill(-pid, SIGKILL) }
 

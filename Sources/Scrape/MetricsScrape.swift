@@ -1,5 +1,9 @@
 import Findings
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTP
 import MetricRules
 import PromText
@@ -93,6 +97,7 @@ public struct MetricsScrape: Sendable {
     }
 
     private func fetchAndParse(client: HTTPClient?) async throws -> Exposition {
+        let deadline = ContinuousClock.now + timeout
         switch source {
         case .url(let url):
             return try await fetch(url, client: client ?? HTTPClient())
@@ -102,9 +107,9 @@ public struct MetricsScrape: Sendable {
                                                          observed: "cannot open it (missing or no permission)"))
             }
             defer { try? handle.close() }
-            return try parse(from: handle)
+            return try parse(from: handle, deadline: deadline)
         case .standardInput:
-            return try parse(from: FileHandle.standardInput)
+            return try parse(from: FileHandle.standardInput, deadline: deadline)
         }
     }
 
@@ -144,32 +149,57 @@ public struct MetricsScrape: Sendable {
     }
 
     /// Reads a file or stdin in chunks; `auto` needs the end (`# EOF` sniffing), so it buffers up to `maxBytes`.
-    private func parse(from handle: FileHandle) throws -> Exposition {
+    private func parse(from handle: FileHandle, deadline: ContinuousClock.Instant) throws -> Exposition {
         if let fixed = format.fixed {
             var parser = ExpositionParser(format: fixed)
-            try readChunks(handle) { try consume(&parser, $0, format: fixed) }
+            try readChunks(handle, deadline: deadline) { try consume(&parser, $0, format: fixed) }
             return try finish(&parser, format: fixed)
         }
         var buffered: [UInt8] = []
-        try readChunks(handle) { buffered += $0 }
+        try readChunks(handle, deadline: deadline) { buffered += $0 }
         let detected = FormatDetection.sniff(buffered)
         var parser = ExpositionParser(format: detected)
         try consume(&parser, buffered, format: detected)
         return try finish(&parser, format: detected)
     }
 
-    private func readChunks(_ handle: FileHandle, _ body: ([UInt8]) throws -> Void) throws {
+    /// read(2) behind poll(2) rather than FileHandle: FileHandle traps on a read error (a directory gives EISDIR),
+    /// and a pipe whose writer stalls would block past `--timeout`.
+    private func readChunks(_ handle: FileHandle, deadline: ContinuousClock.Instant, _ body: ([UInt8]) throws -> Void) throws {
+        let fd = handle.fileDescriptor
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total = 0
+        // A regular file always reads to its end; the deadline is for pipes, FIFOs and terminals that can stall.
+        var info = stat()
+        let regularFile = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
         while true {
-            let chunk = Array(handle.readData(ofLength: 1 << 20))
-            if chunk.isEmpty { return }
-            total += chunk.count
+            let remaining = regularFile ? .seconds(1) : deadline - .now
+            guard remaining > .zero else {
+                throw ScrapeFailure(.unreachable, .fail(
+                    "input.readable", subject: source.description, expected: "the end of the input within --timeout (\(timeout))",
+                    observed: "\(total) bytes, then nothing more before the deadline",
+                    detail: "is whatever writes to it stuck? Raise --timeout if it is just slow"))
+            }
+            let (seconds, attoseconds) = remaining.components
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+            let count = ready < 0 ? -1 : buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw ScrapeFailure(.usageOrInput, .fail("input.readable", subject: source.description,
+                                                         expected: "a readable file or stream of metrics",
+                                                         observed: "cannot read it: \(String(cString: strerror(errno)))",
+                                                         detail: "pass a regular file, or '-' with the exposition on standard input"))
+            }
+            if count == 0 { return }
+            total += count
             guard total <= maxBytes else {
                 throw ScrapeFailure(.usageOrInput, .fail("input.size", subject: source.description,
                                                          expected: "at most \(maxBytes) bytes (--max-bytes)",
                                                          observed: "more than \(maxBytes) bytes"))
             }
-            try body(chunk)
+            try body(Array(buffer[..<count]))
         }
     }
 

@@ -106,6 +106,25 @@ struct WatchLineDecoderTests {
         #expect(modified.metadata.name == "ä-ü")
     }
 
+    @Test("a bad line after good ones in the same chunk: the good events are delivered, then the error")
+    func goodEventsBeforeBadLine() throws {
+        var decoder = WatchLineDecoder()
+        let chunk = Array("""
+            {"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"a","resourceVersion":"11"}}}
+            {"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"a","resourceVersion":"12"}}}
+            <html>proxy error</html>
+            {"type":"DELETED","object":{"kind":"Pod","metadata":{"name":"a","resourceVersion":"13"}}}
+
+            """.utf8)
+        let events = try decoder.feed(chunk)
+        #expect(events.map(\.type.rawValue) == ["ADDED", "MODIFIED"])
+        let next = try #require(throws: KubeError.self) { _ = try decoder.feed(Array("\n".utf8)) }
+        #expect(next.code == .badResponse)
+        #expect(next.message.contains("<html>proxy error"), "\(next)")
+        // The stream stays failed: the end of the body reports the same error.
+        #expect(throws: KubeError.self) { _ = try decoder.finish() }
+    }
+
     @Test("a line that never ends is an error once it passes the bound")
     func unboundedLine() {
         var decoder = WatchLineDecoder(maxLineBytes: 1000)

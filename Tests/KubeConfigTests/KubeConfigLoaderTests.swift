@@ -212,12 +212,12 @@ struct KubeConfigTLSTests {
                 #expect(configuration.auth.clientKeyPEM?.exposed == (try pki.data(pki.clientKey)))
                 #expect(configuration.auth.kinds == ["client certificate"])
 
+                _ = try scratch.write("sub/token", "t0ken\n")
                 let fileOnly = try scratch.write("sub/config2", Self.config(
-                    cluster: "    server: https://127.0.0.1:1\n    certificate-authority: ca-from-file.crt\n    insecure-skip-tls-verify: true",
+                    cluster: "    server: https://127.0.0.1:1\n    certificate-authority: ca-from-file.crt",
                     user: "    tokenFile: token"))
                 let second = try scratch.loader(kubeconfigEnv: fileOnly).load()
                 #expect(second.cluster.certificateAuthorityPEM == Array(otherCA.utf8))
-                #expect(second.cluster.insecureSkipTLSVerify)
                 #expect(second.auth.tokenFile == scratch.directory.appendingPathComponent("sub/token").standardizedFileURL.path)
             }
         }
@@ -238,6 +238,9 @@ struct KubeConfigTLSTests {
                     code: .badPEM, mentions: "certificate-authority of cluster 'c'"),
         BadMaterial(cluster: "    certificate-authority: /nonexistent/ca.crt", user: "    token: t", code: .fileUnreadable,
                     mentions: "/nonexistent/ca.crt"),
+        // Issue #18: a missing tokenFile is unreadable input (exit 2) like a missing certificate file, not exit 3.
+        BadMaterial(cluster: "", user: "    tokenFile: /nonexistent/token", code: .fileUnreadable,
+                    mentions: "tokenFile of user 'u'"),
         BadMaterial(cluster: "", user: "    client-key-data: \(Data("-----BEGIN PRIVATE KEY-----\nxx".utf8).base64EncodedString())",
                     code: .malformed, mentions: "no client-certificate"),
     ])
@@ -247,6 +250,23 @@ struct KubeConfigTLSTests {
             let path = try scratch.write("config", Self.config(cluster: clusterBlock, user: bad.user))
             let error = expectError(bad.code) { _ = try scratch.loader(kubeconfigEnv: path).load() }
             #expect(error?.message.contains(bad.mentions) == true, "\(error?.message ?? "")")
+        }
+    }
+
+    @Test("insecure-skip-tls-verify with a CA is refused with kubectl's reason (exit 2), not verification silently off",
+          arguments: ["certificate-authority-data", "certificate-authority"])
+    func insecureWithCA(field: String) async throws {
+        try await TestCertificates.with { pki in
+            try await Scratch.with { scratch in
+                let value = field == "certificate-authority" ? pki.caCertificate.path : try pki.base64(pki.caCertificate)
+                let path = try scratch.write("config", Self.config(
+                    cluster: "    server: https://127.0.0.1:1\n    \(field): \(value)\n    insecure-skip-tls-verify: true",
+                    user: "    token: t"))
+                let error = expectError(.malformed) { _ = try scratch.loader(kubeconfigEnv: path).load() }
+                #expect(error?.message.contains("specifying a root certificates file with the insecure flag is not allowed") == true,
+                        "\(error?.message ?? "")")
+                #expect(error?.isCredentialFailure == false)
+            }
         }
     }
 

@@ -13,7 +13,7 @@ import Testing
     }
 
     /// The runnable scripts (not the sourced libraries).
-    static let executables = ["setup.sh", "setup-kind.sh", "setup-k3d.sh", "health-check.sh", "teardown.sh", "bootstrap.sh", "demo.sh"]
+    static let executables = ["setup.sh", "setup-kind.sh", "setup-k3d.sh", "health-check.sh", "teardown.sh", "bootstrap.sh", "demo.sh", "fuzz.sh"]
 
     @Test(arguments: executables)
     func helpExitsZeroWithoutAnyTool(script: String) throws {
