@@ -234,3 +234,28 @@ struct SelectorAndPatchTests {
         #expect { try ProtobufBody.decode(Data([0x6B, 0x38, 0x73, 0x00, 0x0A, 0x7F])) } throws: { ($0 as? APIError)?.code == 400 }
     }
 }
+
+@Suite("pod environment")
+struct PodEnvironmentTests {
+    @Test("a runtime map whose PATH names a missing .venv fails the container with the bootstrap step")
+    func missingVenvNamesTheNextStep() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-podenv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pod: JSONValue = ["metadata": ["name": "p", "namespace": "ns"], "spec": ["containers": [["name": "app", "image": "demo:1"]]]]
+        let environment = PodEnvironment(pod: pod, podIP: "127.9.8.1", hostIP: "127.9.0.2", podDirectory: directory,
+                                         store: ObjectStore(), serviceVariables: [], hostsFile: "", shim: nil)
+        var entry = RuntimeMap.Entry(image: "demo:*")
+        entry.entrypoint = ["gunicorn"]
+        entry.path = [directory.appendingPathComponent("checkout/.venv/bin").path]
+        let container = try #require(pod.value(at: ["spec", "containers"])?.arrayValue?.first)
+        do {
+            _ = try environment.launch(container, entry: entry, logFile: directory.appendingPathComponent("log").path)
+            Issue.record("launched without gunicorn on PATH")
+        } catch let error as ContainerConfigError {
+            #expect(error.reason == "StartError")
+            #expect(error.message.contains("exec: \"gunicorn\": executable file not found in $PATH"), "\(error.message)")
+            #expect(error.message.contains("run scripts/bootstrap.sh to create the .venv"), "\(error.message)")
+        }
+    }
+}

@@ -84,8 +84,15 @@ package struct PodEnvironment {
                                        message: "failed to create containerd task: chdir to cwd (\"\(workingDirectory)\") set in config.json failed: no such file or directory (container \(name))")
         }
         guard let executable = ContainerProcess.resolve(command[0], path: environment["PATH"] ?? "") else {
+            // The runtime map points images at host directories (the exporter at .venv/bin): name a missing one and
+            // the step that creates it, beside the runtime's own words.
+            let missing = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+                .filter { !FileManager.default.fileExists(atPath: $0) }
+            let hint = missing.contains { $0.contains("/.venv/") }
+                ? " (the runtime map's PATH names \(missing.joined(separator: ", ")), which does not exist: run scripts/bootstrap.sh to create the .venv)"
+                : ""
             throw ContainerConfigError(reason: "StartError",
-                                       message: "failed to create containerd task: failed to create shim task: OCI runtime create failed: exec: \"\(executableName)\": executable file not found in $PATH")
+                                       message: "failed to create containerd task: failed to create shim task: OCI runtime create failed: exec: \"\(executableName)\": executable file not found in $PATH" + hint)
         }
         return ContainerProcess.Launch(executable: executable, arguments: Array(command.dropFirst()), environment: environment,
                                        workingDirectory: workingDirectory, logFile: logFile)
