@@ -171,7 +171,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "ScriptTests", dependencies: ["KVerifyTestSupport"]),
+        .testTarget(name: "ScriptTests", dependencies: ["KVerifyTestSupport", "Processes"]),
     ]
 )
 

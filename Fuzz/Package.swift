@@ -8,9 +8,9 @@ let harnesses = ["FuzzPromText", "FuzzRESP", "FuzzKubeConfig", "FuzzPEM", "FuzzM
 let package = Package(
     name: "kverify-fuzz",
     dependencies: [.package(name: "kverify", path: "..")],
-    targets: [.target(name: "CFuzzDriver")] + harnesses.map { name in
+    targets: [.target(name: "CFuzzDriver"), .target(name: "FuzzDriver", dependencies: ["CFuzzDriver"])] + harnesses.map { name in
         .executableTarget(
             name: name,
-            dependencies: ["CFuzzDriver", .product(name: "KVerifyParsers", package: "kverify")])
+            dependencies: ["FuzzDriver", .product(name: "KVerifyParsers", package: "kverify")])
     }
 )
