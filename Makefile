@@ -2,6 +2,8 @@
 .PHONY: setup build test demo bench lint clean fuzz
 
 SWIFT ?= swift
+# helm (installed by the bootstrap into .tools/bin) for --chart runs and the chart tests.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 setup:
 	bash scripts/bootstrap.sh

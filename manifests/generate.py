@@ -17,7 +17,7 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 CHART = HERE.parent / "charts" / "kverify-demo"
 
-# The chart's values: (path, default, comment). The defaults are what manifests/ holds; render.py and ChartTests
+# The chart's values: (path, default, comment). The defaults are what manifests/ holds; helm template and ChartTests
 # check that the chart renders exactly manifests/ for them.
 VALUES = [
     ("mode", "daemonset",
@@ -53,7 +53,7 @@ GROUP_COMMENTS = {
     "resources": "per container (waitForRedis is the init container); only these keys are templated",
 }
 
-# A plain YAML scalar that every parser (YAML 1.1 and 1.2, helm's and charts/render.py's) reads as this string.
+# A plain YAML scalar that every parser (YAML 1.1 and 1.2, helm's and Yams') reads as this string.
 PLAIN_STRING = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:@-]*|[0-9]+(m|Mi|Gi|Ki)")
 AMBIGUOUS = re.compile(r"(?i)y|n|yes|no|on|off|true|false|null")
 

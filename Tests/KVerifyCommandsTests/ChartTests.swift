@@ -1,11 +1,12 @@
 import Foundation
 import KVerifyTestSupport
+import Processes
 import Testing
 import Yams
 
-/// charts/kverify-demo, rendered by charts/render.py because helm is not installable here: for the default values it
-/// renders exactly the objects in manifests/, overrides reach the fields they name, and the renderer refuses what it
-/// does not implement instead of rendering it wrongly.
+/// charts/kverify-demo, rendered and linted by the real helm 3 (scripts/bootstrap.sh installs it into .tools/bin):
+/// for the default values it renders exactly the objects in manifests/, overrides reach the fields they name, and
+/// a mistyped mode fails the render.
 @Suite("charts/kverify-demo")
 struct ChartTests {
     static let root = RepositoryPaths.root
@@ -17,26 +18,27 @@ struct ChartTests {
         var stderr: String
     }
 
-    /// Runs `python3 charts/render.py CHART --set …` with its output in files (no pipe to fill up).
-    static func render(chart: URL = chart, _ sets: [String] = []) throws -> Rendered {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-render-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let out = scratch.appendingPathComponent("stdout"), err = scratch.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("charts/render.py").path, chart.path]
-            + sets.flatMap { ["--set", $0] }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
-        process.waitUntilExit()
-        return Rendered(
-            status: process.terminationStatus,
-            stdout: try String(contentsOf: out, encoding: .utf8),
-            stderr: try String(contentsOf: err, encoding: .utf8))
+    /// The bootstrap's helm, else the one on PATH.
+    static var helm: String {
+        let installed = root.appendingPathComponent(".tools/bin/helm").path
+        return FileManager.default.isExecutableFile(atPath: installed) ? installed : "helm"
+    }
+
+    /// Runs `helm ARGUMENTS` with a scratch HOME, so no user's helm configuration or cache takes part.
+    static func helm(_ arguments: [String]) async throws -> Rendered {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-helm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = home.path
+        let result = try await ProcessRunner.run(helm, arguments: arguments, environment: environment, timeout: .seconds(120))
+        return Rendered(status: result.signal.map { 128 + $0 } ?? result.exitCode, stdout: String(decoding: result.stdout, as: UTF8.self),
+                        stderr: String(decoding: result.stderr, as: UTF8.self))
+    }
+
+    /// `helm template kverify CHART --set …`, as `kverify daemonset|sidecar --chart` runs it.
+    static func render(chart: URL = chart, _ sets: [String] = []) async throws -> Rendered {
+        try await helm(["template", "kverify", chart.path] + sets.flatMap { ["--set", $0] })
     }
 
     /// The objects of a YAML stream by "Kind/name". Iterates the parser itself: a broken document throws with its
@@ -101,10 +103,10 @@ struct ChartTests {
         (["mode=daemonset"], ["daemonset.yaml", "redis.yaml"]),
         (["mode=sidecar"], ["sidecar.yaml", "redis.yaml"]),
     ])
-    func defaultsEqualManifests(sets: [String], files: [String]) throws {
-        let rendered = try Self.render(sets)
-        try #require(rendered.status == 0, "render.py: \(rendered.stderr)")
-        let chart = try Self.objects(rendered.stdout, from: "render.py \(sets)")
+    func defaultsEqualManifests(sets: [String], files: [String]) async throws {
+        let rendered = try await Self.render(sets)
+        try #require(rendered.status == 0, "helm template: \(rendered.stderr)")
+        let chart = try Self.objects(rendered.stdout, from: "helm template \(sets)")
         let expected = try Self.manifests(files)
         #expect(chart.keys.sorted() == expected.keys.sorted())
         #expect(expected.count == 5)
@@ -116,14 +118,14 @@ struct ChartTests {
     }
 
     @Test("overridden values reach every field they name, in both modes", arguments: ["daemonset", "sidecar"])
-    func overrides(mode: String) throws {
-        let rendered = try Self.render([
+    func overrides(mode: String) async throws {
+        let rendered = try await Self.render([
             "mode=\(mode)", "nodes=5", "images.app=registry.example/kverify/app:1.2", "images.redis=redis:7.4",
             "ttlSeconds=60", "redis.port=6380", "redis.keyPrefix=demo", "nodePorts.metrics=31991",
             "resources.exporter.limits.memory=200Mi",
         ])
-        try #require(rendered.status == 0, "render.py: \(rendered.stderr)")
-        let objects = try Self.objects(rendered.stdout, from: "render.py")
+        try #require(rendered.status == 0, "helm template: \(rendered.stderr)")
+        let objects = try Self.objects(rendered.stdout, from: "helm template")
         let workload = try #require(objects[mode == "sidecar" ? "Deployment/gunicorn-app-with-sidecar"
                                                              : "DaemonSet/gunicorn-prometheus-exporter-daemonset"])
         let replicas = (workload["spec"] as? [String: Any])?["replicas"]
@@ -153,65 +155,30 @@ struct ChartTests {
         #expect(metricsPort?["nodePort"] as? Int == 31991)
     }
 
-    @Test("a mistyped mode fails the render instead of rendering Redis alone")
-    func unknownMode() throws {
-        let rendered = try Self.render(["mode=sidecars"])
+    @Test("a mistyped mode fails the render with the chart's own message instead of rendering Redis alone")
+    func unknownMode() async throws {
+        let rendered = try await Self.render(["mode=sidecars"])
         #expect(rendered.status == 1)
         #expect(rendered.stdout.isEmpty)
-        #expect(rendered.stderr.contains("templates/validate.yaml:4:1: fail: values: mode must be daemonset or sidecar"),
-                "\(rendered.stderr)")
+        #expect(rendered.stderr.contains("templates/validate.yaml"), "\(rendered.stderr)")
+        #expect(rendered.stderr.contains("values: mode must be daemonset or sidecar"), "\(rendered.stderr)")
     }
 
-    /// A scratch copy of the chart with one template, or one values.yaml, replaced.
-    static func withScratchChart<T>(template: String? = nil, values: String? = nil, _ body: (URL) throws -> T) throws -> T {
+    @Test("helm lint passes the chart and fails a broken copy of it, naming the template")
+    func lint() async throws {
+        let clean = try await Self.helm(["lint", Self.chart.path])
+        #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+        #expect(clean.stdout.contains("1 chart(s) linted, 0 chart(s) failed"), "\(clean.stdout)")
+
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-chart-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("templates"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: chart.appendingPathComponent("Chart.yaml"), to: scratch.appendingPathComponent("Chart.yaml"))
-        try (values ?? String(contentsOf: chart.appendingPathComponent("values.yaml"), encoding: .utf8))
-            .write(to: scratch.appendingPathComponent("values.yaml"), atomically: true, encoding: .utf8)
-        try (template ?? "x: {{ .Values.mode }}\n")
-            .write(to: scratch.appendingPathComponent("templates/t.yaml"), atomically: true, encoding: .utf8)
-        return try body(scratch)
-    }
-
-    @Test("the renderer refuses template constructs outside its subset, naming file, line and column", arguments: [
-        ("image: {{ .Values.images.app | upper }}", "templates/t.yaml:1:8"),
-        ("{{ toYaml .Values.resources }}", "templates/t.yaml:1:1"),
-        ("a: 1\n{{ include \"kverify.labels\" . }}", "templates/t.yaml:2:1"),
-        ("{{- range .Values.images }}x{{- end }}", "templates/t.yaml:1:1"),
-        ("{{ if .Values.mode }}x{{ end }}", "templates/t.yaml:1:1"),
-        ("{{ if eq .Values.mode \"sidecar\" }}x{{ else }}y{{ end }}", "templates/t.yaml:1:36"),
-        ("name: {{ .Release.Name }}", "templates/t.yaml:1:7"),
-        ("{{ $mode := .Values.mode }}", "templates/t.yaml:1:1"),
-        ("{{ if eq .Values.mode \"sidecar\" }}x", "templates/t.yaml:1:1"),
-    ])
-    func rejectsTemplateConstructs(template: String, position: String) throws {
-        let rendered = try Self.withScratchChart(template: template) { try Self.render(chart: $0) }
-        #expect(rendered.status == 2, "\(template): \(rendered.stderr)")
-        #expect(rendered.stdout.isEmpty)
-        #expect(rendered.stderr.hasPrefix("render.py: \(position): "), "\(template): \(rendered.stderr)")
-    }
-
-    @Test("the renderer refuses values.yaml beyond block mappings of unambiguous scalars", arguments: [
-        ("mode: daemonset\nimages:\n  - app\n", "values.yaml:3"),
-        ("mode: daemonset\nimages: {app: x}\n", "values.yaml:2"),
-        ("mode: yes\n", "values.yaml:1"),          // YAML 1.1 (helm) reads a bool
-        ("mode: 1.10\n", "values.yaml:1"),         // a float to helm: 1.1
-        ("mode: &m daemonset\n", "values.yaml:1"),
-        ("mode: |\n  daemonset\n", "values.yaml:1"),
-    ])
-    func rejectsValues(values: String, position: String) throws {
-        let rendered = try Self.withScratchChart(values: values) { try Self.render(chart: $0) }
-        #expect(rendered.status == 2, "\(values): \(rendered.stderr)")
-        #expect(rendered.stderr.hasPrefix("render.py: \(position): "), "\(values): \(rendered.stderr)")
-    }
-
-    @Test("a value the template reads but nobody set fails the render (helm would print nothing)")
-    func missingValue() throws {
-        let rendered = try Self.withScratchChart(template: "x: {{ .Values.images.sidecar }}\n") { try Self.render(chart: $0) }
-        #expect(rendered.status == 1)
-        #expect(rendered.stderr.contains("templates/t.yaml:1:4: .Values.images.sidecar is not set"), "\(rendered.stderr)")
+        try FileManager.default.copyItem(at: Self.chart, to: scratch)
+        try "x: {{ .Values.mode | nosuchfunction }}\n".write(to: scratch.appendingPathComponent("templates/broken.yaml"),
+                                                            atomically: true, encoding: .utf8)
+        let broken = try await Self.helm(["lint", scratch.path])
+        #expect(broken.status == 1, "\(broken.stdout)\(broken.stderr)")
+        #expect((broken.stdout + broken.stderr).contains("templates/broken.yaml"), "\(broken.stdout)\(broken.stderr)")
+        #expect((broken.stdout + broken.stderr).contains("nosuchfunction"), "\(broken.stdout)\(broken.stderr)")
     }
 
     @Test("the chart README documents every value in values.yaml")

@@ -128,7 +128,7 @@ struct PatternCommandSimTests {
         #expect(findings.last?["observed"] as? String == "gone")
     }
 
-    @Test("--chart renders through the helm on PATH (here a stand-in that delegates to charts/render.py) and applies that")
+    @Test("--chart renders through the helm on PATH (the bootstrap's real helm behind a recording wrapper) and applies that")
     func chartThroughHelm() async throws {
         let bin = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-fakehelm-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
@@ -137,11 +137,9 @@ struct PatternCommandSimTests {
         let helm = bin.appendingPathComponent("helm")
         try """
             #!/bin/sh
-            # helm stand-in: records its arguments, renders `template NAME DIR --set …` with the repository's renderer.
+            # Records its arguments, then runs the real helm (scripts/bootstrap.sh installs it into .tools/bin).
             echo "$@" >> "\(log.path)"
-            [ "$1" = template ] || exit 2
-            shift 2
-            exec python3 "\(RepositoryPaths.root.appendingPathComponent("charts/render.py").path)" "$@"
+            exec "\(ChartTests.helm)" "$@"
             """.write(to: helm, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helm.path)
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
