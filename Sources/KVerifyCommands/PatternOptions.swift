@@ -65,11 +65,22 @@ struct PatternOptions: ParsableArguments {
     @Flag(help: "Keep the manifests' fixed nodePorts (Redis 30379) instead of letting the cluster allocate them, so port mappings made for them reach the run (kind/k3d on macOS: --redis-addr 127.0.0.1:30379). One run per cluster at a time.")
     var fixedNodePorts = false
 
+    @Option(name: [.customShort("f"), .customLong("filename")],
+            help: ArgumentHelp("Your manifests instead of the bundled ones, as kubectl takes them (repeatable): a file, a directory (its *.yaml, *.yml and *.json, in name order), or - for standard input.",
+                               valueName: "path"))
+    var filenames: [String] = []
+
     @Option(help: ArgumentHelp("Directory with redis.yaml, daemonset.yaml and sidecar.yaml (default: ./manifests, else the checkout's).", valueName: "dir"))
     var manifests: String?
 
-    @Option(help: ArgumentHelp("Render this Helm chart with `helm template` and apply that instead of the manifests (needs helm on PATH).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Render this Helm chart (a directory or a .tgz) with `helm template` and apply that instead of the manifests (needs helm on PATH; scripts/bootstrap.sh installs it into .tools/bin).", valueName: "chart"))
     var chart: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("A chart value for --chart, passed to helm as --set (repeatable).", valueName: "key=value"))
+    var chartSets: [String] = []
+
+    @Option(name: .customLong("values"), help: ArgumentHelp("A values file for --chart, passed to helm as --values (repeatable).", valueName: "file"))
+    var chartValues: [String] = []
 
     @Flag(help: "Start an embedded simulated cluster with --nodes nodes for this run and stop it afterwards.")
     var sim = false
@@ -77,6 +88,9 @@ struct PatternOptions: ParsableArguments {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        if chart != nil && !filenames.isEmpty { throw ValidationError("--chart and -f/--filename both name the manifests: give one") }
+        if chart == nil && (!chartSets.isEmpty || !chartValues.isEmpty) { throw ValidationError("--set and --values are chart values: they need --chart") }
+        if filenames.filter({ $0 == "-" }).count > 1 { throw ValidationError("-f - (standard input) can be given once") }
         guard (1...1000).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 1000, got \(nodes)") }
         guard (1...KVerify.Redis.maximumTTL).contains(redisTTL) else {
             throw ValidationError("--redis-ttl must be positive seconds, at most \(KVerify.Redis.maximumTTL) (a year), got \(redisTTL)")
@@ -151,9 +165,10 @@ struct PatternOptions: ParsableArguments {
         try ClusterOptions.makeAPI(kubeconfig: override ?? kubeconfig, context: context, namespace: nil, backend: backend)
     }
 
-    /// The pattern's manifests: `helm template` of `--chart`, else the files in the manifests directory.
+    /// The pattern's manifests: `helm template` of `--chart`, else the `-f` files, else the bundled manifests.
     func loadManifests(_ pattern: Pattern) async throws -> [Manifest] {
         if let chart { return try await renderChart(chart, pattern: pattern) }
+        if !filenames.isEmpty { return try UserManifests.load(filenames) }
         let directory = try manifestsDirectory(pattern)
         do {
             return try pattern.manifestFiles.flatMap { try ManifestLoader.load(file: "\(directory)/\($0)") }
@@ -185,8 +200,10 @@ struct PatternOptions: ParsableArguments {
         let result: ProcessRunner.Result
         do {
             // The chart's own switches (charts/kverify-demo: mode, nodes); images, TTL and replicas are kverify's rewrite.
-            result = try await ProcessRunner.run(helm, arguments: ["template", "kverify", chart, "--set", "mode=\(pattern.rawValue)", "--set", "nodes=\(nodes)"],
-                                                 environment: ProcessInfo.processInfo.environment,
+            // Then the user's own values and sets, which helm applies after (and so over) these.
+            let arguments = ["template", "kverify", chart, "--set", "mode=\(pattern.rawValue)", "--set", "nodes=\(nodes)"]
+                + chartValues.flatMap { ["--values", $0] } + chartSets.flatMap { ["--set", $0] }
+            result = try await ProcessRunner.run(helm, arguments: arguments, environment: ProcessInfo.processInfo.environment,
                                                  timeout: .seconds(60))
         } catch {
             throw KVerifyError(.usageOrInput, "helm template \(chart) could not run: \(error)")
