@@ -156,13 +156,14 @@ public struct RESPParser: Sendable {
                     + (headerOffset == 0 ? " — is this a Redis server?" : ""))
         }
         guard let lineEnd = try findCRLF() else {
-            if buffer.count - position > limits.maxLineLength {
-                throw RESPProtocolError(
-                    offset: headerOffset,
-                    message: "no CRLF within \(limits.maxLineLength) bytes of a '\(Character(UnicodeScalar(type)))' line")
-            }
+            // A CR already read belongs to the line ending, not to the line: the same line must pass or fail the
+            // limit however it is split across reads.
+            var length = buffer.count - position
+            if buffer[buffer.count - 1] == 13 { length -= 1 }
+            if length > limits.maxLineLength { throw lineTooLong(type, at: headerOffset) }
             return nil
         }
+        if lineEnd - position > limits.maxLineLength { throw lineTooLong(type, at: headerOffset) }
         let line = buffer[(position + 1)..<lineEnd]
         position = lineEnd + 2
         scanFrom = position
@@ -246,6 +247,13 @@ public struct RESPParser: Sendable {
             // Unreachable: `typeBytes` was checked above. Kept as an error rather than a trap.
             throw RESPProtocolError(offset: headerOffset, message: "unsupported type byte \(preview(from: headerOffset - discarded))")
         }
+    }
+
+    private func lineTooLong(_ type: UInt8, at offset: Int) -> RESPProtocolError {
+        RESPProtocolError(
+            offset: offset,
+            message: "a '\(Character(UnicodeScalar(type)))' line is longer than \(limits.maxLineLength) bytes "
+                + "(no CRLF within \(limits.maxLineLength) bytes)")
     }
 
     private static let typeBytes: Set<UInt8> = Set("+-:$*_#,(!=%~>|".utf8)
