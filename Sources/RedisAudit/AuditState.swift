@@ -120,12 +120,14 @@ struct AuditState {
         summary.minTTLMilliseconds = min(summary.minTTLMilliseconds ?? pttl, pttl)
         summary.maxTTLMilliseconds = max(summary.maxTTLMilliseconds ?? pttl, pttl)
         guard let ttl = options.ttlSeconds, ttl > 0 else { return }
-        let configured = Int64(ttl) * 1000
+        let configured = milliseconds(seconds: ttl)
         if pttl > configured {
             summary.keysAboveTTL += 1
             aboveTTL.add("\(name()) (\(formatMilliseconds(pttl)))")
         }
-        summary.ttlQuartiles[min(3, Int(pttl * 4 / configured))] += 1
+        // A TTL that does not fit four times in an Int64 is in the top quarter of any configured TTL.
+        let (quadruple, overflow) = pttl.multipliedReportingOverflow(by: 4)
+        summary.ttlQuartiles[overflow ? 3 : min(3, Int(quadruple / configured))] += 1
     }
 
     /// Matches a key with its twin in memory; when memory is full, the twin is checked on the server instead.

@@ -172,7 +172,7 @@ public final class RedisAuditor {
                 if let ttl = options.ttlSeconds, let maxTTL = round.sample.maxTTLMilliseconds, let previousStart {
                     // The write happened after the previous sample started; its TTL has run down at most since then.
                     let allowance = (clock.now - start - previousStart) + .milliseconds(250)
-                    let shortfall = Duration.milliseconds(Int64(ttl) * 1000 - maxTTL) - allowance
+                    let shortfall = Duration.milliseconds(milliseconds(seconds: ttl) - maxTTL) - allowance
                     if shortfall > .zero {
                         timeline.refreshesBelowTTL += 1
                         timeline.lowestRefreshedTTLMilliseconds = min(timeline.lowestRefreshedTTLMilliseconds ?? maxTTL, maxTTL)

@@ -80,6 +80,18 @@ struct RedisAuditTests {
         }
     }
 
+    @Test("a configured TTL too large for milliseconds saturates instead of trapping")
+    func largestTTL() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.run(Keyspace.pair("counter", 1), on: connection)
+            let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: .max)).audit()
+            #expect(result.summary.keysAboveTTL == 0)
+            #expect(result.summary.ttlQuartiles == [2, 0, 0, 0])
+            #expect(result.findings.first("redis.ttl.above-configured")?.status == .pass)
+        }
+    }
+
     @Test("each defect is a precise finding naming the key", arguments: defects)
     func defect(_ defect: Defect) async throws {
         try await RedisServerFixture.with { redis in
