@@ -149,7 +149,7 @@ public struct RESPParser: Sendable {
         let type = buffer[position]
         let headerOffset = discarded + position
         // Reject a wrong first byte at once: a non-RESP server (HTTP, TLS) may send a partial line and wait.
-        guard Self.typeBytes.contains(type) else {
+        guard Self.isTypeByte(type) else {
             throw RESPProtocolError(
                 offset: headerOffset,
                 message: "expected a RESP type byte (one of + - : $ * _ # , ( ! = % ~ > |), saw \(preview(from: position))"
@@ -256,7 +256,15 @@ public struct RESPParser: Sendable {
                 + "(no CRLF within \(limits.maxLineLength) bytes)")
     }
 
-    private static let typeBytes: Set<UInt8> = Set("+-:$*_#,(!=%~>|".utf8)
+    /// Whether `byte` starts a RESP2/RESP3 value: one of `+-:$*_#,(!=%~>|`, as two 64-bit masks (this runs for
+    /// every reply, where a `Set` lookup costs a hash).
+    @inline(__always)
+    private static func isTypeByte(_ byte: UInt8) -> Bool {
+        byte < 64 ? (lowTypeBytes >> UInt64(byte)) & 1 != 0 : byte < 128 && (highTypeBytes >> UInt64(byte - 64)) & 1 != 0
+    }
+
+    private static let lowTypeBytes: UInt64 = "+-:$*_#,(!=%~>|".utf8.reduce(0) { $1 < 64 ? $0 | 1 << UInt64($1) : $0 }
+    private static let highTypeBytes: UInt64 = "+-:$*_#,(!=%~>|".utf8.reduce(0) { $1 >= 64 ? $0 | 1 << UInt64($1 - 64) : $0 }
 
     /// Index of the CR of the next CRLF at or after `position + 1`, or nil if the line is incomplete.
     private mutating func findCRLF() throws(RESPProtocolError) -> Int? {

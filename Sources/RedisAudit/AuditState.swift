@@ -23,7 +23,11 @@ struct AuditState {
     private var metricWithoutMeta: Examples
     private var metaWithoutMetric: Examples
     private var missingFields: Examples
-    private var sampledByKind: [ExporterKey.Kind: Int] = [:]
+    /// Hashes read with `HGETALL` so far: metric, meta.
+    private var sampledMetric = 0
+    private var sampledMeta = 0
+    /// The pid of the previous key: keys come in runs of one writer, so most skip the set.
+    private var lastPid = 0
 
     /// Keys per type, indexed like `ExporterKey.typeNames` (copied into `summary.keysByType` by `findings`).
     private var typeCounts = [RedisAuditSummary.KindCounts](repeating: .init(), count: ExporterKey.typeNames.count)
@@ -47,9 +51,14 @@ struct AuditState {
     /// Whether to read this key in full with `HGETALL` (the first `sampleSize` keys of each kind).
     mutating func wantsSample(_ layout: Result<CompactKey, LayoutViolation>) -> Bool {
         guard case .success(let key) = layout else { return false }
-        let taken = sampledByKind[key.kind, default: 0]
-        guard taken < options.sampleSize else { return false }
-        sampledByKind[key.kind] = taken + 1
+        switch key.kind {
+        case .metric:
+            guard sampledMetric < options.sampleSize else { return false }
+            sampledMetric += 1
+        case .meta:
+            guard sampledMeta < options.sampleSize else { return false }
+            sampledMeta += 1
+        }
         return true
     }
 
@@ -106,7 +115,10 @@ struct AuditState {
             return
         }
         typeCounts[Int(parsed.pair.typeIndex)].add(parsed.kind)
-        if pids.count < Self.pidLimit { pids.insert(parsed.pair.pid) }
+        if parsed.pair.pid != lastPid && pids.count < Self.pidLimit {
+            pids.insert(parsed.pair.pid)
+            lastPid = parsed.pair.pid
+        }
         pair(parsed)
         if let hashReply { checkFields(name: name, key: parsed, reply: hashReply) }
     }

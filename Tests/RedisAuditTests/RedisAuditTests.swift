@@ -173,6 +173,31 @@ struct RedisAuditTests {
         }
     }
 
+    @Test("a few keys without TTL among 100,000 are each named, whichever pass finds them", arguments: [false, true])
+    func fewKeysWithoutTTL(otherKeyInDatabase: Bool) async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.load(pairs: 50_000, on: connection)
+            let persisted = [
+                Keyspace.metric("counter", pid: 1000, 0), Keyspace.meta("histogram", pid: 1002, 12_346),
+                Keyspace.metric("gauge_all", pid: 1002, 30_002), Keyspace.meta("counter", pid: 1003, 49_995),
+            ]
+            // A string key under the prefix, also without TTL: only the pass over other types can see it.
+            var commands = persisted.map { ["PERSIST", $0] }
+            if otherKeyInDatabase { commands.append(["SET", "gunicorn:lock", "1"]) }
+            try Keyspace.run(commands, on: connection)
+            let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 300)).audit()
+            let named = persisted + (otherKeyInDatabase ? ["gunicorn:lock"] : [])
+            #expect(result.summary.keysScanned == 100_000 + (otherKeyInDatabase ? 1 : 0))
+            #expect(result.summary.keysWithoutTTL == named.count)
+            #expect(result.summary.typesProvenByCount == !otherKeyInDatabase)
+            let finding = try #require(result.findings.first("redis.ttl.missing"))
+            #expect(finding.status == .fail)
+            for key in named { #expect(finding.observed?.contains(key) == true, "\(key) not named in \(finding.observed ?? "nil")") }
+            #expect(result.findings.filter { $0.status == .fail }.map(\.checkID) == ["redis.ttl.missing"])
+        }
+    }
+
     @Test("a server killed mid-scan ends the audit with a closed-connection error, not a hang")
     func killedMidScan() async throws {
         let redis = try await RedisServerFixture()
