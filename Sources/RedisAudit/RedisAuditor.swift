@@ -38,8 +38,8 @@ public final class RedisAuditor {
         try await offThePool { cancelled in try self.auditBlocking(cancelled: cancelled) }
     }
 
-    /// One pipelined round trip: `PTTL` (+ `HGETALL`) for a page of hash keys, pending `EXISTS` checks, and the
-    /// next `SCAN`.
+    /// One pipelined round trip: the next `SCAN`, then `PTTL` (+ `HGETALL`) for a page of hash keys and pending
+    /// `EXISTS` checks.
     private struct Batch {
         var number: Int
         var keys: [[UInt8]]
@@ -53,6 +53,13 @@ public final class RedisAuditor {
     private func makeBatch(number: Int, keys: [[UInt8]], cursor: String, state: inout AuditState) -> Batch {
         let parsed = keys.map { CompactKey.parse($0, prefix: prefixBytes) }
         var commands = RESPCommandBuffer()
+        // The next SCAN goes first: its reply lets the next batch be sent while the server is still answering
+        // this one's PTTLs, so the server never waits for kverify between batches.
+        let hasScan = cursor != "0"
+        if hasScan {
+            appendScan(to: &commands, cursor: cursor, type: "hash")
+            state.summary.scanCalls += 1
+        }
         var sampled: [Bool] = []
         sampled.reserveCapacity(keys.count)
         for (key, layout) in zip(keys, parsed) {
@@ -65,11 +72,6 @@ public final class RedisAuditor {
         for check in checks {
             commands.append(["EXISTS", check.key])
             commands.append(["EXISTS", check.twin])
-        }
-        let hasScan = cursor != "0"
-        if hasScan {
-            appendScan(to: &commands, cursor: cursor, type: "hash")
-            state.summary.scanCalls += 1
         }
         state.summary.commandsSent += commands.count
         return Batch(
@@ -128,15 +130,16 @@ public final class RedisAuditor {
         var current = makeBatch(number: 1, keys: keys, cursor: cursor, state: &state)
         try connection.send(current.commands, purpose: "SCAN batch 1")
         while true {
-            let replies = try connection.receive(current.commands.count, purpose: "SCAN batch \(current.number)")
-            // Send the next batch before judging this one, so the server works while kverify does.
+            let purpose = "SCAN batch \(current.number)"
+            // Send the next batch as soon as its SCAN reply is in, before reading and judging this one's replies.
             var next: Batch?
             if current.hasScan {
-                (cursor, keys) = try parseScanReply(replies[replies.count - 1], address: address)
+                (cursor, keys) = try parseScanReply(try connection.receive(1, purpose: purpose)[0], address: address)
                 let batch = makeBatch(number: current.number + 1, keys: keys, cursor: cursor, state: &state)
                 try connection.send(batch.commands, purpose: "SCAN batch \(batch.number)")
                 next = batch
             }
+            let replies = try connection.receive(current.commands.count - (current.hasScan ? 1 : 0), purpose: purpose)
             var index = 0
             for position in current.keys.indices {
                 let sampled = current.sampled[position]
