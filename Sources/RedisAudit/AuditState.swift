@@ -26,7 +26,7 @@ struct AuditState {
     /// Hashes read with `HGETALL` so far: metric, meta.
     private var sampledMetric = 0
     private var sampledMeta = 0
-    /// The pid of the previous key: keys come in runs of one writer, so most skip the set.
+    /// The pid of the previous key inserted into `pids`: a repeat of it skips hashing into the set.
     private var lastPid = 0
 
     /// Keys per type, indexed like `ExporterKey.typeNames` (copied into `summary.keysByType` by `findings`).
@@ -137,9 +137,11 @@ struct AuditState {
             summary.keysAboveTTL += 1
             aboveTTL.add("\(name()) (\(formatMilliseconds(pttl)))")
         }
-        // A TTL that does not fit four times in an Int64 is in the top quarter of any configured TTL.
+        // A TTL too large to multiply by 4 in an Int64 (Redis allows PTTLs up to Int64.max) is placed in floating
+        // point instead; exact integer division otherwise.
         let (quadruple, overflow) = pttl.multipliedReportingOverflow(by: 4)
-        summary.ttlQuartiles[overflow ? 3 : min(3, Int(quadruple / configured))] += 1
+        let quarter = overflow ? Int(min(3, 4 * (Double(pttl) / Double(configured)))) : min(3, Int(quadruple / configured))
+        summary.ttlQuartiles[quarter] += 1
     }
 
     /// Matches a key with its twin in memory; when memory is full, the twin is checked on the server instead.

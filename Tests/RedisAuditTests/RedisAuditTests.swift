@@ -92,6 +92,19 @@ struct RedisAuditTests {
         }
     }
 
+    @Test("a PTTL too large to scale by 4 lands in the top quarter and above the TTL, without trapping")
+    func largestPTTL() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            let key = Keyspace.metric("counter", 1)
+            try Keyspace.run(Keyspace.pair("counter", 1) + [["PEXPIRE", key, "3000000000000000000"]], on: connection)
+            let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 300)).audit()
+            #expect(result.summary.keysAboveTTL == 1)
+            #expect(result.summary.ttlQuartiles == [0, 0, 0, 2])
+            #expect(result.findings.first("redis.ttl.above-configured")?.observed?.contains(key) == true)
+        }
+    }
+
     @Test("each defect is a precise finding naming the key", arguments: defects)
     func defect(_ defect: Defect) async throws {
         try await RedisServerFixture.with { redis in
