@@ -78,7 +78,6 @@ public final class RedisAuditor {
             number: number, keys: keys, parsed: parsed, sampled: sampled, checks: checks, hasScan: hasScan, commands: commands)
     }
 
-
     /// The audit in up to two passes. The first streams through the hashes only (`SCAN … TYPE hash`: the server
     /// filters by type, so no `TYPE` per key) with `PTTL` pipelined per page. A key of another type is what the
     /// second pass looks for, and it runs only when the first cannot prove there is none: when `DBSIZE` before
