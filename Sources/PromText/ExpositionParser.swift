@@ -134,8 +134,10 @@ public struct ExpositionParser {
     }
 
     private mutating func processLine(_ start: UnsafePointer<UInt8>, _ length: Int) throws(ParseError) {
-        lineNumber += 1
+        // Checked before counting the line: `lineTooLong` names the line being read as `lineNumber + 1`, as the
+        // chunked path (which rejects while buffering) does.
         if length > Self.maximumLineLength { throw lineTooLong() }
+        lineNumber += 1
         if format == .openMetrics && openMetrics.sawEOF {
             throw ParseError(line: lineNumber, column: 1, reason: "text after '# EOF' (it must be the last line)")
         }

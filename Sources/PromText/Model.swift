@@ -42,24 +42,43 @@ public struct Sample: Sendable {
     public var name: String
     public var labels: [Label]
     public var value: Double
-    /// Seconds since the epoch (text format's milliseconds are converted).
-    public var timestamp: Double?
-    public var exemplar: Exemplar?
     /// 1-based line of the sample in the input.
     public var line: Int
+    // A large exposition holds hundreds of thousands of samples: the optionals below are stored in 8 bytes each
+    // (NaN for no timestamp, a shared box for the rare exemplar), which takes a sample from 88 to 56 bytes.
+    private var storedTimestamp: Double
+    private var exemplarBox: ExemplarBox?
+
+    /// Seconds since the epoch (text format's milliseconds are converted). Always finite when set: the parser
+    /// rejects other timestamps, and a NaN assigned here reads back as nil.
+    public var timestamp: Double? {
+        get { storedTimestamp.isNaN ? nil : storedTimestamp }
+        set { storedTimestamp = newValue ?? .nan }
+    }
+
+    public var exemplar: Exemplar? {
+        get { exemplarBox?.exemplar }
+        set { exemplarBox = newValue.map(ExemplarBox.init) }
+    }
 
     public init(name: String, labels: [Label], value: Double, timestamp: Double? = nil, exemplar: Exemplar? = nil, line: Int) {
         self.name = name
         self.labels = labels
         self.value = value
-        self.timestamp = timestamp
-        self.exemplar = exemplar
         self.line = line
+        storedTimestamp = timestamp ?? .nan
+        exemplarBox = exemplar.map(ExemplarBox.init)
     }
 
     public func label(_ name: String) -> String? {
         labels.first { $0.name == name }?.value
     }
+}
+
+/// Immutable, so sharing one between copies of a `Sample` is safe.
+private final class ExemplarBox: Sendable {
+    let exemplar: Exemplar
+    init(_ exemplar: Exemplar) { self.exemplar = exemplar }
 }
 
 public struct MetricFamily: Sendable {

@@ -49,6 +49,20 @@ public struct RESPCommandBuffer: Sendable {
 
     /// A non-negative count in ASCII digits and CRLF, without building a String (this runs twice per command).
     private mutating func decimal(_ value: Int) {
+        // Argument counts and key lengths are almost always one or two digits.
+        if value < 10 {
+            bytes.append(UInt8(48 + value))
+            bytes.append(13)
+            bytes.append(10)
+            return
+        }
+        if value < 100 {
+            bytes.append(UInt8(48 + value / 10))
+            bytes.append(UInt8(48 + value % 10))
+            bytes.append(13)
+            bytes.append(10)
+            return
+        }
         var divisor = 1
         while divisor <= value / 10 { divisor *= 10 }
         var rest = value

@@ -149,20 +149,21 @@ public struct RESPParser: Sendable {
         let type = buffer[position]
         let headerOffset = discarded + position
         // Reject a wrong first byte at once: a non-RESP server (HTTP, TLS) may send a partial line and wait.
-        guard Self.typeBytes.contains(type) else {
+        guard Self.isTypeByte(type) else {
             throw RESPProtocolError(
                 offset: headerOffset,
                 message: "expected a RESP type byte (one of + - : $ * _ # , ( ! = % ~ > |), saw \(preview(from: position))"
                     + (headerOffset == 0 ? " — is this a Redis server?" : ""))
         }
         guard let lineEnd = try findCRLF() else {
-            if buffer.count - position > limits.maxLineLength {
-                throw RESPProtocolError(
-                    offset: headerOffset,
-                    message: "no CRLF within \(limits.maxLineLength) bytes of a '\(Character(UnicodeScalar(type)))' line")
-            }
+            // A CR already read belongs to the line ending, not to the line: the same line must pass or fail the
+            // limit however it is split across reads.
+            var length = buffer.count - position
+            if buffer[buffer.count - 1] == 13 { length -= 1 }
+            if length > limits.maxLineLength { throw lineTooLong(type, at: headerOffset) }
             return nil
         }
+        if lineEnd - position > limits.maxLineLength { throw lineTooLong(type, at: headerOffset) }
         let line = buffer[(position + 1)..<lineEnd]
         position = lineEnd + 2
         scanFrom = position
@@ -248,7 +249,22 @@ public struct RESPParser: Sendable {
         }
     }
 
-    private static let typeBytes: Set<UInt8> = Set("+-:$*_#,(!=%~>|".utf8)
+    private func lineTooLong(_ type: UInt8, at offset: Int) -> RESPProtocolError {
+        RESPProtocolError(
+            offset: offset,
+            message: "a '\(Character(UnicodeScalar(type)))' line is longer than \(limits.maxLineLength) bytes "
+                + "(no CRLF within \(limits.maxLineLength) bytes)")
+    }
+
+    /// Whether `byte` starts a RESP2/RESP3 value: one of `+-:$*_#,(!=%~>|`, as two 64-bit masks (this runs for
+    /// every reply, where a `Set` lookup costs a hash).
+    @inline(__always)
+    private static func isTypeByte(_ byte: UInt8) -> Bool {
+        byte < 64 ? (lowTypeBytes >> UInt64(byte)) & 1 != 0 : byte < 128 && (highTypeBytes >> UInt64(byte - 64)) & 1 != 0
+    }
+
+    private static let lowTypeBytes: UInt64 = "+-:$*_#,(!=%~>|".utf8.reduce(0) { $1 < 64 ? $0 | 1 << UInt64($1) : $0 }
+    private static let highTypeBytes: UInt64 = "+-:$*_#,(!=%~>|".utf8.reduce(0) { $1 >= 64 ? $0 | 1 << UInt64($1 - 64) : $0 }
 
     /// Index of the CR of the next CRLF at or after `position + 1`, or nil if the line is incomplete.
     private mutating func findCRLF() throws(RESPProtocolError) -> Int? {

@@ -23,7 +23,11 @@ struct AuditState {
     private var metricWithoutMeta: Examples
     private var metaWithoutMetric: Examples
     private var missingFields: Examples
-    private var sampledByKind: [ExporterKey.Kind: Int] = [:]
+    /// Hashes read with `HGETALL` so far: metric, meta.
+    private var sampledMetric = 0
+    private var sampledMeta = 0
+    /// The pid of the previous key inserted into `pids`: a repeat of it skips hashing into the set.
+    private var lastPid = 0
 
     /// Keys per type, indexed like `ExporterKey.typeNames` (copied into `summary.keysByType` by `findings`).
     private var typeCounts = [RedisAuditSummary.KindCounts](repeating: .init(), count: ExporterKey.typeNames.count)
@@ -47,9 +51,14 @@ struct AuditState {
     /// Whether to read this key in full with `HGETALL` (the first `sampleSize` keys of each kind).
     mutating func wantsSample(_ layout: Result<CompactKey, LayoutViolation>) -> Bool {
         guard case .success(let key) = layout else { return false }
-        let taken = sampledByKind[key.kind, default: 0]
-        guard taken < options.sampleSize else { return false }
-        sampledByKind[key.kind] = taken + 1
+        switch key.kind {
+        case .metric:
+            guard sampledMetric < options.sampleSize else { return false }
+            sampledMetric += 1
+        case .meta:
+            guard sampledMeta < options.sampleSize else { return false }
+            sampledMeta += 1
+        }
         return true
     }
 
@@ -106,7 +115,10 @@ struct AuditState {
             return
         }
         typeCounts[Int(parsed.pair.typeIndex)].add(parsed.kind)
-        if pids.count < Self.pidLimit { pids.insert(parsed.pair.pid) }
+        if parsed.pair.pid != lastPid && pids.count < Self.pidLimit {
+            pids.insert(parsed.pair.pid)
+            lastPid = parsed.pair.pid
+        }
         pair(parsed)
         if let hashReply { checkFields(name: name, key: parsed, reply: hashReply) }
     }
@@ -120,12 +132,16 @@ struct AuditState {
         summary.minTTLMilliseconds = min(summary.minTTLMilliseconds ?? pttl, pttl)
         summary.maxTTLMilliseconds = max(summary.maxTTLMilliseconds ?? pttl, pttl)
         guard let ttl = options.ttlSeconds, ttl > 0 else { return }
-        let configured = Int64(ttl) * 1000
+        let configured = milliseconds(seconds: ttl)
         if pttl > configured {
             summary.keysAboveTTL += 1
             aboveTTL.add("\(name()) (\(formatMilliseconds(pttl)))")
         }
-        summary.ttlQuartiles[min(3, Int(pttl * 4 / configured))] += 1
+        // A TTL too large to multiply by 4 in an Int64 (Redis allows PTTLs up to Int64.max) is placed in floating
+        // point instead; exact integer division otherwise.
+        let (quadruple, overflow) = pttl.multipliedReportingOverflow(by: 4)
+        let quarter = overflow ? Int(min(3, 4 * (Double(pttl) / Double(configured)))) : min(3, Int(quadruple / configured))
+        summary.ttlQuartiles[quarter] += 1
     }
 
     /// Matches a key with its twin in memory; when memory is full, the twin is checked on the server instead.

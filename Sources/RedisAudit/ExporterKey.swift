@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One key of the Gunicorn Prometheus Exporter's Redis layout: `{prefix}:{type}:{pid}:{metric|meta}:{md5}`.
 ///
 /// `metric` keys are hashes with `value`, `timestamp`, `updated_at`; each has a `meta` twin (hash with
@@ -52,9 +60,13 @@ public struct ExporterKey: Sendable, Hashable {
     }
 
     /// The position of `bytes` in `typeNames`.
-    static func typeIndex(_ bytes: ArraySlice<UInt8>) -> UInt8? {
-        for (index, name) in typeBytes.enumerated() where name.count == bytes.count && name.elementsEqual(bytes) {
-            return UInt8(index)
+    static func typeIndex(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt8? {
+        for index in typeBytes.indices where typeBytes[index].count == bytes.count {
+            let matches = typeBytes[index].withUnsafeBufferPointer { name in
+                for offset in 0..<name.count where name[offset] != bytes[offset] { return false }
+                return true
+            }
+            if matches { return UInt8(index) }
         }
         return nil
     }
@@ -69,6 +81,12 @@ struct CompactKey: Sendable, Hashable {
         var pid: Int
         var hashHigh: UInt64
         var hashLow: UInt64
+
+        /// The MD5 is already uniform: one word of it, mixed with the rest, feeds the hasher once instead of four
+        /// times (this runs for every key of the audit).
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(hashLow ^ (hashHigh &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(typeIndex) << 56 ^ UInt64(truncatingIfNeeded: pid))
+        }
     }
 
     var pair: PairID
@@ -87,15 +105,24 @@ struct CompactKey: Sendable, Hashable {
 
     /// Parses `{prefix}{type}:{pid}:{metric|meta}:{md5}`; `prefix` includes its trailing colon.
     static func parse(_ key: [UInt8], prefix: [UInt8]) -> Result<CompactKey, LayoutViolation> {
+        key.withUnsafeBufferPointer { bytes in
+            prefix.withUnsafeBufferPointer { prefixBytes in parse(bytes, prefix: prefixBytes) }
+        }
+    }
+
+    /// The same on raw bytes: every key of the audit passes here, so it touches each byte once, compares with
+    /// `memcmp`-style loops instead of generic collection algorithms, and allocates only to describe a violation.
+    static func parse(_ key: UnsafeBufferPointer<UInt8>, prefix: UnsafeBufferPointer<UInt8>) -> Result<CompactKey, LayoutViolation> {
         let colon = UInt8(ascii: ":")
-        guard key.count > prefix.count, key.starts(with: prefix) else {
+        guard key.count > prefix.count, equal(key, from: 0, prefix) else {
             let shown = String(decoding: prefix.dropLast(), as: UTF8.self)
             return .failure(LayoutViolation("does not start with '\(shown):'"))
         }
         // Segment boundaries: the three colons after the prefix.
         var colons = (0, 0, 0)
         var found = 0
-        for index in prefix.count..<key.count where key[index] == colon {
+        var from = prefix.count
+        while let index = firstIndex(of: colon, in: key, from: from) {
             switch found {
             case 0: colons.0 = index
             case 1: colons.1 = index
@@ -103,12 +130,13 @@ struct CompactKey: Sendable, Hashable {
             default: break
             }
             found += 1
+            from = index + 1
         }
         guard found == 3 else {
             return .failure(LayoutViolation(
                 "has \(found + 1) segment\(found == 0 ? "" : "s") after the prefix, expected 4 ({type}:{pid}:{metric|meta}:{md5})"))
         }
-        let typeBytes = key[prefix.count..<colons.0]
+        let typeBytes = UnsafeBufferPointer(rebasing: key[prefix.count..<colons.0])
         guard let typeIndex = ExporterKey.typeIndex(typeBytes) else {
             return .failure(LayoutViolation(
                 "type '\(String(decoding: typeBytes, as: UTF8.self))' is not one of counter, histogram, summary, gauge_<mode>"))
@@ -127,36 +155,71 @@ struct CompactKey: Sendable, Hashable {
         guard pid > 0 else {
             return .failure(LayoutViolation("pid '\(String(decoding: pidBytes, as: UTF8.self))' is not a process id"))
         }
-        let kindBytes = key[(colons.1 + 1)..<colons.2]
+        let kindLength = colons.2 - colons.1 - 1
         let kind: ExporterKey.Kind
-        if kindBytes.elementsEqual("metric".utf8) {
+        if kindLength == 6 && equal(key, from: colons.1 + 1, metricBytes) {
             kind = .metric
-        } else if kindBytes.elementsEqual("meta".utf8) {
+        } else if kindLength == 4 && equal(key, from: colons.1 + 1, metaBytes) {
             kind = .meta
         } else {
+            let kindBytes = key[(colons.1 + 1)..<colons.2]
             return .failure(LayoutViolation("segment '\(String(decoding: kindBytes, as: UTF8.self))' is neither 'metric' nor 'meta'"))
         }
-        let hashBytes = key[(colons.2 + 1)...]
+        let hashStart = colons.2 + 1
         var high: UInt64 = 0
         var low: UInt64 = 0
-        var valid = hashBytes.count == 32
-        if valid {
-            for (offset, byte) in hashBytes.enumerated() {
-                let nibble: UInt8
-                switch byte {
-                case 48...57: nibble = byte - 48
-                case 97...102: nibble = byte - 87
-                default:
-                    valid = false
-                    nibble = 0
-                }
-                if offset < 16 { high = high << 4 | UInt64(nibble) } else { low = low << 4 | UInt64(nibble) }
+        var invalid: UInt8 = key.count - hashStart == 32 ? 0 : 0x10
+        if invalid == 0, let base = key.baseAddress {
+            let digits = base + hashStart
+            let table = hexDigitValues
+            for offset in 0..<16 {
+                let nibble = table[Int(digits[offset])]
+                invalid |= nibble
+                high = high << 4 | UInt64(nibble & 0x0F)
+            }
+            for offset in 16..<32 {
+                let nibble = table[Int(digits[offset])]
+                invalid |= nibble
+                low = low << 4 | UInt64(nibble & 0x0F)
             }
         }
-        guard valid else {
-            return .failure(LayoutViolation("'\(String(decoding: hashBytes, as: UTF8.self))' is not an MD5 hex digest"))
+        guard invalid & 0x10 == 0 else {
+            return .failure(LayoutViolation("'\(String(decoding: key[hashStart...], as: UTF8.self))' is not an MD5 hex digest"))
         }
         return .success(CompactKey(pair: PairID(typeIndex: typeIndex, pid: pid, hashHigh: high, hashLow: low), kind: kind))
+    }
+
+    @inline(__always)
+    private static func firstIndex(of byte: UInt8, in key: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        guard start < key.count, let base = key.baseAddress,
+            let found = memchr(base + start, Int32(byte), key.count - start)
+        else { return nil }
+        return UnsafeRawPointer(found) - UnsafeRawPointer(base)
+    }
+
+    /// Value of each lowercase hex digit; 0x10 marks every other byte.
+    private static let hexDigitValues: [UInt8] = (0..<256).map { byte in
+        switch byte {
+        case 48...57: UInt8(byte - 48)
+        case 97...102: UInt8(byte - 87)
+        default: 0x10
+        }
+    }
+
+    private static let metricBytes = Array("metric".utf8)
+    private static let metaBytes = Array("meta".utf8)
+
+    /// Whether `key` holds `expected` at `offset` (the caller checked the length).
+    @inline(__always)
+    private static func equal(_ key: UnsafeBufferPointer<UInt8>, from offset: Int, _ expected: [UInt8]) -> Bool {
+        expected.withUnsafeBufferPointer { equal(key, from: offset, $0) }
+    }
+
+    @inline(__always)
+    private static func equal(_ key: UnsafeBufferPointer<UInt8>, from offset: Int, _ expected: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard offset + expected.count <= key.count else { return false }
+        for index in 0..<expected.count where key[offset + index] != expected[index] { return false }
+        return true
     }
 }
 

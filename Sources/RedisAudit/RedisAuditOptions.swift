@@ -53,11 +53,18 @@ public struct RedisAuditOptions: Sendable {
     var effectivePollInterval: Duration {
         if let pollInterval { return pollInterval }
         guard let ttlSeconds else { return .milliseconds(500) }
-        let twentieth = Duration.milliseconds(ttlSeconds * 50)
+        let twentieth = Duration.milliseconds(milliseconds(seconds: ttlSeconds) / 20)
         return min(max(twentieth, .milliseconds(100)), .seconds(1))
     }
 
     var effectiveSlack: Duration {
         expirySlack ?? max(.seconds(1), effectivePollInterval * 2)
     }
+}
+
+/// `seconds` in milliseconds, saturating at `Int64.max`: `--ttl` accepts any positive Int, and a TTL that does
+/// not fit is longer than any a key can hold, which is what the comparisons need.
+func milliseconds(seconds: Int) -> Int64 {
+    let (product, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1000)
+    return overflow ? (seconds < 0 ? .min : .max) : product
 }

@@ -33,6 +33,9 @@ public struct RedisAuditSummary: Sendable, Hashable, Codable {
     public var metaKeysWithoutMetric = 0
     public var sampledHashes = 0
     public var hashesWithMissingFields = 0
+    /// True when `DBSIZE` proved that every key of the database was a hash under the prefix, so the pass that
+    /// looks for keys of other types (`SCAN` + `TYPE` per key) was skipped.
+    public var typesProvenByCount = false
     /// Round trips: `SCAN` calls and pipelines.
     public var scanCalls = 0
     public var commandsSent = 0

@@ -3,9 +3,10 @@ import RESP
 
 /// Audits the exporter's keys in one Redis database and observes their expiry.
 ///
-/// `audit()` streams through the keyspace with `SCAN MATCH {prefix}:* COUNT n` (never `KEYS`), pipelining
-/// `TYPE` + `PTTL` for every key (and `HGETALL` for a sample) together with the next `SCAN`, so each batch costs
-/// one round trip and memory stays bounded by the batch size plus `pairingMemory`.
+/// `audit()` streams through the hashes with `SCAN MATCH {prefix}:* COUNT n TYPE hash` (never `KEYS`),
+/// pipelining `PTTL` for every key (and `HGETALL` for a sample) together with the next `SCAN`, so each batch costs
+/// one round trip and memory stays bounded by the batch size plus `pairingMemory`. Keys of other types are
+/// looked for only when `DBSIZE` does not prove there are none (see `auditBlocking`).
 ///
 /// `observeExpiry(deadline:)` re-scans with `PTTL` until every key is gone or the deadline passes, and returns
 /// a timeline. Both can be called step by step from Swift; `findings` turn their results into report lines.
@@ -17,9 +18,15 @@ public final class RedisAuditor {
     /// Called after each sample of `observeExpiry(deadline:)`.
     public var onSample: ((ExpiryTimeline.Sample) -> Void)?
 
+    /// The server's address for error messages, rendered once: it is passed along with every reply.
+    private let address: String
+    private let prefixBytes: [UInt8]
+
     public init(connection: RedisConnection, options: RedisAuditOptions = RedisAuditOptions()) {
         self.connection = connection
         self.options = options
+        address = connection.endpoint.description
+        prefixBytes = Array(options.prefix.utf8) + [UInt8(ascii: ":")]
     }
 
     // MARK: - Audit
@@ -31,8 +38,8 @@ public final class RedisAuditor {
         try await offThePool { cancelled in try self.auditBlocking(cancelled: cancelled) }
     }
 
-    /// One pipelined round trip: `TYPE` + `PTTL` (+ `HGETALL`) for a SCAN page, pending `EXISTS` checks, and
-    /// the next `SCAN`.
+    /// One pipelined round trip: the next `SCAN`, then `PTTL` (+ `HGETALL`) for a page of hash keys and pending
+    /// `EXISTS` checks.
     private struct Batch {
         var number: Int
         var keys: [[UInt8]]
@@ -46,10 +53,16 @@ public final class RedisAuditor {
     private func makeBatch(number: Int, keys: [[UInt8]], cursor: String, state: inout AuditState) -> Batch {
         let parsed = keys.map { CompactKey.parse($0, prefix: prefixBytes) }
         var commands = RESPCommandBuffer()
+        // The next SCAN goes first: its reply lets the next batch be sent while the server is still answering
+        // this one's PTTLs, so the server never waits for kverify between batches.
+        let hasScan = cursor != "0"
+        if hasScan {
+            appendScan(to: &commands, cursor: cursor, type: "hash")
+            state.summary.scanCalls += 1
+        }
         var sampled: [Bool] = []
         sampled.reserveCapacity(keys.count)
         for (key, layout) in zip(keys, parsed) {
-            commands.append("TYPE", key: key)
             commands.append("PTTL", key: key)
             let sample = state.wantsSample(layout)
             if sample { commands.append("HGETALL", key: key) }
@@ -60,51 +73,28 @@ public final class RedisAuditor {
             commands.append(["EXISTS", check.key])
             commands.append(["EXISTS", check.twin])
         }
-        let hasScan = cursor != "0"
-        if hasScan {
-            appendScan(to: &commands, cursor: cursor)
-            state.summary.scanCalls += 1
-        }
         state.summary.commandsSent += commands.count
         return Batch(
             number: number, keys: keys, parsed: parsed, sampled: sampled, checks: checks, hasScan: hasScan, commands: commands)
     }
 
-    private var prefixBytes: [UInt8] { Array(options.prefix.utf8) + [UInt8(ascii: ":")] }
-
+    /// The audit in up to two passes. The first streams through the hashes only (`SCAN … TYPE hash`: the server
+    /// filters by type, so no `TYPE` per key) with `PTTL` pipelined per page. A key of another type is what the
+    /// second pass looks for, and it runs only when the first cannot prove there is none: when `DBSIZE` before
+    /// and after equals the number of distinct keys the first pass returned, every key of the database was a
+    /// hash under the prefix. Otherwise (other keys in the database, or keys created or deleted meanwhile) the
+    /// second pass scans every key under the prefix and asks `TYPE` per key, as the audit always did.
     private func auditBlocking(cancelled: CancellationFlag) throws -> RedisAuditResult {
-        let address = self.address
         var state = AuditState(options: options)
-        var (cursor, keys) = try scan(cursor: "0", batchNumber: 0, state: &state)
-        var current = makeBatch(number: 1, keys: keys, cursor: cursor, state: &state)
-        try connection.send(current.commands, purpose: "SCAN batch 1")
-        while true {
-            let replies = try connection.receive(current.commands.count, purpose: "SCAN batch \(current.number)")
-            // Send the next batch before judging this one, so the server works while kverify does.
-            var next: Batch?
-            if current.hasScan {
-                (cursor, keys) = try parseScanReply(replies[replies.count - 1], address: address)
-                let batch = makeBatch(number: current.number + 1, keys: keys, cursor: cursor, state: &state)
-                try connection.send(batch.commands, purpose: "SCAN batch \(batch.number)")
-                next = batch
-            }
-            var index = 0
-            for position in current.keys.indices {
-                let sampled = current.sampled[position]
-                try state.record(
-                    key: current.keys[position], layout: current.parsed[position], type: replies[index],
-                    pttl: replies[index + 1], hash: sampled ? replies[index + 2] : nil, address: address)
-                index += sampled ? 3 : 2
-            }
-            for check in current.checks {
-                try state.resolve(check, keyExists: replies[index], twinExists: replies[index + 1], address: address)
-                index += 2
-            }
-            onBatch?(state.summary.keysScanned)
-            try cancelled.check()
-            guard let next else { break }
-            current = next
-        }
+        let keysBefore = try databaseSize()
+        var distinct = DistinctCounter(expected: keysBefore ?? 0)
+        try hashPass(state: &state, distinct: &distinct, cancelled: cancelled)
+        let keysAfter = try databaseSize()
+        let hashKeys = state.summary.keysScanned
+        let proven = keysBefore != nil && keysBefore == keysAfter && keysAfter == hashKeys && !distinct.unproven
+            && state.summary.keysVanished == 0
+        state.summary.typesProvenByCount = proven
+        if !proven { try otherTypesPass(state: &state, cancelled: cancelled) }
         // Keys whose twin never showed up in the scan (and twins still to check): ask the server, in bounded batches.
         var remaining = state.takeOverflowChecks() + state.drainPending()
         while !remaining.isEmpty {
@@ -125,15 +115,97 @@ public final class RedisAuditor {
         return RedisAuditResult(findings: state.findings(), summary: state.summary)
     }
 
-    private var address: String { connection.endpoint.description }
-
-    private func appendScan(to batch: inout RESPCommandBuffer, cursor: String) {
-        batch.append(["SCAN", cursor, "MATCH", options.matchPattern, "COUNT", String(options.scanCount)])
+    /// `DBSIZE`, or nil when the server refuses it (an ACL without it): the second pass then always runs.
+    private func databaseSize() throws -> Int? {
+        var batch = RESPCommandBuffer()
+        batch.append(["DBSIZE"])
+        let reply = try connection.pipeline(batch, purpose: "DBSIZE")[0]
+        return reply.integer.map { Int($0) }
     }
 
-    private func scan(cursor: String, batchNumber: Int, state: inout AuditState) throws -> (String, [[UInt8]]) {
+    private func hashPass(state: inout AuditState, distinct: inout DistinctCounter, cancelled: CancellationFlag) throws {
+        let hash = RESPValue.simpleString("hash")
+        var (cursor, keys) = try scan(cursor: "0", type: "hash", batchNumber: 0, state: &state)
+        var current = makeBatch(number: 1, keys: keys, cursor: cursor, state: &state)
+        try connection.send(current.commands, purpose: "SCAN batch 1")
+        while true {
+            let purpose = "SCAN batch \(current.number)"
+            // Send the next batch as soon as its SCAN reply is in, before reading and judging this one's replies.
+            var next: Batch?
+            if current.hasScan {
+                (cursor, keys) = try parseScanReply(try connection.receive(1, purpose: purpose)[0], address: address)
+                let batch = makeBatch(number: current.number + 1, keys: keys, cursor: cursor, state: &state)
+                try connection.send(batch.commands, purpose: "SCAN batch \(batch.number)")
+                next = batch
+            }
+            let replies = try connection.receive(current.commands.count - (current.hasScan ? 1 : 0), purpose: purpose)
+            var index = 0
+            for position in current.keys.indices {
+                let sampled = current.sampled[position]
+                distinct.insert(current.keys[position])
+                try state.record(
+                    key: current.keys[position], layout: current.parsed[position], type: hash,
+                    pttl: replies[index], hash: sampled ? replies[index + 1] : nil, address: address)
+                index += sampled ? 2 : 1
+            }
+            for check in current.checks {
+                try state.resolve(check, keyExists: replies[index], twinExists: replies[index + 1], address: address)
+                index += 2
+            }
+            onBatch?(state.summary.keysScanned)
+            try cancelled.check()
+            guard let next else { break }
+            current = next
+        }
+    }
+
+    /// Every key under the prefix with `TYPE`; keys that are not hashes get a `PTTL` and are recorded (hashes
+    /// were recorded by the first pass, or appeared after it).
+    private func otherTypesPass(state: inout AuditState, cancelled: CancellationFlag) throws {
+        var cursor = "0"
+        var number = 0
+        repeat {
+            number += 1
+            let (next, keys) = try scan(cursor: cursor, type: nil, batchNumber: number, state: &state)
+            cursor = next
+            guard !keys.isEmpty else { continue }
+            var types = RESPCommandBuffer()
+            for key in keys { types.append("TYPE", key: key) }
+            state.summary.commandsSent += types.count
+            let typeReplies = try connection.pipeline(types, purpose: "TYPE of SCAN batch \(number)")
+            var others: [(key: [UInt8], type: RESPValue)] = []
+            for (key, reply) in zip(keys, typeReplies) {
+                guard let type = reply.string, reply.errorMessage == nil else {
+                    throw commandFailure("TYPE", key: key, reply: reply, address: address)
+                }
+                if type != "hash" && type != "none" { others.append((key, reply)) }
+            }
+            if !others.isEmpty {
+                var ttls = RESPCommandBuffer()
+                for other in others { ttls.append("PTTL", key: other.key) }
+                state.summary.commandsSent += ttls.count
+                let ttlReplies = try connection.pipeline(ttls, purpose: "PTTL of SCAN batch \(number)")
+                for (other, pttl) in zip(others, ttlReplies) {
+                    try state.record(
+                        key: other.key, layout: CompactKey.parse(other.key, prefix: prefixBytes), type: other.type,
+                        pttl: pttl, hash: nil, address: address)
+                }
+            }
+            onBatch?(state.summary.keysScanned)
+            try cancelled.check()
+        } while cursor != "0"
+    }
+
+
+    private func appendScan(to batch: inout RESPCommandBuffer, cursor: String, type: String? = nil) {
+        var arguments = ["SCAN", cursor, "MATCH", options.matchPattern, "COUNT", String(options.scanCount)]
+        if let type { arguments += ["TYPE", type] }
+        batch.append(arguments)
+    }
+
+    private func scan(cursor: String, type: String? = nil, batchNumber: Int, state: inout AuditState) throws -> (String, [[UInt8]]) {
         var batch = RESPCommandBuffer()
-        appendScan(to: &batch, cursor: cursor)
+        appendScan(to: &batch, cursor: cursor, type: type)
         state.summary.scanCalls += 1
         state.summary.commandsSent += 1
         let replies = try connection.pipeline(batch, purpose: "SCAN batch \(batchNumber)")
@@ -172,7 +244,7 @@ public final class RedisAuditor {
                 if let ttl = options.ttlSeconds, let maxTTL = round.sample.maxTTLMilliseconds, let previousStart {
                     // The write happened after the previous sample started; its TTL has run down at most since then.
                     let allowance = (clock.now - start - previousStart) + .milliseconds(250)
-                    let shortfall = Duration.milliseconds(Int64(ttl) * 1000 - maxTTL) - allowance
+                    let shortfall = Duration.milliseconds(milliseconds(seconds: ttl) - maxTTL) - allowance
                     if shortfall > .zero {
                         timeline.refreshesBelowTTL += 1
                         timeline.lowestRefreshedTTLMilliseconds = min(timeline.lowestRefreshedTTLMilliseconds ?? maxTTL, maxTTL)
@@ -250,6 +322,81 @@ public final class RedisAuditor {
             }
         } while !keys.isEmpty || cursor != "0"
         return round
+    }
+}
+
+/// Tells whether a key name was returned before, to prove the first pass saw distinct keys (SCAN repeats keys
+/// when Redis resizes its table mid-scan). Holds a 64-bit hash per key in an open-addressing table of at most
+/// `maximumSlots` (16 MiB): an answer can err only towards "repeat" (two names with one hash) or "unknown" (more
+/// keys than fit), and either just makes the audit run its second pass.
+struct DistinctCounter {
+    static let maximumSlots = 1 << 21
+    private var slots: [UInt64]
+    private var count = 0
+    /// A key hashed like one already present, or the table was full: distinctness is not proven.
+    private(set) var unproven = false
+
+    init(expected: Int) {
+        var size = 1024
+        while size < 2 * expected && size < Self.maximumSlots { size *= 2 }
+        slots = [UInt64](repeating: 0, count: size)
+    }
+
+    mutating func insert(_ key: [UInt8]) {
+        guard !unproven else { return }
+        if 2 * (count + 1) > slots.count {
+            guard slots.count < Self.maximumSlots else {
+                unproven = true
+                slots = []
+                return
+            }
+            grow()
+        }
+        let hash = key.withUnsafeBufferPointer { Self.hash($0) }
+        let mask = slots.count - 1
+        var index = Int(truncatingIfNeeded: hash) & mask
+        while slots[index] != 0 {
+            if slots[index] == hash {
+                unproven = true
+                return
+            }
+            index = (index + 1) & mask
+        }
+        slots[index] = hash
+        count += 1
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [UInt64](repeating: 0, count: old.count * 2)
+        let mask = slots.count - 1
+        for hash in old where hash != 0 {
+            var index = Int(truncatingIfNeeded: hash) & mask
+            while slots[index] != 0 { index = (index + 1) & mask }
+            slots[index] = hash
+        }
+    }
+
+    /// A word-at-a-time multiply-xorshift hash, never 0 (0 marks an empty slot).
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: bytes.count)
+        let raw = UnsafeRawBufferPointer(bytes)
+        var index = 0
+        while index + 8 <= bytes.count {
+            hash = (hash ^ raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            hash ^= hash >> 32
+            index += 8
+        }
+        var tail: UInt64 = 0
+        while index < bytes.count {
+            tail = tail << 8 | UInt64(bytes[index])
+            index += 1
+        }
+        hash = (hash ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        hash ^= hash >> 29
+        hash = hash &* 0xFF51_AFD7_ED55_8CCD
+        hash ^= hash >> 32
+        return hash == 0 ? 1 : hash
     }
 }
 

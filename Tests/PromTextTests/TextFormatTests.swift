@@ -219,6 +219,28 @@ struct TextFormatTests {
         }
     }
 
+    @Test("an over-long line is reported on its own line number, whether it arrives in one chunk or in many")
+    func overlongLineNumber() {
+        let input = Array("a 1\nb 2\n".utf8) + [UInt8](repeating: UInt8(ascii: "c"), count: ExpositionParser.maximumLineLength + 1)
+            + Array("\nd 4\n".utf8)
+        func error(chunkSize: Int) -> ParseError? {
+            var parser = ExpositionParser(format: .text)
+            do {
+                for start in stride(from: 0, to: input.count, by: chunkSize) {
+                    try parser.consume(Array(input[start..<min(start + chunkSize, input.count)]))
+                }
+                _ = try parser.finish()
+            } catch {
+                return error
+            }
+            return nil
+        }
+        let whole = error(chunkSize: input.count)
+        #expect(whole?.line == 3)
+        #expect(whole?.reason.contains("longer than \(ExpositionParser.maximumLineLength) bytes") == true)
+        #expect(error(chunkSize: 64 << 10) == whole)
+    }
+
     @Test("after an error the parser keeps failing with the same error")
     func stickyError() throws {
         var parser = ExpositionParser(format: .text)

@@ -152,6 +152,39 @@ struct RESPParserTests {
         }
     }
 
+    @Test("an over-long line is rejected alike whether it arrives in one read or in pieces", arguments: [1, 3, 7, 100])
+    func overlongLineAnySplit(pieceSize: Int) throws {
+        let limits = RESPParser.Limits(maxLineLength: 16)
+        func outcome(_ wire: String, pieces size: Int) -> Result<[RESPValue], RESPProtocolError> {
+            var parser = RESPParser(limits: limits)
+            let bytes = Array(wire.utf8)
+            var replies: [RESPValue] = []
+            do {
+                for start in stride(from: 0, to: bytes.count, by: size) {
+                    parser.append(bytes[start..<min(start + size, bytes.count)])
+                    while let reply = try parser.next() { replies.append(reply) }
+                }
+            } catch {
+                return .failure(error)
+            }
+            return .success(replies)
+        }
+        let tooLong = "+" + String(repeating: "a", count: 16) + "\r\n"  // 17 bytes from type byte to CRLF
+        let whole = outcome(tooLong, pieces: tooLong.utf8.count)
+        guard case .failure(let error) = whole else {
+            Issue.record("a 17-byte line passed a 16-byte limit: \(whole)")
+            return
+        }
+        #expect(error.offset == 0)
+        #expect(error.message.contains("longer than 16 bytes"), "\(error.message)")
+        #expect(outcome(tooLong, pieces: pieceSize) == whole)
+        // The longest allowed line passes both ways, its CR arriving alone or not.
+        let longest = "+" + String(repeating: "a", count: 15) + "\r\n"
+        let expected: Result<[RESPValue], RESPProtocolError> = .success([.simpleString(String(repeating: "a", count: 15))])
+        #expect(outcome(longest, pieces: longest.utf8.count) == expected)
+        #expect(outcome(longest, pieces: pieceSize) == expected)
+    }
+
     @Test("a long reply stream is consumed with a bounded buffer")
     func compaction() throws {
         var parser = RESPParser()

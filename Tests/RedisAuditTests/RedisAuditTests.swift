@@ -80,6 +80,31 @@ struct RedisAuditTests {
         }
     }
 
+    @Test("a configured TTL too large for milliseconds saturates instead of trapping")
+    func largestTTL() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.run(Keyspace.pair("counter", 1), on: connection)
+            let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: .max)).audit()
+            #expect(result.summary.keysAboveTTL == 0)
+            #expect(result.summary.ttlQuartiles == [2, 0, 0, 0])
+            #expect(result.findings.first("redis.ttl.above-configured")?.status == .pass)
+        }
+    }
+
+    @Test("a PTTL too large to scale by 4 lands in the top quarter and above the TTL, without trapping")
+    func largestPTTL() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            let key = Keyspace.metric("counter", 1)
+            try Keyspace.run(Keyspace.pair("counter", 1) + [["PEXPIRE", key, "3000000000000000000"]], on: connection)
+            let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 300)).audit()
+            #expect(result.summary.keysAboveTTL == 1)
+            #expect(result.summary.ttlQuartiles == [0, 0, 0, 2])
+            #expect(result.findings.first("redis.ttl.above-configured")?.observed?.contains(key) == true)
+        }
+    }
+
     @Test("each defect is a precise finding naming the key", arguments: defects)
     func defect(_ defect: Defect) async throws {
         try await RedisServerFixture.with { redis in
@@ -158,6 +183,31 @@ struct RedisAuditTests {
             #expect(batches > 10)
             #expect(result.summary.scanCalls == batches)
             #expect(result.findings.failures == [])
+        }
+    }
+
+    @Test("a few keys without TTL among 100,000 are each named, whichever pass finds them", arguments: [false, true])
+    func fewKeysWithoutTTL(otherKeyInDatabase: Bool) async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.load(pairs: 50_000, on: connection)
+            let persisted = [
+                Keyspace.metric("counter", pid: 1000, 0), Keyspace.meta("histogram", pid: 1002, 12_346),
+                Keyspace.metric("gauge_all", pid: 1002, 30_002), Keyspace.meta("counter", pid: 1003, 49_995),
+            ]
+            // A string key under the prefix, also without TTL: only the pass over other types can see it.
+            var commands = persisted.map { ["PERSIST", $0] }
+            if otherKeyInDatabase { commands.append(["SET", "gunicorn:lock", "1"]) }
+            try Keyspace.run(commands, on: connection)
+            let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 300)).audit()
+            let named = persisted + (otherKeyInDatabase ? ["gunicorn:lock"] : [])
+            #expect(result.summary.keysScanned == 100_000 + (otherKeyInDatabase ? 1 : 0))
+            #expect(result.summary.keysWithoutTTL == named.count)
+            #expect(result.summary.typesProvenByCount == !otherKeyInDatabase)
+            let finding = try #require(result.findings.first("redis.ttl.missing"))
+            #expect(finding.status == .fail)
+            for key in named { #expect(finding.observed?.contains(key) == true, "\(key) not named in \(finding.observed ?? "nil")") }
+            #expect(result.findings.filter { $0.status == .fail }.map(\.checkID) == ["redis.ttl.missing"])
         }
     }
 

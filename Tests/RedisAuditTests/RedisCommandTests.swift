@@ -50,6 +50,17 @@ struct RedisCommandTests {
         }
     }
 
+    @Test("--ttl Int64.max with a key holding a TTL: no overflow trap, every TTL is below it, exit 0")
+    func largestTTL() async throws {
+        try await RedisServerFixture.with { redis in
+            try Keyspace.run(Keyspace.healthy(), on: try Keyspace.connect(redis))
+            let result = try await runKVerify(["redis", "--addr", redis.address, "--ttl", "9223372036854775807", "--verbose"])
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("PASS redis.ttl.above-configured [gunicorn:*] expected TTL ≤ 9223372036854775807 s, observed none above"),
+                    "\(result.stdout)")
+        }
+    }
+
     @Test("a wrong password exits 3 naming the server and WRONGPASS, never the password")
     func wrongPassword() async throws {
         try await RedisServerFixture.with(password: "the-real-one") { redis in

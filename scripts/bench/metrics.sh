@@ -2,17 +2,21 @@
 # Benchmark for `kverify metrics`: parse + generic rules on a gunicorn-style text exposition (default 300,000
 # samples, 30+ MB), against `promtool check metrics` and Python prometheus_client's parser, in one run.
 # Usage: scripts/bench/metrics.sh [--samples N] [--runs N]. Prints a markdown table with ratios and peak RSS.
+#        scripts/bench/metrics.sh --callgrind [--samples N]: instructions per line of the parser alone and of
+#        parse + generic rules (valgrind cannot read the release binary's debug info, so a small driver is built
+#        with swiftc -O from Sources/PromText, Sources/Findings and the generic rules of Sources/MetricRules).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck disable=SC1091  # lib.sh is checked on its own
 source scripts/bench/lib.sh
 
-samples=300000; runs=5
+samples=300000; runs=5; callgrind=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --samples) samples=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    --callgrind) callgrind=yes; shift ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "metrics.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -21,6 +25,44 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 exposition="$work/exposition.prom"
 python3 scripts/bench/gen_exposition.py --samples "$samples" "$exposition"
+
+if [ "$callgrind" = yes ]; then
+  cat >"$work/main.swift" <<'SWIFT'
+import Findings
+import Foundation
+import MetricRules
+import PromText
+// driver FILE parse|rules: parses FILE in one chunk (and runs the generic rules), prints the sample count.
+let bytes = Array(FileManager.default.contents(atPath: CommandLine.arguments[1])!)
+let exposition = try ExpositionParser.parse(bytes, format: .text)
+let findings = CommandLine.arguments[2] == "rules" ? RuleEngine().evaluate(exposition) : []
+print(exposition.sampleCount, findings.count)
+SWIFT
+  (
+    cd "$work"
+    flags=(-O -wmo -parse-as-library -emit-module -emit-library -static -I .)
+    swiftc "${flags[@]}" -module-name PromText -o libPromText.a "$OLDPWD"/Sources/PromText/*.swift
+    swiftc "${flags[@]}" -module-name Findings -o libFindings.a "$OLDPWD"/Sources/Findings/*.swift
+    swiftc "${flags[@]}" -module-name MetricRules -o libMetricRules.a \
+      "$OLDPWD"/Sources/MetricRules/{GenericRules,RuleEngine,MetricRule}.swift
+    swiftc -O -I . -L . -o driver main.swift -lMetricRules -lFindings -lPromText
+  ) 2>&1 | grep -v warning >&2 || true
+  printf 'a 1\n' >"$work/one.prom"
+  lines=$(wc -l <"$exposition")
+  instructions() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 | awk '/refs:/{gsub(",", "", $4); print $4}'; }
+  echo
+  echo "### Instructions per line (callgrind), $samples samples, $lines lines"
+  echo
+  echo "| phase | instructions | per line |"
+  echo "|---|---|---|"
+  for phase in parse rules; do
+    total=$(instructions "$work/driver" "$exposition" "$phase")
+    empty=$(instructions "$work/driver" "$work/one.prom" "$phase")
+    awk -v p="$phase" -v t="$total" -v e="$empty" -v n="$lines" \
+      'BEGIN{printf "| %s | %d | %.0f |\n", (p == "parse" ? "parse" : "parse + generic rules"), t - e, (t - e) / n}'
+  done
+  exit 0
+fi
 size_mb=$(awk -v b="$(stat -c %s "$exposition")" 'BEGIN{printf "%.1f", b/1e6}')
 build_release
 

@@ -5,8 +5,11 @@
 #
 # Usage: scripts/bench/redis_audit.sh [KEYS] [UPSTREAM_KEYS]
 #   KEYS           keys to load and audit (default 100000: half metric, half meta hashes, TTL 300 s)
-#   UPSTREAM_KEYS  keys the slow upstream approach is timed on (default 2000; its time is extrapolated)
-# Prints a markdown table. Needs redis-server, redis-cli, redis-benchmark, python3, /usr/bin/time, swift.
+#   UPSTREAM_KEYS  keys the slow upstream approach is timed on (default 2000; its time is extrapolated; 0 skips
+#                  it and the redis-benchmark ceiling, e.g. for a 1,000,000-key memory run)
+# Prints a markdown table: wall time, peak RSS, the client's CPU (user + sys) and the server's CPU per run
+# (`INFO cpu` before and after the runs, divided by their number). Needs redis-server, redis-cli,
+# redis-benchmark, python3, /usr/bin/time, swift.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -59,20 +62,24 @@ for i in range(total // 2):
 PY
 }
 
-# Best (minimum) wall time and its peak RSS over $runs runs of a command: "seconds kilobytes".
+# Best (minimum) wall time, its peak RSS and its CPU (user + sys) over $runs runs of a command:
+# "seconds kilobytes cpu-seconds". SERVER_CPU is set to the server's CPU seconds per run meanwhile.
+server_cpu() { "${cli[@]}" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/{s+=$2} END{printf "%.3f", s}'; }
 best_of() {
-  local best="" line
+  local best="" line before
+  before=$(server_cpu)
   for _ in $(seq "$runs"); do
-    /usr/bin/time -f '%e %M' -o "$workdir/time" "$@" >/dev/null 2>&1 || true
-    line=$(tail -1 "$workdir/time")
+    /usr/bin/time -f '%e %M %U %S' -o "$workdir/time" "$@" >/dev/null 2>&1 || true
+    line=$(tail -1 "$workdir/time" | awk '{printf "%s %s %.2f", $1, $2, $3 + $4}')
     if [ -z "$best" ] || awk -v a="${line%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$line; fi
   done
+  SERVER_CPU=$(awk -v a="$before" -v b="$(server_cpu)" -v n="$runs" 'BEGIN{printf "%.3f", (b-a)/n}')
   echo "$best"
 }
 
-echo "building kverify (release, .build-release)..." >&2
-swift build -c release --scratch-path .build-release --product kverify >/dev/null
-kverify=.build-release/release/kverify
+echo "building kverify (release)..." >&2
+swift build -c release --product kverify >/dev/null
+kverify=.build/release/kverify
 
 echo "loading $keys keys..." >&2
 load "$keys" gunicorn
@@ -80,12 +87,32 @@ loaded=$("${cli[@]}" dbsize)
 [ "$loaded" -eq "$keys" ] || { echo "redis_audit.sh: loaded $loaded keys, expected $keys" >&2; exit 3; }
 
 echo "timing kverify redis..." >&2
-read -r kv_s kv_kb < <(best_of "$kverify" redis --addr "127.0.0.1:$port" --ttl 300 --quiet)
-echo "  kverify: ${kv_s} s, ${kv_kb} KB" >&2
+best_of "$kverify" redis --addr "127.0.0.1:$port" --ttl 300 --quiet >"$workdir/best"
+read -r kv_s kv_kb kv_cpu <"$workdir/best"
+kv_server=$SERVER_CPU
+echo "  kverify: ${kv_s} s, ${kv_kb} KB, client CPU ${kv_cpu} s, server CPU ${kv_server} s" >&2
 "$kverify" redis --addr "127.0.0.1:$port" --ttl 300 --quiet >"$workdir/verdict" || true
 
 echo "timing redis-cli --scan..." >&2
-read -r scan_s scan_kb < <(best_of "${cli[@]}" --scan --pattern 'gunicorn:*')
+best_of "${cli[@]}" --scan --pattern 'gunicorn:*' >"$workdir/best"
+read -r scan_s scan_kb scan_cpu <"$workdir/best"
+scan_server=$SERVER_CPU
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.1f×", a/b; else print "n/a" }'; }
+if [ "$upstream_keys" -eq 0 ]; then
+  cat <<TABLE
+
+### Redis audit of $keys exporter-shaped keys (best of $runs, $(nproc) cores, $(redis-server --version | awk '{print $3}'))
+
+| approach | wall time | peak RSS | client CPU | server CPU | vs kverify |
+|---|---|---|---|---|---|
+| \`kverify redis\` | ${kv_s} s | $((kv_kb / 1024)) MB | ${kv_cpu} s | ${kv_server} s | 1.0× |
+| \`redis-cli --scan --pattern 'gunicorn:*'\` (names only) | ${scan_s} s | $((scan_kb / 1024)) MB | ${scan_cpu} s | ${scan_server} s | $(ratio "$scan_s" "$kv_s") |
+
+kverify verdict: $(cat "$workdir/verdict")
+TABLE
+  exit 0
+fi
 
 echo "timing upstream xargs approach on $upstream_keys keys..." >&2
 "${cli[@]}" flushdb >/dev/null
@@ -99,20 +126,19 @@ up_extrapolated=$(awk -v t="$up_s" -v n="$upstream_keys" -v k="$keys" 'BEGIN{pri
 echo "timing redis-benchmark PTTL ceiling..." >&2
 rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -P 100 -n 1000000 -q PTTL gunicorn:counter:1000:metric:x \
   | tr '\r' '\n' | grep -oE '[0-9.]+ requests per second' | tail -1 | awk '{print $1}')
-ceiling_s=$(awk -v r="$rps" -v k="$keys" 'BEGIN{printf "%.3f", 2*k/r}')
+ceiling_s=$(awk -v r="$rps" -v k="$keys" 'BEGIN{printf "%.3f", k/r}')
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.1f×", a/b; else print "n/a" }'; }
 cat <<TABLE
 
 ### Redis audit of $keys exporter-shaped keys (best of $runs, $(nproc) cores, $(redis-server --version | awk '{print $3}'))
 
-| approach | wall time | peak RSS | vs kverify |
-|---|---|---|---|
-| \`kverify redis\` (SCAN + pipelined TYPE/PTTL + HGETALL sample + pairing) | ${kv_s} s | $((kv_kb / 1024)) MB | 1.0× |
-| \`redis-cli --scan --pattern 'gunicorn:*'\` (names only, no TTL) | ${scan_s} s | $((scan_kb / 1024)) MB | $(ratio "$scan_s" "$kv_s") |
-| upstream \`redis-cli --scan … \| xargs -n1 redis-cli ttl\`, measured on $upstream_keys keys | ${up_s} s | – | – |
-| upstream, extrapolated linearly to $keys keys | ≈ ${up_extrapolated} s | – | $(ratio "$up_extrapolated" "$kv_s") |
-| redis-benchmark \`-P 100 PTTL\` ceiling: ${rps} ops/s, 2 commands/key | ${ceiling_s} s | – | $(ratio "$ceiling_s" "$kv_s") |
+| approach | wall time | peak RSS | client CPU | server CPU | vs kverify |
+|---|---|---|---|---|---|
+| \`kverify redis\` (SCAN TYPE hash + pipelined PTTL + HGETALL sample + pairing) | ${kv_s} s | $((kv_kb / 1024)) MB | ${kv_cpu} s | ${kv_server} s | 1.0× |
+| \`redis-cli --scan --pattern 'gunicorn:*'\` (names only, no TTL) | ${scan_s} s | $((scan_kb / 1024)) MB | ${scan_cpu} s | ${scan_server} s | $(ratio "$scan_s" "$kv_s") |
+| upstream \`redis-cli --scan … \| xargs -n1 redis-cli ttl\`, measured on $upstream_keys keys | ${up_s} s | – | – | – | – |
+| upstream, extrapolated linearly to $keys keys | ≈ ${up_extrapolated} s | – | – | – | $(ratio "$up_extrapolated" "$kv_s") |
+| redis-benchmark \`-P 100 PTTL\` ceiling: ${rps} ops/s, 1 command/key | ${ceiling_s} s | – | – | – | $(ratio "$ceiling_s" "$kv_s") |
 
 kverify verdict: $(cat "$workdir/verdict")
 TABLE
