@@ -313,12 +313,12 @@ struct AuditState {
         }
         if summary.hashesWithMissingFields > 0 {
             findings.append(.fail(
-                "redis.hash.missing-field", subject: pattern,
+                AuditCheck.hashMissingField, subject: pattern,
                 expected: "metric hashes with numeric value and timestamp, meta hashes with original_key",
                 observed: "\(summary.hashesWithMissingFields) of \(summary.sampledHashes) sampled hashes: \(missingFields.listed)"))
         } else if summary.sampledHashes > 0 {
             findings.append(.pass(
-                "redis.hash.missing-field", subject: pattern, expected: "complete metric and meta hashes",
+                AuditCheck.hashMissingField, subject: pattern, expected: "complete metric and meta hashes",
                 observed: "\(summary.sampledHashes) sampled hashes complete"))
         }
         return findings

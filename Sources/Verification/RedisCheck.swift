@@ -43,12 +43,12 @@ public struct RedisCheck: Sendable {
             // The exporter creates a key's hash fields in separate writes while probes keep the app busy, so an audit
             // can read a hash being created (seen once in a fresh-clone CI run: 1 of 67 hashes short of a field).
             // Audited again once; a hash still incomplete then is a failure, one that completed is a warning.
-            let partial = result.findings.filter { $0.checkID == "redis.hash.missing-field" && $0.status == .fail }
+            let partial = result.findings.filter { $0.checkID == AuditCheck.hashMissingField && $0.status == .fail }
             if !partial.isEmpty {
                 try await Task.sleep(for: .milliseconds(500))
                 result = try await auditor.audit()
-                if !result.findings.contains(where: { $0.checkID == "redis.hash.missing-field" && $0.status == .fail }) {
-                    findings.append(.warn("redis.hash.missing-field", subject: target.subject, expected: "complete hashes on every audit",
+                if !result.findings.contains(where: { $0.checkID == AuditCheck.hashMissingField && $0.status == .fail }) {
+                    findings.append(.warn(AuditCheck.hashMissingField, subject: target.subject, expected: "complete hashes on every audit",
                                           observed: "incomplete on one audit, complete on the next: \(partial[0].observed ?? "")",
                                           detail: "the exporter writes a new key's fields one at a time"))
                 }
@@ -58,8 +58,8 @@ public struct RedisCheck: Sendable {
         return findings
     }
 
-    /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once. A
-    /// `redis.expiry.refreshed` warning for "no write seen" is dropped: with the writers gone it says nothing.
+    /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once; with the writers
+    /// gone, "no write seen" is expected and not a warning.
     public func observeExpiry(_ targets: [PodTarget], timeout: Duration? = nil) async throws -> [Finding] {
         let wait = timeout ?? .seconds(ttlSeconds * 2 + 10)
         let deadline = ContinuousClock.now + wait
@@ -73,7 +73,7 @@ public struct RedisCheck: Sendable {
                     let timeline = try await auditor.observeExpiry(deadline: deadline)
                     // The app is gone before this starts, so "no write seen" is the expected state, not a warning
                     // about traffic; the refresh itself shows in the audit's TTL distribution (taken while it ran).
-                    let findings = timeline.findings(prefix: prefix).filter { !($0.checkID == "redis.expiry.refreshed" && $0.status == .warn) }
+                    let findings = timeline.findings(prefix: prefix, writersStopped: true)
                     return scoped(findings, target)
                 }
             }

@@ -1,0 +1,6 @@
+/// Check ids of the Redis audit that other modules refer to (the pattern engine re-audits or filters by them):
+/// named once here, so no module matches another's text.
+public enum AuditCheck {
+    public static let hashMissingField = "redis.hash.missing-field"
+    public static let expiryRefreshed = "redis.expiry.refreshed"
+}
