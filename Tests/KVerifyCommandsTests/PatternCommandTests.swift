@@ -152,3 +152,41 @@ struct PatternCommandSimTests {
         #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
     }
 }
+
+@Suite("daemonset/sidecar -f and chart values")
+struct UserManifestOptionTests {
+    @Test("-f takes a directory of the user's own file names (yml and yaml, other files ignored) and verifies it on the sim")
+    func filenameDirectory() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-f-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let manifests = RepositoryPaths.root.appendingPathComponent("manifests")
+        try FileManager.default.copyItem(at: manifests.appendingPathComponent("redis.yaml"), to: directory.appendingPathComponent("01-store.yml"))
+        try FileManager.default.copyItem(at: manifests.appendingPathComponent("daemonset.yaml"), to: directory.appendingPathComponent("02-app.yaml"))
+        try "not a manifest".write(to: directory.appendingPathComponent("NOTES.txt"), atomically: true, encoding: .utf8)
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--skip-expiry", "--output", "json"],
+                                           timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
+    }
+
+    @Test("bad -f and chart-value flags are exit 2 before any cluster is contacted", arguments: [
+        (["daemonset", "-f", "/nonexistent/kverify.yaml"], "-f /nonexistent/kverify.yaml: no such file or directory"),
+        (["daemonset", "-f", "/proc/self"], "-f /proc/self: the directory holds no *.yaml, *.yml or *.json file"),
+        (["daemonset", "--set", "mode=x"], "--set and --values are chart values: they need --chart"),
+        (["sidecar", "--chart", "charts/kverify-demo", "-f", "manifests"], "--chart and -f/--filename both name the manifests"),
+    ])
+    func badFlags(arguments: [String], message: String) async throws {
+        let run = try await KVerifyRun.run(arguments + ["--kubeconfig", "/nonexistent/kubeconfig"], timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.contains(message), "\(run.stderr)")
+    }
+
+    @Test("-f - reads the manifests from standard input; an empty input names the flag")
+    func filenameStdinEmpty() async throws {
+        let run = try await KVerifyRun.run(["daemonset", "-f", "-", "--kubeconfig", "/nonexistent/kubeconfig"], stdin: [], timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.contains("-f -: no Kubernetes objects found"), "\(run.stderr)")
+    }
+}
