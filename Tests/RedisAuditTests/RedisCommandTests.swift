@@ -50,14 +50,17 @@ struct RedisCommandTests {
         }
     }
 
-    @Test("--ttl Int64.max with a key holding a TTL: no overflow trap, every TTL is below it, exit 0")
+    @Test("--ttl Int64.max with a key holding a TTL: no trap, a usage error naming the limit (exit 2); a year still audits")
     func largestTTL() async throws {
         try await RedisServerFixture.with { redis in
             try Keyspace.run(Keyspace.healthy(), on: try Keyspace.connect(redis))
-            let result = try await runKVerify(["redis", "--addr", redis.address, "--ttl", "9223372036854775807", "--verbose"])
-            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-            #expect(result.stdout.contains("PASS redis.ttl.above-configured [gunicorn:*] expected TTL ≤ 9223372036854775807 s, observed none above"),
-                    "\(result.stdout)")
+            let tooLarge = try await runKVerify(["redis", "--addr", redis.address, "--ttl", "9223372036854775807", "--verbose"])
+            #expect(tooLarge.status == 2, "\(tooLarge.stdout)\(tooLarge.stderr)")
+            #expect(tooLarge.stderr.contains("at most 31536000 (a year)"), "\(tooLarge.stderr)")
+            let year = try await runKVerify(["redis", "--addr", redis.address, "--ttl", "31536000", "--verbose"])
+            #expect(year.status == 0, "\(year.stdout)\(year.stderr)")
+            #expect(year.stdout.contains("PASS redis.ttl.above-configured [gunicorn:*] expected TTL ≤ 31536000 s, observed none above"),
+                    "\(year.stdout)")
         }
     }
 
