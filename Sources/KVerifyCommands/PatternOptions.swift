@@ -16,7 +16,7 @@ import Glibc
 
 /// The options `kverify daemonset` and `kverify sidecar` share, and the one place that runs a pattern:
 /// resolve manifests (files or `helm template`), optionally start an embedded sim, run `PatternRun` with a
-/// SIGINT/SIGTERM handler that cancels it (cleanup still runs), show progress, print the report.
+/// SIGINT/SIGTERM/SIGHUP handler that cancels it (cleanup still runs), show progress, print the report.
 struct PatternOptions: ParsableArguments {
     @Option(help: "Cluster size the run expects: at least this many Ready nodes, control plane included (kind counts so).")
     var nodes = 3
@@ -109,7 +109,7 @@ struct PatternOptions: ParsableArguments {
         let loaded = try await loadManifests(pattern)
         try EnvOverrideCheck.validate(try environment(), texts: env, manifests: loaded,
                                       source: chart.map { "--chart \($0)" } ?? pattern.manifestFile)
-        let signals = SignalWaiter([SIGINT, SIGTERM])
+        let signals = SignalWaiter([SIGINT, SIGTERM, SIGHUP])
         var simulated: SimulatedCluster?
         if sim {
             do {

@@ -28,7 +28,7 @@ extension PatternRun {
         } catch where error is CancellationError || Task.isCancelled {
             // A request cut short by the cancellation may surface as its own error; the cause is the interruption.
             report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
-                                         observed: "interrupted (SIGINT/SIGTERM or cancelled)"))
+                                         observed: "interrupted (SIGINT/SIGTERM/SIGHUP or cancelled)"))
         } catch let error as KubeError where !error.isCausedByInput && error.code != .notFound {
             report.findings.append(.fail("cluster.api", subject: "API server", expected: "the API server to answer", observed: error.message))
             stoppedBy = error

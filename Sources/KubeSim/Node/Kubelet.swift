@@ -376,9 +376,8 @@ package final class PodWorker: Sendable {
         }
         while true {
             if let process, let code = process.exitCode {
+                // Its orphans (a forked worker) went with it when `exitCode` saw the exit, as with a container's cgroup.
                 processes.withLock { _ = $0.removeValue(forKey: containerName) }
-                // Orphans of the exited leader (a forked worker) go with it, as a container's cgroup would.
-                Glibc.kill(-process.pid, SIGKILL)
                 return .init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
             }
             try await Task.sleep(for: .milliseconds(100))
