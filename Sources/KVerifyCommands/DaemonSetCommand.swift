@@ -67,7 +67,9 @@ enum PatternDiscussion {
           0  verified: every check passed (warnings allowed)
           1  a check failed: preflight, rollout (including --timeout), traffic, metrics, logs, Redis audit or expiry;
              or the run was interrupted (SIGINT/SIGTERM/SIGHUP) and cleaned up
-          2  usage error, unreadable manifests, --chart without helm
+          2  usage error, unreadable manifests, --chart without helm; manifests with a cluster-scoped object (Node,
+             ClusterRole, …: kverify applies namespaced objects into its run namespace only) or without the pattern's
+             \(pattern.workloadKind)
           3  the cluster or the run's Redis could not be reached (connection, TLS, authentication)
         """
     }

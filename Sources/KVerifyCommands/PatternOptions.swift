@@ -107,6 +107,11 @@ struct PatternOptions: ParsableArguments {
 
     func run(_ pattern: Pattern) async throws {
         let loaded = try await loadManifests(pattern)
+        do {
+            try ManifestScope.check(loaded, pattern: pattern)
+        } catch {
+            throw KVerifyError(.usageOrInput, error.message)
+        }
         try EnvOverrideCheck.validate(try environment(), texts: env, manifests: loaded,
                                       source: chart.map { "--chart \($0)" } ?? pattern.manifestFile)
         let signals = SignalWaiter([SIGINT, SIGTERM, SIGHUP])

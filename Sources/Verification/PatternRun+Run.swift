@@ -64,6 +64,8 @@ extension PatternRun {
             created = true
             let applied = try await self.apply()
             return (applied, [.pass("apply", subject: "namespace/\(applied.namespace)", expected: "server-side applied (fieldManager kverify)",
+        // The manifests' own faults are found before the cluster is contacted.
+        try ManifestScope.check(options.manifests, pattern: options.pattern)
                                     observed: applied.workloads.joined(separator: ", "))])
         }
         let outcome = try await phase("wait", &report) { () -> (RolloutWait.Outcome, [Finding]) in

@@ -139,6 +139,8 @@ public struct PatternRun: Sendable {
                                               redisTTLSeconds: options.redisTTLSeconds, environment: options.environment,
                                               stripNodePorts: !options.fixedNodePorts)
         let prepared = preparation.prepare(options.manifests)
+        // Kinds the offline list does not know (custom resources) get their scope from discovery.
+        try await ManifestScope.refuseClusterScoped(prepared, api: api)
         let stored = try await api.apply(prepared, fieldManager: "kverify", force: true)
         for (manifest, data) in zip(prepared, stored) {
             guard let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { continue }
