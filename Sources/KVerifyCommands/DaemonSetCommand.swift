@@ -69,7 +69,7 @@ enum PatternDiscussion {
              or the run was interrupted (SIGINT/SIGTERM/SIGHUP) and cleaned up
           2  usage error, unreadable manifests, --chart without helm; manifests with a cluster-scoped object (Node,
              ClusterRole, …: kverify applies namespaced objects into its run namespace only) or without the pattern's
-             \(pattern.workloadKind)
+             \(pattern.workloadKind); with --sim, a missing network shim or runtime program (named, with the fix)
           3  the cluster or the run's Redis could not be reached (connection, TLS, authentication)
         """
     }

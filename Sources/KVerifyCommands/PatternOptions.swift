@@ -6,6 +6,7 @@ import KubeClient
 import KubeConfig
 import KubeModel
 import KubeSim
+import SimNode
 import RESP
 import Synchronization
 import Verification
@@ -117,6 +118,7 @@ struct PatternOptions: ParsableArguments {
         let signals = SignalWaiter([SIGINT, SIGTERM, SIGHUP])
         var simulated: SimulatedCluster?
         if sim {
+            try checkSimPrerequisites(pattern, manifests: loaded)
             do {
                 simulated = try await SimulatedCluster.start(options: .init(nodes: nodes))
             } catch {
@@ -149,6 +151,19 @@ struct PatternOptions: ParsableArguments {
         }
         await simulated?.stop()
         try output.finish(result.report, exitStatus: ExitCodes.status(for: result))
+    }
+
+    /// `--sim` needs the network shim and the programs the runtime map runs the run's images with: checked before
+    /// the sim starts, so a missing one is exit 2 with the step that fixes it.
+    private func checkSimPrerequisites(_ pattern: Pattern, manifests: [Manifest]) throws {
+        // The images as the run will apply them (--image-app, --image-redis).
+        let prepared = ManifestPreparation(pattern: pattern, namespace: "kverify-check", runID: "check", nodes: nodes, appImage: imageApp,
+                                           redisImage: imageRedis, redisTTLSeconds: redisTTL, environment: try environment(),
+                                           stripNodePorts: true).prepare(manifests)
+        let problems = SimPrerequisites.problems(containers: SimPrerequisites.containers(of: prepared.map(\.object)))
+        guard problems.isEmpty else {
+            throw KVerifyError(.usageOrInput, "kverify --sim cannot run here:\n  " + problems.joined(separator: "\n  "))
+        }
     }
 
     private func makeAPI(kubeconfig override: String?) throws -> any KubeAPI {

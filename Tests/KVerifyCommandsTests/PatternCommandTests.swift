@@ -86,6 +86,16 @@ struct PatternCommandTests {
         #expect(!run.stdout.contains("preflight"), "no phase ran: \(run.stdout)")
     }
 
+    @Test("--sim without its network shim is exit 2 with the build step, before the sim starts")
+    func simWithoutShim() async throws {
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "2"], environment: ["KVERIFY_SIM_SHIM": "/nonexistent/libKVerifySimNet.so"],
+                                           timeout: .seconds(60))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("the sim's network shim /nonexistent/libKVerifySimNet.so (KVERIFY_SIM_SHIM) does not exist: build it with `swift build --product KVerifySimNet`"),
+                "\(run.stderr)")
+        #expect(!run.stdout.contains("preflight"), "no phase ran: \(run.stdout)")
+    }
+
     @Test("an unreachable cluster is exit 3, and nothing is attempted after preflight")
     func unreachable() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-pattern-\(UUID().uuidString.prefix(8))")
