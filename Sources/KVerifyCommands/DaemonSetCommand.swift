@@ -70,7 +70,9 @@ enum PatternDiscussion {
           2  usage error, unreadable manifests, --chart without helm; manifests with a cluster-scoped object (Node,
              ClusterRole, …: kverify applies namespaced objects into its run namespace only) or without the pattern's
              \(pattern.workloadKind); with --sim, a missing network shim or runtime program (named, with the fix)
-          3  the cluster or the run's Redis could not be reached (connection, TLS, authentication)
+          3  the cluster or the run's Redis could not be reached (connection, TLS, authentication); transient API
+             errors (429, 5xx, dropped connections) are retried first, within the phase's deadline, and counted in
+             the report (cluster.retries)
         """
     }
 }

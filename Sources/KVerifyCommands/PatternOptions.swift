@@ -6,6 +6,7 @@ import KubeClient
 import KubeConfig
 import KubeModel
 import KubeSim
+import SimFaults
 import SimNode
 import RESP
 import Synchronization
@@ -75,6 +76,10 @@ struct PatternOptions: ParsableArguments {
     @Flag(help: "Start an embedded simulated cluster with --nodes nodes for this run and stop it afterwards.")
     var sim = false
 
+    @Option(help: ArgumentHelp("With --sim: faults the sim injects (API errors, watch drops, crashes…; see sim/faults.example.yaml).",
+                               valueName: "file"))
+    var faults: String?
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -90,6 +95,7 @@ struct PatternOptions: ParsableArguments {
         _ = try environment()
         if sim && (kubeconfig != nil || context != nil) { throw ValidationError("--sim makes its own kubeconfig; drop --kubeconfig/--context") }
         if chart != nil && manifests != nil { throw ValidationError("give --chart or --manifests, not both") }
+        if faults != nil && !sim { throw ValidationError("--faults injects faults into the embedded sim: it needs --sim") }
     }
 
     func environment() throws -> [ManifestPreparation.EnvOverride] {
@@ -119,8 +125,14 @@ struct PatternOptions: ParsableArguments {
         var simulated: SimulatedCluster?
         if sim {
             try checkSimPrerequisites(pattern, manifests: loaded)
+            var simOptions = SimulatedCluster.Options(nodes: nodes)
             do {
-                simulated = try await SimulatedCluster.start(options: .init(nodes: nodes))
+                if let faults { simOptions.faults = try FaultPlan.load(path: faults) }
+            } catch {
+                throw KVerifyError(.usageOrInput, "\(error)")
+            }
+            do {
+                simulated = try await SimulatedCluster.start(options: simOptions)
             } catch {
                 throw KVerifyError(.unreachable, "the simulated cluster could not start: \(error)")
             }

@@ -31,6 +31,8 @@ struct PatternCommandTests {
         (["sidecar", "--namespace", "Bad_Prefix"], "--namespace 'Bad_Prefix'"),
         (["daemonset", "--redis-addr", "nohost"], "--redis-addr"),
         (["daemonset", "--nodes", "0"], "--nodes must be between 1 and 1000"),
+        (["daemonset", "--faults", "sim/faults.example.yaml"], "--faults injects faults into the embedded sim: it needs --sim"),
+        (["daemonset", "--sim", "--faults", "/nonexistent/faults.yaml"], "cannot read the faults file /nonexistent/faults.yaml"),
     ])
     func badFlags(arguments: [String], message: String) async throws {
         let run = try await KVerifyRun.run(arguments, timeout: .seconds(30))
