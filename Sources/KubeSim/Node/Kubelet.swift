@@ -185,7 +185,11 @@ package final class PodWorker: Sendable {
 
     private func run() async {
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            // Not withIntermediateDirectories: a pod started while the sim stops must not recreate its removed state
+            // directory (seen: an ownerless /tmp/kverify-sim-*/pods left behind).
+            if !FileManager.default.fileExists(atPath: directory.path) {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+            }
             guard let hostIP = kubelet.nodeAddress(nodeName) else { throw SimError("node \(nodeName) has no InternalIP") }
             let podIP = hostNetwork ? hostIP : try kubelet.network.allocatePodAddress()
             address.withLock { $0 = podIP }
