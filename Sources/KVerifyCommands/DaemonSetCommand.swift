@@ -57,7 +57,7 @@ enum PatternDiscussion {
           expiry     the app is deleted (probes would keep refreshing TTLs), then every key must expire within \
         TTL + slack (--skip-expiry skips it)
           cleanup    the run namespace is deleted and waited for — after success, failure, timeout or Ctrl-C \
-        (SIGINT/SIGTERM) — unless --keep. Nothing kverify did not create is touched.
+        (SIGINT/SIGTERM/SIGHUP) — unless --keep. Nothing kverify did not create is touched.
 
         OUTPUT
           text: one line per phase, then failures and warnings (a live per-node table during the wait when stdout \
@@ -66,9 +66,13 @@ enum PatternDiscussion {
         EXIT CODES
           0  verified: every check passed (warnings allowed)
           1  a check failed: preflight, rollout (including --timeout), traffic, metrics, logs, Redis audit or expiry;
-             or the run was interrupted (SIGINT/SIGTERM) and cleaned up
-          2  usage error, unreadable manifests, --chart without helm
-          3  the cluster or the run's Redis could not be reached (connection, TLS, authentication)
+             or the run was interrupted (SIGINT/SIGTERM/SIGHUP) and cleaned up
+          2  usage error, unreadable manifests, --chart without helm; manifests with a cluster-scoped object (Node,
+             ClusterRole, …: kverify applies namespaced objects into its run namespace only) or without the pattern's
+             \(pattern.workloadKind); with --sim, a missing network shim or runtime program (named, with the fix)
+          3  the cluster or the run's Redis could not be reached (connection, TLS, authentication); transient API
+             errors (429, 5xx, dropped connections) are retried first, within the phase's deadline, and counted in
+             the report (cluster.retries)
         """
     }
 }

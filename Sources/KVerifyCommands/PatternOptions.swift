@@ -6,6 +6,8 @@ import KubeClient
 import KubeConfig
 import KubeModel
 import KubeSim
+import SimFaults
+import SimNode
 import RESP
 import Synchronization
 import Verification
@@ -16,7 +18,7 @@ import Glibc
 
 /// The options `kverify daemonset` and `kverify sidecar` share, and the one place that runs a pattern:
 /// resolve manifests (files or `helm template`), optionally start an embedded sim, run `PatternRun` with a
-/// SIGINT/SIGTERM handler that cancels it (cleanup still runs), show progress, print the report.
+/// SIGINT/SIGTERM/SIGHUP handler that cancels it (cleanup still runs), show progress, print the report.
 struct PatternOptions: ParsableArguments {
     @Option(help: "Cluster size the run expects: at least this many Ready nodes, control plane included (kind counts so).")
     var nodes = 3
@@ -85,6 +87,10 @@ struct PatternOptions: ParsableArguments {
     @Flag(help: "Start an embedded simulated cluster with --nodes nodes for this run and stop it afterwards.")
     var sim = false
 
+    @Option(help: ArgumentHelp("With --sim: faults the sim injects (API errors, watch drops, crashes…; see sim/faults.example.yaml).",
+                               valueName: "file"))
+    var faults: String?
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -103,6 +109,7 @@ struct PatternOptions: ParsableArguments {
         _ = try environment()
         if sim && (kubeconfig != nil || context != nil) { throw ValidationError("--sim makes its own kubeconfig; drop --kubeconfig/--context") }
         if chart != nil && manifests != nil { throw ValidationError("give --chart or --manifests, not both") }
+        if faults != nil && !sim { throw ValidationError("--faults injects faults into the embedded sim: it needs --sim") }
     }
 
     func environment() throws -> [ManifestPreparation.EnvOverride] {
@@ -121,13 +128,25 @@ struct PatternOptions: ParsableArguments {
 
     func run(_ pattern: Pattern) async throws {
         let loaded = try await loadManifests(pattern)
+        do {
+            try ManifestScope.check(loaded, pattern: pattern)
+        } catch {
+            throw KVerifyError(.usageOrInput, error.message)
+        }
         try EnvOverrideCheck.validate(try environment(), texts: env, manifests: loaded,
                                       source: chart.map { "--chart \($0)" } ?? pattern.manifestFile)
-        let signals = SignalWaiter([SIGINT, SIGTERM])
+        let signals = SignalWaiter([SIGINT, SIGTERM, SIGHUP])
         var simulated: SimulatedCluster?
         if sim {
+            try checkSimPrerequisites(pattern, manifests: loaded)
+            var simOptions = SimulatedCluster.Options(nodes: nodes)
             do {
-                simulated = try await SimulatedCluster.start(options: .init(nodes: nodes))
+                if let faults { simOptions.faults = try FaultPlan.load(path: faults) }
+            } catch {
+                throw KVerifyError(.usageOrInput, "\(error)")
+            }
+            do {
+                simulated = try await SimulatedCluster.start(options: simOptions)
             } catch {
                 throw KVerifyError(.unreachable, "the simulated cluster could not start: \(error)")
             }
@@ -158,6 +177,19 @@ struct PatternOptions: ParsableArguments {
         }
         await simulated?.stop()
         try output.finish(result.report, exitStatus: ExitCodes.status(for: result))
+    }
+
+    /// `--sim` needs the network shim and the programs the runtime map runs the run's images with: checked before
+    /// the sim starts, so a missing one is exit 2 with the step that fixes it.
+    private func checkSimPrerequisites(_ pattern: Pattern, manifests: [Manifest]) throws {
+        // The images as the run will apply them (--image-app, --image-redis).
+        let prepared = ManifestPreparation(pattern: pattern, namespace: "kverify-check", runID: "check", nodes: nodes, appImage: imageApp,
+                                           redisImage: imageRedis, redisTTLSeconds: redisTTL, environment: try environment(),
+                                           stripNodePorts: true).prepare(manifests)
+        let problems = SimPrerequisites.problems(containers: SimPrerequisites.containers(of: prepared.map(\.object)))
+        guard problems.isEmpty else {
+            throw KVerifyError(.usageOrInput, "kverify --sim cannot run here:\n  " + problems.joined(separator: "\n  "))
+        }
     }
 
     private func makeAPI(kubeconfig override: String?) throws -> any KubeAPI {

@@ -24,7 +24,7 @@ extension KVerify {
 
         static let upExitCodes = """
             EXIT CODES
-              0  the sim ran and stopped cleanly (Ctrl-C, SIGTERM or `kverify sim down`)
+              0  the sim ran and stopped cleanly (Ctrl-C, SIGTERM, SIGHUP or `kverify sim down`)
               1  an unexpected failure while it ran
               2  bad options or an unreadable --runtime/--faults file (named, with the field), or a sim already runs here
               3  the sim could not start: its port is taken, openssl failed, no loopback network could be claimed
@@ -32,11 +32,30 @@ extension KVerify {
 
         /// Where `sim up` records its pid, relative to the working directory.
         static let pidFile = ".kverify/sim/sim.pid"
+
+        /// The pid the pid file names when that process is a running `kverify sim up`; a stale file (its sim was
+        /// killed with SIGKILL, the pid reused) is removed and nil returned.
+        static func recordedSim() -> Int32? {
+            guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return nil }
+            if let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), isSimProcess(pid) { return pid }
+            try? FileManager.default.removeItem(atPath: pidFile)
+            return nil
+        }
+
+        /// Whether `pid` runs `kverify sim up` (its `/proc/PID/cmdline`), so nothing else is ever signalled.
+        static func isSimProcess(_ pid: Int32) -> Bool {
+            guard pid > 1, Down.isAlive(pid),
+                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard argv.count >= 3, let program = argv[0].split(separator: "/").last, program.hasPrefix("kverify") else { return false }
+            return argv[1] == "sim" && argv[2] == "up"
+        }
     }
 }
 
 extension KVerify.Sim {
-    /// `kverify sim up`: runs in the foreground until Ctrl-C or SIGTERM, then removes its state.
+    /// `kverify sim up`: runs in the foreground until Ctrl-C, SIGTERM or SIGHUP, then removes its state. Its pods
+    /// die with it even when it is killed with SIGKILL (`GroupReaper`).
     public struct Up: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Start the simulated cluster in the foreground; prints the kubeconfig path once the API answers.",
@@ -77,12 +96,12 @@ extension KVerify.Sim {
                 throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
             }
             let pidURL = URL(fileURLWithPath: KVerify.Sim.pidFile)
-            if let text = try? String(contentsOf: pidURL, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-               kill(pid, 0) == 0 {
+            if let pid = KVerify.Sim.recordedSim() {
                 throw KVerifyError(.usageOrInput, "a sim is already running here (pid \(pid), \(KVerify.Sim.pidFile)); stop it with `kverify sim down`")
             }
-            // Block the signals first, then watch them, so a Ctrl-C during start-up is not lost.
-            let signals = SignalWaiter([SIGINT, SIGTERM])
+            // Block the signals first, then watch them, so a Ctrl-C during start-up is not lost. SIGHUP (the
+            // terminal closed) stops it as cleanly as SIGTERM.
+            let signals = SignalWaiter([SIGINT, SIGTERM, SIGHUP])
             let sim: SimulatedCluster
             do {
                 var options = SimulatedCluster.Options(nodes: nodes, port: port, kubeconfigPath: kubeconfig)
@@ -129,9 +148,10 @@ extension KVerify.Sim {
             guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else {
                 throw KVerifyError(.usageOrInput, "\(KVerify.Sim.pidFile) should hold a process id, holds \"\(text.prefix(40))\"")
             }
-            guard kill(pid, SIGTERM) == 0 else {
+            // A sim killed with SIGKILL leaves its pid file; the pid may since belong to anything else.
+            guard KVerify.Sim.isSimProcess(pid), kill(pid, SIGTERM) == 0 else {
                 try? FileManager.default.removeItem(at: pidURL)
-                throw KVerifyError(.usageOrInput, "no sim process \(pid) (stale \(KVerify.Sim.pidFile) removed)")
+                throw KVerifyError(.usageOrInput, "no sim process \(pid): it is not a running `kverify sim up` (stale \(KVerify.Sim.pidFile) removed)")
             }
             let deadline = ContinuousClock.now + .seconds(timeout)
             while Self.isAlive(pid) {
@@ -153,7 +173,7 @@ extension KVerify.Sim {
     }
 }
 
-/// Turns SIGINT/SIGTERM into an awaitable event instead of the default "die at once".
+/// Turns SIGINT/SIGTERM/SIGHUP into an awaitable event instead of the default "die at once".
 final class SignalWaiter {
     private let stream: AsyncStream<Int32>
     private let sources: [any DispatchSourceSignal]

@@ -84,9 +84,14 @@ public protocol KubeAPI: Sendable {
     func canI(_ attributes: SelfSubjectAccessReview.ResourceAttributes) async throws -> Bool?
 
     func createNamespace(_ name: String) async throws
+
+    /// The transient errors this client retried so far; nil when it does not count them.
+    var retries: RetryLedger? { get }
 }
 
 extension KubeAPI {
+    public var retries: RetryLedger? { nil }
+
     /// The namespace a call uses: the given one, or the context's default for namespaced resources.
     func effectiveNamespace(_ resource: Resource, _ namespace: String?) -> String? {
         resource.namespaced ? (namespace ?? defaultNamespace) : nil

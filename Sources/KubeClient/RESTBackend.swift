@@ -10,18 +10,25 @@ import Logging
 /// as memory blobs; every call has a deadline; idempotent calls are retried on 429 (honouring `Retry-After`),
 /// 5xx and connection resets with backoff and jitter; `Status` bodies become typed `KubeError`s.
 public final class RESTBackend: KubeAPI {
-    /// Retry behaviour for one call.
+    /// Retry behaviour for one call: the one policy for transient errors of non-watch requests (watches restart in
+    /// `retryingWatch`). A retry happens only while it fits in the call's budget (`maxElapsed` from its start) and
+    /// before the enclosing `RetryDeadline`; every retry is counted in `retries`.
     public struct RetryPolicy: Sendable {
-        /// Attempts in total, the first included.
-        public var maxAttempts: Int = 5
-        public var backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(5))
+        /// Attempts in total, the first included. Enough that an API server failing almost half its requests
+        /// (the sim's fault mix) does not fail a run of hundreds of calls: 0.45^12 ≈ 7 × 10⁻⁵ per call.
+        public var maxAttempts: Int = 12
+        public var backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
         /// A `Retry-After` longer than this is not waited for: the call fails with `.tooManyRequests` at once.
         public var maxRetryAfter: Duration = .seconds(30)
+        /// No retry starts later than this after the call began.
+        public var maxElapsed: Duration = .seconds(60)
 
-        public init(maxAttempts: Int = 5, backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(5)), maxRetryAfter: Duration = .seconds(30)) {
+        public init(maxAttempts: Int = 12, backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2)), maxRetryAfter: Duration = .seconds(30),
+                    maxElapsed: Duration = .seconds(60)) {
             self.maxAttempts = maxAttempts
             self.backoff = backoff
             self.maxRetryAfter = maxRetryAfter
+            self.maxElapsed = maxElapsed
         }
     }
 
@@ -33,6 +40,8 @@ public final class RESTBackend: KubeAPI {
     /// A watch request is cut this long after the `timeoutSeconds` it asked the server for.
     public let watchGrace: Duration
     public let retry: RetryPolicy
+    /// The transient errors retried so far (a run reports them).
+    public let retries: RetryLedger? = RetryLedger()
     /// Bodies larger than this fail with `.badResponse` instead of filling memory.
     public let maxResponseBytes: Int
     private let logger: Logger
@@ -179,7 +188,8 @@ public final class RESTBackend: KubeAPI {
         do {
             let answer = try await send(
                 "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body: Array(body),
-                contentType: "application/json", what: "SelfSubjectAccessReview \(attributes.summary)")
+                // A review is a question that stores nothing: asking again is safe.
+                contentType: "application/json", idempotent: true, what: "SelfSubjectAccessReview \(attributes.summary)")
             return try decodeObject(SelfSubjectAccessReview.self, Data(answer), what: "SelfSubjectAccessReview").status?.allowed
         } catch let error as KubeError where error.code == .notFound {
             return nil
@@ -189,7 +199,9 @@ public final class RESTBackend: KubeAPI {
     public func createNamespace(_ name: String) async throws {
         let body = #"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"\#(name)"}}"#
         do {
-            _ = try await send("POST", "/api/v1/namespaces", body: Array(body.utf8), contentType: "application/json", what: "create Namespace \(name)")
+            // Safe to repeat: a namespace the failed attempt did create answers AlreadyExists, which is success here.
+            _ = try await send("POST", "/api/v1/namespaces", body: Array(body.utf8), contentType: "application/json", idempotent: true,
+                               what: "create Namespace \(name)")
         } catch let error as KubeError where error.code == .alreadyExists {
             return
         }
@@ -235,6 +247,9 @@ public final class RESTBackend: KubeAPI {
         let idempotent = idempotent ?? (method == "GET" || method == "HEAD")
         var attempt = 0
         var reauthenticated = false
+        let budgetEnd = min(ContinuousClock.now + retry.maxElapsed, RetryDeadline.current ?? .now + retry.maxElapsed)
+        /// Whether another attempt after `delay` still fits the attempts and the time the call may take.
+        func mayRetry(after delay: Duration) -> Bool { attempt < retry.maxAttempts && ContinuousClock.now + delay < budgetEnd }
         while true {
             attempt += 1
             let (client, auth) = try await prepare()
@@ -246,8 +261,9 @@ public final class RESTBackend: KubeAPI {
             let response: HTTPResponse
             do {
                 response = try await client.execute(request)
-            } catch let error as HTTPError where idempotent && attempt < retry.maxAttempts && Self.isReset(error) {
+            } catch let error as HTTPError where idempotent && Self.isReset(error) && mayRetry(after: retry.backoff.cap) {
                 logger.debug("\(method) \(path): \(error.kind.rawValue), retrying")
+                retries?.record("connection reset")
                 try await Task.sleep(for: retry.backoff.delay(attempt: attempt))
                 continue
             } catch {
@@ -265,10 +281,11 @@ public final class RESTBackend: KubeAPI {
                 reauthenticated = true
                 credentials.invalidate()
                 continue
-            case 429 where attempt < retry.maxAttempts, 500...599 where idempotent && attempt < retry.maxAttempts && response.status != 501:
+            case 429, 500...599 where idempotent && response.status != 501:
                 let delay = Self.retryAfter(response) ?? retry.backoff.delay(attempt: attempt)
-                if delay > retry.maxRetryAfter { fallthrough }
+                if delay > retry.maxRetryAfter || !mayRetry(after: delay) { fallthrough }
                 logger.debug("\(method) \(path): HTTP \(response.status), retrying in \(delay)")
+                retries?.record("HTTP \(response.status)")
                 try await Task.sleep(for: delay)
                 continue
             default:

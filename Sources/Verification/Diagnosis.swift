@@ -14,6 +14,27 @@ public struct Diagnosis: Sendable {
         self.logLines = logLines
     }
 
+    /// The container that keeps a pod from being Ready: an init container that has not completed (waiting,
+    /// failed, or a native sidecar not Ready), else the first main container not Ready. A completed init container
+    /// reports `ready: false` for ever and is never the culprit.
+    public static func blockingContainer(of pod: Pod) -> Pod.ContainerStatus? {
+        let sidecars = Set((pod.spec?.sidecars ?? []).map(\.name))
+        let initBlocking = (pod.status?.initContainerStatuses ?? []).first { status in
+            if sidecars.contains(status.name) { return !status.ready }
+            return status.state?.terminated?.exitCode != 0
+        }
+        return initBlocking ?? (pod.status?.containerStatuses ?? []).first { !$0.ready }
+    }
+
+    /// The problem a pod still not Ready at the deadline shows, named after its blocking container.
+    public static func timeoutProblem(_ pod: Pod) -> PodProblem {
+        let waiting = blockingContainer(of: pod)
+        return PodProblem(pod: pod.name, node: pod.nodeName, container: waiting?.name,
+                          reason: waiting?.state?.waiting?.reason ?? pod.status?.phase?.rawValue ?? "NotReady",
+                          message: waiting?.state?.waiting?.message,
+                          lastTermination: RolloutRules.describe(waiting?.lastState?.terminated), restartCount: waiting?.restartCount)
+    }
+
     public func enrich(_ problems: [PodProblem], pods: [Pod], api: any KubeAPI) async -> [PodProblem] {
         var enriched: [PodProblem] = []
         for var problem in problems {

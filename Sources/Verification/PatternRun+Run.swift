@@ -15,6 +15,9 @@ extension PatternRun {
         public var verified: Bool { stoppedBy == nil && report.verdict != .fail }
     }
 
+    /// The finding that counts the transient API errors a run retried (present only when there were some).
+    public static let retriesCheck = "cluster.retries"
+
     /// Runs every phase in order, stopping at the first phase that makes the rest meaningless (preflight
     /// failed, rollout failed), and always cleans up — on success, failure, error and cancellation (Ctrl-C
     /// cancels the task; cleanup then runs in a task of its own that the cancellation does not reach).
@@ -28,7 +31,7 @@ extension PatternRun {
         } catch where error is CancellationError || Task.isCancelled {
             // A request cut short by the cancellation may surface as its own error; the cause is the interruption.
             report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
-                                         observed: "interrupted (SIGINT/SIGTERM or cancelled)"))
+                                         observed: "interrupted (SIGINT/SIGTERM/SIGHUP or cancelled)"))
         } catch let error as KubeError where !error.isCausedByInput && error.code != .notFound {
             report.findings.append(.fail("cluster.api", subject: "API server", expected: "the API server to answer", observed: error.message))
             stoppedBy = error
@@ -45,6 +48,11 @@ extension PatternRun {
         } catch {
             report.findings.append(.fail("run.error", subject: "run \(options.runID)", expected: "no error", observed: "\(error)"))
         }
+        if let summary = api.retries?.summary {
+            // Passed, but only thanks to retries: said in the report, so a flaky API server does not go unnoticed.
+            report.findings.append(.pass(Self.retriesCheck, subject: "API server", expected: "transient API errors (429, 5xx, dropped "
+                + "connections) retried within each call's budget and the phase's deadline", observed: summary))
+        }
         let start = ContinuousClock.now
         onEvent?(.phaseStarted("cleanup"))
         let cleanup = await Task { [self, created] in await self.cleanup(createdNamespace: created) }.value
@@ -56,6 +64,8 @@ extension PatternRun {
     }
 
     private func phases(_ report: inout Report, created: inout Bool, targets: inout [PodTarget], stoppedBy: inout (any Error & Sendable)?) async throws {
+        // The manifests' own faults are found before the cluster is contacted.
+        try ManifestScope.check(options.manifests, pattern: options.pattern)
         try await phase("preflight", &report) { ((), try await self.preflight()) }
         guard report.verdict != .fail else { return }
 
@@ -67,7 +77,8 @@ extension PatternRun {
                                     observed: applied.workloads.joined(separator: ", "))])
         }
         let outcome = try await phase("wait", &report) { () -> (RolloutWait.Outcome, [Finding]) in
-            let outcome = try await self.wait(applied)
+            // No retry of a transient API error outlives the rollout's deadline.
+            let outcome = try await RetryDeadline.with(.now + self.options.timeout) { try await self.wait(applied) }
             return (outcome, await self.rolloutFindings(outcome, namespace: applied.namespace))
         }
         guard case .ready = outcome.result else { return }

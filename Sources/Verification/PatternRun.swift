@@ -139,6 +139,8 @@ public struct PatternRun: Sendable {
                                               redisTTLSeconds: options.redisTTLSeconds, environment: options.environment,
                                               stripNodePorts: !options.fixedNodePorts)
         let prepared = preparation.prepare(options.manifests)
+        // Kinds the offline list does not know (custom resources) get their scope from discovery.
+        try await ManifestScope.refuseClusterScoped(prepared, api: api)
         let stored = try await api.apply(prepared, fieldManager: "kverify", force: true)
         for (manifest, data) in zip(prepared, stored) {
             guard let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { continue }
@@ -195,13 +197,7 @@ public struct PatternRun: Sendable {
             return Diagnosis.findings(enriched)
         case .timedOut(let missing):
             // Not-ready pods get the same diagnosis a fail-fast would have given.
-            let stuck = outcome.pods.filter { !($0.isReady && $0.allContainersReady) }.map { pod -> PodProblem in
-                let waiting = ((pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])).first { !$0.ready }
-                return PodProblem(pod: pod.name, node: pod.nodeName, container: waiting?.name,
-                                  reason: waiting?.state?.waiting?.reason ?? pod.status?.phase?.rawValue ?? "NotReady",
-                                  message: waiting?.state?.waiting?.message,
-                                  lastTermination: RolloutRules.describe(waiting?.lastState?.terminated), restartCount: waiting?.restartCount)
-            }
+            let stuck = outcome.pods.filter { !($0.isReady && $0.allContainersReady) }.map(Diagnosis.timeoutProblem)
             let enriched = await Diagnosis(namespace: namespace).enrich(stuck, pods: outcome.pods, api: api)
             return [.fail("rollout.ready", subject: "namespace/\(namespace)", expected: "every workload rolled out within \(options.timeout)",
                           observed: "still missing: " + missing.joined(separator: "; "))] + Diagnosis.findings(enriched)

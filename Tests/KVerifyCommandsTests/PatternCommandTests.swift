@@ -31,6 +31,8 @@ struct PatternCommandTests {
         (["sidecar", "--namespace", "Bad_Prefix"], "--namespace 'Bad_Prefix'"),
         (["daemonset", "--redis-addr", "nohost"], "--redis-addr"),
         (["daemonset", "--nodes", "0"], "--nodes must be between 1 and 1000"),
+        (["daemonset", "--faults", "sim/faults.example.yaml"], "--faults injects faults into the embedded sim: it needs --sim"),
+        (["daemonset", "--sim", "--faults", "/nonexistent/faults.yaml"], "cannot read the faults file /nonexistent/faults.yaml"),
     ])
     func badFlags(arguments: [String], message: String) async throws {
         let run = try await KVerifyRun.run(arguments, timeout: .seconds(30))
@@ -49,6 +51,51 @@ struct PatternCommandTests {
         let run = try await KVerifyRun.run(["daemonset", "--manifests", directory.path, "--kubeconfig", "/nonexistent"], timeout: .seconds(30))
         #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("daemonset.yaml document 0"), "\(run.stderr)")
+    }
+
+    /// A copy of the checkout's manifests with `extra` appended to the pattern's file.
+    static func manifests(daemonset: (String) -> String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-scope-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let source = RepositoryPaths.root.appendingPathComponent("manifests")
+        try FileManager.default.copyItem(at: source.appendingPathComponent("redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
+        let original = try String(contentsOf: source.appendingPathComponent("daemonset.yaml"), encoding: .utf8)
+        try daemonset(original).write(to: directory.appendingPathComponent("daemonset.yaml"), atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    @Test("a Node appended to the pattern's manifests is refused with exit 2 naming it and its file, before the sim starts")
+    func clusterScopedObjectRefused() async throws {
+        let directory = try Self.manifests { $0 + "\n---\napiVersion: v1\nkind: Node\nmetadata: {name: intruder}\n" }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "2", "--manifests", directory.path], timeout: .seconds(60))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("refuses cluster-scoped ones") && run.stderr.contains("Node/intruder (\(directory.path)/daemonset.yaml line "),
+                "\(run.stderr)")
+        #expect(!run.stdout.contains("preflight"), "no phase ran: \(run.stdout)")
+    }
+
+    @Test("a daemonset run whose files hold no DaemonSet fails at once with exit 2 naming what they hold")
+    func wrongKindRefused() async throws {
+        let directory = try Self.manifests { _ in
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "2", "--manifests", directory.path], timeout: .seconds(60))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("the daemonset pattern needs a DaemonSet") && run.stderr.contains("ConfigMap/settings (\(directory.path)/daemonset.yaml)"),
+                "\(run.stderr)")
+        #expect(!run.stdout.contains("preflight"), "no phase ran: \(run.stdout)")
+    }
+
+    @Test("--sim without its network shim is exit 2 with the build step, before the sim starts")
+    func simWithoutShim() async throws {
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "2"], environment: ["KVERIFY_SIM_SHIM": "/nonexistent/libKVerifySimNet.so"],
+                                           timeout: .seconds(60))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("the sim's network shim /nonexistent/libKVerifySimNet.so (KVERIFY_SIM_SHIM) does not exist: build it with `swift build --product KVerifySimNet`"),
+                "\(run.stderr)")
+        #expect(!run.stdout.contains("preflight"), "no phase ran: \(run.stdout)")
     }
 
     @Test("an unreachable cluster is exit 3, and nothing is attempted after preflight")

@@ -1,6 +1,11 @@
 import Foundation
 import KVerifyTestSupport
+import Processes
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `kverify sim up/down` as a user runs them: the real executable, real signals.
 @Suite("kverify sim", .serialized)
@@ -61,5 +66,117 @@ struct SimCommandTests {
                                            workingDirectory: FileManager.default.temporaryDirectory)
         #expect(run.status == 2, "\(run.stderr)")
         #expect(run.stderr.contains(file.path) && run.stderr.contains(expected), "\(run.stderr)")
+    }
+
+    @Test("kill -9 of sim up takes its pods with it; the stale pid file is never signalled and its state is removed at the next start")
+    func killedSimLeavesNothing() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+        let sim = try ChildProcess(name: "kverify-sim-kill", executable: RepositoryPaths.kverifyExecutable,
+                                   arguments: ["sim", "up", "--nodes", "2", "--kubeconfig", kubeconfig], workingDirectory: directory)
+        defer { sim.stop() }
+        try await sim.waitForLog(containing: kubeconfig, timeout: .seconds(60))
+        // Redis, and a shell that forks a child of its own: both must go, the forked one too.
+        let pods = """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: redis}
+            spec: {containers: [{name: redis, image: "redis:7"}]}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: forker}
+            spec: {containers: [{name: sh, image: busybox, command: [sh, -c, "sleep 600 & sleep 601"]}]}
+            """
+        let environment = ["KUBECONFIG": kubeconfig, "HOME": directory.path, "PATH": "/usr/bin:/bin"]
+        let apply = try await ProcessRunner.run("/usr/bin/kubectl", arguments: ["apply", "-f", "-"], environment: environment,
+                                                stdin: Array(pods.utf8), timeout: .seconds(60))
+        #expect(apply.succeeded, "\(String(decoding: apply.stderr, as: UTF8.self))")
+        let ready = try await ProcessRunner.run("/usr/bin/kubectl", arguments: ["wait", "--for=condition=Ready", "pod/redis", "pod/forker", "--timeout=60s"],
+                                                environment: environment, timeout: .seconds(90))
+        #expect(ready.succeeded, "\(String(decoding: ready.stderr, as: UTF8.self))")
+
+        // The pods' process groups: the sim's children, but for the watchdog itself.
+        let groups = Set(ProcessTable.children(of: sim.pid).filter { !ProcessTable.commandLine($0).contains("trap '' HUP INT") })
+        let podProcesses = ProcessTable.members(ofGroups: groups)
+        #expect(groups.count == 2, "sim children: \(ProcessTable.children(of: sim.pid).map(ProcessTable.commandLine))")
+        #expect(podProcesses.count >= 3, "redis-server, sh and its sleeps: \(podProcesses.map(ProcessTable.commandLine))")
+        let stateDirectories = ProcessTable.stateDirectories(ownedBy: sim.pid)
+        #expect(stateDirectories.count == 1)
+
+        kill(sim.pid, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !ProcessTable.members(ofGroups: groups).isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(ProcessTable.members(ofGroups: groups).isEmpty,
+                "survivors: \(ProcessTable.members(ofGroups: groups).map(ProcessTable.commandLine))")
+        #expect(!sim.isRunning)
+
+        // The pid file now names a dead process (or, after reuse, someone else's): removed, nothing signalled.
+        let down = try await KVerifyRun.run(["sim", "down"], environment: [:], timeout: .seconds(30), workingDirectory: directory)
+        #expect(down.status == 2, "\(down.stderr)")
+        #expect(down.stderr.contains("no sim process \(sim.pid): it is not a running `kverify sim up` (stale .kverify/sim/sim.pid removed)"),
+                "\(down.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(".kverify/sim/sim.pid").path))
+
+        // The next sim's start removes the dead one's state directory.
+        let next = try ChildProcess(name: "kverify-sim-next", executable: RepositoryPaths.kverifyExecutable,
+                                    arguments: ["sim", "up", "--kubeconfig", kubeconfig], workingDirectory: directory)
+        defer { next.stop() }
+        try await next.waitForLog(containing: kubeconfig, timeout: .seconds(60))
+        for stale in stateDirectories { #expect(!FileManager.default.fileExists(atPath: stale.path), "\(stale.path) left") }
+    }
+
+    @Test("SIGHUP stops sim up as cleanly as SIGTERM: exit 0, pid file and kubeconfig removed")
+    func hangupStops() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+        let sim = try ChildProcess(name: "kverify-sim-hup", executable: RepositoryPaths.kverifyExecutable,
+                                   arguments: ["sim", "up", "--kubeconfig", kubeconfig], workingDirectory: directory)
+        defer { sim.stop() }
+        try await sim.waitForLog(containing: kubeconfig, timeout: .seconds(60))
+        kill(sim.pid, SIGHUP)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while sim.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(sim.exitCode == 0, "\(sim.logTail())")
+        #expect(sim.logTail().contains("kverify sim: signal \(SIGHUP), stopping"))
+        #expect(!FileManager.default.fileExists(atPath: kubeconfig))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(".kverify/sim/sim.pid").path))
+    }
+}
+
+/// Reads /proc: which processes a test's child left behind.
+enum ProcessTable {
+    /// (pid, ppid, pgid) of every process.
+    static func all() -> [(pid: Int32, parent: Int32, group: Int32)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap { name in
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let end = stat.range(of: ") ", options: .backwards) else { return nil }
+            let fields = stat[end.upperBound...].split(separator: " ")
+            // state, ppid, pgrp; a zombie has exited already.
+            guard fields.count > 2, fields[0] != "Z", let parent = Int32(fields[1]), let group = Int32(fields[2]) else { return nil }
+            return (pid, parent, group)
+        }
+    }
+
+    static func children(of pid: Int32) -> [Int32] { all().filter { $0.parent == pid }.map(\.pid) }
+
+    static func members(ofGroups groups: Set<Int32>) -> [Int32] { all().filter { groups.contains($0.group) }.map(\.pid) }
+
+    static func commandLine(_ pid: Int32) -> String {
+        let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+    }
+
+    /// The sim state directories (`$TMPDIR/kverify-sim-*`) whose owner file names `pid`.
+    static func stateDirectories(ownedBy pid: Int32) -> [URL] {
+        let temporary = FileManager.default.temporaryDirectory
+        return ((try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []).filter { $0.hasPrefix("kverify-sim-") }
+            .map { temporary.appendingPathComponent($0) }
+            .filter { ((try? String(contentsOf: $0.appendingPathComponent("owner"), encoding: .utf8)) ?? "").hasPrefix("kverify-sim \(pid) ") }
     }
 }

@@ -398,6 +398,9 @@ struct SimFaultTests {
         #expect(plan.slowReadiness.first?.delay == .seconds(20))
         #expect(plan.nodeNotReady == [.init(node: "kverify-sim-worker2", after: .seconds(30))])
         #expect(plan.apiErrorCode == 429 && plan.apiErrorRate == 0.05 && plan.retryAfterSeconds == 1)
+        #expect(plan.apiErrorMix == [.init(code: 500, rate: 0.02), .init(code: 503, rate: 0.01)])
+        // The shares are disjoint slices of [0, 1): 429 below 0.05, then 500 up to 0.07, 503 up to 0.08, then none.
+        #expect([0.0, 0.049, 0.051, 0.069, 0.071, 0.079, 0.081, 0.99].map { plan.injectedError(roll: $0) } == [429, 429, 500, 500, 503, 503, nil, nil])
         #expect(plan.watchDropAfter == .seconds(10) && plan.watchGoneRate == 0.25)
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(6)).yaml")
         try Data("crashOnStrat: []\n".utf8).write(to: bad)

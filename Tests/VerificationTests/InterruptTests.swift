@@ -14,8 +14,8 @@ extension SimRuns {
     /// Ctrl-C during a run: kverify cancels the run and still deletes its namespace.
     @Suite("kverify interrupted")
     struct InterruptTests {
-        @Test("SIGINT or SIGTERM while waiting for the rollout: exit 1, run.interrupted, and the run namespace is deleted",
-              arguments: [SIGINT, SIGTERM])
+        @Test("SIGINT, SIGTERM or SIGHUP while waiting for the rollout: exit 1, run.interrupted, and the run namespace is deleted",
+              arguments: [SIGINT, SIGTERM, SIGHUP])
         func interrupted(signal: Int32) async throws {
             var options = SimulatedCluster.Options(nodes: 2)
             // Readiness never comes within the test, so the run is surely inside the wait when the signal arrives.

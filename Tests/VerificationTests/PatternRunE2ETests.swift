@@ -88,6 +88,22 @@ extension SimRuns {
             #expect(!outcome.namespaceLeft)
         }
 
+        @Test("a failing API server (20 % 500s, 5 % 503s, 20 % 429s, watches cut every 2 s) still verifies, and the report counts the retries")
+        func faultMix() async throws {
+            var faults = FaultPlan()
+            faults.apiErrorMix = [.init(code: 500, rate: 0.2), .init(code: 503, rate: 0.05), .init(code: 429, rate: 0.2)]
+            faults.retryAfterSeconds = 1
+            faults.watchDropAfter = .seconds(2)
+            let outcome = try await run(.daemonset, faults: faults) { $0.observeExpiry = false }
+            #expect(outcome.result.verified, "\(outcome.failed)")
+            #expect(outcome.findings("node.metrics").count == 2)
+            let retries = try #require(outcome.findings(PatternRun.retriesCheck).first)
+            #expect(retries.status == .pass)
+            // Roughly 45 % of a few hundred calls failed; the summary names each status met.
+            #expect(retries.observed?.contains("× HTTP 500") == true && retries.observed?.contains("× HTTP 429") == true, "\(retries)")
+            #expect(!outcome.namespaceLeft)
+        }
+
         @Test("two runs at once on one cluster do not clash: own namespaces, own allocated NodePorts, both verified")
         func concurrentRuns() async throws {
             try await SimulatedCluster.with(options: .init(nodes: 3)) { sim in

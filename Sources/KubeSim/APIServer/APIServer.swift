@@ -115,9 +115,9 @@ private struct Connections: Sendable {
                         logger.debug("\(request.method) \(requestHead.uri) content-type=\(request.headers["content-type"] ?? "-") accept=\(request.accept)")
                         if let plan = settings.faults?.plan, !plan.isEmpty {
                             if plan.apiLatency > .zero { try await Task.sleep(for: plan.apiLatency) }
-                            if plan.apiErrorRate > 0, Double.random(in: 0..<1) < plan.apiErrorRate {
-                                let error = Self.injected(code: plan.apiErrorCode)
-                                let retry = plan.apiErrorCode == 429 ? [("Retry-After", String(plan.retryAfterSeconds))] : []
+                            if let code = plan.injectedError() {
+                                let error = Self.injected(code: code)
+                                let retry = code == 429 ? [("Retry-After", String(plan.retryAfterSeconds))] : []
                                 try await writeWhole(status: error.code, contentType: "application/json", error.status.data,
                                                      keepAlive: requestHead.isKeepAlive, to: outbound, extraHeaders: retry)
                                 if !requestHead.isKeepAlive { return }

@@ -137,13 +137,17 @@ public final class SimulatedCluster: Sendable {
         }
         guard (0...65535).contains(options.port) else { throw SimError("--port must be between 0 and 65535, got \(options.port)") }
         let ownsState = options.stateDirectory == nil
+        if ownsState {
+            for stale in StateDirectory.removeStale() { logger.info("removed the state of a sim that no longer runs: \(stale.path)") }
+        }
         let state = options.stateDirectory ?? FileManager.default.temporaryDirectory
-            .appendingPathComponent("kverify-sim-\(UUID().uuidString.prefix(8))")
+            .appendingPathComponent("\(StateDirectory.prefix)\(UUID().uuidString.prefix(8))")
         for directory in ["logs", "pods", "dns"] {
             try FileManager.default.createDirectory(at: state.appendingPathComponent(directory), withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o755])
         }
         do {
+            if ownsState { try StateDirectory.markOwned(state) }
             var runtime: RuntimeMap?
             var runtimeProblem = ""
             if let path = options.runtimePath {

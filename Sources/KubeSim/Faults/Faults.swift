@@ -15,6 +15,7 @@ import Glibc
 /// slowReadiness: [{container: prometheus-exporter, delaySeconds: 20}]   # probes fail for that long after start
 /// nodeNotReady: [{node: kverify-sim-worker2, afterSeconds: 5}]           # node Ready=Unknown, its pods unready
 /// api: {latencyMilliseconds: 50, errorRate: 0.1, errorCode: 429, retryAfterSeconds: 1}   # every request
+/// api: {errors: [{code: 500, rate: 0.2}, {code: 503, rate: 0.05}, {code: 429, rate: 0.2}]}   # a mix of errors
 /// watch: {dropAfterSeconds: 5, goneRate: 0.5}  # watches cut after 5 s; half of the resumed ones get 410 Gone
 /// ```
 /// `image` and `container` are shell globs (default `*`); a fault applies to containers matching both.
@@ -71,14 +72,36 @@ public struct FaultPlan: Sendable, Equatable {
     public var apiErrorRate: Double = 0
     public var apiErrorCode: Int = 500
     public var retryAfterSeconds: Int = 1
+    /// More error codes, each with its own share of requests (on top of `apiErrorRate` × `apiErrorCode`).
+    public var apiErrorMix: [APIErrorShare] = []
     /// Watches are cut after this long (the client must reconnect).
     public var watchDropAfter: Duration?
     /// Fraction of watches resuming from a resourceVersion that get 410 Gone (the client must relist).
     public var watchGoneRate: Double = 0
 
+    /// One error code and the share (0…1) of API requests answered with it.
+    public struct APIErrorShare: Sendable, Equatable {
+        public var code: Int
+        public var rate: Double
+        public init(code: Int, rate: Double) {
+            self.code = code
+            self.rate = rate
+        }
+    }
+
     public init() {}
 
     public var isEmpty: Bool { self == FaultPlan() }
+
+    /// The error code to answer one request with, nil to serve it: the shares are disjoint slices of [0, 1).
+    package func injectedError(roll: Double = Double.random(in: 0..<1)) -> Int? {
+        var upper = 0.0
+        for share in [APIErrorShare(code: apiErrorCode, rate: apiErrorRate)] + apiErrorMix {
+            upper += share.rate
+            if roll < upper { return share.code }
+        }
+        return nil
+    }
 
     package func pullFails(image: String, container: String, namespace: String) -> Bool {
         imagePullFailures.contains { $0.matches(image: image, container: container, namespace: namespace) }
@@ -148,6 +171,19 @@ public struct FaultPlan: Sendable, Equatable {
             guard (0...1).contains(plan.apiErrorRate) else { throw SimError("\(path): api.errorRate must be between 0 and 1") }
             guard [429, 500, 502, 503, 504].contains(plan.apiErrorCode) else {
                 throw SimError("\(path): api.errorCode must be 429, 500, 502, 503 or 504, got \(plan.apiErrorCode)")
+            }
+            if let errors = api["errors"] {
+                guard let list = errors as? [[String: Any]] else { throw SimError("\(path): api.errors must be a list of {code, rate} mappings") }
+                plan.apiErrorMix = try list.map { item in
+                    let code = Int(try number(item, "code", in: "api.errors") ?? 0), rate = try number(item, "rate", in: "api.errors") ?? 0
+                    guard [429, 500, 502, 503, 504].contains(code) else {
+                        throw SimError("\(path): api.errors code must be 429, 500, 502, 503 or 504, got \(code)")
+                    }
+                    return APIErrorShare(code: code, rate: rate)
+                }
+            }
+            guard plan.apiErrorRate + plan.apiErrorMix.reduce(0, { $0 + $1.rate }) <= 1 else {
+                throw SimError("\(path): api.errorRate and the api.errors rates add up to more than 1")
             }
         }
         if let watch = root["watch"] as? [String: Any] {

@@ -32,6 +32,8 @@ package final class ContainerProcess: Sendable {
             pid = try Spawn.start(SpawnRequest(
                 command: launch.executable, arguments: launch.arguments, environment: launch.environment,
                 workingDirectory: launch.workingDirectory, stdout: .file(path: launch.logFile, append: true)))
+            // A container must not outlive the sim, even a sim killed with SIGKILL.
+            GroupReaper.track(pid)
         } catch {
             throw SimError(error.description)
         }
@@ -41,37 +43,44 @@ package final class ContainerProcess: Sendable {
     var exitCode: Int32? {
         exit.withLock { code in
             if let code { return code }
-            var status: Int32 = 0
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
-                code = Spawn.exitCode(waitStatus: status)
-            } else if result < 0 && errno == ECHILD {
-                code = 255
+            // Peek first (WNOWAIT): while the exited leader is not reaped its id cannot be reused, so the group
+            // kill below reaches only its own orphans (a forked worker), as a container's cgroup would.
+            var info = siginfo_t()
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
+                if errno == ECHILD { code = 255 }
+                return code
             }
+            guard info._sifields._sigchld.si_pid == pid else { return nil }
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            if waitpid(pid, &status, 0) == pid { code = Spawn.exitCode(waitStatus: status) } else { code = 255 }
+            // The group is empty now and its id free for reuse: the watchdog must not kill it any more.
+            GroupReaper.forget(pid)
             return code
         }
     }
 
     /// SIGTERM to the whole group, then SIGKILL after `grace` — a process that ignores SIGTERM is not left behind.
     func stop(grace: Duration) async -> Int32 {
-        if let code = exitCode {
-            kill(-pid, SIGKILL)  // orphaned children of an exited leader
-            return code
-        }
+        // An exited leader's orphans were killed when its exit was seen (`exitCode`).
+        if let code = exitCode { return code }
         kill(-pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while exitCode == nil, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        kill(-pid, SIGKILL)
+        // Not reaped yet (a zombie leader keeps the id reserved), so this reaches only this container's group.
+        if exit.withLock({ $0 == nil }) { kill(-pid, SIGKILL) }
         while exitCode == nil { try? await Task.sleep(for: .milliseconds(5)) }
         return exitCode ?? 137
     }
 
     /// Synchronous kill for shutdown paths that cannot await (the process group, at once).
     func killNow() {
+        guard exit.withLock({ $0 == nil }) else { return }
         kill(-pid, SIGKILL)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, 0)
+        var info = siginfo_t()
+        _ = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)  // until the leader has died; `exitCode` reaps it
+        _ = exitCode
     }
 }

@@ -185,7 +185,11 @@ package final class PodWorker: Sendable {
 
     private func run() async {
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            // Not withIntermediateDirectories: a pod started while the sim stops must not recreate its removed state
+            // directory (seen: an ownerless /tmp/kverify-sim-*/pods left behind).
+            if !FileManager.default.fileExists(atPath: directory.path) {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+            }
             guard let hostIP = kubelet.nodeAddress(nodeName) else { throw SimError("node \(nodeName) has no InternalIP") }
             let podIP = hostNetwork ? hostIP : try kubelet.network.allocatePodAddress()
             address.withLock { $0 = podIP }
@@ -376,9 +380,8 @@ package final class PodWorker: Sendable {
         }
         while true {
             if let process, let code = process.exitCode {
+                // Its orphans (a forked worker) went with it when `exitCode` saw the exit, as with a container's cgroup.
                 processes.withLock { _ = $0.removeValue(forKey: containerName) }
-                // Orphans of the exited leader (a forked worker) go with it, as a container's cgroup would.
-                Glibc.kill(-process.pid, SIGKILL)
                 return .init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
             }
             try await Task.sleep(for: .milliseconds(100))
