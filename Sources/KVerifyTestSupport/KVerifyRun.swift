@@ -21,6 +21,22 @@ public struct KVerifyRun: Sendable {
         _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(120),
         workingDirectory: URL? = nil, keepStdinOpen: Bool = false
     ) async throws -> KVerifyRun {
+        // A pattern run on --sim starts a cluster with gunicorn and Redis pods: it takes a slot like in-process ones.
+        let startsPods = arguments.contains("--sim") && ["daemonset", "sidecar", "redis"].contains(arguments.first ?? "")
+        if startsPods {
+            return try await SimSlots.withSlot {
+                try await spawn(arguments, stdin: stdin, environment: environment, timeout: timeout, workingDirectory: workingDirectory,
+                                keepStdinOpen: keepStdinOpen)
+            }
+        }
+        return try await spawn(arguments, stdin: stdin, environment: environment, timeout: timeout, workingDirectory: workingDirectory,
+                               keepStdinOpen: keepStdinOpen)
+    }
+
+    private static func spawn(
+        _ arguments: [String], stdin: [UInt8]?, environment: [String: String], timeout: Duration, workingDirectory: URL?,
+        keepStdinOpen: Bool
+    ) async throws -> KVerifyRun {
         let result = try await ProcessRunner.run(
             RepositoryPaths.kverifyExecutable.path, arguments: arguments,
             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, stdin: stdin ?? [],

@@ -129,6 +129,11 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
                 detail: (stillWriting
                     ? "writes were still refreshing TTLs (last at t=\(lastWrite.formatted(decimals: 1)) s): stop traffic, or raise --expiry-timeout; "
                     : "")
+                    + (stillAlive.contains { $0.hasSuffix(" (no TTL)") }
+                        // Seen with the real exporter under load: it writes HSET and EXPIRE as separate commands.
+                        ? "a key without TTL (PTTL -1) never expires; a writer stopped between its write and its EXPIRE "
+                            + "(killed at shutdown) leaves one behind — check the app's shutdown path; "
+                        : "")
                     + timelineText))
         }
         return findings

@@ -92,7 +92,11 @@ extension PatternRun {
         }
         let podTargets = targets
         try await phase("scrape", &report) { ((), await self.scrape(podTargets).findings) }
-        try await phase("logs", &report) { ((), await self.scanLogs(podTargets, pods: outcome.pods)) }
+        // The logs phase also re-reads the pods: a container restarted since Ready explains refused requests above.
+        try await phase("logs", &report) {
+            ((), await self.scanLogs(podTargets, pods: outcome.pods)
+                + PodStability(namespace: applied.namespace).run(readyPods: outcome.pods, api: self.api))
+        }
 
         let endpoint = try await redisEndpoint(applied)
         guard let endpoint else {

@@ -317,7 +317,7 @@ struct KubectlAcceptanceTests {
 }
 
 /// The DaemonSet controller with the placeholder kubelet, as `kubectl rollout status` sees it.
-@Suite("sim controllers")
+@Suite("sim controllers", .simSlot)
 struct SimControllerTests {
     @Test("a DaemonSet gets one pod per worker (the control plane's taint keeps it off), and rollout status succeeds")
     func daemonSetRollout() async throws {

@@ -11,7 +11,7 @@ import Testing
 
 /// The kubelet: pods are real processes (redis-server, gunicorn with the real exporter), readiness comes from real
 /// probes, and the real kubectl 1.32 sees it all as it would on kind.
-@Suite("sim kubelet with real processes", .serialized)
+@Suite("sim kubelet with real processes", .serialized, .simSlot)
 struct KubeletAcceptanceTests {
     static let manifests = RepositoryPaths.root.appendingPathComponent("manifests")
 

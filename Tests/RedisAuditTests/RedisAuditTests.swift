@@ -323,6 +323,20 @@ struct ExpiryObservationTests {
         }
     }
 
+    @Test("a key left without TTL is named as never expiring, with the non-atomic write as its likely cause")
+    func leftWithoutTTL() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.run(Keyspace.pair("counter", 4, ttl: nil), on: connection)
+            let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 30))
+            let timeline = try await auditor.observeExpiry(deadline: .now + .milliseconds(300))
+            let expired = try #require(timeline.findings(prefix: "gunicorn").first("redis.expiry.all-expired"))
+            #expect(expired.status == .fail)
+            #expect(expired.observed?.contains("(no TTL)") == true, "\(expired)")
+            #expect(expired.detail?.contains("never expires") == true, "\(expired)")
+        }
+    }
+
     @Test("an empty keyspace has nothing to observe: a warning, not a pass")
     func nothingToObserve() async throws {
         try await RedisServerFixture.with { redis in

@@ -6,7 +6,7 @@ import Testing
 /// The example package in Examples/DaemonSetOnSim depends on kverify by path and uses only its public library
 /// products: building it proves the Swift API is importable by another package; running it proves the twenty
 /// lines verify a DaemonSet on the sim.
-@Suite("library example")
+@Suite("library example", .simSlot)
 struct ExampleTests {
     @Test("Examples/DaemonSetOnSim builds against the public products and verifies the demo DaemonSet on the sim")
     func daemonSetOnSimExample() async throws {

@@ -60,11 +60,14 @@ package final class ContainerProcess: Sendable {
         }
     }
 
-    /// SIGTERM to the whole group, then SIGKILL after `grace` — a process that ignores SIGTERM is not left behind.
+    /// SIGTERM to the container's main process, then SIGKILL to the whole group after `grace` — as containerd stops
+    /// a container (runc kill signals the init process only; the kill at the deadline takes every process). The main
+    /// process shuts its children down itself: gunicorn's master stops its workers gracefully, and a worker that got
+    /// a second SIGTERM straight from the runtime could be cut short in the middle of a write.
     func stop(grace: Duration) async -> Int32 {
         // An exited leader's orphans were killed when its exit was seen (`exitCode`).
         if let code = exitCode { return code }
-        kill(-pid, SIGTERM)
+        kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while exitCode == nil, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
