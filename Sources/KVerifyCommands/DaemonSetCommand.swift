@@ -48,8 +48,8 @@ enum PatternDiscussion {
           wait       watch-driven, until --timeout. \(rollout) Fails fast, with the pod's node, waiting reason and \
         message, last termination, events and its last 20 log lines, on CrashLoopBackOff, ImagePullBackOff, \
         ErrImagePull, CreateContainerConfigError, a pod Unschedulable for 15 s, or a NotReady node
-          traffic    --requests GETs to every pod's :8000/ through the API server proxy
-          scrape     every pod's :9091/metrics through the proxy, concurrently, judged by the gunicorn profile \
+          traffic    --requests GETs to every pod's app port (--path, default /) through the API server proxy
+          scrape     every pod's metrics endpoint through the proxy, concurrently, judged by the gunicorn profile \
         (see kverify metrics --help); one verdict per node
           logs       every container's log scanned for the exporter's failure messages ('skipping metrics server', …)
           redis      the keys of every pod (prefix gunicorn-<pod>) audited over the Redis NodePort on a node's \
@@ -58,6 +58,12 @@ enum PatternDiscussion {
         TTL + slack (--skip-expiry skips it)
           cleanup    the run namespace is deleted and waited for — after success, failure, timeout or Ctrl-C \
         (SIGINT/SIGTERM/SIGHUP) — unless --keep. Nothing kverify did not create is touched.
+
+        ENDPOINTS (found per pod; the report's targets.endpoints says which rule found each)
+          metrics    --metrics-port; else prometheus.io/port (+ prometheus.io/path, default /metrics) on the pod \
+        template; else the same annotations on a Service selecting the pods; else a container port named metrics. \
+        None of these: exit 2 before any cluster is contacted
+          app        --app-port; else the container port named http; else the first other container port
 
         OUTPUT
           text: one line per phase, then failures and warnings (a live per-node table during the wait when stdout \
@@ -69,7 +75,7 @@ enum PatternDiscussion {
              or the run was interrupted (SIGINT/SIGTERM/SIGHUP) and cleaned up
           2  usage error, unreadable manifests, --chart without helm; manifests with a cluster-scoped object (Node,
              ClusterRole, …: kverify applies namespaced objects into its run namespace only) or without the pattern's
-             \(pattern.workloadKind); with --sim, a missing network shim or runtime program (named, with the fix)
+             \(pattern.workloadKind), or whose pods declare no metrics endpoint; with --sim, a missing network shim or runtime program (named, with the fix)
           3  the cluster or the run's Redis could not be reached (connection, TLS, authentication); transient API
              errors (429, 5xx, dropped connections) are retried first, within the phase's deadline, and counted in
              the report (cluster.retries)

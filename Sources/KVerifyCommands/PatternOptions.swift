@@ -55,6 +55,18 @@ struct PatternOptions: ParsableArguments {
     @Option(help: "Requests sent to every pod's app port before scraping.")
     var requests = 20
 
+    @Option(help: ArgumentHelp("The exporter's port on every app pod, instead of discovering it (prometheus.io/port on the pod template or on a Service selecting it, else a container port named metrics).", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("The metrics path, instead of prometheus.io/path or /metrics.", valueName: "path"))
+    var metricsPath: String?
+
+    @Option(help: ArgumentHelp("The app's port on every app pod, instead of the container port named http (else the first container port).", valueName: "port"))
+    var appPort: Int?
+
+    @Option(name: .customLong("path"), help: ArgumentHelp("A path traffic is sent to (repeatable, in turn; default /).", valueName: "path"))
+    var trafficPaths: [String] = []
+
     @Flag(help: "Keep the run namespace afterwards (for debugging); kverify prints how to delete it.")
     var keep = false
 
@@ -102,6 +114,12 @@ struct PatternOptions: ParsableArguments {
             throw ValidationError("--redis-ttl must be positive seconds, at most \(KVerify.Redis.maximumTTL) (a year), got \(redisTTL)")
         }
         guard requests > 0 else { throw ValidationError("--requests must be positive, got \(requests)") }
+        for (name, port) in [("--metrics-port", metricsPort), ("--app-port", appPort)] {
+            if let port, !(1...65535).contains(port) { throw ValidationError("\(name) must be a port between 1 and 65535, got \(port)") }
+        }
+        for path in trafficPaths + (metricsPath.map { [$0] } ?? []) where !path.hasPrefix("/") || path.contains(where: { $0 == " " || $0.isNewline }) {
+            throw ValidationError("--path/--metrics-path '\(path)': an absolute URL path (starting with /, no spaces)")
+        }
         guard namespace.range(of: "^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$", options: .regularExpression) != nil else {
             throw ValidationError("--namespace '\(namespace)': a prefix of lower-case letters, digits and '-', at most 42 characters")
         }
@@ -124,12 +142,18 @@ struct PatternOptions: ParsableArguments {
         }
     }
 
+    var endpointDiscovery: EndpointDiscovery {
+        EndpointDiscovery(metricsPort: metricsPort, metricsPath: metricsPath, appPort: appPort,
+                          trafficPaths: trafficPaths.isEmpty ? ["/"] : trafficPaths)
+    }
+
     // MARK: Running
 
     func run(_ pattern: Pattern) async throws {
         let loaded = try await loadManifests(pattern)
         do {
             try ManifestScope.check(loaded, pattern: pattern)
+            try endpointDiscovery.check(loaded, pattern: pattern)
         } catch {
             throw KVerifyError(.usageOrInput, error.message)
         }
@@ -160,6 +184,7 @@ struct PatternOptions: ParsableArguments {
                                              requestsPerPod: requests, observeExpiry: !skipExpiry)
             if let redisAddr, case .success(let endpoint) = RedisEndpoint.parse(redisAddr) { options.redisAddress = endpoint }
             options.fixedNodePorts = fixedNodePorts
+            options.endpointDiscovery = endpointDiscovery
             let progress = Progress(enabled: output.output == .text && !output.quiet, live: isatty(STDOUT_FILENO) == 1)
             let run = PatternRun(api: api, options: options) { progress.show($0) }
             let task = Task { await run.run() }

@@ -14,10 +14,11 @@ import PromText
 public struct MetricWait: Sendable {
     public var api: any KubeAPI
     public var namespace: String
-    public var port: Int
-    public var path: String
+    /// Override the target's discovered metrics port and path (nil: `PodTarget.endpoints`).
+    public var port: Int?
+    public var path: String?
 
-    public init(api: any KubeAPI, namespace: String, port: Int = 9091, path: String = "metrics") {
+    public init(api: any KubeAPI, namespace: String, port: Int? = nil, path: String? = nil) {
         self.api = api
         self.namespace = namespace
         self.port = port
@@ -43,7 +44,8 @@ public struct MetricWait: Sendable {
         var last = "no scrape yet"
         while true {
             do {
-                let bytes = try await api.proxyGet(pod: target.pod, port: port, path: path, namespace: namespace)
+                let bytes = try await api.proxyGet(pod: target.pod, port: port ?? target.endpoints.metrics.port,
+                                                   path: path ?? target.endpoints.metrics.path, namespace: namespace)
                 let exposition = try ExpositionParser.parse(bytes, format: FormatDetection.sniff(bytes))
                 if let value = Self.sum(metric, in: exposition) {
                     if predicate.holds(for: value) { return value }

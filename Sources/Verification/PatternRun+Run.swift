@@ -66,6 +66,7 @@ extension PatternRun {
     private func phases(_ report: inout Report, created: inout Bool, targets: inout [PodTarget], stoppedBy: inout (any Error & Sendable)?) async throws {
         // The manifests' own faults are found before the cluster is contacted.
         try ManifestScope.check(options.manifests, pattern: options.pattern)
+        try options.endpointDiscovery.check(options.manifests, pattern: options.pattern)
         try await phase("preflight", &report) { ((), try await self.preflight()) }
         guard report.verdict != .fail else { return }
 
@@ -88,7 +89,7 @@ extension PatternRun {
             guard !targets.isEmpty else {
                 return (targets, [.fail("traffic.requests", subject: applied.appSelector, expected: "app pods", observed: "none")])
             }
-            return (targets, await self.traffic(targets))
+            return (targets, Self.endpointFindings(targets) + (await self.traffic(targets)))
         }
         let podTargets = targets
         try await phase("scrape", &report) { ((), await self.scrape(podTargets).findings) }

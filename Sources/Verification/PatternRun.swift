@@ -48,6 +48,8 @@ public struct PatternRun: Sendable {
         public var observeExpiry: Bool
         /// Keep the manifests' fixed nodePorts (see `ManifestPreparation.stripNodePorts`).
         public var fixedNodePorts: Bool = false
+        /// How each pod's metrics and app endpoints are found (`--metrics-port`, `--app-port`, `--path`, …).
+        public var endpointDiscovery = EndpointDiscovery()
 
         public init(pattern: Pattern, nodes: Int, manifests: [Manifest], runID: String = RunLabel.newID(),
                     namespacePrefix: String = "kverify", appImage: String? = nil, redisImage: String? = nil,
@@ -205,15 +207,33 @@ public struct PatternRun: Sendable {
     }
 
     /// The app pods of the run, with their nodes and Redis key prefixes.
+    /// The app pods, each with its endpoints found from the pod and the namespace's Services (`EndpointDiscovery`).
+    /// - Throws: `KubeError(.badManifest)` for a pod without a discoverable metrics endpoint.
     public func targets(_ applied: Applied) async throws -> [PodTarget] {
         let list = try await api.list(.pods, namespace: applied.namespace, options: ListOptions(labelSelector: applied.appSelector))
-        return list.items.compactMap { data -> PodTarget? in
+        let services = try await api.list(.services, namespace: applied.namespace, options: ListOptions()).items
+            .compactMap { try? JSONDecoder().decode(JSONValue.self, from: $0) }
+        var targets: [PodTarget] = []
+        for data in list.items {
             guard let object = try? JSONDecoder().decode(JSONValue.self, from: data),
                   object.value(at: ["metadata", "deletionTimestamp"]) == nil,
-                  let name = object.value(at: ["metadata", "name"])?.stringValue else { return nil }
-            return PodTarget(pod: name, node: object.value(at: ["spec", "nodeName"])?.stringValue ?? "?",
-                             keyPrefix: PodTarget.keyPrefix(podObject: object))
-        }.sorted { $0.pod < $1.pod }
+                  let name = object.value(at: ["metadata", "name"])?.stringValue else { continue }
+            let endpoints = try options.endpointDiscovery.endpoints(of: object, services: services, what: "pod/\(name)")
+            targets.append(PodTarget(pod: name, node: object.value(at: ["spec", "nodeName"])?.stringValue ?? "?",
+                                     keyPrefix: PodTarget.keyPrefix(podObject: object), endpoints: endpoints))
+        }
+        return targets.sorted { $0.pod < $1.pod }
+    }
+
+    /// One finding per pod saying where kverify reaches it and which rule found each endpoint.
+    public static func endpointFindings(_ targets: [PodTarget]) -> [Finding] {
+        targets.map { target in
+            let e = target.endpoints
+            return Finding.pass("targets.endpoints", expected: "a metrics and an app endpoint",
+                                observed: "metrics :\(e.metrics.port)\(e.metrics.path) (\(e.metrics.foundBy)); "
+                                    + "app :\(e.app.port) \(e.trafficPaths.joined(separator: ",")) (\(e.app.foundBy))")
+                .scoped(toPod: target.pod, node: target.node)
+        }
     }
 
     public func traffic(_ targets: [PodTarget]) async -> [Finding] {

@@ -10,11 +10,12 @@ import Scrape
 /// `perNode` folds them into one verdict per node, so a node whose pod breaks a rule fails the run by name.
 public struct PodScrape: Sendable {
     public var namespace: String
-    public var port: Int
-    public var path: String
+    /// Override every target's discovered metrics port and path (nil: each target's own, `PodTarget.endpoints`).
+    public var port: Int?
+    public var path: String?
     public var ruleSets: [RuleSet]
 
-    public init(namespace: String, port: Int = 9091, path: String = "metrics", ruleSets: [RuleSet] = [Profiles.gunicorn]) {
+    public init(namespace: String, port: Int? = nil, path: String? = nil, ruleSets: [RuleSet] = [Profiles.gunicorn]) {
         self.namespace = namespace
         self.port = port
         self.path = path
@@ -61,7 +62,8 @@ public struct PodScrape: Sendable {
     private func scrapeOnce(_ target: PodTarget, api: any KubeAPI) async -> PodMetrics {
         let bytes: [UInt8]
         do {
-            bytes = try await api.proxyGet(pod: target.pod, port: port, path: path, namespace: namespace)
+            bytes = try await api.proxyGet(pod: target.pod, port: port ?? target.endpoints.metrics.port,
+                                           path: path ?? target.endpoints.metrics.path, namespace: namespace)
         } catch {
             return PodMetrics(target: target, exposition: nil, bytes: 0, findings: [.fail(
                 "scrape.reachable", subject: target.subject, expected: "metrics on :\(port)/\(path) through the API proxy",

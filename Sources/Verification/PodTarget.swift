@@ -8,11 +8,14 @@ public struct PodTarget: Sendable, Hashable, Codable {
     public var node: String
     /// `REDIS_KEY_PREFIX` as the pod sees it (`gunicorn-$(POD_NAME)` expanded); nil when the pod sets none.
     public var keyPrefix: String?
+    /// Where its exporter and app answer, and which rule found them (`EndpointDiscovery`).
+    public var endpoints: PodEndpoints
 
-    public init(pod: String, node: String, keyPrefix: String?) {
+    public init(pod: String, node: String, keyPrefix: String?, endpoints: PodEndpoints = .conventional) {
         self.pod = pod
         self.node = node
         self.keyPrefix = keyPrefix
+        self.endpoints = endpoints
     }
 
     /// `node/<node> pod/<pod>`, the subject prefix of every per-pod finding.

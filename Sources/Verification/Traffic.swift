@@ -4,14 +4,16 @@ import KubeClient
 import Synchronization
 
 /// Sends requests to every pod's app port through the API server proxy, concurrently across pods, so the
-/// exporter's counters move. An answer that names a pod (the demo app's does) must name the pod it was sent to.
+/// exporter's counters move; each pod's paths (`PodTarget.endpoints.trafficPaths`) in turn. An answer that names a
+/// pod (the demo app's does) must name the pod it was sent to.
 public struct Traffic: Sendable {
     public var namespace: String
-    public var port: Int
-    public var path: String
+    /// Override every target's discovered app port and paths (nil: `PodTarget.endpoints`).
+    public var port: Int?
+    public var path: String?
     public var requestsPerPod: Int
 
-    public init(namespace: String, port: Int = 8000, path: String = "/", requestsPerPod: Int = 20) {
+    public init(namespace: String, port: Int? = nil, path: String? = nil, requestsPerPod: Int = 20) {
         self.namespace = namespace
         self.port = port
         self.path = path
@@ -30,22 +32,26 @@ public struct Traffic: Sendable {
 
     public func run(_ targets: [PodTarget], api: any KubeAPI) async -> [PodResult] {
         // Round-robin over the pods, so every pod gets its first request early.
-        let jobs = (0..<requestsPerPod).flatMap { _ in targets.indices }
+        let jobs = (0..<requestsPerPod).flatMap { round in targets.indices.map { ($0, round) } }
         let next = JobCounter()
         let outcomes: [(Int, String?)] = await withTaskGroup(of: [(Int, String?)].self) { group in
             for _ in 0..<max(1, min(concurrency, jobs.count)) {
                 group.addTask {
                     var mine: [(Int, String?)] = []
                     while let job = next.take(below: jobs.count) {
-                        let target = targets[jobs[job]]
+                        let (index, round) = jobs[job]
+                        let target = targets[index]
+                        let paths = path.map { [$0] } ?? target.endpoints.trafficPaths
+                        let requestPath = paths[round % paths.count]
                         do {
-                            let body = try await api.proxyGet(pod: target.pod, port: port, path: path, namespace: namespace)
+                            let body = try await api.proxyGet(pod: target.pod, port: port ?? target.endpoints.app.port, path: requestPath,
+                                                              namespace: namespace)
                             // The demo app names the pod that answered; another app's body is taken as it comes.
                             struct Answer: Decodable { var pod: String? }
                             let named = (try? JSONDecoder().decode(Answer.self, from: Data(body)))?.pod
-                            mine.append((jobs[job], named.flatMap { $0 == target.pod ? nil : "answered by pod \($0), not \(target.pod)" }))
+                            mine.append((index, named.flatMap { $0 == target.pod ? nil : "answered by pod \($0), not \(target.pod)" }))
                         } catch {
-                            mine.append((jobs[job], "\(error)"))
+                            mine.append((index, "GET \(requestPath): \(error)"))
                         }
                     }
                     return mine
@@ -66,8 +72,10 @@ public struct Traffic: Sendable {
             let observed = "\(result.answered) of \(requestsPerPod) answered"
             guard result.answered == requestsPerPod else {
                 let distinct = Array(Set(result.errors)).sorted().prefix(3)
+                let paths = path.map { [$0] } ?? result.target.endpoints.trafficPaths
                 return .fail("traffic.requests", subject: result.target.subject,
-                             expected: "\(requestsPerPod) answers from GET :\(port)\(path) through the API proxy",
+                             expected: "\(requestsPerPod) answers from GET :\(port ?? result.target.endpoints.app.port)"
+                                + "\(paths.joined(separator: ",")) through the API proxy",
                              observed: observed, detail: distinct.joined(separator: " | "))
             }
             return .pass("traffic.requests", subject: result.target.subject, expected: "\(requestsPerPod) answers", observed: observed)

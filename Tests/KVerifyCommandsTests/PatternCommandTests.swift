@@ -218,6 +218,74 @@ struct UserManifestOptionTests {
         #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
     }
 
+    /// The bundled DaemonSet reshaped as another team would write it: other names and labels, the app on 8080 with
+    /// an unnamed port, the exporter on 9200 declared only by `prometheus.io/*` annotations (no port named metrics).
+    /// Each replacement must hit, so a change to the bundled file cannot quietly turn this back into the original.
+    static func reshapedDaemonSet(annotated: Bool) throws -> String {
+        var text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/daemonset.yaml"), encoding: .utf8)
+        var replacements: [(String, String)] = [
+            ("gunicorn-prometheus-exporter-daemonset", "shop-node-agent"),
+            ("app: gunicorn-prometheus-exporter", "app: shop"),
+            ("component: daemonset", "component: agent"),
+            ("0.0.0.0:8000", "0.0.0.0:8080"),
+            ("- name: http\n              containerPort: 8000", "- containerPort: 8080"),
+            ("port: http\n", "port: 8080\n"),
+            ("targetPort: http", "targetPort: 8080"),
+            ("value: \"9091\"", "value: \"9200\""),
+            ("- name: metrics\n              containerPort: 9091", "- containerPort: 9200"),
+            ("port: metrics\n", "port: 9200\n"),
+            ("targetPort: metrics", "targetPort: 9200"),
+        ]
+        if annotated {
+            replacements.append(("        app.kubernetes.io/part-of: kverify-demo\n    spec:",
+                                 "        app.kubernetes.io/part-of: kverify-demo\n      annotations:\n        prometheus.io/scrape: \"true\"\n"
+                                    + "        prometheus.io/port: \"9200\"\n        prometheus.io/path: /metrics\n    spec:"))
+        }
+        for (old, new) in replacements {
+            guard text.contains(old) else { throw FixtureError("manifests/daemonset.yaml no longer contains \(old.debugDescription)") }
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        return text
+    }
+
+    @Test("another team's DaemonSet (other names, labels and ports; metrics declared by annotation) is verified on the sim, and the report says how each endpoint was found")
+    func discoveredEndpoints() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
+        try Self.reshapedDaemonSet(annotated: true).write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--skip-expiry", "--output", "json"],
+                                           timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        let endpoints = findings.filter { $0["checkID"] as? String == "targets.endpoints" }.compactMap { $0["observed"] as? String }
+        #expect(endpoints.count == 2)
+        #expect(endpoints.allSatisfy { $0 == "metrics :9200/metrics (pod annotation prometheus.io/port); app :8080 / (first container port (app); none is named http)" },
+                "\(endpoints)")
+        #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
+        #expect(findings.filter { $0["checkID"] as? String == "traffic.requests" && $0["status"] as? String == "pass" }.count == 2)
+    }
+
+    @Test("a DaemonSet whose metrics endpoint cannot be found is exit 2 naming the three ways to declare one, before a cluster starts")
+    func undiscoverableEndpoint() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
+        try Self.reshapedDaemonSet(annotated: false).write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        let run = try await KVerifyRun.run(["daemonset", "-f", directory.path, "--kubeconfig", "/nonexistent/kubeconfig"], timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.contains("DaemonSet/shop-node-agent"), "\(run.stderr)")
+        #expect(run.stderr.contains("prometheus.io/port annotation"), "\(run.stderr)")
+        #expect(run.stderr.contains("a container port named \"metrics\""), "\(run.stderr)")
+        #expect(run.stderr.contains("--metrics-port"), "\(run.stderr)")
+        // With the port given, the same manifests pass that check (and fail later, only on the missing kubeconfig).
+        let given = try await KVerifyRun.run(["daemonset", "-f", directory.path, "--metrics-port", "9200", "--kubeconfig", "/nonexistent/kubeconfig"],
+                                             timeout: .seconds(30))
+        #expect(!given.stderr.contains("declares no metrics endpoint"), "\(given.stderr)")
+    }
+
     @Test("bad -f and chart-value flags are exit 2 before any cluster is contacted", arguments: [
         (["daemonset", "-f", "/nonexistent/kverify.yaml"], "-f /nonexistent/kverify.yaml: no such file or directory"),
         (["daemonset", "-f", "/proc/self"], "-f /proc/self: the directory holds no *.yaml, *.yml or *.json file"),
