@@ -99,14 +99,17 @@ extension PatternRun {
                 + PodStability(namespace: applied.namespace).run(readyPods: outcome.pods, api: self.api))
         }
 
-        let endpoint = try await redisEndpoint(applied)
-        guard let endpoint else {
+        let route = try await redisRoute(applied)
+        guard let endpoint = route?.endpoint, let via = route?.via else {
             report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",
                                          observed: "no nodePort allocated"))
             stoppedBy = KVerifyError(.unreachable, "Service redis-service has no nodePort allocated, and no --redis-addr was given")
             return
         }
-        try await phase("redis", &report) { ((), try await self.redisAudit(podTargets, endpoint: endpoint)) }
+        try await phase("redis", &report) { () -> ((), [Finding]) in
+            let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
+            return ((), [reached] + (try await self.redisAudit(podTargets, endpoint: endpoint)))
+        }
         guard options.observeExpiry else { return }
         try await phase("expiry", &report) { () -> ((), [Finding]) in
             try await self.stopApp(applied)

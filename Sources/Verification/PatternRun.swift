@@ -93,6 +93,8 @@ public struct PatternRun: Sendable {
         public var appSelector: String
         /// The NodePort the cluster allocated to the Redis service, read back from the applied Service.
         public var redisNodePort: Int?
+        /// Where the app workload's exporter says Redis is (`REDIS_HOST`/`REDIS_PORT`), when it says.
+        public var redis: RedisAccess.Declared?
     }
 
     public let api: any KubeAPI
@@ -150,6 +152,7 @@ public struct PatternRun: Sendable {
                 applied.workloads.append("\(manifest.kind)/\(manifest.name)")
                 if !ManifestPreparation.isRedisWorkload(manifest.object) && manifest.kind == options.pattern.workloadKind {
                     applied.appWorkload = (manifest.kind, manifest.name)
+                    applied.redis = applied.redis ?? RedisAccess.declared(inWorkload: manifest.object)
                     if case .object(let labels)? = object.value(at: ["spec", "selector", "matchLabels"]) {
                         applied.appSelector = labels.compactMapValues(\.stringValue).sorted { $0.key < $1.key }
                             .map { "\($0.key)=\($0.value)" }.joined(separator: ",")
@@ -272,11 +275,24 @@ public struct PatternRun: Sendable {
     /// Where Redis answers from outside the cluster: `--redis-addr`, else the Redis NodePort on the first Ready
     /// node's InternalIP.
     public func redisEndpoint(_ applied: Applied) async throws -> RedisEndpoint? {
-        if let address = options.redisAddress { return address }
-        guard let port = applied.redisNodePort else { return nil }
+        try await redisRoute(applied)?.endpoint
+    }
+
+    /// `redisEndpoint`, and how it was reached (for the report): `--redis-addr`; else the Service the exporter's
+    /// `REDIS_HOST` names, through its NodePort or a run-owned NodePort twin (`RedisAccess`); else the NodePort of
+    /// the Service selecting `app=redis`.
+    public func redisRoute(_ applied: Applied) async throws -> (endpoint: RedisEndpoint, via: String)? {
+        if let address = options.redisAddress { return (address, "--redis-addr") }
+        var route: (port: Int, via: String)?
+        if let declared = applied.redis {
+            route = try await RedisAccess(api: api, namespace: applied.namespace).nodePort(for: declared)
+        } else if let port = applied.redisNodePort {
+            route = (port, "NodePort \(port) of the Service selecting app=redis")
+        }
+        guard let route else { return nil }
         let nodes = try await api.nodes()
         let address = nodes.filter(\.isReady).compactMap { $0.status?.addresses.first { $0.type == "InternalIP" }?.address }.first
-        return address.map { RedisEndpoint(host: $0, port: port) }
+        return address.map { (RedisEndpoint(host: $0, port: route.port), "\(route.via) on node address \($0)") }
     }
 
     public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {

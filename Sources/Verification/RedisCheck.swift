@@ -30,7 +30,13 @@ public struct RedisCheck: Sendable {
     /// - Throws: `RedisError` when Redis cannot be reached or fails mid-scan.
     public func audit(_ targets: [PodTarget]) async throws -> [Finding] {
         var findings: [Finding] = []
-        for target in targets {
+        for (target, sharers) in Self.byPrefix(targets) {
+            if sharers.count > 1, let prefix = target.keyPrefix {
+                // With one prefix for every pod, a finding about the keys cannot name the pod that wrote them.
+                findings.append(.pass("redis.prefix.shared", subject: "\(prefix):*", expected: "a key prefix per pod, or one shared",
+                                      observed: "shared by \(sharers.count) pods (\(sharers.map(\.pod).joined(separator: ", "))): audited as a "
+                                        + "whole; findings on these keys cannot name the pod that wrote them"))
+            }
             guard let prefix = target.keyPrefix else {
                 findings.append(.fail("redis.prefix", subject: target.subject, expected: "REDIS_KEY_PREFIX on the app container",
                                       observed: "none set"))
@@ -53,9 +59,22 @@ public struct RedisCheck: Sendable {
                                           detail: "the exporter writes a new key's fields one at a time"))
                 }
             }
-            findings += scoped(result.findings, target)
+            findings += sharers.count > 1 ? result.findings : scoped(result.findings, target)
         }
         return findings
+    }
+
+    /// Each distinct prefix once, with the pods that write under it (a pod without a prefix stands alone).
+    static func byPrefix(_ targets: [PodTarget]) -> [(PodTarget, [PodTarget])] {
+        var groups: [(PodTarget, [PodTarget])] = []
+        for target in targets {
+            if let prefix = target.keyPrefix, let index = groups.firstIndex(where: { $0.0.keyPrefix == prefix }) {
+                groups[index].1.append(target)
+            } else {
+                groups.append((target, [target]))
+            }
+        }
+        return groups
     }
 
     /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once; with the writers
@@ -64,7 +83,7 @@ public struct RedisCheck: Sendable {
         let wait = timeout ?? .seconds(ttlSeconds * 2 + 10)
         let deadline = ContinuousClock.now + wait
         return try await withThrowingTaskGroup(of: [Finding].self) { group in
-            for target in targets {
+            for (target, sharers) in Self.byPrefix(targets) {
                 guard let prefix = target.keyPrefix else { continue }
                 group.addTask {
                     let connection = try await connect()
@@ -74,7 +93,7 @@ public struct RedisCheck: Sendable {
                     // The app is gone before this starts, so "no write seen" is the expected state, not a warning
                     // about traffic; the refresh itself shows in the audit's TTL distribution (taken while it ran).
                     let findings = timeline.findings(prefix: prefix, writersStopped: true)
-                    return scoped(findings, target)
+                    return sharers.count > 1 ? findings : scoped(findings, target)
                 }
             }
             var findings: [Finding] = []

@@ -221,7 +221,7 @@ struct UserManifestOptionTests {
     /// The bundled DaemonSet reshaped as another team would write it: other names and labels, the app on 8080 with
     /// an unnamed port, the exporter on 9200 declared only by `prometheus.io/*` annotations (no port named metrics).
     /// Each replacement must hit, so a change to the bundled file cannot quietly turn this back into the original.
-    static func reshapedDaemonSet(annotated: Bool) throws -> String {
+    static func reshapedDaemonSet(annotated: Bool, sharedRedis: Bool = false) throws -> String {
         var text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/daemonset.yaml"), encoding: .utf8)
         var replacements: [(String, String)] = [
             ("gunicorn-prometheus-exporter-daemonset", "shop-node-agent"),
@@ -236,6 +236,9 @@ struct UserManifestOptionTests {
             ("port: metrics\n", "port: 9200\n"),
             ("targetPort: metrics", "targetPort: 9200"),
         ]
+        if sharedRedis {
+            replacements += [("value: redis-service", "value: cache"), ("value: gunicorn-$(POD_NAME)", "value: shop")]
+        }
         if annotated {
             replacements.append(("        app.kubernetes.io/part-of: kverify-demo\n    spec:",
                                  "        app.kubernetes.io/part-of: kverify-demo\n      annotations:\n        prometheus.io/scrape: \"true\"\n"
@@ -265,6 +268,41 @@ struct UserManifestOptionTests {
                 "\(endpoints)")
         #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
         #expect(findings.filter { $0["checkID"] as? String == "traffic.requests" && $0["status"] as? String == "pass" }.count == 2)
+    }
+
+    /// Redis as the exporter project's examples have it: behind a ClusterIP Service (here `cache`), every pod writing
+    /// under one shared prefix.
+    static func reshapedRedis() throws -> String {
+        var text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), encoding: .utf8)
+        for (old, new) in [("name: redis-service", "name: cache"), ("type: NodePort\n", "type: ClusterIP\n"), ("      nodePort: 30379\n", "")] {
+            guard text.contains(old) else { throw FixtureError("manifests/redis.yaml no longer contains \(old.debugDescription)") }
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        return text
+    }
+
+    @Test("Redis behind a ClusterIP Service with one prefix for every pod: reached through a run-owned NodePort twin, audited as a whole",
+          arguments: ["api", "kubectl"])
+    func clusterIPRedisSharedPrefix(backend: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.reshapedRedis().write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        try Self.reshapedDaemonSet(annotated: true, sharedRedis: true).write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--backend", backend, "--skip-expiry",
+                                            "--output", "json"], environment: ["KUBECACHEDIR": cache.path], timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        func observed(_ check: String) -> [String] { findings.filter { $0["checkID"] as? String == check }.compactMap { $0["observed"] as? String } }
+        #expect(observed("redis.access").count == 1)
+        #expect(observed("redis.access").first?.contains("Service cache-kverify-access, kverify's twin of ClusterIP Service cache") == true,
+                "\(observed("redis.access"))")
+        #expect(observed("redis.prefix.shared").first?.hasPrefix("shared by 2 pods") == true, "\(observed("redis.prefix.shared"))")
+        let missing = findings.filter { $0["checkID"] as? String == "redis.ttl.missing" }
+        #expect(missing.map { $0["subject"] as? String } == ["shop:*"])
+        #expect(missing.allSatisfy { $0["status"] as? String == "pass" })
     }
 
     @Test("a DaemonSet whose metrics endpoint cannot be found is exit 2 naming the three ways to declare one, before a cluster starts")
