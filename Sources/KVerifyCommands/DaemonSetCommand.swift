@@ -37,6 +37,9 @@ struct SidecarCommand: AsyncParsableCommand {
 
 /// The `--help` text both pattern commands share.
 enum PatternDiscussion {
+    static let sidecarRewrite = ", replicas = --nodes, and a topology spread constraint over kubernetes.io/hostname when the "
+        + "Deployment has no spread rule of its own (reported as apply.spread)"
+
     static func text(pattern: Pattern, rollout: String) -> String {
         """
         PHASES (each timed in the report)
@@ -44,7 +47,7 @@ enum PatternDiscussion {
           apply      create namespace <--namespace>-<run id> (labelled kverify.io/run=<id>) and server-side apply \
         \(pattern.manifestFiles.joined(separator: " + ")) into it (fieldManager kverify): every object labelled, \
         images from --image-app/--image-redis, REDIS_TTL_SECONDS=--redis-ttl, fixed nodePorts removed (the \
-        allocated one is read back)\(pattern == .sidecar ? ", replicas = --nodes" : "")
+        allocated one is read back)\(pattern == .sidecar ? Self.sidecarRewrite : "")
           wait       watch-driven, until --timeout. \(rollout) Fails fast, with the pod's node, waiting reason and \
         message, last termination, events and its last 20 log lines, on CrashLoopBackOff, ImagePullBackOff, \
         ErrImagePull, CreateContainerConfigError, a pod Unschedulable for 15 s, or a NotReady node

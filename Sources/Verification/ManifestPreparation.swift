@@ -11,7 +11,9 @@ import KubeModel
 ///   `app=redis`;
 /// - `REDIS_TTL_SECONDS` is set on every container that talks to Redis (short, so expiry can be observed);
 /// - extra environment overrides (`container → NAME=value`) for experiments and failure tests;
-/// - the sidecar Deployment gets `replicas = nodes`;
+/// - the sidecar Deployment gets `replicas = nodes`, and, when it has no spread rule of its own (no
+///   `topologySpreadConstraints`, no `podAntiAffinity`), one: `--nodes N` means N pods on N distinct nodes, and without
+///   a rule the scheduler may stack them (`addsSpread` says when; the apply finding reports it);
 /// - fixed `nodePort`s are removed so concurrent runs do not clash: the cluster allocates one, read back after apply.
 public struct ManifestPreparation: Sendable {
     public struct EnvOverride: Sendable, Hashable {
@@ -89,12 +91,25 @@ public struct ManifestPreparation: Sendable {
             }
             if pattern == .sidecar, kind == "Deployment", !isRedis {
                 object.set(["spec", "replicas"], to: .number(Double(nodes)))
+                if Self.addsSpread(original), let selector = original.value(at: ["spec", "selector", "matchLabels"]) {
+                    object.set(["spec", "template", "spec", "topologySpreadConstraints"], to: [
+                        ["maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+                         "labelSelector": ["matchLabels": selector]],
+                    ])
+                }
             }
         }
         if kind == "Service" && stripNodePorts {
             object.updateEach(at: ["spec", "ports"]) { port in port.set(["nodePort"], to: nil) }
         }
         return object
+    }
+
+    /// Whether a sidecar Deployment gets kverify's spread constraint: it has neither topology spread constraints nor
+    /// pod anti-affinity of its own (a rule the user wrote is kept as written).
+    public static func addsSpread(_ deployment: JSONValue) -> Bool {
+        let spec = deployment.value(at: ["spec", "template", "spec"])
+        return (spec?["topologySpreadConstraints"]?.arrayValue ?? []).isEmpty && spec?.value(at: ["affinity", "podAntiAffinity"]) == nil
     }
 
     /// A container that reads or writes the exporter's Redis keys (it has `REDIS_ENABLED` in its env).

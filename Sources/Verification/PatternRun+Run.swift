@@ -74,8 +74,14 @@ extension PatternRun {
             try await self.createNamespace()
             created = true
             let applied = try await self.apply()
-            return (applied, [.pass("apply", subject: "namespace/\(applied.namespace)", expected: "server-side applied (fieldManager kverify)",
-                                    observed: applied.workloads.joined(separator: ", "))])
+            var findings: [Finding] = [.pass("apply", subject: "namespace/\(applied.namespace)", expected: "server-side applied (fieldManager kverify)",
+                                             observed: applied.workloads.joined(separator: ", "))]
+            for name in applied.spreadAdded {
+                findings.append(.pass("apply.spread", subject: "Deployment/\(name)", expected: "\(self.options.nodes) pods on \(self.options.nodes) distinct nodes",
+                                      observed: "the Deployment had no spread rule (topologySpreadConstraints or podAntiAffinity): kverify "
+                                        + "added topologySpreadConstraints maxSkew 1 over kubernetes.io/hostname, DoNotSchedule"))
+            }
+            return (applied, findings)
         }
         let outcome = try await phase("wait", &report) { () -> (RolloutWait.Outcome, [Finding]) in
             // No retry of a transient API error outlives the rollout's deadline.

@@ -95,6 +95,8 @@ public struct PatternRun: Sendable {
         public var redisNodePort: Int?
         /// Where the app workload's exporter says Redis is (`REDIS_HOST`/`REDIS_PORT`), when it says.
         public var redis: RedisAccess.Declared?
+        /// Sidecar Deployments kverify gave a spread constraint (they had no spread rule).
+        public var spreadAdded: [String] = []
     }
 
     public let api: any KubeAPI
@@ -153,6 +155,10 @@ public struct PatternRun: Sendable {
                 if !ManifestPreparation.isRedisWorkload(manifest.object) && manifest.kind == options.pattern.workloadKind {
                     applied.appWorkload = (manifest.kind, manifest.name)
                     applied.redis = applied.redis ?? RedisAccess.declared(inWorkload: manifest.object)
+                    if options.pattern == .sidecar, let original = options.manifests.first(where: { $0.kind == manifest.kind && $0.name == manifest.name }),
+                       ManifestPreparation.addsSpread(original.object) {
+                        applied.spreadAdded.append(manifest.name)
+                    }
                     if case .object(let labels)? = object.value(at: ["spec", "selector", "matchLabels"]) {
                         applied.appSelector = labels.compactMapValues(\.stringValue).sorted { $0.key < $1.key }
                             .map { "\($0.key)=\($0.value)" }.joined(separator: ",")

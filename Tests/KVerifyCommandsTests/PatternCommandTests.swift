@@ -305,6 +305,32 @@ struct UserManifestOptionTests {
         #expect(missing.allSatisfy { $0["status"] as? String == "pass" })
     }
 
+    @Test("a sidecar Deployment with replicas: 1 and no spread rule, run with --nodes 3: kverify adds a spread constraint, says so, and gets 3 pods on 3 nodes")
+    func sidecarWithoutSpreadRule() async throws {
+        var text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/sidecar.yaml"), encoding: .utf8)
+        // Cut the template's topologySpreadConstraints and affinity blocks (up to the securityContext that follows).
+        let start = try #require(text.range(of: "      topologySpreadConstraints:\n"))
+        let end = try #require(text.range(of: "      securityContext:\n", range: start.upperBound..<text.endIndex))
+        text.removeSubrange(start.lowerBound..<end.lowerBound)
+        let replicas = try #require(text.range(of: "  replicas: 3\n"))
+        text.replaceSubrange(replicas, with: "  replicas: 1\n")
+        #expect(!text.contains("topologySpreadConstraints") && !text.contains("podAntiAffinity"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-spread-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
+        try text.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "3", "-f", directory.path, "--skip-expiry", "--output", "json"],
+                                           timeout: .seconds(240))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        let spread = findings.filter { $0["checkID"] as? String == "apply.spread" }
+        #expect(spread.count == 1)
+        #expect((spread.first?["observed"] as? String)?.contains("kverify added topologySpreadConstraints") == true, "\(spread)")
+        let nodes = findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.compactMap { $0["subject"] as? String }
+        #expect(Set(nodes).count == 3, "\(nodes)")
+    }
+
     @Test("a DaemonSet whose metrics endpoint cannot be found is exit 2 naming the three ways to declare one, before a cluster starts")
     func undiscoverableEndpoint() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")
