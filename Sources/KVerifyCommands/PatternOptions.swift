@@ -99,6 +99,10 @@ struct PatternOptions: ParsableArguments {
     @Flag(help: "Start an embedded simulated cluster with --nodes nodes for this run and stop it afterwards.")
     var sim = false
 
+    @Option(help: ArgumentHelp("With --sim: the runtime map (how each image runs on this machine; see sim/runtime.yaml), for your own image names.",
+                               valueName: "file"))
+    var simRuntime: String?
+
     @Option(help: ArgumentHelp("With --sim: faults the sim injects (API errors, watch drops, crashes…; see sim/faults.example.yaml).",
                                valueName: "file"))
     var faults: String?
@@ -128,6 +132,7 @@ struct PatternOptions: ParsableArguments {
         if sim && (kubeconfig != nil || context != nil) { throw ValidationError("--sim makes its own kubeconfig; drop --kubeconfig/--context") }
         if chart != nil && manifests != nil { throw ValidationError("give --chart or --manifests, not both") }
         if faults != nil && !sim { throw ValidationError("--faults injects faults into the embedded sim: it needs --sim") }
+        if simRuntime != nil && !sim { throw ValidationError("--sim-runtime maps images for the embedded sim: it needs --sim") }
     }
 
     func environment() throws -> [ManifestPreparation.EnvOverride] {
@@ -166,6 +171,10 @@ struct PatternOptions: ParsableArguments {
             var simOptions = SimulatedCluster.Options(nodes: nodes)
             do {
                 if let faults { simOptions.faults = try FaultPlan.load(path: faults) }
+                if let simRuntime {
+                    _ = try RuntimeMap.load(path: simRuntime)
+                    simOptions.runtimePath = simRuntime
+                }
             } catch {
                 throw KVerifyError(.usageOrInput, "\(error)")
             }
@@ -211,7 +220,7 @@ struct PatternOptions: ParsableArguments {
         let prepared = ManifestPreparation(pattern: pattern, namespace: "kverify-check", runID: "check", nodes: nodes, appImage: imageApp,
                                            redisImage: imageRedis, redisTTLSeconds: redisTTL, environment: try environment(),
                                            stripNodePorts: true).prepare(manifests)
-        let problems = SimPrerequisites.problems(containers: SimPrerequisites.containers(of: prepared.map(\.object)))
+        let problems = SimPrerequisites.problems(containers: SimPrerequisites.containers(of: prepared.map(\.object)), runtimePath: simRuntime)
         guard problems.isEmpty else {
             throw KVerifyError(.usageOrInput, "kverify --sim cannot run here:\n  " + problems.joined(separator: "\n  "))
         }

@@ -289,16 +289,31 @@ public struct PatternRun: Sendable {
     /// the Service selecting `app=redis`.
     public func redisRoute(_ applied: Applied) async throws -> (endpoint: RedisEndpoint, via: String)? {
         if let address = options.redisAddress { return (address, "--redis-addr") }
-        var route: (port: Int, via: String)?
+        var route: (port: Int, via: String, created: Bool)?
         if let declared = applied.redis {
             route = try await RedisAccess(api: api, namespace: applied.namespace).nodePort(for: declared)
         } else if let port = applied.redisNodePort {
-            route = (port, "NodePort \(port) of the Service selecting app=redis")
+            route = (port, "NodePort \(port) of the Service selecting app=redis", false)
         }
         guard let route else { return nil }
         let nodes = try await api.nodes()
         let address = nodes.filter(\.isReady).compactMap { $0.status?.addresses.first { $0.type == "InternalIP" }?.address }.first
-        return address.map { (RedisEndpoint(host: $0, port: route.port), "\(route.via) on node address \($0)") }
+        guard let address else { return nil }
+        let endpoint = RedisEndpoint(host: address, port: route.port)
+        if route.created {
+            // A Service made a moment ago is reachable once kube-proxy has programmed it (iptables on a real node,
+            // a listener on the sim): wait for a connection, 15 s at most, before the audit takes it as the answer.
+            let check = RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds, connectTimeout: .seconds(2))
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline {
+                if let connection = try? await check.connect() {
+                    connection.close()
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        return (endpoint, "\(route.via) on node address \(address)")
     }
 
     public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {

@@ -47,7 +47,7 @@ public struct RedisAccess: Sendable {
 
     /// The node port that reaches `declared`: the Service's own, else its run-owned NodePort twin's.
     /// - Throws: `KubeError(.notFound)` naming the Service when it does not exist; other API errors as they come.
-    public func nodePort(for declared: Declared) async throws -> (port: Int, via: String) {
+    public func nodePort(for declared: Declared) async throws -> (port: Int, via: String, created: Bool) {
         let data: Data
         do {
             data = try await api.get(.services, name: declared.service, namespace: namespace)
@@ -59,7 +59,7 @@ public struct RedisAccess: Sendable {
         let ports = service.value(at: ["spec", "ports"])?.arrayValue ?? []
         let entry = ports.first { $0["port"]?.intValue == declared.port } ?? ports.first
         if let nodePort = entry?["nodePort"]?.intValue {
-            return (nodePort, "NodePort \(nodePort) of Service \(declared.service)")
+            return (nodePort, "NodePort \(nodePort) of Service \(declared.service)", false)
         }
         let targetPort: JSONValue = entry?["targetPort"] ?? .number(Double(declared.port))
         let twin: JSONValue = [
@@ -74,6 +74,7 @@ public struct RedisAccess: Sendable {
         guard let nodePort = stored.value(at: ["spec", "ports"])?.arrayValue?.first?["nodePort"]?.intValue else {
             throw KubeError(.invalid, "the cluster allocated no nodePort to Service \(Self.twinName(of: declared.service))")
         }
-        return (nodePort, "NodePort \(nodePort) of Service \(Self.twinName(of: declared.service)), kverify's twin of ClusterIP Service \(declared.service)")
+        return (nodePort, "NodePort \(nodePort) of Service \(Self.twinName(of: declared.service)), kverify's twin of ClusterIP Service \(declared.service)",
+                true)
     }
 }

@@ -331,6 +331,76 @@ struct UserManifestOptionTests {
         #expect(Set(nodes).count == 3, "\(nodes)")
     }
 
+    /// Shaped like the exporter project's own Kubernetes example: a hostNetwork DaemonSet with a hostPort, images the
+    /// bundled runtime map does not know (mapped with --sim-runtime), one shared prefix, Redis with a PVC behind a
+    /// ClusterIP Service, and a NetworkPolicy.
+    @Test("the exporter project's shape (hostNetwork, hostPort, own images via --sim-runtime, PVC, ClusterIP Redis, NetworkPolicy) verifies with expiry",
+          arguments: ["api", "kubectl"])
+    func exporterProjectShape(backend: String) async throws {
+        let root = RepositoryPaths.root.path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-upstream-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var agent = try Self.reshapedDaemonSet(annotated: true, sharedRedis: true)
+        for (old, new) in [
+            ("image: kverify-demo-app:dev", "image: acme/shop-web:2.1"),
+            ("      annotations:\n        prometheus.io/scrape: \"true\"\n        prometheus.io/port: \"9200\"\n        prometheus.io/path: /metrics\n    spec:\n",
+             "      annotations:\n        prometheus.io/scrape: \"true\"\n        prometheus.io/port: \"9200\"\n        prometheus.io/path: /metrics\n    spec:\n"
+                + "      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n"),
+            ("- containerPort: 9200\n", "- containerPort: 9200\n              hostPort: 9200\n"),
+        ] {
+            guard agent.contains(old) else { throw FixtureError("the reshaped DaemonSet no longer contains \(old.debugDescription)") }
+            agent = agent.replacingOccurrences(of: old, with: new)
+        }
+        agent += """
+            ---
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: shop-allow-scrape}
+            spec:
+              podSelector: {matchLabels: {app: shop}}
+              policyTypes: [Ingress]
+              ingress:
+                - ports: [{port: 8080}, {port: 9200}]
+
+            """
+        var cache = try Self.reshapedRedis()
+        guard cache.contains("          emptyDir: {}\n") else { throw FixtureError("manifests/redis.yaml no longer has its emptyDir") }
+        cache = cache.replacingOccurrences(of: "          emptyDir: {}\n", with: "          persistentVolumeClaim: {claimName: cache-data}\n")
+        cache += """
+            ---
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: cache-data}
+            spec:
+              accessModes: [ReadWriteOnce]
+              resources: {requests: {storage: 1Gi}}
+
+            """
+        try agent.write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        try cache.write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        // The bundled map with absolute paths, plus the team's image run as the demo app.
+        var runtime = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("sim/runtime.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "\"../", with: "\"\(root)/").replacingOccurrences(of: ": ../", with: ": \(root)/")
+            .replacingOccurrences(of: "metrics: stub-metrics.prom", with: "metrics: \(root)/sim/stub-metrics.prom")
+        runtime = runtime.replacingOccurrences(of: "  - image: \"kverify-demo-app:*\"", with: "  - image: \"acme/shop-web:*\"")
+        let runtimeFile = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-runtime-\(UUID().uuidString.prefix(8)).yaml")
+        defer { try? FileManager.default.removeItem(at: runtimeFile) }
+        try runtime.write(to: runtimeFile, atomically: true, encoding: .utf8)
+        let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: kubeCache) }
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--sim-runtime", runtimeFile.path,
+                                            "--backend", backend, "--output", "json"], environment: ["KUBECACHEDIR": kubeCache.path], timeout: .seconds(300))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        func with(_ check: String) -> [[String: Any]] { findings.filter { $0["checkID"] as? String == check } }
+        #expect(with("node.metrics").filter { $0["status"] as? String == "pass" }.count == 2)
+        #expect(with("redis.prefix.shared").count == 1)
+        #expect(with("redis.ttl.missing").map { $0["status"] as? String } == ["pass"])
+        #expect(with("redis.expiry.all-expired").map { $0["status"] as? String } == ["pass"], "\(with("redis.expiry.all-expired"))")
+        #expect(with("targets.endpoints").count == 2)
+    }
+
     @Test("a DaemonSet whose metrics endpoint cannot be found is exit 2 naming the three ways to declare one, before a cluster starts")
     func undiscoverableEndpoint() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")

@@ -344,11 +344,21 @@ package enum Bootstrap {
             try store.create(namespaces, namespace: nil, body: ["metadata": ["name": .string(name)]], manager: "kube-apiserver")
         }
         for (index, name) in nodeNames.enumerated() {
-            try store.create(nodes, namespace: nil, body: node(name, index: index, address: network.nodeAddress(index)), manager: "kubelet")
+            try store.create(nodes, namespace: nil, body: node(name, index: index, address: network.nodeAddress(index), alone: nodeNames.count == 1),
+                             manager: "kubelet")
         }
+        // kind's default StorageClass (rancher.io/local-path); PVCs without a class get it.
+        let storageClasses = ResourceCatalog.find(kind: "StorageClass", groupVersion: "storage.k8s.io/v1")!
+        try store.create(storageClasses, namespace: nil, body: [
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": ["name": "standard", "annotations": ["storageclass.kubernetes.io/is-default-class": "true"]],
+            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+        ], manager: "kube-apiserver")
     }
 
-    static func node(_ name: String, index: Int, address: String) -> JSONValue {
+    /// A kind node. The control plane is tainted NoSchedule, except on a one-node cluster, where kind removes the
+    /// taint so workloads schedule.
+    static func node(_ name: String, index: Int, address: String, alone: Bool = false) -> JSONValue {
         var labels: [String: JSONValue] = [
             "kubernetes.io/hostname": .string(name), "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
@@ -358,7 +368,7 @@ package enum Bootstrap {
         if index == 0 {
             labels["node-role.kubernetes.io/control-plane"] = ""
             labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
-            spec.set(["taints"], to: [["key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"]])
+            if !alone { spec.set(["taints"], to: [["key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"]]) }
         }
         let now = ObjectStore.now()
         func condition(_ type: String, _ status: String, _ reason: String, _ message: String) -> JSONValue {

@@ -39,7 +39,10 @@ package enum Defaults {
                 }))
             }
         case "persistentvolumeclaims":
-            // No storage exists: a claim is bound at once, as with kind's local-path provisioner after first use.
+            // No storage exists: a claim is bound at once, as with kind's local-path provisioner after first use,
+            // to the default class `standard` when it names none.
+            setIfMissing(["spec", "storageClassName"], "standard")
+            setIfMissing(["spec", "volumeMode"], "Filesystem")
             setIfMissing(["status", "phase"], "Bound")
             if let request = object.value(at: ["spec", "resources", "requests", "storage"]) {
                 setIfMissing(["status", "capacity", "storage"], request)

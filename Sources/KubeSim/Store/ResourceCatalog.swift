@@ -42,9 +42,17 @@ public enum ResourceCatalog {
         // Served only as POST (APIRouter answers it: every sim client is system:masters); listed for discovery.
         ResourceType(group: "authorization.k8s.io", version: "v1", plural: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview",
                      kind: "SelfSubjectAccessReview", namespaced: false, shortNames: [], subresources: [], tracksGeneration: false),
+        // Stored, validated and listed; not enforced (the sim's loopback network has no policy engine).
+        ResourceType(group: "networking.k8s.io", version: "v1", plural: "networkpolicies", singular: "networkpolicy",
+                     kind: "NetworkPolicy", namespaced: true, shortNames: ["netpol"], subresources: [], tracksGeneration: true),
+        // `standard`, the default class, exists from the start as on kind (local-path); claims bind at once.
+        ResourceType(group: "storage.k8s.io", version: "v1", plural: "storageclasses", singular: "storageclass",
+                     kind: "StorageClass", namespaced: false, shortNames: ["sc"], subresources: [], tracksGeneration: false),
     ]
 
-    public static let groups: [(name: String, version: String)] = [("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1")]
+    public static let groups: [(name: String, version: String)] = [
+        ("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1"), ("networking.k8s.io", "v1"), ("storage.k8s.io", "v1"),
+    ]
 
     /// The resource served under `group/version` with plural name `plural`.
     public static func find(group: String, version: String, plural: String) -> ResourceType? {

@@ -20,8 +20,26 @@ package struct ResourceStrategy: Sendable {
         switch (resource.group, resource.plural) {
         case ("", "services"): services
         case ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"): workloads(resource)
+        case ("networking.k8s.io", "networkpolicies"): networkPolicies(resource)
         default: ResourceStrategy()
         }
+    }
+
+    // MARK: NetworkPolicies: the policy types the real validation accepts
+
+    static func networkPolicies(_ resource: ResourceType) -> ResourceStrategy {
+        @Sendable func validate(_ object: JSONValue) throws {
+            let name = object.string(at: "metadata", "name") ?? ""
+            for (index, type) in (object.value(at: ["spec", "policyTypes"])?.arrayValue ?? []).enumerated() {
+                let text = type.stringValue ?? ""
+                guard ["Ingress", "Egress"].contains(text) else {
+                    throw APIError.invalid(resource, name, field: "spec.policyTypes[\(index)]", value: text,
+                                           why: "supported values: \"Ingress\", \"Egress\"")
+                }
+            }
+        }
+        return ResourceStrategy(prepareForCreate: { object, _, _ in try validate(object) },
+                                prepareForUpdate: { object, _, _ in try validate(object) })
     }
 
     // MARK: Services: nodePort allocation
