@@ -42,9 +42,24 @@ public enum ResourceCatalog {
         // Served only as POST (APIRouter answers it: every sim client is system:masters); listed for discovery.
         ResourceType(group: "authorization.k8s.io", version: "v1", plural: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview",
                      kind: "SelfSubjectAccessReview", namespaced: false, shortNames: [], subresources: [], tracksGeneration: false),
+        // In-cluster clients (a Prometheus in a pod): their identity and what RBAC grants it. Appended, so the
+        // indexes above stay put.
+        core("serviceaccounts", "serviceaccount", "ServiceAccount", short: ["sa"]),
+        rbac("roles", "role", "Role", namespaced: true),
+        rbac("rolebindings", "rolebinding", "RoleBinding", namespaced: true),
+        rbac("clusterroles", "clusterrole", "ClusterRole", namespaced: false),
+        rbac("clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", namespaced: false),
     ]
 
-    public static let groups: [(name: String, version: String)] = [("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1")]
+    public static let groups: [(name: String, version: String)] = [
+        ("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1"), ("rbac.authorization.k8s.io", "v1"),
+    ]
+
+    public static let serviceAccounts = all[13]
+    public static let roles = all[14]
+    public static let roleBindings = all[15]
+    public static let clusterRoles = all[16]
+    public static let clusterRoleBindings = all[17]
 
     /// The resource served under `group/version` with plural name `plural`.
     public static func find(group: String, version: String, plural: String) -> ResourceType? {
@@ -65,6 +80,11 @@ public enum ResourceCatalog {
     ) -> ResourceType {
         ResourceType(group: "", version: "v1", plural: plural, singular: singular, kind: kind, namespaced: namespaced,
                      shortNames: short, subresources: sub, tracksGeneration: false)
+    }
+
+    private static func rbac(_ plural: String, _ singular: String, _ kind: String, namespaced: Bool) -> ResourceType {
+        ResourceType(group: "rbac.authorization.k8s.io", version: "v1", plural: plural, singular: singular, kind: kind,
+                     namespaced: namespaced, shortNames: [], subresources: [], tracksGeneration: false)
     }
 
     private static func apps(_ plural: String, _ singular: String, _ kind: String, short: [String]) -> ResourceType {
