@@ -35,6 +35,15 @@ package struct APIRequest: Sendable {
 
     /// The query as sent (forwarded unchanged by the proxy).
     var rawQuery: String?
+    /// Who sent it (the I/O shell authenticates; the router authorizes).
+    var identity: Identity = .admin
+
+    /// The token of an `Authorization: Bearer` header.
+    var bearerToken: String? {
+        guard let value = headers["authorization"], value.lowercased().hasPrefix("bearer ") else { return nil }
+        let token = value.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
 
     var accept: String { headers["accept"] ?? "" }
     var contentType: String { (headers["content-type"] ?? "application/json").lowercased() }

@@ -58,6 +58,9 @@ package struct APIRouter: Sendable {
 
     func route(_ request: APIRequest) -> Reply {
         do {
+            if case .serviceAccount(let subject) = request.identity, let denied = RBACAuthorizer(store: store).check(request, as: subject) {
+                throw denied
+            }
             return try dispatch(request)
         } catch let error as APIError {
             return .error(error)

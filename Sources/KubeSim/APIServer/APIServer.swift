@@ -8,7 +8,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// The I/O shell of the API server: HTTPS (client certificates required) or plain HTTP on loopback, HTTP/1.1
+/// The I/O shell of the API server: HTTPS (a client certificate or a ServiceAccount token) or plain HTTP on loopback, HTTP/1.1
 /// keep-alive, one task per connection; every request goes through `APIRouter`, watches stream chunked JSON
 /// lines, proxy requests are forwarded to the pod's process.
 package final class APIServer: Sendable {
@@ -95,6 +95,7 @@ private struct Connections: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
+                var hasClientCertificate: Bool?
                 var body = ByteBuffer()
                 var tooLarge = false
                 for try await part in inbound {
@@ -108,10 +109,21 @@ private struct Connections: Sendable {
                     case .end:
                         guard let requestHead = head else { continue }
                         head = nil
-                        let request = APIRequest(
+                        var request = APIRequest(
                             method: requestHead.method.rawValue, uri: requestHead.uri,
                             headers: requestHead.headers.map { ($0.name, $0.value) },
                             body: Data(body.readableBytesView))
+                        if hasClientCertificate == nil {
+                            hasClientCertificate = settings.tls == nil
+                                ? false : (try? await connection.channel.nioSSL_peerCertificate().get()) != nil
+                        }
+                        guard let identity = authenticate(request, clientCertificate: hasClientCertificate ?? false) else {
+                            try await writeWhole(status: 401, contentType: "application/json", Self.unauthorized.status.data,
+                                                 keepAlive: requestHead.isKeepAlive, to: outbound)
+                            if !requestHead.isKeepAlive { return }
+                            continue
+                        }
+                        request.identity = identity
                         logger.debug("\(request.method) \(requestHead.uri) content-type=\(request.headers["content-type"] ?? "-") accept=\(request.accept)")
                         if let plan = settings.faults?.plan, !plan.isEmpty {
                             if plan.apiLatency > .zero { try await Task.sleep(for: plan.apiLatency) }
@@ -135,6 +147,19 @@ private struct Connections: Sendable {
         } catch {
             logger.debug("connection ended: \(error)")
         }
+    }
+
+    static let unauthorized = APIError(code: 401, reason: "Unauthorized", message: "Unauthorized")
+
+    /// The authenticators, in the real server's order: a client certificate the TLS layer verified against the sim's
+    /// CA (the admin), then a ServiceAccount bearer token. Over plain HTTP (`--insecure-http`) a request without a
+    /// token is the admin, as before tokens existed. Nil: 401.
+    private func authenticate(_ request: APIRequest, clientCertificate: Bool) -> Identity? {
+        if clientCertificate { return .admin }
+        if let token = request.bearerToken {
+            return store.serviceAccountTokens.subject(of: token, in: store).map(Identity.serviceAccount)
+        }
+        return settings.tls == nil ? .admin : nil
     }
 
     /// The Status an injected API error carries, worded as the real server's.

@@ -15,7 +15,8 @@ public struct SimCertificates: Sendable {
     /// Generates a fresh CA, server and client pair.
     /// - Parameter scratch: a private directory for the (public) CA certificate and openssl's config.
     /// - Throws: `SimError` naming the openssl step that failed and its stderr.
-    public static func generate(in scratch: URL, openssl: String = "/usr/bin/openssl") throws -> SimCertificates {
+    /// - Parameter serviceIP: the `kubernetes` Service's ClusterIP, named in the server certificate with its DNS names.
+    public static func generate(in scratch: URL, serviceIP: String? = nil, openssl: String = "/usr/bin/openssl") throws -> SimCertificates {
         let config = scratch.appendingPathComponent("openssl.cnf")
         try Data("[req]\ndistinguished_name=dn\nprompt=no\n[dn]\n".utf8).write(to: config)
         let common = ["req", "-config", config.path, "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -35,8 +36,9 @@ public struct SimCertificates: Sendable {
             for item in extensions { arguments += ["-addext", item] }
             return try split(try run(openssl, arguments, input: caKey, step: step), step: step)
         }
+        let serviceNames = serviceIP.map { ",IP:\($0),DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" } ?? ""
         let server = try leaf("/CN=kube-apiserver", [
-            "subjectAltName=IP:127.0.0.1,DNS:localhost", "extendedKeyUsage=serverAuth",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost" + serviceNames, "extendedKeyUsage=serverAuth",
             "keyUsage=critical,digitalSignature,keyEncipherment",
         ], step: "server certificate")
         let client = try leaf("/O=system:masters/CN=kubernetes-admin", [

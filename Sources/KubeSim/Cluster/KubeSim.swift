@@ -74,7 +74,8 @@
 /// Retry-After), watch drops and 410 Gone on resumed watches.
 ///
 /// ## Not modelled
-/// - Authorization (every client is cluster-admin), admission, `dryRun`, `deletecollection`, port-forward (SPDY:
+/// - Authorization beyond RBAC for ServiceAccount tokens (certificate clients are cluster-admin), admission beyond
+///   defaults and the ServiceAccount token mount, `dryRun`, `deletecollection`, port-forward (SPDY:
 ///   libcurl here has no WebSocket support and kubectl needs an upgrade the sim does not speak), exec/attach, the
 ///   scale subresource's body, CRDs, resource requests in scheduling, runAsUser (processes run as the sim's user),
 ///   read-only root filesystems, graceful pod termination in the API (pods vanish at once; their processes get the

@@ -160,16 +160,17 @@ public final class SimulatedCluster: Sendable {
             }
             let network = try SimNetwork.claim()
             let faults = FaultSwitch(options.faults)
-            let certificates = options.insecureHTTP ? nil : try SimCertificates.generate(in: state)
+            let store = ObjectStore(historyLimit: options.historyLimit, serviceAddress: network.serviceAddress)
+            let nodeNames = (0..<options.nodes).map(nodeName)
+            let kubernetesIP = try Bootstrap.populate(store, nodeNames: nodeNames, network: network)
+            // The server certificate names the `kubernetes` Service too, so in-cluster clients verify it by ClusterIP.
+            let certificates = options.insecureHTTP ? nil : try SimCertificates.generate(in: state, serviceIP: kubernetesIP)
             var settings = APIServer.Settings()
             settings.port = options.port
             settings.bookmarkInterval = options.bookmarkInterval
             if let certificates { settings.tls = try tlsContext(certificates) }
 
             settings.faults = faults
-            let store = ObjectStore(historyLimit: options.historyLimit, serviceAddress: network.serviceAddress)
-            let nodeNames = (0..<options.nodes).map(nodeName)
-            try Bootstrap.populate(store, nodeNames: nodeNames, network: network)
 
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
             let logDirectory = state.appendingPathComponent("logs")
@@ -183,6 +184,7 @@ public final class SimulatedCluster: Sendable {
                 try? await group.shutdownGracefully()
                 throw SimError("the API server cannot listen on 127.0.0.1:\(options.port): \(error)")
             }
+            try Bootstrap.publishAPIServer(store, port: server.port)
             let scheme = certificates == nil ? "http" : "https"
             let url = "\(scheme)://127.0.0.1:\(server.port)"
             let kubeconfig = options.kubeconfigPath ?? state.appendingPathComponent("kubeconfig").path
@@ -202,7 +204,8 @@ public final class SimulatedCluster: Sendable {
                                   events: events, logger: logger)
             }
             let kubeletTask = kubelet.map { kubelet in Task { await kubelet.run() } }
-            let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet, events: events,
+            let clusterCA = certificates.map { String(decoding: $0.caCertificatePEM, as: UTF8.self) }
+            let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet, events: events, clusterCA: clusterCA,
                                                  afterEachPass: { await services.reconcile() })
             let nodeFaults = Task { [kubelet] in
                 await withTaskGroup(of: Void.self) { group in
@@ -284,8 +287,10 @@ public final class SimulatedCluster: Sendable {
         let key = try NIOSSLPrivateKey(bytes: Array(certificates.serverKeyPEM), format: .pem)
         let authority = try NIOSSLCertificate(bytes: Array(certificates.caCertificatePEM), format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key))
-        // Client certificates are required and must chain to the sim's CA (kind's admin user authenticates so).
-        configuration.certificateVerification = .noHostnameVerification
+        // kind's admin user authenticates with a client certificate.
+        // A certificate, when presented, must chain to the sim's CA; in-cluster clients present none and send a
+        // ServiceAccount token instead (the API server answers 401 to a request with neither).
+        configuration.certificateVerification = .optionalVerification
         configuration.trustRoots = .certificates([authority])
         configuration.minimumTLSVersion = .tlsv12
         return try NIOSSLContext(configuration: configuration)
@@ -338,7 +343,9 @@ package enum Kubeconfig {
 
 /// The objects a fresh cluster has: the standard namespaces and the nodes.
 package enum Bootstrap {
-    static func populate(_ store: ObjectStore, nodeNames: [String], network: SimNetwork) throws {
+    /// Namespaces, nodes and the `kubernetes` Service; returns the Service's ClusterIP.
+    @discardableResult
+    static func populate(_ store: ObjectStore, nodeNames: [String], network: SimNetwork) throws -> String {
         let namespaces = ResourceCatalog.all[0], nodes = ResourceCatalog.all[1]
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             try store.create(namespaces, namespace: nil, body: ["metadata": ["name": .string(name)]], manager: "kube-apiserver")
@@ -353,6 +360,23 @@ package enum Bootstrap {
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
             "metadata": ["name": "standard", "annotations": ["storageclass.kubernetes.io/is-default-class": "true"]],
             "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+        ], manager: "kube-apiserver")
+        // The API server's own Service, without a selector: its Endpoints (`publishAPIServer`) name the server.
+        let service = try store.create(ResourceCatalog.all[3], namespace: "default", body: [
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": ["name": "kubernetes", "labels": ["component": "apiserver", "provider": "kubernetes"]],
+            "spec": ["ports": [["name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443]]],
+        ], manager: "kube-apiserver")
+        return service.string(at: "spec", "clusterIP") ?? ""
+    }
+
+    /// The `kubernetes` Endpoints: the address and port the API server listens on (kube-proxy forwards the
+    /// ClusterIP's port 443 there).
+    static func publishAPIServer(_ store: ObjectStore, port: Int) throws {
+        try store.create(ResourceCatalog.all[4], namespace: "default", body: [
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": ["name": "kubernetes", "labels": ["endpointslice.kubernetes.io/skip-mirror": "true"]],
+            "subsets": [["addresses": [["ip": "127.0.0.1"]], "ports": [["name": "https", "port": .number(Double(port)), "protocol": "TCP"]]]],
         ], manager: "kube-apiserver")
     }
 

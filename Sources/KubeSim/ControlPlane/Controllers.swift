@@ -20,9 +20,10 @@ package enum Controllers {
 
     /// Starts the loops; cancel the task (or close the store's watches) to stop them. Every change of a watched
     /// resource triggers one pass (coalesced: a burst of changes makes one or two passes, not one each).
-    package static func start(store: ObjectStore, instantKubelet: Bool, events: EventRecorder,
+    package static func start(store: ObjectStore, instantKubelet: Bool, events: EventRecorder, clusterCA: String? = nil,
                       afterEachPass: (@Sendable () async -> Void)? = nil) -> Task<Void, Never> {
-        let watched = [daemonSets, pods, nodes, WorkloadControllers.deployments, WorkloadControllers.replicaSets, ResourceCatalog.all[3]]
+        let watched = [daemonSets, pods, nodes, WorkloadControllers.deployments, WorkloadControllers.replicaSets, ResourceCatalog.all[3],
+                       ResourceCatalog.all[0], ResourceCatalog.serviceAccounts]
         // Registered before returning, so the sim's watches are all in place once `start` is done.
         let subscriptions = watched.map { store.watchFromCurrentState($0) }
         return Task {
@@ -38,6 +39,7 @@ package enum Controllers {
                 group.addTask {
                     for await _ in trigger {
                         if Task.isCancelled { break }
+                        ServiceAccountController.reconcile(store: store, clusterCA: clusterCA)
                         Scheduler.run(store, events: events)
                         if instantKubelet { runKubelet(store) }
                         for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store, events: events) }

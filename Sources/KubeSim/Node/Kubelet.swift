@@ -567,8 +567,13 @@ extension Kubelet {
     }
 
     /// enableServiceLinks: `REDIS_SERVICE_SERVICE_HOST=…`, `…_SERVICE_PORT=…` for each Service in the namespace.
+    /// The API server's own (`kubernetes` in `default`) comes first for every namespace, as the kubelet's master
+    /// service variables do.
     func serviceVariables(namespace: String) -> [(String, String)] {
-        let services = store.list(ResourceCatalog.all[3], namespace: namespace).items
+        var services = store.list(ResourceCatalog.all[3], namespace: namespace).items
+        if namespace != "default", let master = try? store.get(ResourceCatalog.all[3], namespace: "default", name: "kubernetes") {
+            services.insert(master, at: 0)
+        }
         return services.flatMap { service -> [(String, String)] in
             guard let name = service.string(at: "metadata", "name"), let ip = service.string(at: "spec", "clusterIP"), ip != "None",
                   let port = service.value(at: ["spec", "ports"])?.arrayValue?.first?["port"]?.intValue else { return [] }

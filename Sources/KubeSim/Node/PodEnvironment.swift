@@ -42,9 +42,9 @@ package struct PodEnvironment {
         define("HOSTNAME", hostNetwork ? (pod.string(at: "spec", "nodeName") ?? podName) : podName)
         define("HOME", podDirectory.path)
         for (key, value) in entry.env.sorted(by: { $0.key < $1.key }) { define(key, value) }
-        if pod.value(at: ["spec", "enableServiceLinks"]) != .bool(false) {
-            for (key, value) in serviceVariables { define(key, value) }
-        }
+        // The API server's variables are set even without service links, as the kubelet does.
+        let serviceLinks = pod.value(at: ["spec", "enableServiceLinks"]) != .bool(false)
+        for (key, value) in serviceVariables where serviceLinks || key.hasPrefix("KUBERNETES_SERVICE_") { define(key, value) }
         for source in container["envFrom"]?.arrayValue ?? [] {
             let prefix = source["prefix"]?.stringValue ?? ""
             for (key, value) in try keyValues(source) { define(prefix + key, value) }
@@ -73,6 +73,7 @@ package struct PodEnvironment {
             throw ContainerConfigError(reason: "CreateContainerError",
                                        message: "no command specified: image \(container["image"]?.stringValue ?? "") has no entrypoint or cmd in the runtime map")
         }
+        if !entry.listenFlags.isEmpty { command = [command[0]] + Self.pinListenAddresses(Array(command.dropFirst()), entry.listenFlags, podIP: podIP) }
         let paths = try mounts(container, entry: entry)
         command = command.map { Self.mapPath($0, paths) }
         for (key, value) in environment where key != "PATH" && !key.hasPrefix("KVERIFY_") && key != "LD_PRELOAD" {
@@ -94,8 +95,75 @@ package struct PodEnvironment {
             throw ContainerConfigError(reason: "StartError",
                                        message: "failed to create containerd task: failed to create shim task: OCI runtime create failed: exec: \"\(executableName)\": executable file not found in $PATH" + hint)
         }
+        if entry.mountNamespace {
+            return try isolatedLaunch(executable: executable, arguments: Array(command.dropFirst()), environment: environment,
+                                      workingDirectory: workingDirectory, logFile: logFile, container: container)
+        }
         return ContainerProcess.Launch(executable: executable, arguments: Array(command.dropFirst()), environment: environment,
                                        workingDirectory: workingDirectory, logFile: logFile)
+    }
+
+    /// `--flag=HOST:PORT` or `--flag HOST:PORT` with HOST replaced by the pod's address; the flag added with its
+    /// default port when absent.
+    static func pinListenAddresses(_ arguments: [String], _ flags: [String: Int], podIP: String) -> [String] {
+        var result = arguments
+        func pinned(_ value: String, _ fallback: Int) -> String {
+            let port = value.split(separator: ":", omittingEmptySubsequences: false).last.flatMap { Int($0) } ?? fallback
+            return "\(podIP):\(port)"
+        }
+        for (flag, port) in flags.sorted(by: { $0.key < $1.key }) {
+            var found = false
+            var index = 0
+            while index < result.count {
+                if result[index].hasPrefix(flag + "=") {
+                    result[index] = flag + "=" + pinned(String(result[index].dropFirst(flag.count + 1)), port)
+                    found = true
+                } else if result[index] == flag, index + 1 < result.count {
+                    result[index + 1] = pinned(result[index + 1], port)
+                    found = true
+                    index += 1
+                }
+                index += 1
+            }
+            if !found { result.append("\(flag)=\(podIP):\(port)") }
+        }
+        return result
+    }
+
+    /// The process in its own mount namespace (`unshare --mount`), each volume mount bind-mounted at its container
+    /// path. A mount point missing on the host is made inside an overlay of its nearest existing directory (upper
+    /// and work directories in the pod's directory), so the host's tree is never written; a path whose nearest
+    /// existing directory is `/` is not mounted (the command line's path rewriting still maps it).
+    func isolatedLaunch(executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
+                        logFile: String, container: JSONValue) throws -> ContainerProcess.Launch {
+        guard let unshare = ContainerProcess.resolve("unshare", path: "/usr/bin:/bin:/usr/sbin:/sbin") else {
+            throw ContainerConfigError(reason: "StartError", message: "the runtime map runs this image in a mount namespace, which needs unshare (util-linux)")
+        }
+        func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var script = ["set -e"]
+        var overlaid: [String: Int] = [:]
+        let volumePaths = try mounts(container, entry: RuntimeMap.Entry(image: "")).filter { ($0.1 as String).hasPrefix("/") }
+        for (containerPath, hostPath) in volumePaths.reversed() {  // shortest first: a mount inside another comes later
+            var ancestor = URL(fileURLWithPath: containerPath)
+            while !FileManager.default.fileExists(atPath: ancestor.path), ancestor.path != "/" { ancestor.deleteLastPathComponent() }
+            let existing = ancestor.resolvingSymlinksInPath().path
+            let target = existing + String(containerPath.dropFirst(ancestor.path.count))
+            if existing == "/" { continue }
+            if ancestor.path != containerPath, overlaid[existing] == nil {
+                let number = overlaid.count
+                overlaid[existing] = number
+                let upper = podDirectory.appendingPathComponent("overlays/\(number)/upper"), work = podDirectory.appendingPathComponent("overlays/\(number)/work")
+                try FileManager.default.createDirectory(at: upper, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+                script.append("mount -t overlay overlay -o \(quoted("lowerdir=\(existing),upperdir=\(upper.path),workdir=\(work.path)")) \(quoted(existing))")
+            }
+            script.append("mkdir -p \(quoted(target)) && mount --bind \(quoted(hostPath)) \(quoted(target))")
+        }
+        script.append("exec \"$@\"")
+        var options = ["--mount", "--propagation", "private"]
+        if getuid() != 0 { options += ["--user", "--map-root-user"] }
+        return ContainerProcess.Launch(executable: unshare, arguments: options + ["/bin/sh", "-c", script.joined(separator: "\n"), "sh", executable] + arguments,
+                                       environment: environment, workingDirectory: workingDirectory, logFile: logFile)
     }
 
     /// Kubernetes' `$(VAR)` expansion: defined variables are replaced, `$$` escapes, unknown references stay.
@@ -154,6 +222,11 @@ package struct PodEnvironment {
             }
             paths.append((mountPath, host.path))
         }
+        for directory in entry.scratch where !paths.contains(where: { $0.0 == directory }) {
+            let host = podDirectory.appendingPathComponent("rootfs" + directory)
+            try? FileManager.default.createDirectory(at: host, withIntermediateDirectories: true)
+            paths.append((directory, host.path))
+        }
         return paths.sorted { $0.0.count > $1.0.count }
     }
 
@@ -168,23 +241,71 @@ package struct PodEnvironment {
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         if let configMap = volume["configMap"] {
-            try writeKeys(resource: "configmaps", name: configMap["name"]?.stringValue ?? "", optional: configMap["optional"] == .bool(true), into: directory)
+            try writeKeys(resource: "configmaps", name: configMap["name"]?.stringValue ?? "", optional: configMap["optional"] == .bool(true),
+                          items: configMap["items"], into: directory)
         } else if let secret = volume["secret"] {
-            try writeKeys(resource: "secrets", name: secret["secretName"]?.stringValue ?? "", optional: secret["optional"] == .bool(true), into: directory)
+            try writeKeys(resource: "secrets", name: secret["secretName"]?.stringValue ?? "", optional: secret["optional"] == .bool(true),
+                          items: secret["items"], into: directory)
+        } else if let sources = volume.value(at: ["projected", "sources"])?.arrayValue {
+            try writeProjection(sources, into: directory)
         }
         return directory
     }
 
-    private func writeKeys(resource: String, name: String, optional: Bool, into directory: URL) throws {
+    /// A projected volume: ServiceAccount token, ConfigMap and Secret keys, downward API fields, in one directory
+    /// (the `kube-api-access-*` volume every pod gets is one).
+    private func writeProjection(_ sources: [JSONValue], into directory: URL) throws {
+        for source in sources {
+            if let projection = source["serviceAccountToken"] {
+                let account = pod.string(at: "spec", "serviceAccountName") ?? "default"
+                guard let object = try? store.get(ResourceCatalog.serviceAccounts, namespace: namespace, name: account),
+                      let uid = object.string(at: "metadata", "uid") else {
+                    throw ContainerConfigError(reason: "CreateContainerConfigError",
+                                               message: "failed to fetch token: serviceaccounts \"\(account)\" not found")
+                }
+                let token = store.serviceAccountTokens.issue(for: .init(namespace: namespace, name: account, uid: uid))
+                write(token, to: projection["path"]?.stringValue ?? "token", in: directory)
+            } else if let configMap = source["configMap"] {
+                try writeKeys(resource: "configmaps", name: configMap["name"]?.stringValue ?? "", optional: configMap["optional"] == .bool(true),
+                              items: configMap["items"], into: directory)
+            } else if let secret = source["secret"] {
+                try writeKeys(resource: "secrets", name: secret["name"]?.stringValue ?? "", optional: secret["optional"] == .bool(true),
+                              items: secret["items"], into: directory)
+            } else if let items = source.value(at: ["downwardAPI", "items"])?.arrayValue {
+                for item in items {
+                    guard let path = item["path"]?.stringValue, let fieldRef = item["fieldRef"] else { continue }
+                    write(try valueFrom(["fieldRef": fieldRef], container: [:]) ?? "", to: path, in: directory)
+                }
+            }
+        }
+    }
+
+    private func write(_ value: String, to path: String, in directory: URL) {
+        let file = directory.appendingPathComponent(path)
+        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: file.path, contents: Data(value.utf8), attributes: [.posixPermissions: 0o600])
+    }
+
+    /// Writes a ConfigMap's or Secret's keys as files: all of them, or only `items` (`key` → `path`).
+    private func writeKeys(resource: String, name: String, optional: Bool, items: JSONValue? = nil, into directory: URL) throws {
         let type = ResourceCatalog.find(group: "", version: "v1", plural: resource)!
         guard let object = try? store.get(type, namespace: namespace, name: name) else {
             if optional { return }
             throw ContainerConfigError(reason: "CreateContainerConfigError", message: "\(type.singular) \"\(name)\" not found")
         }
-        for (key, value) in Self.data(of: object) {
-            let file = directory.appendingPathComponent(key)
-            FileManager.default.createFile(atPath: file.path, contents: Data(value.utf8), attributes: [.posixPermissions: 0o600])
+        let data = Self.data(of: object)
+        if let items = items?.arrayValue {
+            for item in items {
+                guard let key = item["key"]?.stringValue, let path = item["path"]?.stringValue else { continue }
+                guard let value = data[key] else {
+                    if optional { continue }
+                    throw ContainerConfigError(reason: "CreateContainerConfigError", message: "couldn't find key \(key) in \(type.kind) \(namespace)/\(name)")
+                }
+                write(value, to: path, in: directory)
+            }
+            return
         }
+        for (key, value) in data { write(value, to: key, in: directory) }
     }
 
     /// A ConfigMap's `data`, or a Secret's `data` (base64) and `stringData`.

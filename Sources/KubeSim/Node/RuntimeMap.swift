@@ -23,6 +23,17 @@ public struct RuntimeMap: Sendable {
         public var env: [String: String] = [:]
         /// Absolute path of the exposition a stub serves instead of running a process.
         public var stubMetrics: String?
+        /// Flags that carry a listen address (`--web.listen-address` → its default port). Programs that make
+        /// raw syscalls (Go) bind without the network shim, so the kubelet pins each such flag's host to the pod's
+        /// address, keeping the port, and adds the flag with the default port when the command lacks it.
+        public var listenFlags: [String: Int] = [:]
+        /// Run the process in its own mount namespace where the pod's volume mounts are bind-mounted at their
+        /// container paths, for programs that open fixed paths without the shim (client-go's in-cluster config
+        /// reads `/var/run/secrets/kubernetes.io/serviceaccount/`).
+        public var mountNamespace = false
+        /// Image paths that are the image's own writable directories (`/prometheus`): a fresh directory per pod,
+        /// unless a volume is mounted there.
+        public var scratch: [String] = []
     }
 
     public var entries: [Entry]
@@ -75,7 +86,8 @@ public struct RuntimeMap: Sendable {
             guard let fields = item as? [String: Any], let image = fields["image"] as? String, !image.isEmpty else {
                 throw SimError("\(path): images[\(index)] needs an `image` pattern")
             }
-            let known: Set<String> = ["image", "entrypoint", "cmd", "path", "files", "workingDir", "env", "stub"]
+            let known: Set<String> = ["image", "entrypoint", "cmd", "path", "files", "workingDir", "env", "stub", "listenFlags",
+                                      "mountNamespace", "scratch"]
             if let unknown = fields.keys.first(where: { !known.contains($0) }) {
                 throw SimError("\(path): images[\(index)] (\(image)) has an unknown field `\(unknown)`; known: \(known.sorted().joined(separator: ", "))")
             }
@@ -86,6 +98,20 @@ public struct RuntimeMap: Sendable {
             entry.files = try map(fields["files"], "files", index).mapValues(absolute)
             entry.workingDir = fields["workingDir"] as? String
             entry.env = try map(fields["env"], "env", index)
+            for (flag, port) in try map(fields["listenFlags"], "listenFlags", index) {
+                guard flag.hasPrefix("-"), let number = Int(port), (1...65535).contains(number) else {
+                    throw SimError("\(path): images[\(index)].listenFlags maps a flag (`--web.listen-address`) to a default port, got \(flag): \(port)")
+                }
+                entry.listenFlags[flag] = number
+            }
+            if let value = fields["mountNamespace"] {
+                guard let flag = value as? Bool else { throw SimError("\(path): images[\(index)].mountNamespace must be true or false") }
+                entry.mountNamespace = flag
+            }
+            entry.scratch = try strings(fields["scratch"], "scratch", index) ?? []
+            if let bad = entry.scratch.first(where: { !$0.hasPrefix("/") || $0 == "/" }) {
+                throw SimError("\(path): images[\(index)].scratch lists image directories (absolute, not /), got \(bad)")
+            }
             if let stub = fields["stub"] {
                 guard let metrics = (stub as? [String: Any])?["metrics"] as? String else {
                     throw SimError("\(path): images[\(index)].stub needs `metrics: FILE`")

@@ -160,6 +160,9 @@ package final class ServiceNetwork: Sendable {
     /// A Ready pod behind the Service and the target port, round-robin.
     func endpoint(namespace: String, service name: String, servicePort: Int) -> (host: String, port: Int)? {
         guard let service = try? store.get(Self.services, namespace: namespace, name: name) else { return nil }
+        if (service.value(at: ["spec", "selector"])?.objectValue ?? [:]).isEmpty {
+            return manualEndpoint(service, namespace: namespace, name: name, servicePort: servicePort)
+        }
         let endpoints = readyEndpoints(service, namespace: namespace)
         guard !endpoints.isEmpty,
               let port = (service.value(at: ["spec", "ports"])?.arrayValue ?? []).first(where: { $0["port"]?.intValue == servicePort }) else { return nil }
@@ -176,6 +179,25 @@ package final class ServiceNetwork: Sendable {
         }
         guard let ip = pod.string(at: "status", "podIP"), let target else { return nil }
         return (ip, target)
+    }
+
+    /// A Service without a selector (`kubernetes` in `default`, or one whose Endpoints a user writes): its
+    /// Endpoints object names the addresses, and the port of the same name as the Service port.
+    private func manualEndpoint(_ service: JSONValue, namespace: String, name: String, servicePort: Int) -> (host: String, port: Int)? {
+        guard let endpoints = try? store.get(Self.endpoints, namespace: namespace, name: name) else { return nil }
+        let portName = (service.value(at: ["spec", "ports"])?.arrayValue ?? []).first { $0["port"]?.intValue == servicePort }?["name"]?.stringValue
+        let targets = (endpoints["subsets"]?.arrayValue ?? []).flatMap { subset -> [(String, Int)] in
+            let ports = subset["ports"]?.arrayValue ?? []
+            guard let port = (ports.first { $0["name"]?.stringValue == portName } ?? (ports.count == 1 ? ports.first : nil))?["port"]?.intValue
+            else { return [] }
+            return (subset["addresses"]?.arrayValue ?? []).compactMap { $0["ip"]?.stringValue }.map { ($0, port) }
+        }
+        guard !targets.isEmpty else { return nil }
+        let turn = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        return targets[turn % targets.count]
     }
 
     private func readyEndpoints(_ service: JSONValue, namespace: String) -> [JSONValue] {

@@ -22,6 +22,7 @@ package enum Defaults {
             setIfMissing(["status", "phase"], "Pending")
             setIfMissing(["status", "qosClass"], "BestEffort")
             defaultContainers(&object, ["spec"])
+            mountServiceAccountToken(&object)
         case "services":
             setIfMissing(["spec", "type"], "ClusterIP")
             setIfMissing(["spec", "sessionAffinity"], "None")
@@ -72,6 +73,38 @@ package enum Defaults {
             setIfMissing(["type"], "Opaque")
         default:
             break
+        }
+    }
+
+    /// Where every pod finds its API credentials (client-go's in-cluster config reads exactly this directory).
+    package static let serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+    /// The ServiceAccount admission plugin: unless `automountServiceAccountToken: false`, a projected volume with
+    /// the account's token, the cluster CA (`kube-root-ca.crt`) and the namespace, mounted read-only in every
+    /// container that does not mount something there itself.
+    static func mountServiceAccountToken(_ pod: inout JSONValue) {
+        guard pod.value(at: ["spec", "automountServiceAccountToken"]) != .bool(false) else { return }
+        let volumes = pod.value(at: ["spec", "volumes"])?.arrayValue ?? []
+        if volumes.contains(where: { ($0["name"]?.stringValue ?? "").hasPrefix("kube-api-access-") }) { return }
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        let name = "kube-api-access-" + String((0..<5).map { _ in alphabet.randomElement()! })
+        let volume: JSONValue = ["name": .string(name), "projected": ["defaultMode": 420, "sources": [
+            ["serviceAccountToken": ["expirationSeconds": 3607, "path": "token"]],
+            ["configMap": ["name": "kube-root-ca.crt", "items": [["key": "ca.crt", "path": "ca.crt"]]]],
+            ["downwardAPI": ["items": [["fieldRef": ["apiVersion": "v1", "fieldPath": "metadata.namespace"], "path": "namespace"]]]],
+        ]]]
+        pod.set(["spec", "volumes"], to: .array(volumes + [volume]))
+        for field in ["initContainers", "containers"] {
+            guard let containers = pod.value(at: ["spec", field])?.arrayValue else { continue }
+            pod.set(["spec", field], to: .array(containers.map { container in
+                let mounts = container["volumeMounts"]?.arrayValue ?? []
+                guard !mounts.contains(where: { $0["mountPath"]?.stringValue == serviceAccountMountPath }) else { return container }
+                var container = container
+                container.set(["volumeMounts"], to: .array(mounts + [
+                    ["name": .string(name), "mountPath": .string(serviceAccountMountPath), "readOnly": true],
+                ]))
+                return container
+            }))
         }
     }
 

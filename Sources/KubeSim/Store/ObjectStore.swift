@@ -56,6 +56,8 @@ public final class ObjectStore: Sendable {
 
     /// ClusterIP for the n-th Service (the sim gives loopback addresses of its own network).
     let serviceAddress: @Sendable (Int) -> String
+    /// ServiceAccount tokens the kubelet mounts and the API server accepts.
+    public let serviceAccountTokens = ServiceAccountTokens()
 
     public init(historyLimit: Int = 5000, serviceAddress: @escaping @Sendable (Int) -> String = { n in "10.96.\(n / 250).\(n % 250 + 1)" }) {
         self.historyLimit = historyLimit

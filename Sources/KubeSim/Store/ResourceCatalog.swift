@@ -42,6 +42,13 @@ public enum ResourceCatalog {
         // Served only as POST (APIRouter answers it: every sim client is system:masters); listed for discovery.
         ResourceType(group: "authorization.k8s.io", version: "v1", plural: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview",
                      kind: "SelfSubjectAccessReview", namespaced: false, shortNames: [], subresources: [], tracksGeneration: false),
+        // In-cluster clients (a Prometheus in a pod): their identity and what RBAC grants it. Appended, so the
+        // indexes above stay put.
+        core("serviceaccounts", "serviceaccount", "ServiceAccount", short: ["sa"]),
+        rbac("roles", "role", "Role", namespaced: true),
+        rbac("rolebindings", "rolebinding", "RoleBinding", namespaced: true),
+        rbac("clusterroles", "clusterrole", "ClusterRole", namespaced: false),
+        rbac("clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", namespaced: false),
         // Stored, validated and listed; not enforced (the sim's loopback network has no policy engine).
         ResourceType(group: "networking.k8s.io", version: "v1", plural: "networkpolicies", singular: "networkpolicy",
                      kind: "NetworkPolicy", namespaced: true, shortNames: ["netpol"], subresources: [], tracksGeneration: true),
@@ -51,8 +58,15 @@ public enum ResourceCatalog {
     ]
 
     public static let groups: [(name: String, version: String)] = [
-        ("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1"), ("networking.k8s.io", "v1"), ("storage.k8s.io", "v1"),
+        ("", "v1"), ("apps", "v1"), ("authorization.k8s.io", "v1"), ("rbac.authorization.k8s.io", "v1"), ("networking.k8s.io", "v1"),
+        ("storage.k8s.io", "v1"),
     ]
+
+    public static let serviceAccounts = all[13]
+    public static let roles = all[14]
+    public static let roleBindings = all[15]
+    public static let clusterRoles = all[16]
+    public static let clusterRoleBindings = all[17]
 
     /// The resource served under `group/version` with plural name `plural`.
     public static func find(group: String, version: String, plural: String) -> ResourceType? {
@@ -73,6 +87,11 @@ public enum ResourceCatalog {
     ) -> ResourceType {
         ResourceType(group: "", version: "v1", plural: plural, singular: singular, kind: kind, namespaced: namespaced,
                      shortNames: short, subresources: sub, tracksGeneration: false)
+    }
+
+    private static func rbac(_ plural: String, _ singular: String, _ kind: String, namespaced: Bool) -> ResourceType {
+        ResourceType(group: "rbac.authorization.k8s.io", version: "v1", plural: plural, singular: singular, kind: kind,
+                     namespaced: namespaced, shortNames: [], subresources: [], tracksGeneration: false)
     }
 
     private static func apps(_ plural: String, _ singular: String, _ kind: String, short: [String]) -> ResourceType {
