@@ -108,6 +108,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -128,7 +129,7 @@ let package = Package(
         .target(
             name: "KubeSim",
             dependencies: [
-                "KubeModel", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode",
+                "KubeModel", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "Processes",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
