@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVerifyTestSupport
 import KubeModel
 import Testing
@@ -49,6 +52,18 @@ struct StreamingAcceptanceTests {
         spec:
           selector: {tier: web}
           ports: [{port: 80, targetPort: web}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: line-reader, namespace: stream-lab, labels: {tier: batch}}
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: reader
+            image: busybox:1.36
+            stdin: true
+            stdinOnce: true
+            command: [sh, -c, 'echo ready; while read line; do echo "got $line"; done; echo "stdin closed"']
         ---
         apiVersion: apps/v1
         kind: Deployment
@@ -128,6 +143,45 @@ struct StreamingAcceptanceTests {
                                             "--", "sh", "-c", "echo about to fail; exit 4", timeout: .seconds(90))
             #expect(failing.status == 4, "\(failing)")
             #expect(failing.stdout.contains("about to fail"), "\(failing)")
+        }
+    }
+
+    @Test("kubectl attach -i feeds a stdin: true container and shows its output; stdinOnce ends its stdin with kubectl's")
+    func attachStdin() async throws {
+        try await Self.withLab { _, kubectl in
+            let result = try await kubectl("attach", "-i", "-n", "stream-lab", "line-reader", stdin: "first\nsecond\n")
+            #expect(result.status == 0, "\(result)")
+            #expect(result.stdout == "ready\ngot first\ngot second\nstdin closed\n", "\(result)")
+            let phase = try await kubectl("wait", "-n", "stream-lab", "--for=jsonpath={.status.phase}=Succeeded", "pod/line-reader", "--timeout=30s")
+            #expect(phase.status == 0, "\(phase)")
+        }
+    }
+
+    @Test("an exec whose client goes away is killed, and so is one still running when its pod is deleted")
+    func execCleanup() async throws {
+        try await Self.withLab { _, kubectl in
+            let marker = String(Int.random(in: 900_000..<999_999))
+            let client = try kubectl.background(["exec", "-n", "stream-lab", "web-lab", "--", "sleep", marker])
+            #expect(await eventually { Self.processRuns("bin/sleep\0\(marker)") }, "\(client.logTail())")
+            client.stop(signal: SIGKILL)
+            #expect(await eventually { !Self.processRuns("bin/sleep\0\(marker)") })
+
+            let second = String(Int.random(in: 800_000..<899_999))
+            let other = try kubectl.background(["exec", "-n", "stream-lab", "web-lab", "--", "sleep", second])
+            defer { other.stop() }
+            #expect(await eventually { Self.processRuns("bin/sleep\0\(second)") })
+            #expect(try await kubectl("delete", "pod", "-n", "stream-lab", "web-lab", "--wait=false").status == 0)
+            #expect(await eventually { !Self.processRuns("bin/sleep\0\(second)") })
+            try await other.waitForLog(containing: "command terminated with exit code 137")
+        }
+    }
+
+    /// Whether a process whose NUL-separated command line contains `needle` runs (read from /proc).
+    static func processRuns(_ needle: String) -> Bool {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.contains { entry in
+            guard Int(entry) != nil, let line = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            return String(decoding: line, as: UTF8.self).contains(needle)
         }
     }
 
