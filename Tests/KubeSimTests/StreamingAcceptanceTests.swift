@@ -221,7 +221,23 @@ struct StreamingAcceptanceTests {
         }
     }
 
-    @Test("the legacy SPDY upgrade and a missing container get a Status kubectl prints, not a hang")
+    @Test("with KUBECTL_PORT_FORWARD_WEBSOCKETS=false kubectl port-forward takes the legacy SPDY upgrade, which serves too")
+    func portForwardLegacySPDY() async throws {
+        try await Self.withLab { _, kubectl in
+            var legacy = kubectl
+            legacy.extraEnvironment = ["KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"]
+            let local = try TCPProbe.freePort()
+            let forwarder = try legacy.background(["port-forward", "-n", "stream-lab", "pod/web-lab", "\(local):8181"])
+            defer { forwarder.stop() }
+            try await forwarder.waitForLog(containing: "Forwarding from 127.0.0.1:\(local)", timeout: .seconds(30))
+            async let first = Self.get(port: local, path: "/?legacy-1")
+            async let second = Self.get(port: local, path: "/?legacy-2")
+            let codes = try await [first, second]
+            #expect(codes == [200, 200], "\(forwarder.logTail())")
+        }
+    }
+
+    @Test("exec over the legacy SPDY upgrade and a missing container get a Status kubectl prints, not a hang")
     func refusals() async throws {
         try await Self.withLab { _, kubectl in
             var legacy = kubectl
@@ -230,10 +246,8 @@ struct StreamingAcceptanceTests {
             #expect(spdyExec.status == 1)
             #expect(spdyExec.stderr.contains("serves pods/exec only over a WebSocket"), "\(spdyExec)")
             #expect(spdyExec.stderr.contains("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"), "\(spdyExec)")
-            legacy.extraEnvironment = ["KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"]
-            let spdyForward = try await legacy("port-forward", "-n", "stream-lab", "pod/web-lab", "\(try TCPProbe.freePort()):8181")
-            #expect(spdyForward.status == 1)
-            #expect(spdyForward.stderr.contains("serves pods/portforward only over a WebSocket"), "\(spdyForward)")
+            let allowed = try await kubectl("auth", "can-i", "create", "pods", "--subresource=exec", "-n", "stream-lab")
+            #expect(allowed.stdout == "yes\n", "\(allowed)")
 
             let missing = try await kubectl("exec", "-n", "stream-lab", "web-lab", "-c", "nope", "--", "true")
             #expect(missing.status == 1)

@@ -187,10 +187,13 @@ package struct APIRouter: Sendable {
         case ("exec", _), ("attach", _), ("portforward", _):
             // Reached only without a WebSocket upgrade (APIServer upgrades the ones it serves): plain requests and
             // the legacy SPDY/3.1 upgrade, which kubectl prints as "unable to upgrade connection: <message>".
-            let variable = target.subresource == "portforward" ? "KUBECTL_PORT_FORWARD_WEBSOCKETS" : "KUBECTL_REMOTE_COMMAND_WEBSOCKETS"
             let upgrade = request.headers[RefusedUpgradeFilter.header.lowercased()].map { " (this request asked for \($0))" } ?? ""
+            if target.subresource == "portforward" {
+                throw APIError(code: 400, reason: "BadRequest",
+                               message: "Upgrade request required: pods/portforward is served over a WebSocket (\(StreamRequest.portForwardProtocol)) or SPDY/3.1 with X-Stream-Protocol-Version: \(StreamRequest.legacyPortForwardProtocol)\(upgrade)")
+            }
             throw APIError(code: 400, reason: "BadRequest",
-                           message: "Upgrade request required: the kverify sim serves pods/\(target.subresource ?? "") only over a WebSocket (\(target.subresource == "portforward" ? StreamRequest.portForwardProtocol : "v5.channel.k8s.io")), not SPDY\(upgrade); kubectl 1.30+ uses it unless \(variable)=false")
+                           message: "Upgrade request required: the kverify sim serves pods/\(target.subresource ?? "") only over a WebSocket (v5.channel.k8s.io), not SPDY\(upgrade); kubectl 1.30+ uses it unless KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false")
         default:
             throw APIError.methodNotAllowed(request.method, resource.plural)
         }

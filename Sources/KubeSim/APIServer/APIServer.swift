@@ -71,6 +71,7 @@ package final class APIServer: Sendable {
                                 switch try? await accepted.get() {
                                 case .http(let connection)?: await connections.serve(connection)
                                 case .webSocket(let connection, let stream)?: await connections.serve(connection, stream)
+                                case .spdy(let connection, let stream)?: await connections.serve(connection, stream)
                                 case nil: break
                                 }
                             }
@@ -88,6 +89,8 @@ package final class APIServer: Sendable {
     enum Accepted: Sendable {
         case http(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>)
         case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, StreamRequest)
+        /// The legacy port-forward upgrade: SPDY/3.1 directly on the connection.
+        case spdy(NIOAsyncChannel<ByteBuffer, ByteBuffer>, StreamRequest)
     }
 
     /// HTTP/1.1 whose first request may upgrade to a WebSocket for exec, attach and port-forward. Anything else (the
@@ -109,7 +112,7 @@ package final class APIServer: Sendable {
                     // shouldUpgrade accepted exactly these requests.
                     return .webSocket(connection, StreamRequest(head)!)
                 }
-            })],
+            }), LegacySPDYUpgrader()],
         notUpgradingCompletionHandler: { channel in
             channel.eventLoop.makeCompletedFuture {
                 .http(try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel))
@@ -205,6 +208,18 @@ private struct Connections: Sendable {
                     }
                     try await group.waitForAll()
                 }
+            }
+        } catch {
+            logger.debug("stream ended: \(error)")
+        }
+    }
+
+    /// Serves one legacy SPDY port-forward until either side ends it.
+    func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ stream: StreamRequest) async {
+        logger.debug("stream \(stream.subresource) \(stream.namespace)/\(stream.pod) over SPDY/3.1")
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                await PortForwardSession(stream: stream, store: store, group: group, logger: logger).run(inbound: inbound, outbound: outbound)
             }
         } catch {
             logger.debug("stream ended: \(error)")
@@ -413,8 +428,8 @@ private struct Connections: Sendable {
     }
 }
 
-/// Turns an upgrade to anything but a WebSocket (kubectl's legacy `SPDY/3.1`) into a plain request, so the router
-/// answers it with a Status that kubectl prints ("unable to upgrade connection: …"). NIO's upgrade handler would
+/// Turns an upgrade the sim does not serve (kubectl's legacy `SPDY/3.1` for exec and attach) into a plain request, so
+/// the router answers it with a Status that kubectl prints ("unable to upgrade connection: …"). NIO's upgrade handler would
 /// otherwise hold such a request without passing it on. Looks at the first request only, then leaves the pipeline.
 final class RefusedUpgradeFilter: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
@@ -426,12 +441,38 @@ final class RefusedUpgradeFilter: ChannelInboundHandler, RemovableChannelHandler
             context.fireChannelRead(data)
             return
         }
-        if let upgrade = head.headers.first(name: "upgrade"), upgrade.lowercased() != "websocket" {
+        if let upgrade = head.headers.first(name: "upgrade"), upgrade.lowercased() != "websocket",
+           upgrade.lowercased() != "spdy/3.1" || StreamRequest(spdy: head) == nil {
             head.headers.remove(name: "upgrade")
             head.headers.remove(name: "connection")
             head.headers.replaceOrAdd(name: Self.header, value: upgrade)
         }
         context.fireChannelRead(wrapInboundOut(.head(head)))
         context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}
+
+/// Accepts kubectl's legacy port-forward upgrade (`Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version:
+/// portforward.k8s.io`); the connection then carries the SPDY session itself. `RefusedUpgradeFilter` lets only those
+/// requests through to it.
+struct LegacySPDYUpgrader: NIOTypedHTTPServerProtocolUpgrader {
+    typealias UpgradeResult = APIServer.Accepted
+    let supportedProtocol = "SPDY/3.1"
+    let requiredUpgradeHeaders: [String] = []
+
+    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead,
+                              initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        guard StreamRequest(spdy: upgradeRequest) != nil else {
+            return channel.eventLoop.makeFailedFuture(NIOWebSocketUpgradeError.unsupportedWebSocketTarget)
+        }
+        var headers = initialResponseHeaders
+        headers.add(name: "X-Stream-Protocol-Version", value: StreamRequest.legacyPortForwardProtocol)
+        return channel.eventLoop.makeSucceededFuture(headers)
+    }
+
+    func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<APIServer.Accepted> {
+        channel.eventLoop.makeCompletedFuture {
+            .spdy(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), StreamRequest(spdy: upgradeRequest)!)
+        }
     }
 }

@@ -23,116 +23,153 @@ struct PortForwardSession {
         var port: Int
     }
 
+    /// Over a WebSocket (`SPDY/3.1+portforward.k8s.io`): the session's bytes are the binary messages; pings are
+    /// answered here.
     func run(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, send: WebSocketSender) async {
+        let (bytes, continuation) = AsyncStream<[UInt8]>.makeStream()
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                do {
+                    frames: for try await frame in inbound {
+                        switch frame.opcode {
+                        case .binary: continuation.yield([UInt8](frame.unmaskedData.readableBytesView))
+                        case .ping: send.pong(frame.unmaskedData)
+                        case .connectionClose: break frames
+                        default: continue
+                        }
+                    }
+                } catch {}
+                continuation.finish()
+            }
+            await run(input: bytes, transport: SPDYTransport(send: { send.binary($0) }, close: { send.close() }))
+            tasks.cancelAll()
+        }
+    }
+
+    /// Over the connection itself (the legacy `Upgrade: SPDY/3.1` that kubectl uses with
+    /// `KUBECTL_PORT_FORWARD_WEBSOCKETS=false` or when the WebSocket upgrade fails).
+    func run(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
+        let (bytes, continuation) = AsyncStream<[UInt8]>.makeStream()
+        let (out, sink) = AsyncStream<[UInt8]>.makeStream()
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                do {
+                    for try await buffer in inbound { continuation.yield([UInt8](buffer.readableBytesView)) }
+                } catch {}
+                continuation.finish()
+            }
+            tasks.addTask {
+                for await chunk in out { try? await outbound.write(ByteBuffer(bytes: chunk)) }
+            }
+            await run(input: bytes, transport: SPDYTransport(send: { sink.yield($0) }, close: { sink.finish() }))
+            sink.finish()
+            tasks.cancelAll()
+        }
+    }
+
+    private func run(input: AsyncStream<[UInt8]>, transport: SPDYTransport) async {
         let pod: JSONValue
         do {
             pod = try store.get(ResourceCatalog.all[2], namespace: stream.namespace, name: stream.pod)
         } catch {
-            send.close()
+            transport.close()
             return
         }
         let address = pod.string(at: "status", "podIP") ?? ""
         let uid = pod.string(at: "metadata", "uid") ?? ""
-        let writer = SPDYWriter(send: send)
+        let writer = SPDYWriter(transport: transport)
         var parser = SPDY.Parser()
         var pairs: [String: Pair] = [:]
         var connections: [UInt32: PodConnection] = [:]
         await withTaskGroup(of: Void.self) { tasks in
-            do {
-                frames: for try await frame in inbound {
-                    switch frame.opcode {
-                    case .binary:
-                        parser.append(frame.unmaskedData.readableBytesView)
-                    case .ping:
-                        send.pong(frame.unmaskedData)
-                        continue
-                    case .connectionClose:
-                        break frames
-                    default:
-                        continue
-                    }
-                    while let spdy = parser.next() {
-                        switch spdy {
-                        case .control(let type, let flags, let payload):
-                            switch SPDY.ControlType(rawValue: type) {
-                            case .synStream?:
-                                let id = SPDY.readUInt32(payload, at: 0) & 0x7fff_ffff
-                                let headers = (try? writer.codec.inflate(Array(payload.dropFirst(10)))).flatMap(SPDY.decodeHeaders) ?? [:]
-                                writer.synReply(id)
-                                guard let type = headers["streamtype"], let request = headers["requestid"],
-                                      let port = headers["port"].flatMap({ Int($0) }) else {
-                                    writer.reset(id, status: SPDY.protocolError)
-                                    continue
-                                }
-                                var pair = pairs[request] ?? Pair(port: port)
-                                if type == "error" {
-                                    pair.error = id
-                                } else if type == "data" {
-                                    pair.data = id
-                                    let connection = PodConnection(stream: id)
-                                    connections[id] = connection
-                                    let errorStream = pair.error
-                                    tasks.addTask {
-                                        await connection.run(host: address, port: port, group: group, writer: writer, errorStream: errorStream,
-                                                             failure: { reason in
-                                                                 "error forwarding port \(port) to pod \(stream.pod), uid \(uid): "
-                                                                     + "failed to connect to localhost:\(port) inside the pod (sim address \(address)): \(reason)"
-                                                             })
-                                    }
-                                } else {
-                                    writer.reset(id, status: SPDY.protocolError)
-                                }
-                                pairs[request] = pair
-                                if flags & SPDY.flagFin != 0 { connections[id]?.finishInput() }
-                            case .rstStream?:
-                                let id = SPDY.readUInt32(payload, at: 0) & 0x7fff_ffff
-                                connections.removeValue(forKey: id)?.cancel()
-                            case .ping?:
-                                writer.raw(SPDY.control(.ping, payload))
-                            case .goAway?:
-                                break frames
-                            default:
-                                continue  // SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do for a forwarder
+            frames: for await bytes in input {
+                parser.append(bytes)
+                while let spdy = parser.next() {
+                    switch spdy {
+                    case .control(let type, let flags, let payload):
+                        switch SPDY.ControlType(rawValue: type) {
+                        case .synStream?:
+                            let id = SPDY.readUInt32(payload, at: 0) & 0x7fff_ffff
+                            let headers = (try? writer.codec.inflate(Array(payload.dropFirst(10)))).flatMap(SPDY.decodeHeaders) ?? [:]
+                            writer.synReply(id)
+                            guard let type = headers["streamtype"], let request = headers["requestid"],
+                                  let port = headers["port"].flatMap({ Int($0) }) else {
+                                writer.reset(id, status: SPDY.protocolError)
+                                continue
                             }
-                        case .data(let id, let flags, let payload):
-                            guard let connection = connections[id] else { continue }
-                            if !payload.isEmpty { connection.write(payload) }
-                            if flags & SPDY.flagFin != 0 { connection.finishInput() }
+                            var pair = pairs[request] ?? Pair(port: port)
+                            if type == "error" {
+                                pair.error = id
+                            } else if type == "data" {
+                                pair.data = id
+                                let connection = PodConnection(stream: id)
+                                connections[id] = connection
+                                let errorStream = pair.error
+                                tasks.addTask {
+                                    await connection.run(host: address, port: port, group: group, writer: writer, errorStream: errorStream,
+                                                         failure: { reason in
+                                                             "error forwarding port \(port) to pod \(stream.pod), uid \(uid): "
+                                                                 + "failed to connect to localhost:\(port) inside the pod (sim address \(address)): \(reason)"
+                                                         })
+                                }
+                            } else {
+                                writer.reset(id, status: SPDY.protocolError)
+                            }
+                            pairs[request] = pair
+                            if flags & SPDY.flagFin != 0 { connections[id]?.finishInput() }
+                        case .rstStream?:
+                            let id = SPDY.readUInt32(payload, at: 0) & 0x7fff_ffff
+                            connections.removeValue(forKey: id)?.cancel()
+                        case .ping?:
+                            writer.raw(SPDY.control(.ping, payload))
+                        case .goAway?:
+                            break frames
+                        default:
+                            continue  // SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do for a forwarder
                         }
+                    case .data(let id, let flags, let payload):
+                        guard let connection = connections[id] else { continue }
+                        if !payload.isEmpty { connection.write(payload) }
+                        if flags & SPDY.flagFin != 0 { connection.finishInput() }
                     }
                 }
-            } catch {
-                logger.debug("port-forward to \(stream.namespace)/\(stream.pod) ended: \(error)")
             }
             for connection in connections.values { connection.cancel() }
             tasks.cancelAll()
         }
-        send.close()
+        logger.debug("port-forward to \(stream.namespace)/\(stream.pod) ended")
+        transport.close()
     }
+}
+
+/// Where a SPDY session's frames go, and how it ends.
+struct SPDYTransport: Sendable {
+    var send: @Sendable ([UInt8]) -> Void
+    var close: @Sendable () -> Void
 }
 
 /// Encodes the server's frames; the header codec is shared with the reading loop (one session, one zlib stream per
 /// direction) and used under its lock.
 final class SPDYWriter: Sendable {
-    let send: WebSocketSender
+    let transport: SPDYTransport
     private let lock = NSLock()
     nonisolated(unsafe) let codec = SPDY.HeaderCodec()  // only used under `lock` or by the session's reading loop
 
-    init(send: WebSocketSender) { self.send = send }
+    init(transport: SPDYTransport) { self.transport = transport }
 
-    func raw(_ bytes: [UInt8]) { send.binary(bytes) }
+    func raw(_ bytes: [UInt8]) { transport.send(bytes) }
 
     func synReply(_ stream: UInt32) {
         let block = lock.withLock { try? codec.deflate(SPDY.encodeHeaders([])) } ?? []
-        send.binary(SPDY.control(.synReply, SPDY.uint32(stream) + block))
+        transport.send(SPDY.control(.synReply, SPDY.uint32(stream) + block))
     }
 
     func reset(_ stream: UInt32, status: UInt32) {
-        send.binary(SPDY.control(.rstStream, SPDY.uint32(stream) + SPDY.uint32(status)))
+        transport.send(SPDY.control(.rstStream, SPDY.uint32(stream) + SPDY.uint32(status)))
     }
 
     func data(_ stream: UInt32, _ bytes: some Collection<UInt8>, fin: Bool = false) {
-        send.binary(SPDY.data(stream: stream, flags: fin ? SPDY.flagFin : 0, bytes))
+        transport.send(SPDY.data(stream: stream, flags: fin ? SPDY.flagFin : 0, bytes))
     }
 }
 

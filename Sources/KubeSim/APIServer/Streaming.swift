@@ -55,14 +55,31 @@ package struct StreamRequest: Sendable {
 
     /// The request a WebSocket upgrade asks for, when it is one the sim streams and offers a protocol it speaks.
     init?(_ head: HTTPRequestHead) {
+        let offered = head.headers["Sec-WebSocket-Protocol"].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        let isPortForward = head.uri.split(separator: "?").first?.hasSuffix("/portforward") ?? false
+        let supported = isPortForward ? [Self.portForwardProtocol] : Self.remoteCommandProtocols
+        guard let chosen = supported.first(where: offered.contains) else { return nil }
+        self.init(head, subprotocol: chosen)
+    }
+
+    /// The legacy upgrade kubectl falls back to: `Upgrade: SPDY/3.1` with `X-Stream-Protocol-Version:
+    /// portforward.k8s.io`, for port-forward only (exec and attach over SPDY are refused with a Status).
+    init?(spdy head: HTTPRequestHead) {
+        let versions = head.headers["X-Stream-Protocol-Version"].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard versions.contains(Self.legacyPortForwardProtocol) else { return nil }
+        self.init(head, subprotocol: Self.legacyPortForwardProtocol)
+        guard subresource == "portforward" else { return nil }
+    }
+
+    static let legacyPortForwardProtocol = "portforward.k8s.io"
+
+    private init?(_ head: HTTPRequestHead, subprotocol chosen: String) {
         let request = APIRequest(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: Data())
         guard let target = ResourceTarget(segments: request.segments), target.resource.plural == "pods",
               let namespace = target.namespace, let pod = target.name,
               let subresource = target.subresource, ["exec", "attach", "portforward"].contains(subresource) else { return nil }
-        let offered = head.headers["Sec-WebSocket-Protocol"].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-        let supported = subresource == "portforward" ? [Self.portForwardProtocol] : Self.remoteCommandProtocols
-        guard let chosen = supported.first(where: offered.contains) else { return nil }
         self.request = request
         self.namespace = namespace
         self.pod = pod

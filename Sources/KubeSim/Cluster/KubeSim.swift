@@ -62,7 +62,7 @@
 ///   `stdin: true`; a `stdinOnce` container is followed from its start and can be attached just after it exited,
 ///   which makes `kubectl run -i --rm` print a quick command's output deterministically.
 /// - port-forward (`PortForwardSession`, `SPDY`): `SPDY/3.1+portforward.k8s.io`, a SPDY/3.1 session tunnelled in
-///   the WebSocket's binary messages; every data stream is a TCP connection to the pod's sim address; a refused
+///   the WebSocket's binary messages, or the legacy `Upgrade: SPDY/3.1` with the session on the connection; every data stream is a TCP connection to the pod's sim address; a refused
 ///   connection is written on the error stream in the kubelet's words.
 ///
 /// ## Network (all on loopback, never a private or public range)
@@ -87,7 +87,7 @@
 ///
 /// ## Not modelled
 /// - Authorization (every client is cluster-admin), admission, `dryRun`, `deletecollection`, the legacy SPDY/3.1
-///   upgrade of exec/attach/port-forward (answered with a 400 Status naming the switch that selects it), tty for
+///   upgrade of exec/attach (answered with a 400 Status naming the switch that selects it), tty for
 ///   exec/attach, SPDY flow control (WINDOW_UPDATE is ignored), the scale subresource's body, CRDs, resource requests in scheduling, runAsUser (processes run as the sim's user),
 ///   read-only root filesystems, graceful pod termination in the API (pods vanish at once; their processes get the
 ///   grace period).
