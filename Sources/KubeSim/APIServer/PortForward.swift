@@ -115,7 +115,8 @@ struct PortForwardSession {
                             } else {
                                 writer.reset(id, status: SPDY.protocolError)
                             }
-                            pairs[request] = pair
+                            // A pair is complete once its data stream arrived (kubectl opens the error stream first).
+                            pairs[request] = type == "data" ? nil : pair
                             if flags & SPDY.flagFin != 0 { connections[id]?.finishInput() }
                         case .rstStream?:
                             let id = SPDY.readUInt32(payload, at: 0) & 0x7fff_ffff
@@ -148,19 +149,19 @@ struct SPDYTransport: Sendable {
     var close: @Sendable () -> Void
 }
 
-/// Encodes the server's frames; the header codec is shared with the reading loop (one session, one zlib stream per
-/// direction) and used under its lock.
+/// Encodes the server's frames. The pod connections' tasks send data frames through it; only the session's reading
+/// loop touches the header codec (one zlib stream per direction for the whole session), in `synReply` and `inflate`.
 final class SPDYWriter: Sendable {
     let transport: SPDYTransport
-    private let lock = NSLock()
-    nonisolated(unsafe) let codec = SPDY.HeaderCodec()  // only used under `lock` or by the session's reading loop
+    nonisolated(unsafe) let codec = SPDY.HeaderCodec()  // confined to the session's reading loop (see above)
 
     init(transport: SPDYTransport) { self.transport = transport }
 
     func raw(_ bytes: [UInt8]) { transport.send(bytes) }
 
+    /// Called by the reading loop only.
     func synReply(_ stream: UInt32) {
-        let block = lock.withLock { try? codec.deflate(SPDY.encodeHeaders([])) } ?? []
+        let block = (try? codec.deflate(SPDY.encodeHeaders([]))) ?? []
         transport.send(SPDY.control(.synReply, SPDY.uint32(stream) + block))
     }
 
