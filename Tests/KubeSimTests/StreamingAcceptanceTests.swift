@@ -237,7 +237,7 @@ struct StreamingAcceptanceTests {
         }
     }
 
-    @Test("exec over the legacy SPDY upgrade and a missing container get a Status kubectl prints, not a hang")
+    @Test("exec over SPDY, into a pod that never started, with a tty, into a missing container or of a missing program: a Status kubectl prints, not a hang")
     func refusals() async throws {
         try await Self.withLab { _, kubectl in
             var legacy = kubectl
@@ -249,12 +249,48 @@ struct StreamingAcceptanceTests {
             let allowed = try await kubectl("auth", "can-i", "create", "pods", "--subresource=exec", "-n", "stream-lab")
             #expect(allowed.stdout == "yes\n", "\(allowed)")
 
+            // A pod that never starts (its image is unknown to the runtime map) has no container to exec into.
+            #expect(try await kubectl("run", "never-runs", "-n", "stream-lab", "--image=nowhere.example/absent:1", "--restart=Never").status == 0)
+            let pending = try await kubectl("exec", "-n", "stream-lab", "never-runs", "--", "true")
+            #expect(pending.status == 1)
+            #expect(pending.stderr.contains("pod never-runs is not running (phase Pending)"), "\(pending)")
+
+            // kubectl asks for a tty only with a terminal on its stdin: `script` gives it one.
+            if FileManager.default.isExecutableFile(atPath: "/usr/bin/script") {
+                let command = "\(Kubectl.path) --kubeconfig \(kubectl.kubeconfig) exec -it -n stream-lab web-lab -- true"
+                let tty = try await Self.runInTerminal(command, environment: kubectl.environment)
+                #expect(tty.status == 1, "\(tty.output)")
+                #expect(tty.output.contains("tty is not supported"), "\(tty.output)")
+            }
+
             let missing = try await kubectl("exec", "-n", "stream-lab", "web-lab", "-c", "nope", "--", "true")
             #expect(missing.status == 1)
             #expect(missing.stderr.contains("nope"), "\(missing)")
             let notFound = try await kubectl("exec", "-n", "stream-lab", "web-lab", "--", "/no/such/program")
             #expect(notFound.status != 0)
             #expect(notFound.stderr.contains("executable file not found"), "\(notFound)")
+        }
+    }
+
+    /// Runs a shell command under `script`, so its stdin is a terminal; its exit status and everything it printed.
+    static func runInTerminal(_ command: String, environment: [String: String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+                    process.arguments = ["-qec", command, "/dev/null"]
+                    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+                    let output = Pipe()
+                    process.standardOutput = output
+                    process.standardError = output
+                    process.standardInput = FileHandle.nullDevice
+                    try process.run()
+                    let data = output.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+                })
+            }.start()
         }
     }
 
