@@ -62,6 +62,8 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // zlib, for the SPDY header blocks of the sim's port-forward (Foundation has no zlib API on Linux).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "HTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RESP"),
         .target(name: "RedisAudit", dependencies: ["RESP", "Findings"]),
@@ -102,10 +104,11 @@ let package = Package(
         .target(
             name: "SimAPIServer",
             dependencies: [
-                "KubeModel", "SimStore", "SimFaults",
+                "KubeModel", "SimStore", "SimFaults", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -126,7 +129,7 @@ let package = Package(
         .target(
             name: "KubeSim",
             dependencies: [
-                "KubeModel", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode",
+                "KubeModel", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "Processes",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

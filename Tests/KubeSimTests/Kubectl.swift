@@ -15,6 +15,8 @@ struct Kubectl: Sendable {
     static let path = "/usr/bin/kubectl"
     let kubeconfig: String
     let cacheDirectory: URL
+    /// More environment for kubectl (a client switch such as `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`).
+    var extraEnvironment: [String: String] = [:]
 
     init(kubeconfig: String) throws {
         self.kubeconfig = kubeconfig
@@ -22,7 +24,9 @@ struct Kubectl: Sendable {
         try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
     }
 
-    var environment: [String: String] { ["KUBECACHEDIR": cacheDirectory.path, "KUBECONFIG": kubeconfig, "HOME": cacheDirectory.path] }
+    var environment: [String: String] {
+        ["KUBECACHEDIR": cacheDirectory.path, "KUBECONFIG": kubeconfig, "HOME": cacheDirectory.path].merging(extraEnvironment) { $1 }
+    }
 
     /// Runs one kubectl command to completion; killed (and the call throws) after `timeout`.
     @discardableResult

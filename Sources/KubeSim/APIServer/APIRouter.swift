@@ -187,6 +187,16 @@ package struct APIRouter: Sendable {
             return try logs(request, target, name)
         case ("proxy", _):
             return try proxy(request, target, name)
+        case ("exec", _), ("attach", _), ("portforward", _):
+            // Reached only without a WebSocket upgrade (APIServer upgrades the ones it serves): plain requests and
+            // the legacy SPDY/3.1 upgrade, which kubectl prints as "unable to upgrade connection: <message>".
+            let upgrade = request.headers[RefusedUpgradeFilter.header.lowercased()].map { " (this request asked for \($0))" } ?? ""
+            if target.subresource == "portforward" {
+                throw APIError(code: 400, reason: "BadRequest",
+                               message: "Upgrade request required: pods/portforward is served over a WebSocket (\(StreamRequest.portForwardProtocol)) or SPDY/3.1 with X-Stream-Protocol-Version: \(StreamRequest.legacyPortForwardProtocol)\(upgrade)")
+            }
+            throw APIError(code: 400, reason: "BadRequest",
+                           message: "Upgrade request required: the kverify sim serves pods/\(target.subresource ?? "") only over a WebSocket (v5.channel.k8s.io), not SPDY\(upgrade); kubectl 1.30+ uses it unless KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false")
         default:
             throw APIError.methodNotAllowed(request.method, resource.plural)
         }

@@ -7,10 +7,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOWebSocket
 
 /// The I/O shell of the API server: HTTPS (a client certificate or a ServiceAccount token) or plain HTTP on loopback, HTTP/1.1
 /// keep-alive, one task per connection; every request goes through `APIRouter`, watches stream chunked JSON
-/// lines, proxy requests are forwarded to the pod's process.
+/// lines, proxy requests are forwarded to the pod's process. A WebSocket upgrade of `pods/NAME/exec|attach` becomes
+/// a `RemoteCommandSession`, of `pods/NAME/portforward` a `PortForwardSession` (SPDY over the WebSocket).
 package final class APIServer: Sendable {
     package let port: Int
     private let serverChannel: any Channel
@@ -35,6 +37,8 @@ package final class APIServer: Sendable {
         package var proxyTimeout: Duration = .seconds(30)
         /// Injected API latency, errors and watch faults (see `FaultPlan`).
         package var faults: FaultSwitch?
+        /// The node's side of exec and attach; nil when the sim runs no kubelet processes.
+        package var streams: (any PodStreams)?
 
         package init() {}
     }
@@ -48,8 +52,10 @@ package final class APIServer: Sendable {
             .bind(host: settings.host, port: settings.port) { child in
                 child.eventLoop.makeCompletedFuture {
                     if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    let upgraded = try child.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: Self.pipeline)
+                    let upgrader = try child.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Accepted>.self)
+                    try child.pipeline.syncOperations.addHandler(RefusedUpgradeFilter(), position: .before(upgrader))
+                    return upgraded
                 }
             }
         guard let port = channel.channel.localAddress?.port else { throw SimError("the API server socket has no port") }
@@ -59,8 +65,16 @@ package final class APIServer: Sendable {
             await withDiscardingTaskGroup { tasks in
                 do {
                     try await channel.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            tasks.addTask { await connections.serve(connection) }
+                        for try await accepted in inbound {
+                            tasks.addTask {
+                                // The first request decides: an upgrade to a stream, or plain HTTP from then on.
+                                switch try? await accepted.get() {
+                                case .http(let connection)?: await connections.serve(connection)
+                                case .webSocket(let connection, let stream)?: await connections.serve(connection, stream)
+                                case .spdy(let connection, let stream)?: await connections.serve(connection, stream)
+                                case nil: break
+                                }
+                            }
                         }
                     }
                 } catch {
@@ -70,6 +84,40 @@ package final class APIServer: Sendable {
         }
         return APIServer(port: port, serverChannel: channel.channel, acceptTask: acceptTask, store: store)
     }
+
+    /// What a connection became after its first request.
+    enum Accepted: Sendable {
+        case http(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>)
+        case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, StreamRequest)
+        /// The legacy port-forward upgrade: SPDY/3.1 directly on the connection.
+        case spdy(NIOAsyncChannel<ByteBuffer, ByteBuffer>, StreamRequest)
+    }
+
+    /// HTTP/1.1 whose first request may upgrade to a WebSocket for exec, attach and port-forward. Anything else (the
+    /// SPDY upgrade among them) stays HTTP and reaches the router, which answers it with a Status.
+    static let pipeline = NIOUpgradableHTTPServerPipelineConfiguration<Accepted>(upgradeConfiguration: .init(
+        upgraders: [NIOTypedWebSocketServerUpgrader<Accepted>(
+            maxFrameSize: 1 << 20,
+            shouldUpgrade: { channel, head in
+                guard let stream = StreamRequest(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
+                return channel.eventLoop.makeSucceededFuture(HTTPHeaders([("Sec-WebSocket-Protocol", stream.subprotocol)]))
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    // gorilla/websocket splits long messages into fragments; the sessions want whole messages.
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
+                                                    maxAccumulatedFrameSize: 1 << 24))
+                    let connection = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                    // shouldUpgrade accepted exactly these requests.
+                    return .webSocket(connection, StreamRequest(head)!)
+                }
+            }), LegacySPDYUpgrader()],
+        notUpgradingCompletionHandler: { channel in
+            channel.eventLoop.makeCompletedFuture {
+                .http(try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel))
+            }
+        }))
 
     /// Closes the listener, ends every watch and open connection, and waits for them.
     package func stop() async {
@@ -160,6 +208,47 @@ private struct Connections: Sendable {
             return store.serviceAccountTokens.subject(of: token, in: store).map(Identity.serviceAccount)
         }
         return settings.tls == nil ? .admin : nil
+    }
+
+    /// Serves one upgraded stream until either side ends it.
+    func serve(_ connection: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, _ stream: StreamRequest) async {
+        logger.debug("stream \(stream.subresource) \(stream.namespace)/\(stream.pod) over \(stream.subprotocol)")
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let (frames, continuation) = AsyncStream<WebSocketFrame>.makeStream()
+                let sender = WebSocketSender(continuation: continuation)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await frame in frames { try await outbound.write(frame) }
+                    }
+                    group.addTask {
+                        if stream.subresource == "portforward" {
+                            await PortForwardSession(stream: stream, store: store, group: self.group, logger: logger)
+                                .run(inbound: inbound, send: sender)
+                        } else {
+                            await RemoteCommandSession(stream: stream, store: store, streams: settings.streams)
+                                .run(inbound: inbound, send: sender)
+                        }
+                        continuation.finish()
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        } catch {
+            logger.debug("stream ended: \(error)")
+        }
+    }
+
+    /// Serves one legacy SPDY port-forward until either side ends it.
+    func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ stream: StreamRequest) async {
+        logger.debug("stream \(stream.subresource) \(stream.namespace)/\(stream.pod) over SPDY/3.1")
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                await PortForwardSession(stream: stream, store: store, group: group, logger: logger).run(inbound: inbound, outbound: outbound)
+            }
+        } catch {
+            logger.debug("stream ended: \(error)")
+        }
     }
 
     /// The Status an injected API error carries, worded as the real server's.
@@ -361,5 +450,54 @@ private struct Connections: Sendable {
             return false
         }
         return keepAlive
+    }
+}
+
+/// Turns an upgrade the sim does not serve (kubectl's legacy `SPDY/3.1` for exec and attach) into a plain request, so
+/// the router answers it with a Status that kubectl prints ("unable to upgrade connection: …"). NIO's upgrade handler would
+/// otherwise hold such a request without passing it on. Looks at the first request only, then leaves the pipeline.
+final class RefusedUpgradeFilter: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    static let header = "X-Kverify-Refused-Upgrade"
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        if let upgrade = head.headers.first(name: "upgrade"), upgrade.lowercased() != "websocket",
+           upgrade.lowercased() != "spdy/3.1" || StreamRequest(spdy: head) == nil {
+            head.headers.remove(name: "upgrade")
+            head.headers.remove(name: "connection")
+            head.headers.replaceOrAdd(name: Self.header, value: upgrade)
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}
+
+/// Accepts kubectl's legacy port-forward upgrade (`Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version:
+/// portforward.k8s.io`); the connection then carries the SPDY session itself. `RefusedUpgradeFilter` lets only those
+/// requests through to it.
+struct LegacySPDYUpgrader: NIOTypedHTTPServerProtocolUpgrader {
+    typealias UpgradeResult = APIServer.Accepted
+    let supportedProtocol = "SPDY/3.1"
+    let requiredUpgradeHeaders: [String] = []
+
+    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead,
+                              initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        guard StreamRequest(spdy: upgradeRequest) != nil else {
+            return channel.eventLoop.makeFailedFuture(NIOWebSocketUpgradeError.unsupportedWebSocketTarget)
+        }
+        var headers = initialResponseHeaders
+        headers.add(name: "X-Stream-Protocol-Version", value: StreamRequest.legacyPortForwardProtocol)
+        return channel.eventLoop.makeSucceededFuture(headers)
+    }
+
+    func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<APIServer.Accepted> {
+        channel.eventLoop.makeCompletedFuture {
+            .spdy(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), StreamRequest(spdy: upgradeRequest)!)
+        }
     }
 }

@@ -21,9 +21,21 @@ package enum Discovery {
 
     static let categories: Set<String> = ["pods", "services", "deployments", "replicasets", "daemonsets"]
 
+    /// The kind a subresource's discovery entry names (`PodExecOptions` for `pods/exec`, as the real server).
+    static func subresourceKind(_ name: String, of kind: String) -> String {
+        switch name {
+        case "scale": return "Scale"
+        case "exec": return "PodExecOptions"
+        case "attach": return "PodAttachOptions"
+        case "portforward": return "PodPortForwardOptions"
+        default: return kind
+        }
+    }
+
     static func subresourceVerbs(_ name: String) -> [JSONValue] {
         switch name {
         case "log": return ["get"]
+        case "exec", "attach", "portforward": return ["create", "get"]
         case "proxy": return ["create", "delete", "get", "patch", "update"]
         case "finalize": return ["update"]
         default: return ["get", "patch", "update"]
@@ -50,7 +62,7 @@ package enum Discovery {
                                 "subresources": .array(resource.subresources.map { sub in
                                     ["subresource": .string(sub),
                                      "responseKind": ["group": .string(resource.group), "version": .string(resource.version),
-                                                      "kind": .string(sub == "scale" ? "Scale" : resource.kind)],
+                                                      "kind": .string(subresourceKind(sub, of: resource.kind))],
                                      "verbs": .array(subresourceVerbs(sub))]
                                 }),
                             ]
@@ -102,7 +114,7 @@ package enum Discovery {
             entries.append(entry)
             for sub in resource.subresources {
                 entries.append(["name": .string("\(resource.plural)/\(sub)"), "singularName": "", "namespaced": .bool(resource.namespaced),
-                                "kind": .string(sub == "scale" ? "Scale" : resource.kind), "verbs": .array(subresourceVerbs(sub))])
+                                "kind": .string(subresourceKind(sub, of: resource.kind)), "verbs": .array(subresourceVerbs(sub))])
             }
         }
         let groupVersion = group.isEmpty ? version : "\(group)/\(version)"

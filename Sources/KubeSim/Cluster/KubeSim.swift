@@ -53,6 +53,18 @@
 ///   `previous`); deletion sends SIGTERM to the process group, then SIGKILL after the grace period (capped at 10 s).
 ///   Events: Scheduled, Pulled, Created, Started, Unhealthy, Killing, BackOff, Failed.
 ///
+/// ## Streaming (kubectl 1.32's default WebSocket transports)
+/// - exec and attach (`RemoteCommandSession` in `SimAPIServer`, `PodWorker.exec`/`attach` in `SimNode`, joined by
+///   `KubeletStreams` here): `v5.channel.k8s.io` (and v4), stdin/stdout/stderr, `[255, 0]` closing stdin, the final
+///   Status on channel 3 (NonZeroExitCode with the code). exec starts the command through `PodEnvironment.launch`, so
+///   it runs with the container's env, working directory, image paths, network shim and pod address. attach follows
+///   the container's log (stdout and stderr merged, as the log keeps them) and writes to its stdin when the spec has
+///   `stdin: true`; a `stdinOnce` container is followed from its start and can be attached just after it exited,
+///   which makes `kubectl run -i --rm` print a quick command's output deterministically.
+/// - port-forward (`PortForwardSession`, `SPDY`): `SPDY/3.1+portforward.k8s.io`, a SPDY/3.1 session tunnelled in
+///   the WebSocket's binary messages, or the legacy `Upgrade: SPDY/3.1` with the session on the connection; every data stream is a TCP connection to the pod's sim address; a refused
+///   connection is written on the error stream in the kubelet's words.
+///
 /// ## Network (all on loopback, never a private or public range)
 /// - Each sim claims its own `127.S.0.0/16` (`SimNetwork`): nodes `127.S.0.N`, pods `127.S.8+.x`, Service ClusterIPs
 ///   `127.S.254–255.x`, so parallel sims never clash.
@@ -75,9 +87,9 @@
 ///
 /// ## Not modelled
 /// - Authorization beyond RBAC for ServiceAccount tokens (certificate clients are cluster-admin), admission beyond
-///   defaults and the ServiceAccount token mount, `dryRun`, `deletecollection`, port-forward (SPDY:
-///   libcurl here has no WebSocket support and kubectl needs an upgrade the sim does not speak), exec/attach, the
-///   scale subresource's body, CRDs, resource requests in scheduling, runAsUser (processes run as the sim's user),
+///   defaults and the ServiceAccount token mount, `dryRun`, `deletecollection`, the legacy SPDY/3.1 upgrade of
+///   exec/attach (answered with a 400 Status naming the switch that selects it), tty for exec/attach, SPDY flow
+///   control (WINDOW_UPDATE is ignored), the scale subresource's body, CRDs, resource requests in scheduling, runAsUser (processes run as the sim's user),
 ///   read-only root filesystems, graceful pod termination in the API (pods vanish at once; their processes get the
 ///   grace period).
 public enum KubeSimModule {}

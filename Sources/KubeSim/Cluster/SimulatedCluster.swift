@@ -174,6 +174,20 @@ public final class SimulatedCluster: Sendable {
 
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
             let logDirectory = state.appendingPathComponent("logs")
+            let events = EventRecorder(store: store)
+            let hosts = state.appendingPathComponent("dns")
+            var kubelet: Kubelet?
+            if options.kubelet == .processes {
+                let shim = SimPaths.networkShim()
+                if shim == nil { logger.warning("the network shim libKVerifySimNet.so was not found beside the executable: pods share the host's ports and cannot resolve Service names") }
+                kubelet = Kubelet(store: store, network: network, faults: faults, group: group,
+                                  settings: .init(runtime: runtime, runtimeProblem: runtimeProblem, shim: shim,
+                                                  podsDirectory: state.appendingPathComponent("pods"), logDirectory: logDirectory,
+                                                  hostsDirectory: hosts),
+                                  events: events, logger: logger)
+            }
+            // exec and attach reach the kubelet's processes through the API server's streaming routes.
+            settings.streams = kubelet.map(KubeletStreams.init)
             let server: APIServer
             do {
                 server = try await APIServer.start(
@@ -190,19 +204,7 @@ public final class SimulatedCluster: Sendable {
             let kubeconfig = options.kubeconfigPath ?? state.appendingPathComponent("kubeconfig").path
             try Kubeconfig.write(to: kubeconfig, server: url, certificates: certificates)
             logger.info("simulated cluster with \(options.nodes) node(s) listening on \(url)")
-            let events = EventRecorder(store: store)
-            let hosts = state.appendingPathComponent("dns")
             let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger)
-            var kubelet: Kubelet?
-            if options.kubelet == .processes {
-                let shim = SimPaths.networkShim()
-                if shim == nil { logger.warning("the network shim libKVerifySimNet.so was not found beside the executable: pods share the host's ports and cannot resolve Service names") }
-                kubelet = Kubelet(store: store, network: network, faults: faults, group: group,
-                                  settings: .init(runtime: runtime, runtimeProblem: runtimeProblem, shim: shim,
-                                                  podsDirectory: state.appendingPathComponent("pods"), logDirectory: logDirectory,
-                                                  hostsDirectory: hosts),
-                                  events: events, logger: logger)
-            }
             let kubeletTask = kubelet.map { kubelet in Task { await kubelet.run() } }
             let clusterCA = certificates.map { String(decoding: $0.caCertificatePEM, as: UTF8.self) }
             let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet, events: events, clusterCA: clusterCA,

@@ -13,6 +13,8 @@ import Glibc
 package final class ContainerProcess: Sendable {
     let pid: pid_t
     private let exit = Mutex<Int32?>(nil)
+    /// The write end of the container's stdin (`stdin: true` in its spec), for attach; -1 when closed or absent.
+    private let stdinFD = Mutex<Int32>(-1)
 
     /// What a spawn needs, resolved: absolute executable, argv, environment, working directory.
     struct Launch {
@@ -21,6 +23,8 @@ package final class ContainerProcess: Sendable {
         var environment: [String: String]
         var workingDirectory: String
         var logFile: String
+        /// The spec's `stdin: true`: the process reads a pipe that attach writes to, rather than /dev/null.
+        var openStdin = false
     }
 
     /// Finds `command` on `PATH` the way a container runtime does (exec with the container's own PATH).
@@ -28,14 +32,52 @@ package final class ContainerProcess: Sendable {
 
     /// Starts the process, its output appended to the container's log. - Throws: `SimError` with the OS's reason.
     init(_ launch: Launch) throws {
+        var stdinPipe: [Int32] = [-1, -1]
+        if launch.openStdin, !InteractiveProcess.cloexecPipe(&stdinPipe) {
+            throw SimError("cannot create the stdin pipe of \(launch.executable): \(String(cString: strerror(errno)))")
+        }
         do {
             pid = try Spawn.start(SpawnRequest(
                 command: launch.executable, arguments: launch.arguments, environment: launch.environment,
-                workingDirectory: launch.workingDirectory, stdout: .file(path: launch.logFile, append: true)))
+                workingDirectory: launch.workingDirectory, stdin: launch.openStdin ? .descriptor(stdinPipe[0]) : .devNull,
+                stdout: .file(path: launch.logFile, append: true)))
             // A container must not outlive the sim, even a sim killed with SIGKILL.
             GroupReaper.track(pid)
         } catch {
+            for fd in stdinPipe where fd >= 0 { close(fd) }
             throw SimError(error.description)
+        }
+        if launch.openStdin {
+            close(stdinPipe[0])
+            // A container that stopped reading must not block the API server's writes: they fail with EAGAIN instead.
+            _ = fcntl(stdinPipe[1], F_SETFL, fcntl(stdinPipe[1], F_GETFL) | O_NONBLOCK)
+            stdinFD.withLock { $0 = stdinPipe[1] }
+        }
+    }
+
+    deinit { closeStdin() }
+
+    var hasStdin: Bool { stdinFD.withLock { $0 >= 0 } }
+
+    /// Writes an attached client's input to the container's stdin (dropped when the pipe is full or closed).
+    func writeStdin(_ bytes: [UInt8]) {
+        stdinFD.withLock { fd in
+            guard fd >= 0 else { return }
+            var written = 0
+            while written < bytes.count {
+                let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { return }
+                written += n
+            }
+        }
+    }
+
+    /// EOF on the container's stdin (`stdinOnce` after the first attach ends).
+    func closeStdin() {
+        stdinFD.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
         }
     }
 

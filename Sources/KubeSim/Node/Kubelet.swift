@@ -5,6 +5,7 @@ import SimStore
 import KubeModel
 import Logging
 import NIOCore
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -108,6 +109,41 @@ package final class Kubelet: Sendable {
     }
 
     var runningPodCount: Int { workers.withLock { $0.count } }
+
+    private func worker(namespace: String, pod: String) throws -> PodWorker {
+        guard let worker = workers.withLock({ $0.values.first { $0.namespace == namespace && $0.name == pod } }) else {
+            throw APIError.badRequest("unable to upgrade connection: pod \(pod) does not run on any node of the sim yet")
+        }
+        return worker
+    }
+
+    /// Runs `command` in a running container of a pod (kubectl exec). The caller reads its output, waits for its exit
+    /// and then calls `execEnded`.
+    /// - Throws: `APIError` when the pod or container does not run, or the command cannot be started.
+    package func exec(namespace: String, pod: String, container: String, command: [String]) throws -> (InteractiveProcess, ended: @Sendable () -> Void) {
+        let worker = try worker(namespace: namespace, pod: pod)
+        let process = try worker.exec(container: container, command: command)
+        return (process, { worker.execEnded(process) })
+    }
+
+    /// Follows a running container's output and stdin (kubectl attach, kubectl run -i).
+    /// - Throws: `APIError` when the container does not run.
+    package func attach(namespace: String, pod: String, container: String) throws -> Attachment {
+        try worker(namespace: namespace, pod: pod).attach(container: container)
+    }
+}
+
+/// A client attached to a running container.
+package struct Attachment: Sendable {
+    /// The container's output (stdout and stderr share its log) until its process exits.
+    package var output: AsyncStream<[UInt8]>
+    /// Nil unless the container was created with `stdin: true`.
+    package var writeStdin: (@Sendable ([UInt8]) -> Void)?
+    /// The client's stdin ended: EOF to the container when its spec says `stdinOnce`.
+    package var closeStdin: @Sendable () -> Void
+    package var exitCode: @Sendable () async -> Int32
+    /// The client went away: stop following (the container keeps running).
+    package var stop: @Sendable () -> Void
 }
 
 /// One pod on its node: sandbox (address, directories), init containers in order, then every container with its
@@ -124,6 +160,14 @@ package final class PodWorker: Sendable {
     private let stubs = Mutex<[String: StubServer]>([:])
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let address = Mutex<String?>(nil)
+    /// How this pod's containers are launched (set once the sandbox has its address); exec reuses it.
+    private let environment = Mutex<PodEnvironment?>(nil)
+    /// The last instance of each `stdinOnce` container that exited, so `kubectl run -i` attaching just after a quick
+    /// command ended still gets its output and exit (a deliberate sim choice; containerd would refuse the attach and
+    /// kubectl would fall back to the log with a warning).
+    private let exitedStdinOnce = Mutex<[String: ContainerProcess]>([:])
+    /// Processes started by exec, killed with the pod.
+    private let execs = Mutex<[pid_t: InteractiveProcess]>([:])
     private let directory: URL
 
     init(pod: JSONValue, kubelet: Kubelet) {
@@ -171,6 +215,10 @@ package final class PodWorker: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for process in all { group.addTask { _ = await process.stop(grace: bounded) } }
         }
+        for exec in execs.withLock({ execs in defer { execs.removeAll() }; return Array(execs.values) }) {
+            exec.kill()
+            _ = await exec.waitForExit()
+        }
         for stub in stubs.withLock({ Array($0.values) }) { await stub.stop() }
         if let address = address.withLock({ $0 }), !hostNetwork { kubelet.network.releasePodAddress(address) }
         try? FileManager.default.removeItem(at: directory)
@@ -203,6 +251,7 @@ package final class PodWorker: Sendable {
                                              serviceVariables: kubelet.serviceVariables(namespace: namespace),
                                              hostsFile: kubelet.settings.hostsDirectory.appendingPathComponent("\(namespace).hosts").path,
                                              shim: kubelet.settings.shim)
+            self.environment.withLock { $0 = environment }
             for (index, container) in initContainers.enumerated() {
                 guard let entry = await pull(container, index: index, isInit: true) else { return }
                 await runContainer(container, index: index, isInit: true, entry: entry, environment: environment)
@@ -343,6 +392,7 @@ package final class PodWorker: Sendable {
             process = nil
         } else {
             var launch = try environment.launch(container, entry: entry, logFile: log)
+            launch.openStdin = container["stdin"] == .bool(true)
             if let crash = plan.crash(image: image, container: containerName, namespace: namespace) {
                 // A real process that really crashes, so logs, exit codes and back-off are all genuine.
                 launch.executable = "/bin/sh"
@@ -382,6 +432,7 @@ package final class PodWorker: Sendable {
             if let process, let code = process.exitCode {
                 // Its orphans (a forked worker) went with it when `exitCode` saw the exit, as with a container's cgroup.
                 processes.withLock { _ = $0.removeValue(forKey: containerName) }
+                if container["stdinOnce"] == .bool(true) { exitedStdinOnce.withLock { $0[containerName] = process } }
                 return .init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -477,6 +528,95 @@ package final class PodWorker: Sendable {
         } catch {
             return .failure("\(error)")
         }
+    }
+
+    // MARK: Exec and attach
+
+    /// The spec of a regular container and its running process.
+    private func running(_ containerName: String, orExitedStdinOnce: Bool = false) throws -> (spec: JSONValue, process: ContainerProcess) {
+        let containers = pod.value(at: ["spec", "containers"])?.arrayValue ?? []
+        guard let spec = containers.first(where: { $0["name"]?.stringValue == containerName }) else {
+            throw APIError.badRequest("container \(containerName) is not valid for pod \(name)")
+        }
+        if orExitedStdinOnce, let exited = exitedStdinOnce.withLock({ $0[containerName] }), processes.withLock({ $0[containerName] }) == nil {
+            return (spec, exited)
+        }
+        guard let process = processes.withLock({ $0[containerName] }), process.exitCode == nil || orExitedStdinOnce else {
+            if stubs.withLock({ $0[containerName] }) != nil {
+                throw APIError.badRequest("container \(containerName) of pod \(name) runs on the sim's stub runtime, which has no process to exec into or attach to")
+            }
+            throw APIError.badRequest("unable to upgrade connection: container not found (\"\(containerName)\")")
+        }
+        return (spec, process)
+    }
+
+    /// Starts `command` as the container's own processes start: its environment, working directory, image paths,
+    /// network shim and pod address (`PodEnvironment.launch` with the command in place of the image's).
+    func exec(container containerName: String, command: [String]) throws -> InteractiveProcess {
+        let (spec, _) = try running(containerName)
+        guard let environment = environment.withLock({ $0 }),
+              let entry = kubelet.settings.runtime?.entry(for: spec["image"]?.stringValue ?? "") else {
+            throw APIError.badRequest("unable to upgrade connection: container not found (\"\(containerName)\")")
+        }
+        var execSpec = spec
+        execSpec.set(["command"], to: .array(command.map { .string($0) }))
+        execSpec.set(["args"], to: nil)
+        let launch: ContainerProcess.Launch
+        do {
+            launch = try environment.launch(execSpec, entry: entry, logFile: "/dev/null")
+        } catch let error as ContainerConfigError {
+            throw APIError(code: 500, reason: "InternalError",
+                           message: "Internal error occurred: error executing command in container: \(error.message.replacingOccurrences(of: "failed to create containerd task: failed to create shim task: OCI runtime create failed", with: "OCI runtime exec failed"))")
+        }
+        let process: InteractiveProcess
+        do {
+            process = try InteractiveProcess(SpawnRequest(command: launch.executable, arguments: launch.arguments, environment: launch.environment,
+                                                          workingDirectory: launch.workingDirectory, stdout: .file(path: "/dev/null", append: true)))
+        } catch {
+            throw APIError(code: 500, reason: "InternalError", message: "Internal error occurred: error executing command in container: \(error)")
+        }
+        execs.withLock { $0[process.pid] = process }
+        return process
+    }
+
+    func execEnded(_ process: InteractiveProcess) {
+        _ = execs.withLock { $0.removeValue(forKey: process.pid) }
+    }
+
+    /// Follows a running container: its log from now on (from its start for a `stdinOnce` container, whose client
+    /// — `kubectl run -i` — expects the whole output), ending when the process exits; its stdin when it has one.
+    func attach(container containerName: String) throws -> Attachment {
+        let (spec, process) = try running(containerName, orExitedStdinOnce: true)
+        let stdinOnce = spec["stdinOnce"] == .bool(true)
+        let log = logFile(containerName)
+        let (output, continuation) = AsyncStream<[UInt8]>.makeStream()
+        let follow = Task {
+            defer { continuation.finish() }
+            guard let handle = FileHandle(forReadingAtPath: log) else { return }
+            defer { try? handle.close() }
+            if !stdinOnce { _ = try? handle.seekToEnd() }
+            while !Task.isCancelled {
+                let exited = process.exitCode != nil
+                if let data = try? handle.readToEnd(), !data.isEmpty { continuation.yield([UInt8](data)) }
+                if exited { return }
+                // A log file has no change notification; the kubelet's own log follower polls too.
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        var writeStdin: (@Sendable ([UInt8]) -> Void)?
+        if process.hasStdin { writeStdin = { @Sendable bytes in process.writeStdin(bytes) } }
+        let closeStdin: @Sendable () -> Void = { if stdinOnce { process.closeStdin() } }
+        let exitCode: @Sendable () async -> Int32 = {
+            while true {
+                if let code = process.exitCode { return code }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let stop: @Sendable () -> Void = {
+            follow.cancel()
+            if stdinOnce { process.closeStdin() }
+        }
+        return Attachment(output: output, writeStdin: writeStdin, closeStdin: closeStdin, exitCode: exitCode, stop: stop)
     }
 
     // MARK: Status

@@ -29,7 +29,7 @@ public enum ResourceCatalog {
     public static let all: [ResourceType] = [
         core("namespaces", "namespace", "Namespace", namespaced: false, short: ["ns"], sub: ["status", "finalize"]),
         core("nodes", "node", "Node", namespaced: false, short: ["no"], sub: ["status", "proxy"]),
-        core("pods", "pod", "Pod", short: ["po"], sub: ["status", "log", "proxy"]),
+        core("pods", "pod", "Pod", short: ["po"], sub: ["status", "log", "proxy", "exec", "attach", "portforward"]),
         core("services", "service", "Service", short: ["svc"], sub: ["status", "proxy"]),
         core("endpoints", "endpoints", "Endpoints", short: ["ep"]),
         core("configmaps", "configmap", "ConfigMap", short: ["cm"]),
