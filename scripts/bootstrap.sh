@@ -29,7 +29,7 @@ for arg in "$@"; do
   esac
 done
 
-APT_PACKAGES=(libcurl4-openssl-dev redis-server redis-tools prometheus python3-venv shellcheck openssl time)
+APT_PACKAGES=(libcurl4-openssl-dev zlib1g-dev redis-server redis-tools prometheus python3-venv shellcheck openssl time)
 PY_PACKAGES=("gunicorn==23.0.0" "gunicorn-prometheus-exporter[redis]==0.2.4")
 
 sudo_cmd=()
