@@ -124,19 +124,7 @@ public final class InteractiveProcess: Sendable {
     /// The exit code once the child ended, nil while it runs; reaps it and kills what is left of its group.
     public var exitCode: Int32? {
         exit.withLock { code in
-            if let code { return code }
-            // Peek first (WNOWAIT): while the exited leader is not reaped its id cannot be reused, so the group kill
-            // reaches only its own leftovers (a shell's background child), as a container's exec would end them.
-            var info = siginfo_t()
-            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
-                if errno == ECHILD { code = 255 }
-                return code
-            }
-            guard info._sifields._sigchld.si_pid == pid else { return nil }
-            Glibc.kill(-pid, SIGKILL)
-            var status: Int32 = 0
-            code = waitpid(pid, &status, 0) == pid ? Spawn.exitCode(waitStatus: status) : 255
-            GroupReaper.forget(pid)
+            if code == nil { code = Spawn.reapExitedGroup(leader: pid) }
             return code
         }
     }

@@ -56,6 +56,23 @@ public struct SpawnError: Error, Sendable, CustomStringConvertible {
 /// a cleared signal mask and default dispositions (a child must not inherit a blocked SIGTERM and ignore it,
 /// as Foundation's `Process` allows), and no descriptor of the parent's beyond its three streams.
 public enum Spawn {
+    /// Once a process-group leader has exited: kills what is left of its group, reaps the leader and has the watchdog
+    /// forget the group. The exit code (128 + signal when killed), nil while the leader runs, 255 when it cannot be
+    /// waited for. Never blocks. It peeks first (WNOWAIT): while the exited leader is not reaped its id cannot be
+    /// reused, so the group kill reaches only its own leftovers (a forked worker, a shell's background child), as a
+    /// container's cgroup would.
+    public static func reapExitedGroup(leader pid: pid_t) -> Int32? {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return errno == ECHILD ? 255 : nil }
+        guard info._sifields._sigchld.si_pid == pid else { return nil }
+        kill(-pid, SIGKILL)
+        var status: Int32 = 0
+        let code = waitpid(pid, &status, 0) == pid ? exitCode(waitStatus: status) : 255
+        // The group is empty now and its id free for reuse: the watchdog must not kill it any more.
+        GroupReaper.forget(pid)
+        return code
+    }
+
     /// Starts the process and returns its pid (also its process group id).
     /// - Throws: `SpawnError` when the command is not found or not executable, or posix_spawn fails.
     public static func start(_ request: SpawnRequest) throws(SpawnError) -> pid_t {

@@ -70,7 +70,7 @@ public struct EndpointDiscovery: Sendable {
         } else if let (service, port) = annotatedService(selecting: pod, in: services) {
             metrics = .init(port: port, path: path(service.value(at: ["metadata", "annotations"])),
                             foundBy: "annotation prometheus.io/port on Service \(service.value(at: ["metadata", "name"])?.stringValue ?? "?")")
-        } else if let (container, port) = Self.namedPort("metrics", in: containers, podSpec: pod) {
+        } else if let (container, port) = Self.namedPort("metrics", in: containers) {
             metrics = .init(port: port, path: path(nil), foundBy: "container port named metrics (\(container))")
         } else {
             throw KubeError(.badManifest, "\(what) declares no metrics endpoint kverify can find; declare one of: a "
@@ -80,7 +80,7 @@ public struct EndpointDiscovery: Sendable {
         let app: PodEndpoints.Endpoint
         if let appPort {
             app = .init(port: appPort, path: trafficPaths.first ?? "/", foundBy: "--app-port")
-        } else if let (container, port) = Self.namedPort("http", in: containers, podSpec: pod) {
+        } else if let (container, port) = Self.namedPort("http", in: containers) {
             app = .init(port: port, path: trafficPaths.first ?? "/", foundBy: "container port named http (\(container))")
         } else if let (container, port) = Self.allPorts(containers).first(where: { $0.1 != metrics.port }) {
             app = .init(port: port, path: trafficPaths.first ?? "/", foundBy: "first container port (\(container)); none is named http")
@@ -117,7 +117,7 @@ public struct EndpointDiscovery: Sendable {
         return nil
     }
 
-    private static func namedPort(_ name: String, in containers: [JSONValue], podSpec: JSONValue) -> (String, Int)? {
+    private static func namedPort(_ name: String, in containers: [JSONValue]) -> (String, Int)? {
         for container in containers {
             for port in container["ports"]?.arrayValue ?? [] where port["name"]?.stringValue == name {
                 if let number = port["containerPort"]?.intValue { return (container["name"]?.stringValue ?? "?", number) }

@@ -1,8 +1,6 @@
-import Findings
 import Foundation
 import KubeClient
 import KubeModel
-import RESP
 
 /// Reaches the Redis the exporter writes to from outside the cluster, wherever the manifests put it.
 ///

@@ -84,20 +84,7 @@ package final class ContainerProcess: Sendable {
     /// The exit code once the process ended (128 + signal when killed), nil while it runs. Never blocks.
     var exitCode: Int32? {
         exit.withLock { code in
-            if let code { return code }
-            // Peek first (WNOWAIT): while the exited leader is not reaped its id cannot be reused, so the group
-            // kill below reaches only its own orphans (a forked worker), as a container's cgroup would.
-            var info = siginfo_t()
-            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
-                if errno == ECHILD { code = 255 }
-                return code
-            }
-            guard info._sifields._sigchld.si_pid == pid else { return nil }
-            kill(-pid, SIGKILL)
-            var status: Int32 = 0
-            if waitpid(pid, &status, 0) == pid { code = Spawn.exitCode(waitStatus: status) } else { code = 255 }
-            // The group is empty now and its id free for reuse: the watchdog must not kill it any more.
-            GroupReaper.forget(pid)
+            if code == nil { code = Spawn.reapExitedGroup(leader: pid) }
             return code
         }
     }
