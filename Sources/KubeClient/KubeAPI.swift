@@ -23,6 +23,17 @@ public struct WatchEvent: Sendable {
 
     /// `metadata.resourceVersion` of the object.
     var resourceVersion: String? {
+        // Found without decoding the object (this is read for every event of every watch).
+        let found: String?? = object.withUnsafeBytes { bytes in
+            // nil: the scan cannot tell (escaped keys, not an object); decode below.
+            guard let top = JSONScan.members(bytes) else { return nil }
+            guard let metadata = top.last(where: { $0.key == "metadata" })?.value else { return .some(nil) }
+            let inner = UnsafeRawBufferPointer(rebasing: bytes[metadata])
+            guard let members = JSONScan.members(inner) else { return nil }
+            guard let version = members.last(where: { $0.key == "resourceVersion" })?.value else { return .some(nil) }
+            return JSONScan.plainString(inner, version).map { .some($0) }  // escaped: decode below
+        }
+        if let found { return found }
         struct Probe: Decodable {
             struct Meta: Decodable { var resourceVersion: String? }
             var metadata: Meta?

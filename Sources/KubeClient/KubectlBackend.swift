@@ -232,6 +232,30 @@ enum KubectlErrors {
 
 extension RawList {
     static func decode(_ data: Data, what: String) throws -> RawList {
+        // The items' bytes are cut out of the list, not parsed and encoded again: the consumer decodes each once.
+        let scanned: RawList? = data.withUnsafeBytes { bytes in
+            guard let members = JSONScan.members(bytes) else { return nil }
+            var items: [Data] = []
+            if let range = members.last(where: { $0.key == "items" })?.value {
+                let array = UnsafeRawBufferPointer(rebasing: bytes[range])
+                if array.count == 4, array.elementsEqual("null".utf8) {
+                } else {
+                    guard let elements = JSONScan.elements(array) else { return nil }
+                    items = elements.map { Data(array[$0]) }
+                }
+            }
+            var version: String?
+            if let range = members.last(where: { $0.key == "metadata" })?.value {
+                let metadata = UnsafeRawBufferPointer(rebasing: bytes[range])
+                guard let fields = JSONScan.members(metadata) else { return nil }
+                if let value = fields.last(where: { $0.key == "resourceVersion" })?.value {
+                    guard let text = JSONScan.plainString(metadata, value) else { return nil }
+                    version = text
+                }
+            }
+            return RawList(items: items, resourceVersion: version)
+        }
+        if let scanned { return scanned }
         struct Envelope: Decodable {
             var metadata: ListMeta?
             var items: [JSONValue]?

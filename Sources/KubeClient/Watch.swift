@@ -4,6 +4,10 @@ import KubeModel
 /// Splits a watch body into events: one JSON object per line, across arbitrary chunk boundaries. A pure state
 /// machine: feed it chunks, get events. A partial line is kept until its newline arrives (swiftkube's streamer
 /// ends the stream there instead); a line longer than `maxLineBytes` is an error, not unbounded memory.
+///
+/// A line is checked for JSON syntax and split into its `type` and the bytes of its `object` without building the
+/// object: the consumer decodes those bytes once, into its own typed model (a pod event is ~11 KB; parsing it into
+/// a tree and encoding it again here cost milliseconds per event, and a rollout's burst of events queued up).
 public struct WatchLineDecoder: Sendable {
     public let maxLineBytes: Int
     private var buffer: [UInt8] = []
@@ -13,28 +17,20 @@ public struct WatchLineDecoder: Sendable {
 
     public init(maxLineBytes: Int = 16 << 20) { self.maxLineBytes = maxLineBytes }
 
-    struct Envelope: Decodable {
-        var type: WatchEventType
-        var object: JSONValue
-    }
-
     /// Events completed by `chunk`. When a line of the chunk is bad, the events before it are returned and the
     /// error comes from the next `feed` or `finish`; with no event before it, it is thrown at once.
     public mutating func feed(_ chunk: some Collection<UInt8>) throws -> [WatchEvent] {
         if let failure { throw failure }
         var events: [WatchEvent] = []
         do {
-            for byte in chunk {
-                if byte == UInt8(ascii: "\n") {
-                    if let event = try decodeLine() { events.append(event) }
-                    buffer.removeAll(keepingCapacity: true)
-                } else {
-                    buffer.append(byte)
-                    if buffer.count > maxLineBytes {
-                        throw KubeError(.badResponse, "watch stream sent more than \(maxLineBytes) bytes without a newline; not a Kubernetes watch")
-                    }
-                }
+            var rest = chunk[...]
+            while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
+                try append(rest[..<newline])
+                if let event = try decodeLine() { events.append(event) }
+                buffer.removeAll(keepingCapacity: true)
+                rest = rest[rest.index(after: newline)...]
             }
+            try append(rest)
         } catch let error as KubeError {
             failure = error
             buffer.removeAll()
@@ -50,16 +46,30 @@ public struct WatchLineDecoder: Sendable {
         return try decodeLine().map { [$0] } ?? []
     }
 
+    private mutating func append(_ bytes: some Collection<UInt8>) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count > maxLineBytes {
+            throw KubeError(.badResponse, "watch stream sent more than \(maxLineBytes) bytes without a newline; not a Kubernetes watch")
+        }
+    }
+
     private func decodeLine() throws -> WatchEvent? {
-        let line = buffer.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }
-        guard !line.isEmpty, !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { return nil }
-        do {
-            let envelope = try JSONDecoder().decode(Envelope.self, from: Data(line))
-            return WatchEvent(type: envelope.type, object: try envelope.object.jsonData())
-        } catch {
+        guard buffer.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") }) else { return nil }
+        let event: WatchEvent? = buffer.withUnsafeBytes { line in
+            guard let members = JSONScan.members(line),
+                  let typeRange = members.last(where: { $0.key == "type" })?.value,
+                  let type = JSONScan.plainString(line, typeRange)
+                    ?? (try? JSONDecoder().decode(String.self, from: Data(line[typeRange]))),
+                  let object = members.last(where: { $0.key == "object" })?.value
+            else { return nil }
+            return WatchEvent(type: WatchEventType(rawValue: type), object: Data(line[object]))
+        }
+        guard let event else {
+            let line = buffer.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }
             let start = String(decoding: line.prefix(40), as: UTF8.self)
             throw KubeError(.badResponse, "watch stream line (\(line.count) bytes, starting \(start.debugDescription)) is not a watch event")
         }
+        return event
     }
 }
 

@@ -106,9 +106,11 @@ public struct RolloutRules: Sendable {
                 if workload.desired != eligible.count {
                     missing.append("\(workload.reference): desiredNumberScheduled \(workload.desired), eligible nodes \(eligible.count)")
                 }
+                // Grouped once: filtering every pod for every node made an evaluation quadratic in the cluster size.
+                let byNode = Dictionary(grouping: owned, by: \.nodeName)
                 for node in eligible {
                     let name = node.metadata.name ?? ""
-                    let onNode = owned.filter { $0.nodeName == name }
+                    let onNode = byNode[Optional(name)] ?? []
                     let ready = onNode.filter { $0.isReady && $0.allContainersReady }
                     if ready.count != 1 || onNode.count != 1 {
                         missing.append("node \(name): \(ready.count) Ready of \(onNode.count) \(workload.name) pods, want exactly 1 Ready")

@@ -4,8 +4,9 @@ import KubeModel
 import Synchronization
 
 /// Waits for a run's rollout, driven by watches (pods and workloads in the run namespace, nodes cluster-wide):
-/// every event re-evaluates `RolloutRules` on the cached snapshot. No polling: the only timers are the
-/// deadline and, while a pod is Unschedulable, the end of its grace period.
+/// each watch task decodes every event once, into the typed model, and keeps it in a per-object cache; every change
+/// re-evaluates `RolloutRules` on the cached typed snapshot (no decoding there). No polling: the only timers are
+/// the deadline and, while a pod is Unschedulable, the end of its grace period.
 public struct RolloutWait: Sendable {
     public var rules: RolloutRules
     public var namespace: String
@@ -38,9 +39,16 @@ public struct RolloutWait: Sendable {
     /// A snapshot after each change, for live progress output.
     public typealias Progress = @Sendable (_ pods: [Pod], _ nodes: [Node], _ state: RolloutState) -> Void
 
-    /// Raw objects per watch (`pods`, `nodes`, `daemonsets`, `deployments`), keyed by namespace/name.
+    /// One decoded object of a watch.
+    private enum Entry: Sendable {
+        case pod(Pod)
+        case node(Node)
+        case workload(Workload)
+    }
+
+    /// Typed objects per watch (`pods`, `nodes`, `daemonsets`, `deployments`), keyed by namespace/name.
     private struct Cache: Sendable {
-        var objects: [String: [String: Data]] = [:]
+        var objects: [String: [String: Entry]] = [:]
         var synced: Set<String> = []
     }
 
@@ -64,9 +72,8 @@ public struct RolloutWait: Sendable {
         let start = ContinuousClock.now
         let deadline = start + timeout
         let cache = CacheBox()
-        // Changes coalesce: a burst of watch events makes one evaluation of the newest state, not one each (each
-        // evaluation decodes every pod, so a backlog would delay the verdict). Failures are kept aside so
-        // coalescing can never drop one.
+        // Changes coalesce: while an evaluation runs, further changes make one more evaluation of the newest state,
+        // not one each. Failures are kept aside so coalescing can never drop one.
         let (signals, signal) = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let failure = FailureBox()
         let sources: [(String, Resource, String?)] = [
@@ -78,7 +85,11 @@ public struct RolloutWait: Sendable {
                 group.addTask {
                     do {
                         for try await update in api.retryingWatch(resource, namespace: namespace) {
-                            cache.state.withLock { Self.apply(update, to: &$0, key: key) }
+                            // Decoded here, once per event and outside the lock; an object that does not decode is a
+                            // server answer kverify cannot judge: the wait fails naming it, rather than judging
+                            // readiness without it.
+                            let change = try Self.decode(update, key: key)
+                            cache.state.withLock { Self.apply(change, to: &$0, key: key) }
                             signal.yield(.changed)
                         }
                     } catch is CancellationError {
@@ -107,14 +118,13 @@ public struct RolloutWait: Sendable {
                     if now >= deadline { return outcome(.timedOut(["the watches did not list within \(timeout)"]), last, start) }
                     continue
                 }
-                // An object that does not decode is a server answer kverify cannot judge: the wait fails naming it,
-                // rather than judging readiness without it.
-                let pods = try (snapshot.objects["pods"] ?? [:]).values.map { try decodeObject(Pod.self, $0, what: "a watched pod") }
-                let nodes = try (snapshot.objects["nodes"] ?? [:]).values.map { try decodeObject(Node.self, $0, what: "a watched node") }
-                let workloads = try (snapshot.objects["daemonsets"] ?? [:]).values.map {
-                    Workload(try decodeObject(DaemonSet.self, $0, what: "a watched DaemonSet"))
-                } + (snapshot.objects["deployments"] ?? [:]).values.map {
-                    Workload(try decodeObject(Deployment.self, $0, what: "a watched Deployment"))
+                var pods: [Pod] = [], nodes: [Node] = [], workloads: [Workload] = []
+                for entry in snapshot.objects.values.lazy.flatMap(\.values) {
+                    switch entry {
+                    case .pod(let pod): pods.append(pod)
+                    case .node(let node): nodes.append(node)
+                    case .workload(let workload): workloads.append(workload)
+                    }
                 }
                 // Grace periods run from when kverify first saw a pod Unschedulable.
                 var unschedulableFor: [String: Duration] = [:]
@@ -157,21 +167,55 @@ public struct RolloutWait: Sendable {
         Outcome(result: result, workloads: last.workloads, pods: last.pods, nodes: last.nodes, elapsed: ContinuousClock.now - start)
     }
 
-    private static func apply(_ update: WatchUpdate, to cache: inout Cache, key: String) {
-        func name(_ data: Data) -> String {
-            struct Probe: Decodable { struct Meta: Decodable { var name: String?; var namespace: String? }; var metadata: Meta? }
-            let probe = try? JSONDecoder().decode(Probe.self, from: data)
-            return "\(probe?.metadata?.namespace ?? "")/\(probe?.metadata?.name ?? "")"
+    /// An update with its objects decoded: what to store under which key, or remove.
+    private enum Change {
+        case replaceAll([(String, Entry)])
+        case put(String, Entry)
+        case remove(String)
+        case nothing
+    }
+
+    private static func decode(_ update: WatchUpdate, key: String) throws -> Change {
+        func entry(_ data: Data) throws -> (String, Entry) {
+            func named(_ metadata: ObjectMeta, _ entry: Entry) -> (String, Entry) {
+                ("\(metadata.namespace ?? "")/\(metadata.name ?? "")", entry)
+            }
+            switch key {
+            case "pods":
+                let pod = try decodeObject(Pod.self, data, what: "a watched pod")
+                return named(pod.metadata, .pod(pod))
+            case "nodes":
+                let node = try decodeObject(Node.self, data, what: "a watched node")
+                return named(node.metadata, .node(node))
+            case "daemonsets":
+                let daemonSet = try decodeObject(DaemonSet.self, data, what: "a watched DaemonSet")
+                return named(daemonSet.metadata, .workload(Workload(daemonSet)))
+            default:
+                let deployment = try decodeObject(Deployment.self, data, what: "a watched Deployment")
+                return named(deployment.metadata, .workload(Workload(deployment)))
+            }
         }
         switch update.type {
-        case .synced:
-            // A (re)list replaces everything this watch knew.
-            cache.objects[key] = Dictionary(update.snapshot.map { (name($0), $0) }, uniquingKeysWith: { _, newer in newer })
-            cache.synced.insert(key)
+        case .synced: return .replaceAll(try update.snapshot.map(entry))
         case .added, .modified:
-            if let object = update.object { cache.objects[key, default: [:]][name(object)] = object }
+            guard let object = update.object else { return .nothing }
+            let (name, decoded) = try entry(object)
+            return .put(name, decoded)
         case .deleted:
-            if let object = update.object { cache.objects[key, default: [:]][name(object)] = nil }
+            guard let object = update.object else { return .nothing }
+            return .remove(try entry(object).0)
+        }
+    }
+
+    private static func apply(_ change: Change, to cache: inout Cache, key: String) {
+        switch change {
+        case .replaceAll(let entries):
+            // A (re)list replaces everything this watch knew.
+            cache.objects[key] = Dictionary(entries, uniquingKeysWith: { _, newer in newer })
+            cache.synced.insert(key)
+        case .put(let name, let entry): cache.objects[key, default: [:]][name] = entry
+        case .remove(let name): cache.objects[key, default: [:]][name] = nil
+        case .nothing: break
         }
     }
 }

@@ -133,6 +133,27 @@ struct WatchLineDecoderTests {
         }
     }
 
+    @Test("the object's bytes are delivered as the server sent them, whatever the member order and spacing")
+    func objectBytesPassThrough() throws {
+        let object = #"{"kind":"Pod","metadata":{"name":"p\u00e9","resourceVersion":"7"},"spec":{"a":[1,-2.5e3,true,null,"\"x\""]}}"#
+        for line in [#"{"type":"MODIFIED","object":\#(object)}"#, #" { "object" : \#(object) , "type" : "MODIFIED" } "#] {
+            var decoder = WatchLineDecoder()
+            let events = try decoder.feed(Array((line + "\n").utf8))
+            #expect(events.map(\.type) == [.modified])
+            #expect(events.first?.object == Data(object.utf8))
+            #expect(try events.first?.decode(Pod.self).metadata.name == "pé")
+        }
+    }
+
+    @Test("a line whose object is not JSON is an error, not an event", arguments: [
+        #"{"type":"ADDED","object":{"a":tru}}"#, #"{"type":"ADDED","object":{"a":1,}}"#, #"{"type":"ADDED","object":{"a":"b}}"#,
+        #"{"type":"ADDED","object":{"a":01}}"#, #"{"type":"ADDED"}"#, #"{"type":"ADDED","object":{}} trailing"#, #"["ADDED",{}]"#,
+    ])
+    func invalidObject(line: String) {
+        var decoder = WatchLineDecoder()
+        #expect(throws: KubeError.self) { _ = try decoder.feed(Array((line + "\n").utf8)) }
+    }
+
     @Test("a line that is not a watch event is named, briefly")
     func garbage() {
         var decoder = WatchLineDecoder()
