@@ -214,6 +214,31 @@ struct SelectorAndPatchTests {
         #expect(Patching.strategicMerge(target, patch) == ["containers": [["name": "a", "image": "1"], ["name": "b", "image": "2"]]])
     }
 
+    @Test("strategic merge keys container ports by containerPort, Service ports by port, mounts by mountPath, and honours $patch, $retainKeys and $deleteFromPrimitiveList")
+    func strategicMergeKeys() {
+        let container: JSONValue = ["name": "app", "ports": [["containerPort": 80, "name": "web"], ["containerPort": 9000]],
+                                    "env": [["name": "A", "value": "1"], ["name": "B", "value": "2"]],
+                                    "volumeMounts": [["name": "v", "mountPath": "/a"], ["name": "v", "mountPath": "/b"]]]
+        let patch: JSONValue = ["ports": [["containerPort": 9000, "$patch": "delete"], ["containerPort": 80, "protocol": "TCP"]],
+                                "env": [["name": "B", "$patch": "delete"], ["name": "C", "value": "3"]],
+                                "volumeMounts": [["mountPath": "/b", "readOnly": true]]]
+        #expect(Patching.strategicMerge(container, patch) == [
+            "name": "app", "ports": [["containerPort": 80, "name": "web", "protocol": "TCP"]],
+            "env": [["name": "A", "value": "1"], ["name": "C", "value": "3"]],
+            "volumeMounts": [["name": "v", "mountPath": "/a"], ["name": "v", "mountPath": "/b", "readOnly": true]],
+        ])
+        let service: JSONValue = ["ports": [["port": 80, "targetPort": 8080], ["port": 443]], "selector": ["a": "b", "c": "d"]]
+        #expect(Patching.strategicMerge(service, ["ports": [["port": 443, "targetPort": 8443]], "selector": ["c": nil]])
+                == ["ports": [["port": 80, "targetPort": 8080], ["port": 443, "targetPort": 8443]], "selector": ["a": "b"]])
+        // Lists without a merge key (args, NetworkPolicy rules) are replaced.
+        #expect(Patching.strategicMerge(["args": ["a", "b"]], ["args": ["c"]]) == ["args": ["c"]])
+        let strategy: JSONValue = ["type": "RollingUpdate", "rollingUpdate": ["maxSurge": 1]]
+        #expect(Patching.strategicMerge(["strategy": strategy], ["strategy": ["$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": nil]])
+                == ["strategy": ["type": "Recreate"]])
+        #expect(Patching.strategicMerge(["spec": ["a": 1, "b": 2]], ["spec": ["$patch": "replace", "c": 3]]) == ["spec": ["c": 3]])
+        #expect(Patching.strategicMerge(["finalizers": ["x", "y"]], ["$deleteFromPrimitiveList/finalizers": ["x"]]) == ["finalizers": ["y"]])
+    }
+
     @Test("JSON patch applies add, replace, remove and fails a missing path with 400")
     func jsonPatch() throws {
         let result = try Patching.jsonPatch(["a": ["b": 1], "l": [1]], [
