@@ -13,19 +13,19 @@ struct FlowReplayTests {
     /// starts, so the processes of one run can be found in /proc after the sim stopped.
     static func fixtures(run: String) -> String {
         let env = """
-                    - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
-                    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-                    - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
-                    - {name: EXPORTER_MODE, value: sidecar}
-                    - {name: REDIS_ENABLED, value: "true"}
-                    - {name: REDIS_HOST, value: relay-cache}
-                    - {name: REDIS_PORT, value: "6390"}
-                    - {name: REDIS_KEY_PREFIX, value: relay-$(POD_NAME)}
-                    - {name: REDIS_TTL_SECONDS, value: "300"}
-                    - {name: PROMETHEUS_MULTIPROC_DIR, value: ""}
-                    - {name: PROMETHEUS_METRICS_PORT, value: "9191"}
-                    - {name: PROMETHEUS_BIND_ADDRESS, value: 0.0.0.0}
-                    - {name: FLOW_REPLAY_RUN, value: "\(run)"}
+                - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+                - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+                - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+                - {name: EXPORTER_MODE, value: sidecar}
+                - {name: REDIS_ENABLED, value: "true"}
+                - {name: REDIS_HOST, value: relay-cache}
+                - {name: REDIS_PORT, value: "6390"}
+                - {name: REDIS_KEY_PREFIX, value: relay-$(POD_NAME)}
+                - {name: REDIS_TTL_SECONDS, value: "300"}
+                - {name: PROMETHEUS_MULTIPROC_DIR, value: ""}
+                - {name: PROMETHEUS_METRICS_PORT, value: "9191"}
+                - {name: PROMETHEUS_BIND_ADDRESS, value: 0.0.0.0}
+                - {name: FLOW_REPLAY_RUN, value: "\(run)"}
         """
         return """
             apiVersion: v1
