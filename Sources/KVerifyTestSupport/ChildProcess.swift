@@ -181,6 +181,11 @@ public enum TCPProbe {
     /// without depending on the code under test.
     @discardableResult
     public static func httpGet(host: String = "127.0.0.1", port: Int, path: String) throws -> Int {
+        try httpResponse(host: host, port: port, path: path).status
+    }
+
+    /// One HTTP/1.0 GET: the status code and the whole response (headers and body) as text.
+    public static func httpResponse(host: String = "127.0.0.1", port: Int, path: String) throws -> (status: Int, text: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw FixtureError("socket() failed") }
         defer { close(fd) }
@@ -206,7 +211,7 @@ public enum TCPProbe {
         guard parts.count >= 2, let code = Int(parts[1]) else {
             throw FixtureError("GET \(host):\(port)\(path): no HTTP status line in \(statusLine.debugDescription)")
         }
-        return code
+        return (code, String(decoding: response, as: UTF8.self))
     }
 
     private static func loopback(port: Int) -> sockaddr_in {

@@ -17,6 +17,18 @@ struct Kubectl: Sendable {
     let cacheDirectory: URL
     /// More environment for kubectl (a client switch such as `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`).
     var extraEnvironment: [String: String] = [:]
+    /// The program: kubectl, or another client that takes `--kubeconfig` (helm, through `Kubectl.helm`).
+    var executable = Kubectl.path
+
+    /// The real helm 3 (scripts/bootstrap.sh installs it into .tools/bin) for the same sim, its HOME (config, cache)
+    /// in this client's scratch directory.
+    func helm() -> Kubectl {
+        var helm = self
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let installed = root.appendingPathComponent(".tools/bin/helm").path
+        helm.executable = FileManager.default.isExecutableFile(atPath: installed) ? installed : "/usr/local/bin/helm"
+        return helm
+    }
 
     init(kubeconfig: String) throws {
         self.kubeconfig = kubeconfig
@@ -38,7 +50,7 @@ struct Kubectl: Sendable {
     /// blocking wait there starves the server the command talks to.
     func run(_ arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.path)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--kubeconfig", kubeconfig] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe(), errors = Pipe(), input = Pipe()
@@ -61,7 +73,7 @@ struct Kubectl: Sendable {
         while process.isRunning || !collected.complete {
             guard ContinuousClock.now < deadline else {
                 process.terminate()
-                throw FixtureError("kubectl \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+                throw FixtureError("\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
             }
             try await Task.sleep(for: .milliseconds(10))
         }

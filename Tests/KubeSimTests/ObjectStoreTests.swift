@@ -214,6 +214,31 @@ struct SelectorAndPatchTests {
         #expect(Patching.strategicMerge(target, patch) == ["containers": [["name": "a", "image": "1"], ["name": "b", "image": "2"]]])
     }
 
+    @Test("strategic merge keys container ports by containerPort, Service ports by port, mounts by mountPath, and honours $patch, $retainKeys and $deleteFromPrimitiveList")
+    func strategicMergeKeys() {
+        let container: JSONValue = ["name": "app", "ports": [["containerPort": 80, "name": "web"], ["containerPort": 9000]],
+                                    "env": [["name": "A", "value": "1"], ["name": "B", "value": "2"]],
+                                    "volumeMounts": [["name": "v", "mountPath": "/a"], ["name": "v", "mountPath": "/b"]]]
+        let patch: JSONValue = ["ports": [["containerPort": 9000, "$patch": "delete"], ["containerPort": 80, "protocol": "TCP"]],
+                                "env": [["name": "B", "$patch": "delete"], ["name": "C", "value": "3"]],
+                                "volumeMounts": [["mountPath": "/b", "readOnly": true]]]
+        #expect(Patching.strategicMerge(container, patch) == [
+            "name": "app", "ports": [["containerPort": 80, "name": "web", "protocol": "TCP"]],
+            "env": [["name": "A", "value": "1"], ["name": "C", "value": "3"]],
+            "volumeMounts": [["name": "v", "mountPath": "/a"], ["name": "v", "mountPath": "/b", "readOnly": true]],
+        ])
+        let service: JSONValue = ["ports": [["port": 80, "targetPort": 8080], ["port": 443]], "selector": ["a": "b", "c": "d"]]
+        #expect(Patching.strategicMerge(service, ["ports": [["port": 443, "targetPort": 8443]], "selector": ["c": nil]])
+                == ["ports": [["port": 80, "targetPort": 8080], ["port": 443, "targetPort": 8443]], "selector": ["a": "b"]])
+        // Lists without a merge key (args, NetworkPolicy rules) are replaced.
+        #expect(Patching.strategicMerge(["args": ["a", "b"]], ["args": ["c"]]) == ["args": ["c"]])
+        let strategy: JSONValue = ["type": "RollingUpdate", "rollingUpdate": ["maxSurge": 1]]
+        #expect(Patching.strategicMerge(["strategy": strategy], ["strategy": ["$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": nil]])
+                == ["strategy": ["type": "Recreate"]])
+        #expect(Patching.strategicMerge(["spec": ["a": 1, "b": 2]], ["spec": ["$patch": "replace", "c": 3]]) == ["spec": ["c": 3]])
+        #expect(Patching.strategicMerge(["finalizers": ["x", "y"]], ["$deleteFromPrimitiveList/finalizers": ["x"]]) == ["finalizers": ["y"]])
+    }
+
     @Test("JSON patch applies add, replace, remove and fails a missing path with 400")
     func jsonPatch() throws {
         let result = try Patching.jsonPatch(["a": ["b": 1], "l": [1]], [
@@ -232,6 +257,37 @@ struct SelectorAndPatchTests {
         let decoded = try ProtobufBody.decode(Data(ProtobufBody.magic + unknown))
         #expect(decoded == ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "demo", "labels": ["team": "a"]]])
         #expect { try ProtobufBody.decode(Data([0x6B, 0x38, 0x73, 0x00, 0x0A, 0x7F])) } throws: { ($0 as? APIError)?.code == 400 }
+    }
+
+    @Test("protobuf DeleteOptions (helm uninstall) and a Deployment (kubectl create deployment) decode by ProtobufSchema's field numbers")
+    func protobufSchema() throws {
+        func field(_ number: UInt8, _ bytes: [UInt8]) -> [UInt8] { [number << 3 | 2, UInt8(bytes.count)] + bytes }
+        func varint(_ number: UInt8, _ value: UInt8) -> [UInt8] { [number << 3, value] }
+        func envelope(_ kind: String, _ raw: [UInt8]) -> Data {
+            Data(ProtobufBody.magic + field(1, field(1, Array("v1".utf8)) + field(2, Array(kind.utf8))) + field(2, raw))
+        }
+        // gracePeriodSeconds 0 (a pointer: kept), propagationPolicy Background, an empty dryRun absent.
+        let options = try ProtobufBody.decode(envelope("DeleteOptions", varint(1, 0) + field(4, Array("Background".utf8))))
+        #expect(options == ["apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "propagationPolicy": "Background"])
+
+        // gogo writes empty non-pointer fields (workingDir "", hostPort 0): JSON has none of them.
+        let port = varint(2, 0) + varint(3, 80) + field(4, Array("TCP".utf8))
+        let container = field(1, Array("web".utf8)) + field(2, Array("nginx:1".utf8)) + field(5, []) + field(6, port)
+        let podSpec = field(2, container) + field(1, field(1, Array("cache".utf8)) + field(2, field(2, [])))
+        let labels = field(11, field(1, Array("app".utf8)) + field(2, Array("web".utf8)))
+        let spec = varint(1, 0) + field(2, field(1, field(1, Array("app".utf8)) + field(2, Array("web".utf8))))
+            + field(3, field(1, labels) + field(2, podSpec))
+        let deployment = try ProtobufBody.decode(envelope("Deployment", field(1, field(1, Array("web".utf8))) + field(2, spec)))
+        #expect(deployment == [
+            "apiVersion": "v1", "kind": "Deployment", "metadata": ["name": "web"],
+            "spec": [
+                "replicas": 0, "selector": ["matchLabels": ["app": "web"]],
+                "template": ["metadata": ["labels": ["app": "web"]], "spec": [
+                    "containers": [["name": "web", "image": "nginx:1", "ports": [["containerPort": 80, "protocol": "TCP"]]]],
+                    "volumes": [["name": "cache", "emptyDir": [:]]],
+                ]],
+            ],
+        ])
     }
 }
 

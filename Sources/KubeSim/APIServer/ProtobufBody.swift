@@ -5,8 +5,9 @@ import KubeModel
 
 /// Decodes the few protobuf request bodies kubectl sends through its typed clients (`kubectl create namespace`,
 /// `create configmap`, `create secret`): the `k8s\0` envelope around `runtime.Unknown`, then Namespace, ConfigMap
-/// or Secret with the ObjectMeta fields such a command sets. Other kinds get 415; the sim answers in JSON, which
-/// those clients also accept.
+/// or Secret with the ObjectMeta fields such a command sets; the workload kinds, Pod, Service and DeleteOptions through
+/// the field tables of `ProtobufSchema` (`kubectl create deployment`, `helm uninstall`). Other kinds get 415 (kubectl
+/// does not fall back to JSON then); the sim answers in JSON, which those clients also accept.
 package enum ProtobufBody {
     static let magic: [UInt8] = [0x6B, 0x38, 0x73, 0x00]
 
@@ -38,7 +39,11 @@ package enum ProtobufBody {
             if let data = try map(object[4]) { result.set(["stringData"], to: data) }
             if let immutable = object[5]?.first?.varint { result.set(["immutable"], to: .bool(immutable != 0)) }
         default:
-            throw APIError(code: 415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the sim decodes protobuf only for Namespace, ConfigMap and Secret, not \(kind))")
+            guard let schema = ProtobufSchema.topLevel[kind] else {
+                throw APIError(code: 415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the sim decodes protobuf only for \(ProtobufSchema.decodedKinds), not \(kind))")
+            }
+            guard case .object(let decoded) = try ProtobufSchema.decode(raw, as: schema) else { break }
+            for (key, value) in decoded where key != "metadata" { result.set([key], to: value) }
         }
         return result
     }
@@ -49,8 +54,11 @@ package enum ProtobufBody {
         for (number, name) in [(1, "name"), (2, "generateName"), (3, "namespace")] {
             if let value = meta[number]?.first?.string, !value.isEmpty { result.set([name], to: .string(value)) }
         }
+        if let version = meta[6]?.first?.string, !version.isEmpty { result.set(["resourceVersion"], to: .string(version)) }
         if let labels = try map(meta[11]) { result.set(["labels"], to: labels) }
         if let annotations = try map(meta[12]) { result.set(["annotations"], to: annotations) }
+        let finalizers = meta[14]?.compactMap(\.string) ?? []
+        if !finalizers.isEmpty { result.set(["finalizers"], to: .array(finalizers.map { .string($0) })) }
         return result
     }
 

@@ -17,26 +17,91 @@ package enum Patching {
         return .object(result)
     }
 
-    /// A simplified strategic merge patch: like a merge patch, but lists of objects that all carry a `name`
-    /// (containers, env, volumes, ports with names) merge element by element, and `$` directives are dropped.
+    /// A strategic merge patch as the API server applies kubectl's (`kubectl apply` without `--server-side`, `kubectl
+    /// patch`, helm's three-way patches): objects merge and `null` deletes; lists merge element by element where the
+    /// Go type declares `patchStrategy:"merge"` (`mergeKey`: containers, env, volumes by name, container ports by
+    /// containerPort, Service ports by port, volumeMounts by mountPath), every other list is replaced. Directives:
+    /// `$patch: replace|delete` on maps and list elements, `$retainKeys`, `$deleteFromPrimitiveList/FIELD`,
+    /// `$setElementOrder/FIELD` (the order of a merged list).
     static func strategicMerge(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
-        switch (target, patch) {
-        case (.object(var result), .object(let patchObject)):
-            for (key, value) in patchObject where !key.hasPrefix("$") {
-                if value == .null {
-                    result[key] = nil
-                } else {
-                    result[key] = strategicMerge(result[key] ?? .null, value)
+        guard case .object(let patchObject) = patch else { return patch }
+        if patchObject["$patch"]?.stringValue == "replace" {
+            return .object(patchObject.filter { !$0.key.hasPrefix("$") })
+        }
+        var result = target.objectValue ?? [:]
+        for (key, value) in patchObject where !key.hasPrefix("$") {
+            if value == .null || value["$patch"]?.stringValue == "delete" {
+                result[key] = nil
+            } else if case .array(let patched) = value, let mergeKey = mergeKey(for: key, patched + (result[key]?.arrayValue ?? [])) {
+                result[key] = .array(mergeList(result[key]?.arrayValue ?? [], patched, by: mergeKey))
+            } else if case .array(let patched) = value, key == "finalizers" {
+                let existing = result[key]?.arrayValue ?? []
+                result[key] = .array(existing + patched.filter { !existing.contains($0) })
+            } else {
+                result[key] = strategicMerge(result[key] ?? .null, value)
+            }
+        }
+        for (key, value) in patchObject {
+            if key.hasPrefix("$deleteFromPrimitiveList/"), let removed = value.arrayValue {
+                let field = String(key.dropFirst("$deleteFromPrimitiveList/".count))
+                if let list = result[field]?.arrayValue {
+                    let kept = list.filter { !removed.contains($0) }
+                    result[field] = kept.isEmpty ? nil : .array(kept)
+                }
+            } else if key.hasPrefix("$setElementOrder/"), let order = value.arrayValue {
+                let field = String(key.dropFirst("$setElementOrder/".count))
+                if let list = result[field]?.arrayValue, let mergeKey = mergeKey(for: field, order + list) {
+                    let ranked = order.compactMap { $0[mergeKey] }
+                    result[field] = .array(list.enumerated().sorted { lhs, rhs in
+                        let left = lhs.element[mergeKey].flatMap { ranked.firstIndex(of: $0) } ?? ranked.count + lhs.offset
+                        let right = rhs.element[mergeKey].flatMap { ranked.firstIndex(of: $0) } ?? ranked.count + rhs.offset
+                        return left < right
+                    }.map(\.element))
                 }
             }
-            return .object(result)
-        case (.array(let existing), .array(let patched)) where isNamedList(existing) && isNamedList(patched):
-            return .array(mergeNamed(existing, patched) { strategicMerge($0, $1) })
-        case (_, .object(let patchObject)):
-            return strategicMerge(.object([:]), .object(patchObject))
-        default:
-            return patch
         }
+        if let retained = patchObject["$retainKeys"]?.arrayValue?.compactMap(\.stringValue) {
+            result = result.filter { retained.contains($0.key) }
+        }
+        return .object(result)
+    }
+
+    /// The `patchMergeKey` of a list field of the built-in types, or nil for a list that a patch replaces. `ports`
+    /// is a container's (keyed by containerPort) or a Service's (keyed by port): the elements say which.
+    static func mergeKey(for field: String, _ elements: [JSONValue]) -> String? {
+        guard !elements.isEmpty, elements.allSatisfy({ $0.objectValue != nil }) else { return nil }
+        switch field {
+        case "containers", "initContainers", "ephemeralContainers", "env", "volumes", "imagePullSecrets": return "name"
+        case "volumeMounts": return "mountPath"
+        case "volumeDevices": return "devicePath"
+        case "hostAliases": return "ip"
+        case "conditions": return "type"
+        case "ownerReferences": return "uid"
+        case "topologySpreadConstraints": return "topologyKey"
+        case "ports": return elements.contains { $0["containerPort"] != nil } ? "containerPort" : "port"
+        default: return nil
+        }
+    }
+
+    /// Merges a patch's list into the stored one by `key`: `$patch: delete` removes an element, `$patch: replace`
+    /// replaces the whole list with the patch's other elements, a new key is appended.
+    static func mergeList(_ existing: [JSONValue], _ patched: [JSONValue], by key: String) -> [JSONValue] {
+        if patched.contains(where: { $0["$patch"]?.stringValue == "replace" }) {
+            return patched.filter { $0["$patch"] == nil }
+        }
+        var result = existing
+        for item in patched {
+            let identity = item[key]
+            let index = result.firstIndex { $0[key] == identity }
+            if item["$patch"]?.stringValue == "delete" {
+                if let index { result.remove(at: index) }
+            } else if let index {
+                result[index] = strategicMerge(result[index], item)
+            } else {
+                result.append(strategicMerge(.object([:]), item))
+            }
+        }
+        return result
     }
 
     /// RFC 6902 JSON patch (`add`, `remove`, `replace`, `test`, `copy`, `move`).
