@@ -253,6 +253,8 @@ enum KubectlErrors {
             (.unknownKind, ["doesn't have a resource type", "no matches for kind", "could not find the requested resource"]),
             (.badResponse, ["couldn't get current server api group list", "unknown (get", "invalid character", "cannot unmarshal"]),
             (.gone, ["too old resource version", "expired"]),
+            // kubectl exec checks the container itself and prints the API server's words without a Status.
+            (.badRequest, ["is not valid for pod", "is not running (phase"]),
         ]
         for (code, needles) in rules where needles.contains(where: lower.contains) {
             return KubeError(code, message + KubeError.hint(code))
