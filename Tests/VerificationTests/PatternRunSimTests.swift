@@ -102,6 +102,12 @@ extension SimRuns {
                 let families = try #require(findings.first { $0.checkID == Lifecycle.restartFamiliesCheck })
                 #expect(families.status == .warn, "\(families)")
                 #expect(families.observed?.contains("gunicorn_master_worker_restart_count_total") == true, "\(families)")
+
+                // Without a way into the app container the phase fails at once, naming why, and signals nothing.
+                let refused = await Lifecycle(api: api, namespace: applied.namespace, container: "ghost", timeout: .seconds(3)).run(target)
+                #expect(refused.map(\.checkID) == [Lifecycle.masterCheck])
+                #expect(refused.first?.status == .fail)
+                #expect(refused.first?.observed?.contains("container ghost is not valid for pod \(target.pod)") == true, "\(refused)")
                 #expect(await run.cleanup().status == .pass)
             }
         }
