@@ -77,6 +77,11 @@ let package = Package(
             dependencies: [
                 "HTTP", "KubeConfig", "KubeModel", "Processes", "YAMLInput",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+                // pods/exec over WebSocket: this libcurl has no WebSocket support, so the REST backend's exec is a
+                // small client over a NIO connection with NIOSSL (ExecWebSocket.swift).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(

@@ -73,6 +73,12 @@ struct PatternOptions: ParsableArguments {
     @Flag(help: "Skip stopping the app and watching every Redis key expire (saves up to 2 × TTL + 10 s).")
     var skipExpiry = false
 
+    @Flag(help: "Skip the lifecycle phase (TTIN, TTOU and HUP sent to the gunicorn master through exec, and what each must show).")
+    var skipLifecycle = false
+
+    @Option(help: ArgumentHelp("How many app pods the lifecycle phase signals (one after the other).", valueName: "n"))
+    var lifecyclePods = 1
+
     @Option(help: ArgumentHelp("Reach the run's Redis here instead of through its NodePort on a node address.", valueName: "host:port"))
     var redisAddr: String?
 
@@ -118,6 +124,7 @@ struct PatternOptions: ParsableArguments {
             throw ValidationError("--redis-ttl must be positive seconds, at most \(KVerify.Redis.maximumTTL) (a year), got \(redisTTL)")
         }
         guard requests > 0 else { throw ValidationError("--requests must be positive, got \(requests)") }
+        guard lifecyclePods > 0 else { throw ValidationError("--lifecycle-pods must be positive, got \(lifecyclePods) (--skip-lifecycle skips the phase)") }
         for (name, port) in [("--metrics-port", metricsPort), ("--app-port", appPort)] {
             if let port, !(1...65535).contains(port) { throw ValidationError("\(name) must be a port between 1 and 65535, got \(port)") }
         }
@@ -193,6 +200,8 @@ struct PatternOptions: ParsableArguments {
                                              requestsPerPod: requests, observeExpiry: !skipExpiry)
             if let redisAddr, case .success(let endpoint) = RedisEndpoint.parse(redisAddr) { options.redisAddress = endpoint }
             options.fixedNodePorts = fixedNodePorts
+            options.lifecycle = !skipLifecycle
+            options.lifecyclePods = lifecyclePods
             options.endpointDiscovery = endpointDiscovery
             let progress = Progress(enabled: output.output == .text && !output.quiet, live: isatty(STDOUT_FILENO) == 1)
             let run = PatternRun(api: api, options: options) { progress.show($0) }

@@ -52,6 +52,23 @@ public struct RawList: Sendable {
     }
 }
 
+/// What a command run through `pods/exec` printed and how it ended.
+public struct ExecResult: Sendable, Equatable {
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    /// The command's exit code (the kubelet's `NonZeroExitCode` Status carries it; 0 on `Success`).
+    public var exitCode: Int32
+
+    public init(stdout: [UInt8], stderr: [UInt8], exitCode: Int32) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitCode = exitCode
+    }
+
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+}
+
 /// Everything kverify asks of a cluster. Two backends implement it — `RESTBackend` (libcurl) and
 /// `KubectlBackend` (the kubectl binary) — and must give the same answers and the same `KubeError`s.
 /// Typed conveniences (`get(Pod.self, …)`, `watch(…)` with relist and reconnect) are built on top in extensions.
@@ -95,6 +112,12 @@ public protocol KubeAPI: Sendable {
     func canI(_ attributes: SelfSubjectAccessReview.ResourceAttributes) async throws -> Bool?
 
     func createNamespace(_ name: String) async throws
+
+    /// Runs `command` in a container of a running pod (`pods/exec`, no stdin, no tty) and returns what it printed
+    /// and how it ended. A command that exits non-zero is a result, not an error; a missing pod or container, a pod
+    /// that is not running, or a refused exec throw the `KubeError` the server's Status names. `timeout` bounds the
+    /// whole exec (connection to exit) and ends in `.timedOut`.
+    func exec(pod: String, namespace: String?, container: String?, command: [String], timeout: Duration) async throws -> ExecResult
 
     /// The transient errors this client retried so far; nil when it does not count them.
     var retries: RetryLedger? { get }

@@ -20,7 +20,7 @@ public final class KubectlBackend: KubeAPI {
     public let kubectl: String
     /// Deadline for one kubectl run (watches excepted).
     public let timeout: Duration
-    private let environment: [String: String]
+    let environment: [String: String]
     private let discovery = Discovery()
     private let logger: Logger
 
@@ -39,7 +39,7 @@ public final class KubectlBackend: KubeAPI {
         self.logger = logger
     }
 
-    private var globalArguments: [String] {
+    var globalArguments: [String] {
         var arguments: [String] = []
         if !configuration.isInCluster { arguments += ["--context", configuration.contextName] }
         let seconds = max(1, Int(timeout.components.seconds))
@@ -185,6 +185,37 @@ public final class KubectlBackend: KubeAPI {
     }
 }
 
+extension KubectlBackend {
+    /// `kubectl exec POD [-c CONTAINER] -- COMMAND`. kubectl exits with the command's code and then prints
+    /// `command terminated with exit code N` on its stderr (after the command's own stderr); that line tells a
+    /// command's failure from kubectl's own, and is removed from the stderr returned. Any other non-zero exit is
+    /// kubectl's failure, mapped like every other call's.
+    public func exec(pod: String, namespace: String?, container: String?, command: [String], timeout: Duration) async throws -> ExecResult {
+        guard !command.isEmpty else { throw KubeError(.badRequest, "exec in pod \(pod): no command") }
+        let what = "exec in pod \(pod)" + (container.map { " container \($0)" } ?? "")
+        var arguments = globalArguments.filter { !$0.hasPrefix("--request-timeout") }
+        arguments += ["exec", pod, "--namespace", namespace ?? defaultNamespace]
+        if let container { arguments += ["--container", container] }
+        arguments += ["--"] + command
+        let result: ProcessRunner.Result
+        do {
+            result = try await ProcessRunner.run(kubectl, arguments: arguments, environment: environment, stdin: [], timeout: timeout)
+        } catch {
+            throw KubeError(.kubectlFailed, "\(what): cannot run kubectl: \(error)")
+        }
+        if result.timedOut { throw KubeError(.timedOut, "\(what): no result within \(timeout)") }
+        if result.succeeded { return ExecResult(stdout: result.stdout, stderr: result.stderr, exitCode: 0) }
+        var stderr = String(decoding: result.stderr, as: UTF8.self)
+        let marker = "command terminated with exit code \(result.exitCode)"
+        if result.signal == nil, let range = stderr.range(of: marker, options: .backwards),
+           stderr[range.upperBound...].allSatisfy(\.isWhitespace) {
+            stderr.removeSubrange(range.lowerBound..<stderr.endIndex)
+            return ExecResult(stdout: result.stdout, stderr: Array(stderr.utf8), exitCode: result.exitCode)
+        }
+        throw KubectlErrors.map(stderr: result.stderrExcerpt(maxCharacters: 2000), exitCode: result.exitCode, what: what)
+    }
+}
+
 /// Maps kubectl's stderr to `KubeError` codes. kubectl prints `Error from server (Reason): message` for a
 /// `Status`, and Go error strings for transport failures.
 enum KubectlErrors {
@@ -222,6 +253,8 @@ enum KubectlErrors {
             (.unknownKind, ["doesn't have a resource type", "no matches for kind", "could not find the requested resource"]),
             (.badResponse, ["couldn't get current server api group list", "unknown (get", "invalid character", "cannot unmarshal"]),
             (.gone, ["too old resource version", "expired"]),
+            // kubectl exec checks the container itself and prints the API server's words without a Status.
+            (.badRequest, ["is not valid for pod", "is not running (phase"]),
         ]
         for (code, needles) in rules where needles.contains(where: lower.contains) {
             return KubeError(code, message + KubeError.hint(code))

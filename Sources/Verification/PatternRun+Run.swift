@@ -105,6 +105,15 @@ extension PatternRun {
                 + PodStability(namespace: applied.namespace).run(readyPods: outcome.pods, api: self.api))
         }
 
+        if options.lifecycle {
+            try await phase("lifecycle", &report) { () -> ((), [Finding]) in
+                let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace)
+                var findings: [Finding] = []
+                for target in podTargets.prefix(max(0, self.options.lifecyclePods)) { findings += await lifecycle.run(target) }
+                return ((), findings)
+            }
+        }
+
         let route = try await redisRoute(applied)
         guard let endpoint = route?.endpoint, let via = route?.via else {
             report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",

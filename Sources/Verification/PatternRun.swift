@@ -46,6 +46,10 @@ public struct PatternRun: Sendable {
         public var requestsPerPod: Int
         /// Observe every key expire after the app is stopped (TTL × 2 + 10 s at most).
         public var observeExpiry: Bool
+        /// Send TTIN, TTOU and HUP to the gunicorn master of `lifecyclePods` app pods and check what each implies
+        /// (`Lifecycle`).
+        public var lifecycle: Bool = true
+        public var lifecyclePods: Int = 1
         /// Keep the manifests' fixed nodePorts (see `ManifestPreparation.stripNodePorts`).
         public var fixedNodePorts: Bool = false
         /// How each pod's metrics and app endpoints are found (`--metrics-port`, `--app-port`, `--path`, …).

@@ -146,7 +146,12 @@ struct PatternCommandSimTests {
         // Pass; or warn only for a histogram caught mid-update and consistent on the re-scrape (PodScrape).
         let warnings = findings.filter { $0["status"] as? String == "warn" }.compactMap { $0["checkID"] as? String }
         #expect(report["verdict"] as? String == (warnings.isEmpty ? "pass" : "warn"))
-        #expect(warnings.allSatisfy { $0 == "exposition.histogram-consistent" }, "\(warnings)")
+        // …and the exporter's restart families that no signal increments (the lifecycle phase, through kubectl exec).
+        #expect(warnings.contains("lifecycle.restart_families"), "\(warnings)")
+        #expect(warnings.allSatisfy { ["exposition.histogram-consistent", "lifecycle.restart_families"].contains($0) }, "\(warnings)")
+        for check in ["lifecycle.master", "lifecycle.ttin", "lifecycle.ttou", "lifecycle.hup"] {
+            #expect(findings.filter { $0["checkID"] as? String == check }.compactMap { $0["status"] as? String } == ["pass"], "\(check)")
+        }
         let nodes = findings.filter { $0["checkID"] as? String == "node.metrics" }.compactMap { $0["subject"] as? String }
         #expect(nodes.sorted() == ["node/kverify-sim-control-plane", "node/kverify-sim-worker"])
     }

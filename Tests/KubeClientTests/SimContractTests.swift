@@ -320,6 +320,43 @@ struct SimContractTests {
         }
     }
 
+    @Test("exec through both backends: stdout, stderr and exit code 3 come back apart; a missing container or pod and a deadline are KubeErrors")
+    func exec() async throws {
+        let f = try fixture
+        let namespace = try await f.readyWorkload()
+        let pod = try #require(try await f.daemonSetPods(namespace).first)
+        var results: [ExecResult] = []
+        for api in f.backends {
+            let result = try await api.exec(pod: pod, namespace: namespace, container: "app",
+                                            command: ["sh", "-c", "echo out; echo err >&2; echo $HOSTNAME; exit 3"], timeout: .seconds(60))
+            #expect(result.exitCode == 3, "\(result)")
+            #expect(result.stdoutText == "out\n\(pod)\n", "\(result)")
+            #expect(result.stderrText == "err\n", "\(result)")
+            results.append(result)
+            // A command that succeeds; output larger than one frame and the other container.
+            let big = try await api.exec(pod: pod, namespace: namespace, container: "prometheus-exporter",
+                                         command: ["sh", "-c", "seq 1 20000"], timeout: .seconds(60))
+            #expect(big.exitCode == 0)
+            #expect(big.stdoutText == (1...20000).map { "\($0)\n" }.joined())
+            #expect(big.stderr.isEmpty)
+
+            let missingContainer = await kubeError {
+                _ = try await api.exec(pod: pod, namespace: namespace, container: "ghost", command: ["true"], timeout: .seconds(60))
+            }
+            #expect(missingContainer?.code == .badRequest, "\(missingContainer?.message ?? "")")
+            #expect(missingContainer?.message.contains("container ghost is not valid for pod \(pod)") == true, "\(missingContainer?.message ?? "")")
+            let missingPod = await kubeError {
+                _ = try await api.exec(pod: "ghost", namespace: namespace, container: nil, command: ["true"], timeout: .seconds(60))
+            }
+            #expect(missingPod?.code == .notFound, "\(missingPod?.message ?? "")")
+            let slow = await kubeError {
+                _ = try await api.exec(pod: pod, namespace: namespace, container: "app", command: ["sleep", "60"], timeout: .seconds(2))
+            }
+            #expect(slow?.code == .timedOut, "\(slow?.message ?? "")")
+        }
+        #expect(results[0] == results[1])
+    }
+
     @Test("node list: names, roles, readiness, taints and addresses as kubectl get nodes shows them")
     func nodes() async throws {
         let f = try fixture

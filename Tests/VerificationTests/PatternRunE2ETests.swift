@@ -58,7 +58,7 @@ extension SimRuns {
             #expect(outcome.findings("redis.ttl.missing").count == 2)
             #expect(outcome.findings("redis.expiry.all-expired").allSatisfy { $0.status == .pass })
             #expect(outcome.findings("redis.expiry.all-expired").count == 2)
-            #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "traffic", "scrape", "logs", "redis", "expiry", "cleanup"])
+            #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "traffic", "scrape", "logs", "lifecycle", "redis", "expiry", "cleanup"])
             #expect(!outcome.namespaceLeft)
         }
 

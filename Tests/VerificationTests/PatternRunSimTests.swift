@@ -80,6 +80,38 @@ extension SimRuns {
             }
         }
 
+        @Test("lifecycle: TTIN adds a serving worker, TTOU removes one, HUP replaces all; the never-incremented restart families are a named warning")
+        func lifecycle() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+                let api = try SimSupport.api(sim)
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
+                                                              runID: "life01", timeout: .seconds(120), requestsPerPod: 5))
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                #expect(try await run.wait(applied).result == .ready)
+                let target = try #require(try await run.targets(applied).first)
+                _ = await run.traffic([target])
+                let findings = await Lifecycle(api: api, namespace: applied.namespace).run(target)
+                #expect(findings.map(\.checkID) == [Lifecycle.masterCheck, Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.hupCheck,
+                                                    Lifecycle.restartFamiliesCheck], "\(findings)")
+                for check in [Lifecycle.masterCheck, Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.hupCheck] {
+                    let finding = findings.first { $0.checkID == check }
+                    #expect(finding?.status == .pass, "\(String(describing: finding))")
+                    #expect(finding?.about?.pod == target.pod)
+                }
+                let families = try #require(findings.first { $0.checkID == Lifecycle.restartFamiliesCheck })
+                #expect(families.status == .warn, "\(families)")
+                #expect(families.observed?.contains("gunicorn_master_worker_restart_count_total") == true, "\(families)")
+
+                // Without a way into the app container the phase fails at once, naming why, and signals nothing.
+                let refused = await Lifecycle(api: api, namespace: applied.namespace, container: "ghost", timeout: .seconds(3)).run(target)
+                #expect(refused.map(\.checkID) == [Lifecycle.masterCheck])
+                #expect(refused.first?.status == .fail)
+                #expect(refused.first?.observed?.contains("container ghost is not valid for pod \(target.pod)") == true, "\(refused)")
+                #expect(await run.cleanup().status == .pass)
+            }
+        }
+
         @Test("keep leaves the namespace and says how to delete it; an existing namespace is never adopted")
         func keepAndNoAdoption() async throws {
             var options = SimulatedCluster.Options(nodes: 2)

@@ -1,0 +1,272 @@
+import Findings
+import Foundation
+import KubeClient
+import PromText
+
+/// The lifecycle phase: gunicorn's worker-management signals sent to the master of an app pod through
+/// `KubeAPI.exec`, each followed by what the signal implies, on the processes and on `/metrics`:
+///
+/// - **TTIN**: one more worker process (a child of the master); it serves (its `pid` appears in `/metrics`, which
+///   happens when it answers a request); `gunicorn_master_worker_restart_total{reason="ttin"}` grows.
+/// - **TTOU**: one worker process fewer; `/metrics` keeps answering; `…{reason="ttou"}` grows.
+/// - **HUP**: every worker replaced by a new process (same count, no old pid left) and every new one serves;
+///   `…{reason="hup"}` grows; `gunicorn_worker_requests_total` (summed) and the master's restart counters do not
+///   go backwards (the exporter keeps a dead worker's series in Redis until their TTL).
+///
+/// The exporter's `master.py` calls `_safe_inc_restart(reason)` without a `worker_id` from every signal handler, so
+/// only `gunicorn_master_worker_restart_total` can move; the per-worker restart families it declares
+/// (`gunicorn_worker_restart_total`, `gunicorn_worker_restart_count_total`,
+/// `gunicorn_master_worker_restart_count_total`) are reported as a warning when still without a non-zero sample
+/// after the signals.
+///
+/// Every wait is a poll against a deadline (the process list through exec, `/metrics` through the API proxy), with a
+/// growing pause; nothing sleeps a fixed time.
+public struct Lifecycle: Sendable {
+    public static let ttinCheck = "lifecycle.ttin"
+    public static let ttouCheck = "lifecycle.ttou"
+    public static let hupCheck = "lifecycle.hup"
+    public static let masterCheck = "lifecycle.master"
+    public static let restartFamiliesCheck = "lifecycle.restart_families"
+
+    public static let masterRestartFamily = "gunicorn_master_worker_restart_total"
+    /// Declared by the exporter, incremented only with a worker_id, which no signal handler of master.py passes.
+    public static let workerRestartFamilies = [
+        "gunicorn_worker_restart_total", "gunicorn_worker_restart_count_total", "gunicorn_master_worker_restart_count_total",
+    ]
+
+    public var api: any KubeAPI
+    public var namespace: String
+    /// The container gunicorn runs in.
+    public var container: String = "app"
+    /// Deadline of each wait (a worker to appear, to go, to serve).
+    public var timeout: Duration = .seconds(60)
+
+    public init(api: any KubeAPI, namespace: String, container: String = "app", timeout: Duration = .seconds(60)) {
+        self.api = api
+        self.namespace = namespace
+        self.container = container
+        self.timeout = timeout
+    }
+
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// One finding per signal for the pod, then the restart-families warning (or pass).
+    public func run(_ target: PodTarget) async -> [Finding] {
+        let subject = "container/\(container)"
+        let master: Int
+        var workers: Set<Int>
+        do {
+            master = try await findMaster(target)
+            workers = try await children(of: master, in: target)
+            guard !workers.isEmpty else { throw Failed(description: "the master (pid \(master)) has no worker processes") }
+        } catch {
+            return [target.scope(.fail(Self.masterCheck, subject: subject, expected: "the gunicorn master's pid and its workers, through exec",
+                                       observed: "\(error)"))]
+        }
+        var findings: [Finding] = [target.scope(.pass(Self.masterCheck, subject: subject, expected: "the gunicorn master and its workers",
+                                                      observed: "master pid \(master), workers \(workers.sorted())"))]
+
+        // TTIN: one worker more, and it serves.
+        do {
+            let before = try await scrape(target)
+            let old = workers
+            let start = ContinuousClock.now
+            try await signal("TTIN", master, target)
+            let grown = try await waitForChildren(of: master, in: target, "one worker more than \(old.count)") { $0.count == old.count + 1 && $0.isSuperset(of: old) }
+            let added = grown.subtracting(workers)
+            let spawned = ContinuousClock.now - start
+            try await waitServing(added, target)
+            let serving = ContinuousClock.now - start
+            let counter = try await waitCounter(reason: "ttin", above: before, target)
+            workers = grown
+            findings.append(target.scope(.pass(Self.ttinCheck, subject: subject,
+                expected: "SIGTTIN adds one worker process that serves; \(Self.masterRestartFamily){reason=\"ttin\"} grows",
+                observed: "worker pid \(added.sorted()) forked \(Self.seconds(spawned)) after the signal, serving after \(Self.seconds(serving)); "
+                    + "ttin \(Self.number(counter.before)) → \(Self.number(counter.after))")))
+        } catch {
+            findings.append(target.scope(.fail(Self.ttinCheck, subject: subject, expected: "SIGTTIN adds one worker process that serves",
+                                               observed: "\(error)")))
+        }
+
+        // TTOU: one worker fewer; /metrics keeps answering.
+        do {
+            let before = try await scrape(target)
+            let old = workers
+            let start = ContinuousClock.now
+            try await signal("TTOU", master, target)
+            let shrunk = try await waitForChildren(of: master, in: target, "one worker fewer than \(old.count)") { $0.count == old.count - 1 && $0.isSubset(of: old) }
+            let removed = workers.subtracting(shrunk)
+            let gone = ContinuousClock.now - start
+            let counter = try await waitCounter(reason: "ttou", above: before, target)
+            workers = shrunk
+            findings.append(target.scope(.pass(Self.ttouCheck, subject: subject,
+                expected: "SIGTTOU removes one worker process; /metrics keeps answering; \(Self.masterRestartFamily){reason=\"ttou\"} grows",
+                observed: "worker pid \(removed.sorted()) gone \(Self.seconds(gone)) after the signal; ttou \(Self.number(counter.before)) → \(Self.number(counter.after))")))
+        } catch {
+            findings.append(target.scope(.fail(Self.ttouCheck, subject: subject, expected: "SIGTTOU removes one worker process", observed: "\(error)")))
+        }
+
+        // HUP: every worker replaced, the new ones serve, counters do not go backwards.
+        do {
+            let before = try await scrape(target)
+            let old = workers
+            let start = ContinuousClock.now
+            try await signal("HUP", master, target)
+            let replaced = try await waitForChildren(of: master, in: target, "\(old.count) workers, none of \(old.sorted())") { $0.count == old.count && $0.isDisjoint(with: old) }
+            let spawned = ContinuousClock.now - start
+            try await waitServing(replaced, target)
+            let serving = ContinuousClock.now - start
+            let counter = try await waitCounter(reason: "hup", above: before, target)
+            let after = try await scrape(target)
+            var backwards: [String] = []
+            let requestsBefore = MetricWait.sum("gunicorn_worker_requests_total", in: before) ?? 0
+            let requestsAfter = MetricWait.sum("gunicorn_worker_requests_total", in: after) ?? 0
+            if requestsAfter < requestsBefore { backwards.append("gunicorn_worker_requests_total \(Self.number(requestsBefore)) → \(Self.number(requestsAfter))") }
+            for (reason, value) in Self.restartCounts(before) where (Self.restartCounts(after)[reason] ?? 0) < value {
+                backwards.append("\(Self.masterRestartFamily){reason=\"\(reason)\"} \(Self.number(value)) → \(Self.number(Self.restartCounts(after)[reason] ?? 0))")
+            }
+            guard backwards.isEmpty else { throw Failed(description: "counters went backwards across the reload: " + backwards.joined(separator: "; ")) }
+            workers = replaced
+            findings.append(target.scope(.pass(Self.hupCheck, subject: subject,
+                expected: "SIGHUP replaces every worker with a new process that serves; counters do not go backwards; \(Self.masterRestartFamily){reason=\"hup\"} grows",
+                observed: "workers \(old.sorted()) → \(replaced.sorted()), forked \(Self.seconds(spawned)) after the signal, all serving after \(Self.seconds(serving)); "
+                    + "requests_total \(Self.number(requestsBefore)) → \(Self.number(requestsAfter)); hup \(Self.number(counter.before)) → \(Self.number(counter.after))")))
+        } catch {
+            findings.append(target.scope(.fail(Self.hupCheck, subject: subject, expected: "SIGHUP replaces every worker with a new process that serves",
+                                               observed: "\(error)")))
+        }
+
+        // The families the exporter declares for restarts but never increments from a signal.
+        if let last = try? await scrape(target) {
+            let silent = Self.workerRestartFamilies.filter { name in
+                !last.families.contains { $0.name == name || $0.name + "_total" == name } || (MetricWait.sum(name, in: last) ?? 0) == 0
+            }
+            if silent.isEmpty {
+                findings.append(target.scope(.pass(Self.restartFamiliesCheck, subject: subject, expected: "the exporter's restart families count the signals",
+                                                   observed: Self.workerRestartFamilies.map { "\($0) \(Self.number(MetricWait.sum($0, in: last) ?? 0))" }.joined(separator: ", "))))
+            } else {
+                let master = Self.restartCounts(last).sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.number($0.value))" }.joined(separator: " ")
+                findings.append(target.scope(.warn(Self.restartFamiliesCheck, subject: subject,
+                    expected: "every restart family the exporter declares to count the workers the signals restarted",
+                    observed: "no non-zero sample of \(silent.joined(separator: ", ")) after TTIN, TTOU and HUP (\(Self.masterRestartFamily): \(master.isEmpty ? "none" : master))",
+                    detail: "gunicorn_prometheus_exporter/master.py calls _safe_inc_restart(reason) without a worker_id from every signal handler; "
+                        + "these families are incremented only when a worker_id is given, so they never move")))
+            }
+        }
+        return findings
+    }
+
+    // MARK: Processes, through exec
+
+    /// The master: the parent of the workers `/metrics` names by `pid` (a request first, so that a worker has
+    /// written its series); checked to be a gunicorn process.
+    func findMaster(_ target: PodTarget) async throws -> Int {
+        try await poll("a worker pid in /metrics whose parent is the gunicorn master") {
+            await self.traffic(target, requests: 4)
+            let exposition = try await self.scrape(target)
+            let pids = Set(exposition.families.filter { $0.name.hasPrefix("gunicorn_worker_") }.flatMap(\.samples).compactMap { $0.label("pid").flatMap(Int.init) })
+            guard !pids.isEmpty else { return nil }
+            let script = "for p in \(pids.sorted().map(String.init).joined(separator: " ")); do "
+                + "[ -r /proc/$p/status ] && pp=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status) && "
+                + "tr '\\0' ' ' < /proc/$pp/cmdline | grep -q gunicorn && echo $pp; done; true"
+            let parents = try await self.shell(script, target).split(whereSeparator: \.isNewline).compactMap { Int($0) }
+            return parents.first
+        }
+    }
+
+    /// The pids whose parent is `master`.
+    func children(of master: Int, in target: PodTarget) async throws -> Set<Int> {
+        let output = try await shell("grep -ls '^PPid:[[:space:]]*\(master)$' /proc/[0-9]*/status | cut -d/ -f3; true", target)
+        return Set(output.split(whereSeparator: \.isNewline).compactMap { Int($0) })
+    }
+
+    func waitForChildren(of master: Int, in target: PodTarget, _ what: String, _ done: @escaping @Sendable (Set<Int>) -> Bool) async throws -> Set<Int> {
+        try await poll("the master's children to be \(what)") {
+            let children = try await self.children(of: master, in: target)
+            return done(children) ? children : nil
+        }
+    }
+
+    func signal(_ name: String, _ pid: Int, _ target: PodTarget) async throws {
+        _ = try await shell("kill -\(name) \(pid)", target)
+    }
+
+    /// Runs a shell script in the container; a non-zero exit is an error naming its stderr.
+    func shell(_ script: String, _ target: PodTarget) async throws -> String {
+        let result = try await api.exec(pod: target.pod, namespace: namespace, container: container, command: ["sh", "-c", script], timeout: .seconds(30))
+        guard result.exitCode == 0 else {
+            throw Failed(description: "exec `\(script)` exited \(result.exitCode): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return result.stdoutText
+    }
+
+    // MARK: /metrics, through the API proxy
+
+    func scrape(_ target: PodTarget) async throws -> Exposition {
+        let bytes = try await api.proxyGet(pod: target.pod, port: target.endpoints.metrics.port, path: target.endpoints.metrics.path, namespace: namespace)
+        return try ExpositionParser.parse(bytes, format: FormatDetection.sniff(bytes))
+    }
+
+    /// Concurrent requests to the app, so that every idle worker has a chance to take one.
+    func traffic(_ target: PodTarget, requests: Int) async {
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<requests {
+                let path = target.endpoints.trafficPaths[index % target.endpoints.trafficPaths.count]
+                group.addTask { _ = try? await self.api.proxyGet(pod: target.pod, port: target.endpoints.app.port, path: path, namespace: self.namespace) }
+            }
+        }
+    }
+
+    /// Until every pid in `pids` has a series in `/metrics` (it answered a request), sending requests meanwhile.
+    func waitServing(_ pids: Set<Int>, _ target: PodTarget) async throws {
+        _ = try await poll("workers \(pids.sorted()) to serve (their pid in /metrics)") {
+            await self.traffic(target, requests: 8)
+            let seen = Set(try await self.scrape(target).families.flatMap(\.samples).compactMap { $0.label("pid").flatMap(Int.init) })
+            return pids.isSubset(of: seen) ? true : nil
+        }
+    }
+
+    static func restartCounts(_ exposition: Exposition) -> [String: Double] {
+        var counts: [String: Double] = [:]
+        for sample in exposition.families.flatMap(\.samples) where sample.name == masterRestartFamily {
+            if let reason = sample.label("reason") { counts[reason, default: 0] += sample.value }
+        }
+        return counts
+    }
+
+    /// Until `gunicorn_master_worker_restart_total{reason}` is above its value in `before`.
+    func waitCounter(reason: String, above before: Exposition, _ target: PodTarget) async throws -> (before: Double, after: Double) {
+        let old = Self.restartCounts(before)[reason] ?? 0
+        let now = try await poll("\(Self.masterRestartFamily){reason=\"\(reason)\"} to grow above \(Self.number(old))") { () -> Double? in
+            let value = Self.restartCounts(try await self.scrape(target))[reason] ?? 0
+            return value > old ? value : nil
+        }
+        return (old, now)
+    }
+
+    /// Calls `attempt` until it returns a value or the deadline passes; the last error or "not yet" is reported.
+    func poll<T: Sendable>(_ what: String, _ attempt: @escaping @Sendable () async throws -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        var pause = Duration.milliseconds(100)
+        var last = "not yet"
+        while true {
+            do {
+                if let value = try await attempt() { return value }
+                last = "not yet"
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                last = "\(error)"
+            }
+            let now = ContinuousClock.now
+            guard now < deadline else { throw Failed(description: "waited \(timeout) for \(what); last: \(last)") }
+            try await Task.sleep(until: min(now + pause, deadline))
+            pause = min(pause * 2, .seconds(1))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String { String(format: "%.2f s", duration.seconds) }
+    static func number(_ value: Double) -> String { value.rounded() == value ? String(Int(value)) : String(value) }
+}
