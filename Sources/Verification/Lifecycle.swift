@@ -124,8 +124,9 @@ public struct Lifecycle: Sendable {
             let requestsBefore = MetricWait.sum("gunicorn_worker_requests_total", in: before) ?? 0
             let requestsAfter = MetricWait.sum("gunicorn_worker_requests_total", in: after) ?? 0
             if requestsAfter < requestsBefore { backwards.append("gunicorn_worker_requests_total \(Self.number(requestsBefore)) → \(Self.number(requestsAfter))") }
-            for (reason, value) in Self.restartCounts(before) where (Self.restartCounts(after)[reason] ?? 0) < value {
-                backwards.append("\(Self.masterRestartFamily){reason=\"\(reason)\"} \(Self.number(value)) → \(Self.number(Self.restartCounts(after)[reason] ?? 0))")
+            let countsAfter = Self.restartCounts(after)
+            for (reason, value) in Self.restartCounts(before) where (countsAfter[reason] ?? 0) < value {
+                backwards.append("\(Self.masterRestartFamily){reason=\"\(reason)\"} \(Self.number(value)) → \(Self.number(countsAfter[reason] ?? 0))")
             }
             guard backwards.isEmpty else { throw Failed(description: "counters went backwards across the reload: " + backwards.joined(separator: "; ")) }
             workers = replaced
