@@ -205,6 +205,28 @@ struct InClusterClientTests {
 
     /// Whether the installed Prometheus has Kubernetes service discovery: Debian's package (2.42.0+ds) is built
     /// without it ("field kubernetes_sd_configs not found"), upstream's has it.
+    /// One active target of the demo Prometheus: the value of the label asked for, its health and last error.
+    struct Target: Equatable { var label: String; var health: String; var lastError: String }
+
+    /// Prometheus' own targets API through the API server's service proxy, read until `done` holds or 60 s pass;
+    /// the last answer either way.
+    static func activeTargets(_ kubectl: Kubectl, label: String, until done: ([Target]) -> Bool) async throws -> [Target] {
+        var targets: [Target] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let answer = try await kubectl("get", "--raw", "/api/v1/namespaces/demo/services/prometheus:web/proxy/api/v1/targets?state=active")
+            if answer.status == 0, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(answer.stdout.utf8)) {
+                targets = (json.value(at: ["data", "activeTargets"])?.arrayValue ?? []).map {
+                    Target(label: $0.value(at: ["labels", label])?.stringValue ?? "", health: $0["health"]?.stringValue ?? "",
+                           lastError: $0["lastError"]?.stringValue ?? "")
+                }
+                if done(targets) { break }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        return targets
+    }
+
     static let hasKubernetesSD: Bool = {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-sd-\(UUID().uuidString.prefix(8)).yml")
         defer { try? FileManager.default.removeItem(at: config) }
@@ -269,21 +291,10 @@ struct InClusterClientTests {
             let ready = try await kubectl("rollout", "status", "-n", "demo", "deploy/prometheus", "--timeout=60s", timeout: .seconds(70))
             #expect(ready.status == 0, "\(ready)")
 
-            struct Target { var job: String; var health: String; var lastError: String }
-            var targets: [Target] = []
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline {
-                let answer = try await kubectl("get", "--raw", "/api/v1/namespaces/demo/services/prometheus:web/proxy/api/v1/targets?state=active")
-                if answer.status == 0, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(answer.stdout.utf8)) {
-                    targets = (json.value(at: ["data", "activeTargets"])?.arrayValue ?? []).map {
-                        Target(job: $0.value(at: ["labels", "job"])?.stringValue ?? "", health: $0["health"]?.stringValue ?? "",
-                               lastError: $0["lastError"]?.stringValue ?? "")
-                    }
-                    if targets.count == 4, !targets.contains(where: { $0.health == "unknown" }) { break }
-                }
-                try await Task.sleep(for: .milliseconds(500))
+            let targets = try await Self.activeTargets(kubectl, label: "job") { targets in
+                targets.count == 4 && !targets.contains { $0.health == "unknown" }
             }
-            let byJob = Dictionary(grouping: targets, by: \.job)
+            let byJob = Dictionary(grouping: targets, by: \.label)
             #expect(byJob["direct"]?.count == 2 && byJob["direct"]!.allSatisfy { $0.health == "up" && $0.lastError.isEmpty }, "\(targets)")
             #expect(byJob["through-apiserver"]?.first?.health == "up", "\(targets)")
             #expect(byJob["through-apiserver"]?.first?.lastError == "", "\(targets)")
@@ -308,21 +319,10 @@ struct InClusterClientTests {
             #expect(exporters.count == 2)
 
             // Prometheus' own API through the API server's service proxy, until discovery and one scrape are done.
-            struct Target: Equatable { var pod: String; var health: String; var lastError: String }
-            var targets: [Target] = []
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline {
-                let answer = try await kubectl("get", "--raw", "/api/v1/namespaces/demo/services/prometheus:web/proxy/api/v1/targets?state=active")
-                if answer.status == 0, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(answer.stdout.utf8)) {
-                    targets = (json.value(at: ["data", "activeTargets"])?.arrayValue ?? []).map {
-                        Target(pod: $0.value(at: ["labels", "pod"])?.stringValue ?? "", health: $0["health"]?.stringValue ?? "",
-                               lastError: $0["lastError"]?.stringValue ?? "")
-                    }
-                    if targets.count == exporters.count, targets.allSatisfy({ $0.health == "up" }) { break }
-                }
-                try await Task.sleep(for: .milliseconds(500))
+            let targets = try await Self.activeTargets(kubectl, label: "pod") { targets in
+                targets.count == exporters.count && targets.allSatisfy { $0.health == "up" }
             }
-            #expect(Set(targets.map(\.pod)) == exporters, "\(targets)")
+            #expect(Set(targets.map(\.label)) == exporters, "\(targets)")
             #expect(targets.allSatisfy { $0.health == "up" && $0.lastError.isEmpty }, "\(targets)")
             let up = try await kubectl("get", "--raw", "/api/v1/namespaces/demo/services/prometheus:web/proxy/api/v1/query?query=sum(up)")
             #expect(up.stdout.contains("\"2\""), "\(up)")
