@@ -14,10 +14,12 @@ build:
 # The CLI tests run the built binary, so build before testing.
 # The library example (Examples/DaemonSetOnSim, its own package) is built here, before the tests, not inside the
 # test run: compiling NIO beside the sim-heavy suites starves their probes. ExampleTests then rebuilds it as a no-op.
+# scripts/test_watchdog.py passes the output through and turns a hung test into a failure that names it (no test
+# ended for 15 minutes), where CI would otherwise say nothing until its own time limit.
 test: setup
 	$(SWIFT) build
 	$(SWIFT) build --package-path Examples/DaemonSetOnSim --scratch-path .build-examples
-	$(SWIFT) test
+	python3 scripts/test_watchdog.py -- $(SWIFT) test
 
 demo: setup
 	bash scripts/demo.sh

@@ -126,12 +126,14 @@ struct StreamingAcceptanceTests {
     @Test("kubectl run --rm -i runs redis-cli against a Service, prints PONG, and the pod is gone afterwards")
     func runInteractive() async throws {
         try await Self.withLab { _, kubectl in
+            // redis-cli with no command reads its commands from stdin, so PONG can only come through the attach:
+            // the container waits on its stdin until kubectl attaches and sends PING. (`redis-cli ping` would race the
+            // attach, on a real cluster too: a container that ends first leaves kubectl to fall back to its logs.)
             let result = try await kubectl("run", "kv-ping", "-n", "stream-lab", "--image=redis:7-alpine", "--rm", "-i", "--restart=Never",
-                                           "--", "redis-cli", "-h", "kv", "-p", "7000", "ping", timeout: .seconds(90))
+                                           "--", "redis-cli", "-h", "kv", "-p", "7000", stdin: "PING\n", timeout: .seconds(90))
             #expect(result.status == 0, "\(result)")
             #expect(result.stdout.contains("PONG"), "\(result)")
             #expect(result.stdout.contains("pod \"kv-ping\" deleted"), "\(result)")
-            // Attached, not the log fallback kubectl takes when attach fails.
             #expect(!result.stderr.contains("falling back to streaming logs"), "\(result)")
             let gone = try await kubectl("wait", "-n", "stream-lab", "--for=delete", "pod/kv-ping", "--timeout=30s")
             #expect(gone.status == 0, "\(gone)")

@@ -47,6 +47,9 @@ package final class Kubelet: Sendable {
     let logger: Logger
     let probes: ProbeClient
     private let workers = Mutex<[String: PodWorker]>([:])
+    /// Workers of deleted pods, still stopping. `stopAll` waits for them too: a worker probes through the sim's
+    /// event loops, and one still running when those shut down is a crash (NIO's leaked promise), not a clean stop.
+    private let retiring = Mutex<[String: Task<Void, Never>]>([:])
     private let lostNodes = Mutex<Set<String>>([])
     static let pods = ResourceCatalog.all[2]
 
@@ -70,7 +73,11 @@ package final class Kubelet: Sendable {
                 guard let uid = event.object.string(at: "metadata", "uid") else { continue }
                 if event.type == .deleted {
                     if let worker = workers.withLock({ $0.removeValue(forKey: uid) }) {
-                        Task { await worker.stop() }
+                        let stopping = Task {
+                            await worker.stop()
+                            self.retiring.withLock { _ = $0.removeValue(forKey: uid) }
+                        }
+                        retiring.withLock { $0[uid] = stopping }
                     }
                 } else if let node = event.object.string(at: "spec", "nodeName"), !node.isEmpty,
                           event.object.string(at: "status", "phase") != "Succeeded", event.object.string(at: "status", "phase") != "Failed" {
@@ -100,6 +107,7 @@ package final class Kubelet: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for worker in all { group.addTask { await worker.stop(grace: .milliseconds(500)) } }
         }
+        for stopping in retiring.withLock({ Array($0.values) }) { await stopping.value }
     }
 
     /// A node stopped reporting (fault): its pods turn unready, as the node lifecycle controller marks them.
