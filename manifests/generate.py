@@ -4,8 +4,12 @@ and the Helm chart charts/kverify-demo (values.yaml and templates/) from the sam
 from manifests/ either.
 
 The templates below hold value placeholders: <<path>> and <<quote path>>. For manifests/ they become the default
-in VALUES; for the chart, {{ .Values.path }} and {{ quote .Values.path }}. manifests/redis.yaml is written by hand;
-the chart's redis template is derived from it by exact line substitutions (REDIS_VALUE_LINES).
+in VALUES; for the chart, {{ .Values.path }} and {{ quote .Values.path }}. Lines between `<<if MODE ...>>` and
+`<<end>>` belong to those exporter modes only (EXPORTER_MODES): manifests/ keeps or drops them per mode, the chart
+turns them into `{{- if has .Values.exporter.mode (list ...) }}`. manifests/daemonset.yaml and sidecar.yaml are the
+default mode (sidecar); manifests/modes/<mode>/ holds each other mode's files, each complete in itself (Redis and the
+exporter's ConfigMap included where the mode needs them). manifests/redis.yaml is written by hand; the chart's redis
+template is derived from it by exact line substitutions (REDIS_VALUE_LINES).
 
 Usage: manifests/generate.py [--check]   (--check: exit 1 if a file on disk differs from what it would write)
 Stdlib only. Edit this file, run it, commit all outputs."""
@@ -24,6 +28,12 @@ VALUES = [
      "daemonset: the app and its exporter on every worker node (not the tainted control plane);\n"
      "sidecar: a Deployment with `nodes` replicas, one per node, control plane included"),
     ("nodes", 3, "sidecar mode: the replica count, the cluster size as kind counts it (kverify sets it to --nodes)"),
+    ("exporter.mode", "sidecar",
+     "how the Gunicorn Prometheus Exporter runs (manifests/app/gunicorn_conf.py):\n"
+     "sidecar: workers store in Redis, a second container serves /metrics from Redis;\n"
+     "embedded: workers store in Redis, the gunicorn master serves /metrics (redis_when_ready);\n"
+     "multiprocess: workers write files to PROMETHEUS_MULTIPROC_DIR (an emptyDir), the master serves them; no Redis;\n"
+     "yaml: embedded, with the exporter's settings in a ConfigMap read through YAML_CONFIG_PATH (env wins over it)"),
     ("images.app", "kverify-demo-app:dev",
      "the demo app (manifests/app/Dockerfile): app, exporter and wait-for-redis containers"),
     ("images.redis", "redis:7-alpine", None),
@@ -48,9 +58,12 @@ VALUES = [
     ("resources.redis.limits.memory", "256Mi", None),
 ]
 DEFAULTS = {path: default for path, default, _ in VALUES}
+EXPORTER_MODES = ["sidecar", "embedded", "multiprocess", "yaml"]
+REDIS_MODES = ["sidecar", "embedded", "yaml"]
 GROUP_COMMENTS = {
     "nodePorts": "the NodePorts scripts/lib/common.sh maps to 127.0.0.1 on kind and k3d",
     "resources": "per container (waitForRedis is the init container); only these keys are templated",
+    "exporter": "the exporter's mode: one of EXPORTER_MODES",
 }
 
 # A plain YAML scalar that every parser (YAML 1.1 and 1.2, helm's and Yams') reads as this string.
@@ -72,11 +85,35 @@ def yaml_scalar(value, as_string: bool) -> str:
 PLACEHOLDER = re.compile(r"<<(quote )?([A-Za-z.]+)>>")
 
 
-def for_manifests(text: str) -> str:
-    def default(match):
-        return yaml_scalar(DEFAULTS[match.group(2)], as_string=bool(match.group(1)))
+CONDITION = re.compile(r"^ *<<if ([a-z ]+)>>\n|^ *<<end>>\n", re.M)
 
-    out = PLACEHOLDER.sub(default, text)
+
+def conditional_blocks(text: str, keep) -> str:
+    """Resolves `<<if MODE ...>>` ... `<<end>>` lines (nestable): `keep(modes)` says whether a block stays."""
+    out, stack, position = [], [], 0
+    for match in CONDITION.finditer(text):
+        if all(stack):
+            out.append(text[position:match.start()])
+        position = match.end()
+        if match.group(1):
+            modes = match.group(1).split()
+            assert all(mode in EXPORTER_MODES for mode in modes), modes
+            stack.append(keep(modes))
+        else:
+            assert stack, "<<end>> without <<if>>"
+            stack.pop()
+    assert not stack, "<<if>> without <<end>>"
+    out.append(text[position:])
+    return "".join(out)
+
+
+def for_manifests(text: str, mode: str = DEFAULTS["exporter.mode"]) -> str:
+    values = dict(DEFAULTS, **{"exporter.mode": mode})
+
+    def default(match):
+        return yaml_scalar(values[match.group(2)], as_string=bool(match.group(1)))
+
+    out = PLACEHOLDER.sub(default, conditional_blocks(text, lambda modes: mode in modes))
     assert "<<" not in out, "a malformed placeholder"
     return out
 
@@ -88,13 +125,20 @@ def for_chart(text: str) -> str:
         assert match.group(2) in DEFAULTS, match.group(2)
         return "{{ %s.Values.%s }}" % ("quote " if match.group(1) else "", match.group(2))
 
-    return PLACEHOLDER.sub(action, text)
+    def condition(match):
+        if not match.group(1):
+            return "{{- end }}\n"
+        modes = " ".join('"%s"' % mode for mode in match.group(1).split())
+        return "{{- if has .Values.exporter.mode (list %s) }}\n" % modes
+
+    return PLACEHOLDER.sub(action, CONDITION.sub(condition, text))
 
 
 POD_SPEC = """
       securityContext:
         runAsNonRoot: true
         runAsUser: 10001
+<<if sidecar embedded yaml>>
       initContainers:
         # Upstream waited for Redis in an init container too; this one gives up after 120 s with a message.
         - name: wait-for-redis
@@ -131,9 +175,11 @@ POD_SPEC = """
             readOnlyRootFilesystem: true
             capabilities:
               drop: ["ALL"]
+<<end>>
       containers:
-        # The app: gunicorn with the exporter's worker class; its workers store their metrics in Redis with a TTL
-        # (EXPORTER_MODE=sidecar: the master serves nothing, the exporter container does).
+        # The app: gunicorn with the exporter's worker class. EXPORTER_MODE=sidecar: its workers store their metrics
+        # in Redis with a TTL and the master serves nothing, the exporter container does; embedded and yaml: the
+        # master serves them from Redis on 9091; multiprocess: from the files its workers write, without Redis.
         - name: app
           image: <<quote images.app>>
           imagePullPolicy: <<images.pullPolicy>>
@@ -150,6 +196,10 @@ ENV
           ports:
             - name: http
               containerPort: 8000
+<<if embedded multiprocess yaml>>
+            - name: metrics
+              containerPort: 9091
+<<end>>
           readinessProbe:
             httpGet:
               path: /health
@@ -175,6 +225,17 @@ ENV
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+<<if multiprocess>>
+            # PROMETHEUS_MULTIPROC_DIR: the workers' files, read by the master; writable on a read-only root.
+            - name: multiproc
+              mountPath: /tmp/prometheus_multiproc
+<<end>>
+<<if yaml>>
+            - name: exporter-config
+              mountPath: /etc/gunicorn-exporter
+              readOnly: true
+<<end>>
+<<if sidecar>>
         # The exporter: serves this pod's metrics from Redis on 9091, the pod's only metrics port (upstream
         # declared 9091 on both containers).
         - name: prometheus-exporter
@@ -211,11 +272,19 @@ ENV
           volumeMounts:
             - name: multiproc
               mountPath: /tmp/prometheus_multiproc
+<<end>>
       volumes:
         - name: tmp
           emptyDir: {}
+<<if sidecar multiprocess>>
         - name: multiproc
           emptyDir: {}
+<<end>>
+<<if yaml>>
+        - name: exporter-config
+          configMap:
+            name: gunicorn-exporter-config
+<<end>>
 """
 
 # Shared by the app and the exporter container. Keys are {prefix}:{type}:{pid}:…, and pods on different nodes
@@ -233,15 +302,25 @@ ENV = """            - name: NODE_NAME
                 fieldRef:
                   fieldPath: metadata.namespace
             - name: EXPORTER_MODE
-              value: sidecar
+              value: <<exporter.mode>>
+<<if sidecar embedded>>
             - name: REDIS_ENABLED
               value: "true"
             - name: REDIS_HOST
               value: redis-service
             - name: REDIS_PORT
               value: <<quote redis.port>>
+<<end>>
+<<if yaml>>
+            # The exporter's settings are in the ConfigMap's YAML; what is set here wins over it.
+            - name: YAML_CONFIG_PATH
+              value: /etc/gunicorn-exporter/exporter.yaml
+<<end>>
+<<if sidecar embedded yaml>>
             - name: REDIS_KEY_PREFIX
               value: <<redis.keyPrefix>>-$(POD_NAME)
+<<end>>
+<<if sidecar embedded>>
             - name: REDIS_TTL_SECONDS
               value: <<quote ttlSeconds>>
             - name: PROMETHEUS_MULTIPROC_DIR
@@ -249,7 +328,19 @@ ENV = """            - name: NODE_NAME
             - name: PROMETHEUS_METRICS_PORT
               value: "9091"
             - name: PROMETHEUS_BIND_ADDRESS
-              value: 0.0.0.0"""
+              value: 0.0.0.0
+<<end>>
+<<if multiprocess>>
+            # The image sets REDIS_ENABLED=true (manifests/app/Dockerfile); the pod's env wins over the image's.
+            - name: REDIS_ENABLED
+              value: "false"
+            - name: PROMETHEUS_MULTIPROC_DIR
+              value: /tmp/prometheus_multiproc
+            - name: PROMETHEUS_METRICS_PORT
+              value: "9091"
+            - name: PROMETHEUS_BIND_ADDRESS
+              value: 0.0.0.0
+<<end>>"""
 
 LABELS = """    app.kubernetes.io/part-of: kverify-demo
     app.kubernetes.io/managed-by: kverify"""
@@ -353,6 +444,35 @@ SIDECAR = workload(
                   component: sidecar""")
 
 
+EXPORTER_CONFIG = f"""# GENERATED by manifests/generate.py: the exporter's own settings for exporter.mode=yaml, read through
+# YAML_CONFIG_PATH by manifests/app/gunicorn_conf.py. Env set on the containers wins over every value here.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: gunicorn-exporter-config
+  labels:
+    app: gunicorn-prometheus-exporter
+{LABELS}
+data:
+  exporter.yaml: |
+    exporter:
+      prometheus:
+        metrics_port: 9091
+        bind_address: 0.0.0.0
+      gunicorn:
+        # The containers set GUNICORN_WORKERS=2, which wins: the pods run 2 workers, not 4.
+        workers: 4
+        timeout: 30
+      redis:
+        enabled: true
+        host: redis-service
+        port: <<redis.port>>
+        # The containers set REDIS_KEY_PREFIX per pod (<keyPrefix>-<pod name>), which wins over this one.
+        key_prefix: <<redis.keyPrefix>>
+        ttl_seconds: <<ttlSeconds>>
+"""
+
+
 # manifests/redis.yaml lines that carry a value, and their placeholder; each must occur exactly once.
 REDIS_VALUE_LINES = [
     ("          image: redis:7-alpine", "          image: <<quote images.redis>>"),
@@ -383,13 +503,36 @@ def only_in_mode(mode: str, text: str) -> str:
     return '{{- if eq .Values.mode "%s" }}\n%s{{- end }}\n' % (mode, text)
 
 
+def only_in_exporter_modes(modes: list[str], text: str) -> str:
+    return "{{- if has .Values.exporter.mode (list %s) }}\n%s{{- end }}\n" % (" ".join('"%s"' % m for m in modes), text)
+
+
 MODE_CHECK = """{{- /* GENERATED by manifests/generate.py. Renders nothing: stops a mistyped mode from rendering Redis alone. */}}
 {{- if ne .Values.mode "daemonset" }}
 {{- if ne .Values.mode "sidecar" }}
 {{- fail "values: mode must be daemonset or sidecar" }}
 {{- end }}
 {{- end }}
-"""
+{{- if not (has .Values.exporter.mode (list %s)) }}
+{{- fail "values: exporter.mode must be one of %s" }}
+{{- end }}
+""" % (" ".join('"%s"' % m for m in EXPORTER_MODES), ", ".join(EXPORTER_MODES))
+
+
+def mode_files() -> dict[pathlib.Path, str]:
+    """manifests/modes/<mode>/{daemonset,sidecar}.yaml for every mode but the default, each file complete."""
+    files = {}
+    for mode in EXPORTER_MODES:
+        if mode == DEFAULTS["exporter.mode"]:
+            continue
+        head = ""
+        if mode in REDIS_MODES:
+            head += (HERE / "redis.yaml").read_text() + "---\n"
+        if mode == "yaml":
+            head += for_manifests(EXPORTER_CONFIG, mode) + "---\n"
+        for name, text in (("daemonset.yaml", DAEMONSET), ("sidecar.yaml", SIDECAR)):
+            files[HERE / "modes" / mode / name] = head + for_manifests(text, mode)
+    return files
 
 
 def values_yaml() -> str:
@@ -420,11 +563,12 @@ def outputs() -> dict[pathlib.Path, str]:
         HERE / "daemonset.yaml": for_manifests(DAEMONSET),
         HERE / "sidecar.yaml": for_manifests(SIDECAR),
         CHART / "values.yaml": values_yaml(),
-        templates / "redis.yaml": for_chart(redis_template()),
+        templates / "redis.yaml": only_in_exporter_modes(REDIS_MODES, for_chart(redis_template())),
+        templates / "exporter-config.yaml": only_in_exporter_modes(["yaml"], for_chart(EXPORTER_CONFIG)),
         templates / "daemonset.yaml": only_in_mode("daemonset", for_chart(DAEMONSET)),
         templates / "sidecar.yaml": only_in_mode("sidecar", for_chart(SIDECAR)),
         templates / "validate.yaml": MODE_CHECK,
-    }
+    } | mode_files()
 
 
 def main() -> int:

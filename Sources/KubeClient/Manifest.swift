@@ -80,6 +80,27 @@ public enum ManifestLoader {
         return manifests
     }
 
+    /// One YAML document of any shape (a configuration file inside a ConfigMap), with the manifests' budget and
+    /// scalar rules; an empty document is `.null`.
+    /// - Throws: `KubeError(.badManifest)` naming `file` and the position.
+    public static func loadValue(yaml: String, file: String) throws -> JSONValue {
+        do {
+            try YAMLBudget.check(yaml)
+        } catch {
+            throw KubeError(.badManifest, "\(file) is refused: \(error)")
+        }
+        do {
+            let parser = try Parser(yaml: yaml)
+            guard let node = try parser.nextRoot() else { return .null }
+            if case .scalar = node, Resolver.default.resolveTag(of: node) == .null { return .null }
+            return try convert(node)
+        } catch let error as KubeError {
+            throw KubeError(.badManifest, "\(file): \(error.message)")
+        } catch {
+            throw KubeError(.badManifest, "\(file): \(YAMLLocation.describe(error))")
+        }
+    }
+
     /// YAML node → JSON value, resolving scalars by their YAML 1.1 core tags as Kubernetes' YAML reader does.
     static func convert(_ node: Yams.Node) throws -> JSONValue {
         switch node {

@@ -55,8 +55,9 @@ public enum Profiles {
             knownOddities: [
                 .duplicateMetadata: .init(
                     checkID: "gunicorn.exporter.duplicate-type-blocks",
-                    hint: "known upstream quirk: the exporter's Redis collector prints HELP/TYPE twice for its families "
-                        + "(and sidecar gauges appear in two # TYPE blocks). Prometheus scrapes it; strict parsers reject it."),
+                    hint: "known upstream quirk: the exporter prints HELP/TYPE twice for its families, from its registry and from "
+                        + "its multiprocess collector (Redis or files; sidecar gauges also appear in two # TYPE blocks). Prometheus "
+                        + "scrapes it; strict parsers reject it."),
             ])
     }()
 

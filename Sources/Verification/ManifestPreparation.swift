@@ -9,7 +9,8 @@ import KubeModel
 /// - `--image-app` / `--image-redis` replace the images of the app workload's and the Redis workload's
 ///   containers (init containers included); the Redis workload is the one whose pod template is labelled
 ///   `app=redis`;
-/// - `REDIS_TTL_SECONDS` is set on every container that talks to Redis (short, so expiry can be observed);
+/// - `REDIS_TTL_SECONDS` is set on every container that talks to Redis (short, so expiry can be observed), also when
+///   the exporter's YAML enables Redis (env wins over it);
 /// - extra environment overrides (`container → NAME=value`) for experiments and failure tests;
 /// - the sidecar Deployment gets `replicas = nodes`, and, when it has no spread rule of its own (no
 ///   `topologySpreadConstraints`, no `podAntiAffinity`), one: `--nodes N` means N pods on N distinct nodes, and without
@@ -61,14 +62,18 @@ public struct ManifestPreparation: Sendable {
     }
 
     public func prepare(_ manifests: [Manifest]) -> [Manifest] {
-        manifests.filter { $0.kind != "Namespace" }.map { manifest in
+        let objects = manifests.map(\.object)
+        return manifests.filter { $0.kind != "Namespace" }.map { manifest in
             var prepared = manifest
-            prepared.object = prepare(object: manifest.object, kind: manifest.kind)
+            // Redis enabled by the exporter's YAML (YAML_CONFIG_PATH) counts as REDIS_ENABLED in the env.
+            let yamlEnablesRedis = Self.workloadKinds.contains(manifest.kind)
+                && ExporterConfig.read(workload: manifest.object, manifests: objects).map { $0.redisEnabled && $0.fromYAML.contains("REDIS_ENABLED") } == true
+            prepared.object = prepare(object: manifest.object, kind: manifest.kind, yamlEnablesRedis: yamlEnablesRedis)
             return prepared
         }
     }
 
-    func prepare(object original: JSONValue, kind: String) -> JSONValue {
+    func prepare(object original: JSONValue, kind: String, yamlEnablesRedis: Bool = false) -> JSONValue {
         var object = original
         object.set(["metadata", "namespace"], to: .string(namespace))
         object.set(["metadata", "labels", RunLabel.key], to: .string(runID))
@@ -80,7 +85,7 @@ public struct ManifestPreparation: Sendable {
                 object.updateEach(at: ["spec", "template", "spec", list]) { container in
                     if let image { container.set(["image"], to: .string(image)) }
                     guard !isRedis else { return }
-                    if Self.talksToRedis(container) {
+                    if Self.talksToRedis(container, yamlEnablesRedis: yamlEnablesRedis) {
                         Self.setEnv(&container, "REDIS_TTL_SECONDS", String(redisTTLSeconds))
                     }
                     let name = container["name"]?.stringValue
@@ -112,9 +117,12 @@ public struct ManifestPreparation: Sendable {
         return (spec?["topologySpreadConstraints"]?.arrayValue ?? []).isEmpty && spec?.value(at: ["affinity", "podAntiAffinity"]) == nil
     }
 
-    /// A container that reads or writes the exporter's Redis keys (it has `REDIS_ENABLED` in its env).
-    static func talksToRedis(_ container: JSONValue) -> Bool {
-        (container["env"]?.arrayValue ?? []).contains { $0["name"]?.stringValue == "REDIS_ENABLED" }
+    /// A container that reads or writes the exporter's Redis keys: it has `REDIS_ENABLED` in its env, or reads the
+    /// exporter's YAML (`YAML_CONFIG_PATH`) and that YAML enables Redis. Env wins over the YAML, so the run's TTL
+    /// set here is the one the exporter uses.
+    static func talksToRedis(_ container: JSONValue, yamlEnablesRedis: Bool = false) -> Bool {
+        let names = (container["env"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        return names.contains("REDIS_ENABLED") || (yamlEnablesRedis && names.contains("YAML_CONFIG_PATH"))
     }
 
     /// Sets `name` in a container's env list, replacing a `value` or `valueFrom`, keeping the order.

@@ -67,6 +67,13 @@ extension PatternRun {
         // The manifests' own faults are found before the cluster is contacted.
         try ManifestScope.check(options.manifests, pattern: options.pattern)
         try options.endpointDiscovery.check(options.manifests, pattern: options.pattern)
+        let exporter = exporterConfig()
+        if let exporter {
+            // Read from the files alone: a configuration the exporter would refuse stops the run before the cluster
+            // is contacted, with the reason, instead of a crash loop to diagnose.
+            try await phase("exporter", &report) { ((), [exporter.finding]) }
+            guard exporter.problems.isEmpty else { return }
+        }
         try await phase("preflight", &report) { ((), try await self.preflight()) }
         guard report.verdict != .fail else { return }
 
@@ -99,6 +106,11 @@ extension PatternRun {
         }
         let podTargets = targets
         try await phase("scrape", &report) { ((), await self.scrape(podTargets).findings) }
+        if let exporter {
+            try await phase("workers", &report) {
+                ((), await ExporterModeChecks(api: self.api, namespace: applied.namespace, config: exporter).run(podTargets))
+            }
+        }
         // The logs phase also re-reads the pods: a container restarted since Ready explains refused requests above.
         try await phase("logs", &report) {
             ((), await self.scanLogs(podTargets, pods: outcome.pods)
@@ -107,13 +119,19 @@ extension PatternRun {
 
         if options.lifecycle {
             try await phase("lifecycle", &report) { () -> ((), [Finding]) in
-                let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace)
+                let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app")
                 var findings: [Finding] = []
                 for target in podTargets.prefix(max(0, self.options.lifecyclePods)) { findings += await lifecycle.run(target) }
                 return ((), findings)
             }
         }
 
+        if let exporter, exporter.mode == .multiprocess {
+            report.findings.append(.pass("redis.skipped", subject: "container \(exporter.container)", expected: "the Redis audit and expiry where the exporter uses Redis",
+                                         observed: "not applicable: multiprocess mode keeps the metrics in files under \(exporter.multiprocDir ?? "?"), "
+                                            + "not in Redis (REDIS_ENABLED is not true)"))
+            return
+        }
         let route = try await redisRoute(applied)
         guard let endpoint = route?.endpoint, let via = route?.via else {
             report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",

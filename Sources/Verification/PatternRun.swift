@@ -139,16 +139,29 @@ public struct PatternRun: Sendable {
         _ = try await api.apply(labelled, resource: .namespaces, fieldManager: "kverify", force: false)
     }
 
+    /// The manifests as the run applies them (`ManifestPreparation`).
+    public func preparedManifests() -> [Manifest] {
+        ManifestPreparation(pattern: options.pattern, namespace: options.namespace, runID: options.runID, nodes: options.nodes,
+                            appImage: options.appImage, redisImage: options.redisImage, redisTTLSeconds: options.redisTTLSeconds,
+                            environment: options.environment, stripNodePorts: !options.fixedNodePorts).prepare(options.manifests)
+    }
+
+    /// The exporter's settings and mode in the app workload as the run applies it (kverify's env included); nil when
+    /// its containers carry none of the exporter's variables.
+    public func exporterConfig() -> ExporterConfig? {
+        let prepared = preparedManifests()
+        guard let workload = prepared.first(where: { $0.kind == options.pattern.workloadKind && !ManifestPreparation.isRedisWorkload($0.object) })
+        else { return nil }
+        return ExporterConfig.read(workload: workload.object, manifests: prepared.map(\.object))
+    }
+
     /// Server-side applies the prepared manifests into the run namespace (made by `createNamespace()`) with field
     /// manager `kverify`, and reads back what the cluster allocated.
     public func apply() async throws -> Applied {
         let namespace = options.namespace
         var applied = Applied(namespace: namespace, workloads: [], appWorkload: ("", ""), appSelector: "", redisNodePort: nil)
-        let preparation = ManifestPreparation(pattern: options.pattern, namespace: namespace, runID: options.runID, nodes: options.nodes,
-                                              appImage: options.appImage, redisImage: options.redisImage,
-                                              redisTTLSeconds: options.redisTTLSeconds, environment: options.environment,
-                                              stripNodePorts: !options.fixedNodePorts)
-        let prepared = preparation.prepare(options.manifests)
+        let prepared = preparedManifests()
+        let objects = prepared.map(\.object)
         // Kinds the offline list does not know (custom resources) get their scope from discovery.
         try await ManifestScope.refuseClusterScoped(prepared, api: api)
         let stored = try await api.apply(prepared, fieldManager: "kverify", force: true)
@@ -158,7 +171,9 @@ public struct PatternRun: Sendable {
                 applied.workloads.append("\(manifest.kind)/\(manifest.name)")
                 if !ManifestPreparation.isRedisWorkload(manifest.object) && manifest.kind == options.pattern.workloadKind {
                     applied.appWorkload = (manifest.kind, manifest.name)
+                    // REDIS_HOST from the env, else from the exporter's YAML.
                     applied.redis = applied.redis ?? RedisAccess.declared(inWorkload: manifest.object)
+                        ?? ExporterConfig.read(workload: manifest.object, manifests: objects).flatMap { RedisAccess.declared(settings: $0.settings) }
                     if options.pattern == .sidecar, let original = options.manifests.first(where: { $0.kind == manifest.kind && $0.name == manifest.name }),
                        ManifestPreparation.addsSpread(original.object) {
                         applied.spreadAdded.append(manifest.name)

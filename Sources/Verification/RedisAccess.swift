@@ -40,6 +40,12 @@ public struct RedisAccess: Sendable {
         return nil
     }
 
+    /// `REDIS_HOST`/`REDIS_PORT` of effective exporter settings (`ExporterConfig`, the YAML's included).
+    public static func declared(settings: [String: String]) -> Declared? {
+        guard let host = settings["REDIS_HOST"], !host.isEmpty, !host.contains("$(") else { return nil }
+        return Declared(service: String(host.split(separator: ".").first ?? Substring(host)), port: settings["REDIS_PORT"].flatMap { Int($0) } ?? 6379)
+    }
+
     /// The name of the run-owned NodePort twin of `service`.
     public static func twinName(of service: String) -> String { String("\(service)-kverify-access".prefix(63)) }
 

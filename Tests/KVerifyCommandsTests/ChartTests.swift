@@ -98,18 +98,25 @@ struct ChartTests {
         (container["env"] as? [[String: Any]])?.first { $0["name"] as? String == name }?["value"]
     }
 
-    @Test("the default values render exactly the objects in manifests/", arguments: [
-        ([], ["daemonset.yaml", "redis.yaml"]),
-        (["mode=daemonset"], ["daemonset.yaml", "redis.yaml"]),
-        (["mode=sidecar"], ["sidecar.yaml", "redis.yaml"]),
+    @Test("the default values render exactly the objects in manifests/, and each exporter mode its files in manifests/modes/", arguments: [
+        ([], ["daemonset.yaml", "redis.yaml"], 5),
+        (["mode=daemonset"], ["daemonset.yaml", "redis.yaml"], 5),
+        (["mode=sidecar"], ["sidecar.yaml", "redis.yaml"], 5),
+        (["exporter.mode=sidecar", "mode=sidecar"], ["sidecar.yaml", "redis.yaml"], 5),
+        (["exporter.mode=embedded"], ["modes/embedded/daemonset.yaml"], 5),
+        (["exporter.mode=embedded", "mode=sidecar"], ["modes/embedded/sidecar.yaml"], 5),
+        (["exporter.mode=multiprocess"], ["modes/multiprocess/daemonset.yaml"], 3),
+        (["exporter.mode=multiprocess", "mode=sidecar"], ["modes/multiprocess/sidecar.yaml"], 3),
+        (["exporter.mode=yaml"], ["modes/yaml/daemonset.yaml"], 6),
+        (["exporter.mode=yaml", "mode=sidecar"], ["modes/yaml/sidecar.yaml"], 6),
     ])
-    func defaultsEqualManifests(sets: [String], files: [String]) async throws {
+    func defaultsEqualManifests(sets: [String], files: [String], count: Int) async throws {
         let rendered = try await Self.render(sets)
         try #require(rendered.status == 0, "helm template: \(rendered.stderr)")
         let chart = try Self.objects(rendered.stdout, from: "helm template \(sets)")
         let expected = try Self.manifests(files)
         #expect(chart.keys.sorted() == expected.keys.sorted())
-        #expect(expected.count == 5)
+        #expect(expected.count == count)
         for (key, object) in expected {
             guard let renderedObject = chart[key] else { continue }
             let found = Self.differences(renderedObject, object)
@@ -155,13 +162,16 @@ struct ChartTests {
         #expect(metricsPort?["nodePort"] as? Int == 31991)
     }
 
-    @Test("a mistyped mode fails the render with the chart's own message instead of rendering Redis alone")
-    func unknownMode() async throws {
-        let rendered = try await Self.render(["mode=sidecars"])
+    @Test("a mistyped mode or exporter mode fails the render with the chart's own message instead of rendering part of it", arguments: [
+        ("mode=sidecars", "values: mode must be daemonset or sidecar"),
+        ("exporter.mode=file", "values: exporter.mode must be one of sidecar, embedded, multiprocess, yaml"),
+    ])
+    func unknownMode(set: String, message: String) async throws {
+        let rendered = try await Self.render([set])
         #expect(rendered.status == 1)
         #expect(rendered.stdout.isEmpty)
         #expect(rendered.stderr.contains("templates/validate.yaml"), "\(rendered.stderr)")
-        #expect(rendered.stderr.contains("values: mode must be daemonset or sidecar"), "\(rendered.stderr)")
+        #expect(rendered.stderr.contains(message), "\(rendered.stderr)")
     }
 
     @Test("helm lint passes the chart and fails a broken copy of it, naming the template")
@@ -192,7 +202,7 @@ struct ChartTests {
         }
         let readme = try String(contentsOf: Self.chart.appendingPathComponent("README.md"), encoding: .utf8)
         let paths = leaves(values, "")
-        #expect(paths.count == 23)
+        #expect(paths.count == 24)
         for path in paths {
             // resources.<container>.… rows may be documented together as one pattern.
             let documented = readme.contains("`\(path)`")

@@ -1,15 +1,25 @@
-"""gunicorn configuration for the demo app with the Gunicorn Prometheus Exporter in Redis mode.
+"""gunicorn configuration for the demo app with the Gunicorn Prometheus Exporter, in each of its modes.
 
 EXPORTER_MODE picks the master's when_ready hook:
   embedded (default) - redis_when_ready: store metrics in Redis and serve /metrics from the master
   sidecar            - redis_sidecar_when_ready: store in Redis only; sidecar.py serves /metrics
+  multiprocess       - default_when_ready: workers write PROMETHEUS_MULTIPROC_DIR files, the master serves them
+  yaml               - the exporter's settings come from YAML_CONFIG_PATH (env still wins); Redis storage with
+                       the master serving /metrics when the YAML enables Redis, else the files of multiprocess
   default            - default_when_ready: with REDIS_ENABLED and no PROMETHEUS_MULTIPROC_DIR the exporter
                        silently skips its metrics server (a misconfiguration kverify must catch)
 """
 
 import os
 
-from gunicorn_prometheus_exporter.hooks import (
+# Before anything reads the settings: the YAML fills in only what the environment leaves unset, and an invalid file
+# raises here, so gunicorn refuses to start with the loader's message (what the exporter itself does).
+if os.environ.get("YAML_CONFIG_PATH"):
+    from gunicorn_prometheus_exporter.hooks import load_yaml_config
+
+    load_yaml_config(os.environ["YAML_CONFIG_PATH"])
+
+from gunicorn_prometheus_exporter.hooks import (  # noqa: E402
     default_on_exit,
     default_on_starting,
     default_post_fork,
@@ -33,8 +43,11 @@ worker_int = default_worker_int
 on_exit = default_on_exit
 
 _mode = os.environ.get("EXPORTER_MODE", "embedded")
+if _mode == "yaml":
+    _mode = "embedded" if os.environ.get("REDIS_ENABLED", "").lower() in ("true", "1", "yes", "on") else "multiprocess"
 when_ready = {
     "embedded": redis_when_ready,
     "sidecar": redis_sidecar_when_ready,
+    "multiprocess": default_when_ready,
     "default": default_when_ready,
 }[_mode]

@@ -497,7 +497,8 @@ package final class PodWorker: Sendable {
             code = await process.stop(grace: min(.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30), kubelet.settings.maxGrace))
             processes.withLock { _ = $0.removeValue(forKey: containerName) }
         }
-        return .init(exitCode: code, reason: "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
+        // The runtime's reason, as containerd reports it: a process that exits 0 on SIGTERM "Completed".
+        return .init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil, startedAt: startedAt, finishedAt: ObjectStore.now())
     }
 
     /// Executes one probe against this pod.
