@@ -43,6 +43,8 @@ enum PatternDiscussion {
     static func text(pattern: Pattern, rollout: String) -> String {
         """
         PHASES (each timed in the report)
+          exporter   the exporter's mode and settings read from the files (below); a configuration the exporter \
+        would refuse stops the run here, before the cluster is contacted
           preflight  the API answers; at least --nodes Ready nodes; the permissions a run uses
           apply      create namespace <--namespace>-<run id> (labelled kverify.io/run=<id>) and server-side apply \
         \(pattern.manifestFiles.joined(separator: " + ")) into it (fieldManager kverify): every object labelled, \
@@ -54,9 +56,15 @@ enum PatternDiscussion {
           traffic    --requests GETs to every pod's app port (--path, default /) through the API server proxy
           scrape     every pod's metrics endpoint through the proxy, concurrently, judged by the gunicorn profile \
         (see kverify metrics --help); one verdict per node
-          logs       every container's log scanned for the exporter's failure messages ('skipping metrics server', …)
-          redis      the keys of every pod (prefix gunicorn-<pod>) audited over the Redis NodePort on a node's \
-        InternalIP (or --redis-addr): TTL set and ≤ --redis-ttl, layout, metric/meta pairs
+          workers    every GUNICORN_WORKERS worker has its worker_id in /metrics; multiprocess: every live \
+        worker's .db files in PROMETHEUS_MULTIPROC_DIR (through exec)
+          logs       every container's log scanned for the exporter's failure messages ('skipping metrics server', …); \
+        a container restarted since Ready fails pods.stable
+          lifecycle  through exec into the gunicorn container: TTIN, TTOU, HUP, USR1 to the master, QUIT and ABRT to \
+        a worker, each with the process and /metrics changes it implies (--skip-lifecycle, --lifecycle-pods)
+          redis      the keys of every pod (its REDIS_KEY_PREFIX; a shared prefix once) audited over a NodePort on a \
+        node's InternalIP (or --redis-addr), with the exporter's REDIS_PASSWORD and REDIS_DB: TTL set and ≤ \
+        --redis-ttl, layout, metric/meta pairs. Not in multiprocess mode
           expiry     the app is deleted (probes would keep refreshing TTLs), then every key must expire within \
         TTL + slack (--skip-expiry skips it)
           cleanup    the run namespace is deleted and waited for — after success, failure, timeout or Ctrl-C \
@@ -67,6 +75,13 @@ enum PatternDiscussion {
         template; else the same annotations on a Service selecting the pods; else a container port named metrics. \
         None of these: exit 2 before any cluster is contacted
           app        --app-port; else the container port named http; else the first other container port
+          redis      the Service the exporter's REDIS_HOST names (env, else its YAML); a ClusterIP Service gets a \
+        run-owned NodePort twin <name>-kverify-access; --redis-addr overrides
+
+        EXPORTER MODES (from the gunicorn container's env, and YAML_CONFIG_PATH's YAML in a ConfigMap; env wins)
+          sidecar       REDIS_ENABLED=true and another container declares the metrics port
+          embedded      REDIS_ENABLED=true and the gunicorn master serves the metrics port
+          multiprocess  PROMETHEUS_MULTIPROC_DIR without Redis: the Redis phases are skipped
 
         OUTPUT
           text: one line per phase, then failures and warnings (a live per-node table during the wait when stdout \
@@ -74,7 +89,7 @@ enum PatternDiscussion {
 
         EXIT CODES
           0  verified: every check passed (warnings allowed)
-          1  a check failed: preflight, rollout (including --timeout), traffic, metrics, logs, Redis audit or expiry;
+          1  a check failed: the exporter's configuration, preflight, rollout (including --timeout), traffic, metrics, workers, logs, lifecycle, Redis audit or expiry;
              or the run was interrupted (SIGINT/SIGTERM/SIGHUP) and cleaned up
           2  usage error, unreadable manifests, --chart without helm; manifests with a cluster-scoped object (Node,
              ClusterRole, …: kverify applies namespaced objects into its run namespace only) or without the pattern's

@@ -38,12 +38,28 @@ public struct ExporterConfig: Sendable, Equatable {
     public var mode: Mode?
     /// The container that serves `/metrics` in sidecar mode.
     public var metricsContainer: String?
+    /// Values kept out of `settings` (which holds "(hidden)" for them) and out of every description: the Redis
+    /// password, from a Secret of the manifests or the YAML.
+    public var hidden: [String: Hidden] = [:]
+
+    /// A value never printed: its description is "(hidden)".
+    public struct Hidden: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+        public var value: String
+        public var description: String { "(hidden)" }
+        public var debugDescription: String { "(hidden)" }
+    }
 
     public static let exporterVariables: Set<String> = ["REDIS_ENABLED", "PROMETHEUS_METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR", "YAML_CONFIG_PATH"]
 
     public var redisEnabled: Bool { Self.truthy(settings["REDIS_ENABLED"]) }
     public var multiprocDir: String? { settings["PROMETHEUS_MULTIPROC_DIR"].flatMap { $0.isEmpty ? nil : $0 } }
     public var workers: Int? { settings["GUNICORN_WORKERS"].flatMap { Int($0) } }
+    /// `REDIS_PASSWORD`, when the manifests give it (a Secret of the files, a literal, or the YAML).
+    public var redisPassword: String? { hidden["REDIS_PASSWORD"]?.value }
+    /// `REDIS_DB` (0 when unset).
+    public var redisDatabase: Int { settings["REDIS_DB"].flatMap { Int($0) } ?? 0 }
+
+    static let secretVariables: Set<String> = ["REDIS_PASSWORD"]
 
     /// The exporter's own reading of a boolean (`true/1/yes/on`).
     public static func truthy(_ value: String?) -> Bool { ["true", "1", "yes", "on"].contains(value?.lowercased() ?? "") }
@@ -65,12 +81,17 @@ public struct ExporterConfig: Sendable, Equatable {
         }
         let gunicorn = withExporterEnv.first(where: mentionsGunicorn) ?? withExporterEnv.first { declaresPort($0, named: "http") } ?? withExporterEnv[0]
         let name = gunicorn["name"]?.stringValue ?? ""
-        let configMaps = Dictionary(manifests.filter { $0["kind"]?.stringValue == "ConfigMap" }.map { ($0.value(at: ["metadata", "name"])?.stringValue ?? "", $0) },
-                                    uniquingKeysWith: { first, _ in first })
+        func byName(_ kind: String) -> [String: JSONValue] {
+            Dictionary(manifests.filter { $0["kind"]?.stringValue == kind }.map { ($0.value(at: ["metadata", "name"])?.stringValue ?? "", $0) },
+                       uniquingKeysWith: { first, _ in first })
+        }
+        let configMaps = byName("ConfigMap")
 
-        var config = ExporterConfig(container: name, settings: env(of: gunicorn, configMaps: configMaps))
+        var config = ExporterConfig(container: name, settings: env(of: gunicorn, configMaps: configMaps, secrets: byName("Secret")))
+        config.hideSecrets()
         if let path = config.settings["YAML_CONFIG_PATH"], !path.isEmpty {
             config.applyYAML(at: path, container: gunicorn, volumes: pod?["volumes"]?.arrayValue ?? [], configMaps: configMaps)
+            config.hideSecrets()
         }
 
         let port = config.settings["PROMETHEUS_METRICS_PORT"].flatMap { Int($0) }
@@ -120,10 +141,26 @@ public struct ExporterConfig: Sendable, Equatable {
 
     // MARK: Reading
 
+    /// Moves secret values out of `settings` into `hidden`.
+    mutating func hideSecrets() {
+        for name in Self.secretVariables {
+            guard let value = settings[name], !value.isEmpty, value != Hidden(value: "").description else { continue }
+            hidden[name] = Hidden(value: value)
+            settings[name] = Hidden(value: "").description
+        }
+    }
+
+    /// A Secret key's value from the manifests: `stringData`, else base64 `data`.
+    static func secretValue(_ secret: JSONValue?, key: String) -> String? {
+        if let text = secret?.value(at: ["stringData", key])?.stringValue { return text }
+        guard let encoded = secret?.value(at: ["data", key])?.stringValue, let data = Data(base64Encoded: encoded) else { return nil }
+        return String(data: data, encoding: .utf8)
+    }
+
     /// The container's env as the kubelet resolves it, where the manifests allow: literals with `$(VAR)` expanded
-    /// from earlier entries, ConfigMap keys (`configMapKeyRef`, `envFrom`). Downward-API and Secret values are left
-    /// out (unknown before the pod exists, and never read).
-    static func env(of container: JSONValue, configMaps: [String: JSONValue]) -> [String: String] {
+    /// from earlier entries, ConfigMap keys (`configMapKeyRef`, `envFrom`), and the Redis password from a Secret of
+    /// the files. Downward-API values and other Secrets are left out (unknown before the pod exists, or not needed).
+    static func env(of container: JSONValue, configMaps: [String: JSONValue], secrets: [String: JSONValue] = [:]) -> [String: String] {
         var env: [String: String] = [:]
         for source in container["envFrom"]?.arrayValue ?? [] {
             guard let name = source.value(at: ["configMapRef", "name"])?.stringValue, case .object(let data)? = configMaps[name]?["data"] else { continue }
@@ -138,6 +175,9 @@ public struct ExporterConfig: Sendable, Equatable {
                 env[key] = ""
             } else if let reference = entry.value(at: ["valueFrom", "configMapKeyRef"]), let map = reference["name"]?.stringValue,
                       let item = reference["key"]?.stringValue, let value = configMaps[map]?.value(at: ["data", item])?.stringValue {
+                env[key] = value
+            } else if secretVariables.contains(key), let reference = entry.value(at: ["valueFrom", "secretKeyRef"]),
+                      let value = secretValue(secrets[reference["name"]?.stringValue ?? ""], key: reference["key"]?.stringValue ?? "") {
                 env[key] = value
             }
         }

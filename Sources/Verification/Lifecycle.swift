@@ -13,11 +13,16 @@ import PromText
 ///   `…{reason="hup"}` grows; `gunicorn_worker_requests_total` (summed) and the master's restart counters do not
 ///   go backwards (the exporter keeps a dead worker's series in Redis until their TTL).
 ///
+/// - **USR1**: the master reopens its logs; every worker stays; `…{reason="usr1"}` grows.
+/// - **QUIT** / **ABRT** to one worker: it leaves, a new worker takes its place and serves, and
+///   `gunicorn_worker_restart_total{reason="quit"|"abort"}` counts it under the old worker's `worker_id`.
+/// - **USR2** is not sent: it forks a second master in the container (gunicorn's binary upgrade), whose metrics
+///   server cannot bind the port the first one holds, and the upgrade ends with the old master's exit — the
+///   container's main process in a pod.
+///
 /// The exporter's `master.py` calls `_safe_inc_restart(reason)` without a `worker_id` from every signal handler, so
-/// only `gunicorn_master_worker_restart_total` can move; the per-worker restart families it declares
-/// (`gunicorn_worker_restart_total`, `gunicorn_worker_restart_count_total`,
-/// `gunicorn_master_worker_restart_count_total`) are reported as a warning when still without a non-zero sample
-/// after the signals.
+/// `gunicorn_master_worker_restart_count_total` never moves; the restart families it declares are reported as a
+/// warning when still without a non-zero sample after the signals.
 ///
 /// Every wait is a poll against a deadline (the process list through exec, `/metrics` through the API proxy), with a
 /// growing pause; nothing sleeps a fixed time.
@@ -25,6 +30,9 @@ public struct Lifecycle: Sendable {
     public static let ttinCheck = "lifecycle.ttin"
     public static let ttouCheck = "lifecycle.ttou"
     public static let hupCheck = "lifecycle.hup"
+    public static let usr1Check = "lifecycle.usr1"
+    public static let quitCheck = "lifecycle.quit"
+    public static let abortCheck = "lifecycle.abort"
     public static let masterCheck = "lifecycle.master"
     public static let restartFamiliesCheck = "lifecycle.restart_families"
 
@@ -139,6 +147,35 @@ public struct Lifecycle: Sendable {
                                                observed: "\(error)")))
         }
 
+        // USR1: the master reopens its log files and passes the signal on; no worker is replaced.
+        do {
+            let before = try await scrape(target)
+            let old = workers
+            try await signal("USR1", master, target)
+            let counter = try await waitCounter(reason: "usr1", above: before, target)
+            let now = try await children(of: master, in: target)
+            guard now == old else { throw Failed(description: "workers changed across USR1: \(old.sorted()) → \(now.sorted())") }
+            _ = try await scrape(target)
+            findings.append(target.scope(.pass(Self.usr1Check, subject: subject,
+                expected: "SIGUSR1 (reopen logs) keeps every worker; /metrics keeps answering; \(Self.masterRestartFamily){reason=\"usr1\"} grows",
+                observed: "workers \(now.sorted()) unchanged; usr1 \(Self.number(counter.before)) → \(Self.number(counter.after))")))
+        } catch {
+            findings.append(target.scope(.fail(Self.usr1Check, subject: subject, expected: "SIGUSR1 keeps every worker; usr1 grows", observed: "\(error)")))
+        }
+
+        // QUIT and ABRT to one worker: it ends, counting the restart under its own worker_id; the master replaces it.
+        for (signal, reason, check) in [("QUIT", "quit", Self.quitCheck), ("ABRT", "abort", Self.abortCheck)] {
+            do {
+                let (replaced, finding) = try await workerSignal(signal, reason: reason, check: check, master: master, workers: workers, target)
+                workers = replaced
+                findings.append(finding)
+            } catch {
+                findings.append(target.scope(.fail(check, subject: subject,
+                    expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
+                    observed: "\(error)")))
+            }
+        }
+
         // The families the exporter declares for restarts but never increments from a signal.
         if let last = try? await scrape(target) {
             let silent = Self.workerRestartFamilies.filter { name in
@@ -151,9 +188,11 @@ public struct Lifecycle: Sendable {
                 let master = Self.restartCounts(last).sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.number($0.value))" }.joined(separator: " ")
                 findings.append(target.scope(.warn(Self.restartFamiliesCheck, subject: subject,
                     expected: "every restart family the exporter declares to count the workers the signals restarted",
-                    observed: "no non-zero sample of \(silent.joined(separator: ", ")) after TTIN, TTOU and HUP (\(Self.masterRestartFamily): \(master.isEmpty ? "none" : master))",
+                    observed: "no non-zero sample of \(silent.joined(separator: ", ")) after TTIN, TTOU, HUP, USR1, QUIT and ABRT "
+                        + "(\(Self.masterRestartFamily): \(master.isEmpty ? "none" : master))",
                     detail: "gunicorn_prometheus_exporter/master.py calls _safe_inc_restart(reason) without a worker_id from every signal handler; "
-                        + "these families are incremented only when a worker_id is given, so they never move")))
+                        + "gunicorn_master_worker_restart_count_total is incremented only when a worker_id is given, so it never moves "
+                        + "(the worker families count QUIT and ABRT, from the worker itself)")))
             }
         }
         return findings
@@ -229,12 +268,50 @@ public struct Lifecycle: Sendable {
         }
     }
 
+    /// `gunicorn_master_worker_restart_total` by reason. A series printed twice (the exporter's duplicate metadata
+    /// blocks repeat it: its registry and its multiprocess collector) counts once; distinct series add up.
     static func restartCounts(_ exposition: Exposition) -> [String: Double] {
+        var series: [[Label]: Double] = [:]
+        for sample in exposition.families.flatMap(\.samples) where sample.name == masterRestartFamily && sample.label("reason") != nil {
+            let labels = sample.labels.sorted { $0.name < $1.name }
+            series[labels] = max(series[labels] ?? 0, sample.value)
+        }
         var counts: [String: Double] = [:]
-        for sample in exposition.families.flatMap(\.samples) where sample.name == masterRestartFamily {
-            if let reason = sample.label("reason") { counts[reason, default: 0] += sample.value }
+        for (labels, value) in series {
+            if let reason = labels.first(where: { $0.name == "reason" })?.value { counts[reason, default: 0] += value }
         }
         return counts
+    }
+
+    /// Sends `signal` to one worker (the lowest pid): it must leave the master's children, a new child must take its
+    /// place and serve, and `gunicorn_worker_restart_total{reason, worker_id}` of the signalled worker must count it
+    /// (the worker writes it before it exits; Redis or its multiprocess file keeps it).
+    func workerSignal(_ signal: String, reason: String, check: String, master: Int, workers: Set<Int>,
+                      _ target: PodTarget) async throws -> (Set<Int>, Finding) {
+        guard let victim = workers.min() else { throw Failed(description: "the master has no worker to signal") }
+        let workerID = try await poll("the worker_id of worker pid \(victim) in /metrics") { () -> String? in
+            await self.traffic(target, requests: 4)
+            return try await self.scrape(target).families.flatMap(\.samples).first { $0.label("pid") == String(victim) }?.label("worker_id")
+        }
+        let start = ContinuousClock.now
+        try await self.signal(signal, victim, target)
+        let replaced = try await waitForChildren(of: master, in: target, "\(workers.count) workers, without \(victim)") {
+            $0.count == workers.count && !$0.contains(victim)
+        }
+        let spawned = ContinuousClock.now - start
+        let added = replaced.subtracting(workers)
+        try await waitServing(added, target)
+        let serving = ContinuousClock.now - start
+        let counted = try await poll("gunicorn_worker_restart_total{reason=\"\(reason)\",worker_id=\"\(workerID)\"} ≥ 1") { () -> Double? in
+            let value = try await self.scrape(target).families.flatMap(\.samples).filter {
+                $0.name == "gunicorn_worker_restart_total" && $0.label("reason") == reason && $0.label("worker_id") == workerID
+            }.reduce(0) { $0 + $1.value }
+            return value >= 1 ? value : nil
+        }
+        return (replaced, target.scope(.pass(check, subject: "container/\(container)",
+            expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
+            observed: "worker pid \(victim) (\(workerID)) ended; pid \(added.sorted()) forked \(Self.seconds(spawned)) after the signal, serving after "
+                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")))
     }
 
     /// Until `gunicorn_master_worker_restart_total{reason}` is above its value in `before`.
@@ -243,6 +320,10 @@ public struct Lifecycle: Sendable {
         let now = try await poll("\(Self.masterRestartFamily){reason=\"\(reason)\"} to grow above \(Self.number(old))") { () -> Double? in
             let value = Self.restartCounts(try await self.scrape(target))[reason] ?? 0
             return value > old ? value : nil
+        }
+        // One signal is one restart event: the counter must move by exactly one.
+        guard now == old + 1 else {
+            throw Failed(description: "\(Self.masterRestartFamily){reason=\"\(reason)\"} went \(Self.number(old)) → \(Self.number(now)) for one signal, expected +1")
         }
         return (old, now)
     }

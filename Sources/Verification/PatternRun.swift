@@ -10,7 +10,7 @@ import RESP
 /// (each returns values and findings) or all together with `run()`, which also times every phase into the
 /// report and always cleans up:
 ///
-/// preflight → apply → wait → traffic → scrape → logs → redis → expiry → cleanup
+/// exporter → preflight → apply → wait → traffic → scrape → workers → logs → lifecycle → redis → expiry → cleanup
 ///
 /// ```swift
 /// let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 3, manifests: manifests))
@@ -322,7 +322,7 @@ public struct PatternRun: Sendable {
         if route.created {
             // A Service made a moment ago is reachable once kube-proxy has programmed it (iptables on a real node,
             // a listener on the sim): wait for a connection, 15 s at most, before the audit takes it as the answer.
-            let check = RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds, connectTimeout: .seconds(2))
+            let check = redisCheck(endpoint, connectTimeout: .seconds(2))
             let deadline = ContinuousClock.now + .seconds(15)
             while ContinuousClock.now < deadline {
                 if let connection = try? await check.connect() {
@@ -335,8 +335,16 @@ public struct PatternRun: Sendable {
         return (endpoint, "\(route.via) on node address \(address)")
     }
 
+    /// The Redis check with the exporter's own login from the manifests (`REDIS_PASSWORD` from a Secret of the
+    /// files, `REDIS_DB`), so the audit reads the database the exporter writes.
+    func redisCheck(_ endpoint: RedisEndpoint, connectTimeout: Duration = .seconds(5)) -> RedisCheck {
+        let exporter = exporterConfig()
+        return RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds, connectTimeout: connectTimeout,
+                          credentials: exporter?.redisPassword.map { RedisCredentials(password: $0) }, database: exporter?.redisDatabase ?? 0)
+    }
+
     public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {
-        try await RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds).audit(targets)
+        try await redisCheck(endpoint).audit(targets)
     }
 
     /// Deletes the app workload (its pods stop writing; kubelet probes count as requests, so keys are refreshed
@@ -367,7 +375,7 @@ public struct PatternRun: Sendable {
     }
 
     public func redisExpiry(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {
-        try await RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds).observeExpiry(targets)
+        try await redisCheck(endpoint).observeExpiry(targets)
     }
 
     /// Deletes the run namespace (and so everything kverify applied) and waits until it is gone — unless

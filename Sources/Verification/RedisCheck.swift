@@ -13,16 +13,22 @@ public struct RedisCheck: Sendable {
     public var endpoint: RedisEndpoint
     public var ttlSeconds: Int
     public var connectTimeout: Duration
+    /// The exporter's own login (`REDIS_PASSWORD`, `REDIS_DB`), so kverify reads the keys where it writes them.
+    public var credentials: RedisCredentials?
+    public var database: Int
 
-    public init(endpoint: RedisEndpoint, ttlSeconds: Int, connectTimeout: Duration = .seconds(5)) {
+    public init(endpoint: RedisEndpoint, ttlSeconds: Int, connectTimeout: Duration = .seconds(5), credentials: RedisCredentials? = nil, database: Int = 0) {
         self.endpoint = endpoint
         self.ttlSeconds = ttlSeconds
         self.connectTimeout = connectTimeout
+        self.credentials = credentials
+        self.database = database
     }
 
     /// Connects on a thread of its own: `RedisConnection.connect` blocks until the deadline.
     func connect() async throws -> RedisConnection {
-        let configuration = RedisConnection.Configuration(endpoint: endpoint, connectTimeout: connectTimeout, operationTimeout: .seconds(10))
+        let configuration = RedisConnection.Configuration(endpoint: endpoint, credentials: credentials, database: database,
+                                                          connectTimeout: connectTimeout, operationTimeout: .seconds(10))
         return try await runBlocking { try RedisConnection.connect(configuration) }
     }
 

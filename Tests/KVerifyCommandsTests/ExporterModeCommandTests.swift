@@ -57,6 +57,46 @@ struct ExporterModeCommandTests {
         }
     }
 
+    /// Every edit must hit, so a change to the bundled files cannot quietly turn the fixture back into them.
+    static func replacing(_ path: String, _ edits: [(String, String)]) throws -> String {
+        var text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent(path), encoding: .utf8)
+        for (old, new) in edits {
+            guard text.contains(old) else { throw FixtureError("\(path) no longer contains \(old.debugDescription)") }
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        return text
+    }
+
+    @Test("Redis with a password from a Secret and REDIS_DB 3: kverify logs in as the exporter does, audits database 3, prints no password")
+    func passwordAndDatabase() async throws {
+        let password = "pw-\(UUID().uuidString.prefix(12))"
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: cache-login}\ntype: Opaque\nstringData: {password: \(password)}\n---\n"
+        let fromSecret = "valueFrom: {secretKeyRef: {name: cache-login, key: password}}"
+        let redis = try Self.replacing("manifests/redis.yaml", [
+            (#"args: ["--save", "", "--appendonly", "no"]"#, #"args: ["--save", "", "--appendonly", "no", "--requirepass", "$(REDIS_PASSWORD)"]"#),
+            ("          ports:\n            - name: redis\n", "          env:\n            - name: REDIS_PASSWORD\n              \(fromSecret)\n          ports:\n            - name: redis\n"),
+        ])
+        let daemonSet = try Self.replacing("manifests/daemonset.yaml", [
+            ("            - name: REDIS_KEY_PREFIX\n",
+             "            - name: REDIS_PASSWORD\n              \(fromSecret)\n            - name: REDIS_DB\n              value: \"3\"\n            - name: REDIS_KEY_PREFIX\n"),
+        ])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-auth-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try (secret + redis).write(to: directory.appendingPathComponent("redis.yaml"), atomically: true, encoding: .utf8)
+        try daemonSet.write(to: directory.appendingPathComponent("app.yaml"), atomically: true, encoding: .utf8)
+        for output in ["json", "text"] {
+            let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--skip-lifecycle", "--skip-expiry",
+                                                "--output", output, "--verbose"], timeout: .seconds(300))
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(!(run.stdout + run.stderr).contains(password), "the password is printed")
+            guard output == "json" else { continue }
+            // The exporter writes database 3 only: keys found and audited there prove kverify logged in and selected it.
+            let ttl = Self.with(try Self.findings(run), "redis.ttl.distribution")
+            #expect(ttl.count == 2 && ttl.allSatisfy { $0["status"] as? String == "pass" }, "\(ttl)")
+        }
+    }
+
     /// A mode file with one edit, which must hit.
     static func edited(_ path: String, _ old: String, _ new: String) throws -> URL {
         let text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent(path), encoding: .utf8)

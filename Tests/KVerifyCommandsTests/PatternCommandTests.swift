@@ -13,7 +13,8 @@ struct PatternCommandTests {
     func help(command: String) async throws {
         let run = try await KVerifyRun.run([command, "--help"], timeout: .seconds(30))
         #expect(run.status == 0)
-        for text in ["--nodes", "--sim", "--chart", "--keep", "--redis-addr", "CrashLoopBackOff", "EXIT CODES", "kverify.io/run"] {
+        for text in ["--nodes", "--sim", "--chart", "--keep", "--redis-addr", "CrashLoopBackOff", "EXIT CODES", "kverify.io/run", "ENDPOINTS",
+                     "prometheus.io/port", "EXPORTER MODES", "PROMETHEUS_MULTIPROC_DIR", "YAML_CONFIG_PATH", "lifecycle", "QUIT and ABRT"] {
             #expect(run.stdout.contains(text), "\(text) missing from \(command) --help")
         }
     }
@@ -117,7 +118,7 @@ struct PatternCommandTests {
         #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
         let report = try Self.report(run)
         let phases = (report["phases"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-        #expect(phases == ["preflight", "cleanup"])
+        #expect(phases == ["exporter", "preflight", "cleanup"])
     }
 }
 
@@ -149,7 +150,7 @@ struct PatternCommandSimTests {
         // …and the exporter's restart families that no signal increments (the lifecycle phase, through kubectl exec).
         #expect(warnings.contains("lifecycle.restart_families"), "\(warnings)")
         #expect(warnings.allSatisfy { ["exposition.histogram-consistent", "lifecycle.restart_families"].contains($0) }, "\(warnings)")
-        for check in ["lifecycle.master", "lifecycle.ttin", "lifecycle.ttou", "lifecycle.hup"] {
+        for check in ["lifecycle.master", "lifecycle.ttin", "lifecycle.ttou", "lifecycle.hup", "lifecycle.usr1", "lifecycle.quit", "lifecycle.abort"] {
             #expect(findings.filter { $0["checkID"] as? String == check }.compactMap { $0["status"] as? String } == ["pass"], "\(check)")
         }
         let nodes = findings.filter { $0["checkID"] as? String == "node.metrics" }.compactMap { $0["subject"] as? String }

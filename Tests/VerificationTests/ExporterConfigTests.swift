@@ -175,6 +175,20 @@ struct ExporterConfigTests {
         #expect(config.finding.status == .fail)
     }
 
+    @Test("REDIS_PASSWORD from a Secret of the files (stringData or base64 data) is read, kept out of settings and every description",
+          arguments: ["stringData: {pass: hunter2-secret}", "data: {pass: aHVudGVyMi1zZWNyZXQ=}"])
+    func passwordFromSecret(secretData: String) throws {
+        let yaml = Self.withEnv(#"[{name: REDIS_ENABLED, value: "true"}, {name: REDIS_DB, value: "3"}, {name: REDIS_PASSWORD, valueFrom: {secretKeyRef: {name: login, key: pass}}}]"#,
+                                extra: "apiVersion: v1\nkind: Secret\nmetadata: {name: login}\n\(secretData)\n---\n")
+        let config = try #require(try Self.config(yaml))
+        #expect(config.redisPassword == "hunter2-secret")
+        #expect(config.redisDatabase == 3)
+        #expect(config.settings["REDIS_PASSWORD"] == "(hidden)")
+        for text in ["\(config)", String(reflecting: config), config.finding.observed ?? "", config.finding.detail ?? ""] {
+            #expect(!text.contains("hunter2"), "\(text)")
+        }
+    }
+
     @Test("a writable root filesystem needs no volume for the multiprocess directory")
     func writableRoot() throws {
         let config = try #require(try Self.config(Self.withEnv(#"[{name: PROMETHEUS_MULTIPROC_DIR, value: /tmp/mp}]"#, readOnlyRoot: false)))

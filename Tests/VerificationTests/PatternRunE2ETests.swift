@@ -58,7 +58,7 @@ extension SimRuns {
             #expect(outcome.findings("redis.ttl.missing").count == 2)
             #expect(outcome.findings("redis.expiry.all-expired").allSatisfy { $0.status == .pass })
             #expect(outcome.findings("redis.expiry.all-expired").count == 2)
-            #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "traffic", "scrape", "logs", "lifecycle", "redis", "expiry", "cleanup"])
+            #expect(outcome.result.report.phases.map(\.name) == ["exporter", "preflight", "apply", "wait", "traffic", "scrape", "workers", "logs", "lifecycle", "redis", "expiry", "cleanup"])
             #expect(!outcome.namespaceLeft)
         }
 
@@ -138,7 +138,7 @@ extension SimRuns {
                 #expect(finding.detail?.contains("node kverify-sim-worker") == true, "\(finding)")
                 #expect(finding.detail?.contains("events: ") == true, "\(finding)")
             }
-            #expect(outcome.result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
+            #expect(outcome.result.report.phases.map(\.name) == ["exporter", "preflight", "apply", "wait", "cleanup"])
             #expect(!outcome.namespaceLeft)
         }
 

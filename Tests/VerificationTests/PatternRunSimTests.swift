@@ -80,7 +80,7 @@ extension SimRuns {
             }
         }
 
-        @Test("lifecycle: TTIN adds a serving worker, TTOU removes one, HUP replaces all; the never-incremented restart families are a named warning")
+        @Test("lifecycle: TTIN adds a serving worker, TTOU removes one, HUP replaces all, USR1 keeps them, QUIT and ABRT replace one and count it; the never-incremented restart family is a named warning")
         func lifecycle() async throws {
             try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
                 let api = try SimSupport.api(sim)
@@ -92,16 +92,23 @@ extension SimRuns {
                 let target = try #require(try await run.targets(applied).first)
                 _ = await run.traffic([target])
                 let findings = await Lifecycle(api: api, namespace: applied.namespace).run(target)
-                #expect(findings.map(\.checkID) == [Lifecycle.masterCheck, Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.hupCheck,
-                                                    Lifecycle.restartFamiliesCheck], "\(findings)")
-                for check in [Lifecycle.masterCheck, Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.hupCheck] {
+                let signals = [Lifecycle.masterCheck, Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.hupCheck, Lifecycle.usr1Check,
+                               Lifecycle.quitCheck, Lifecycle.abortCheck]
+                #expect(findings.map(\.checkID) == signals + [Lifecycle.restartFamiliesCheck], "\(findings)")
+                for (check, reason) in [(Lifecycle.quitCheck, "quit"), (Lifecycle.abortCheck, "abort")] {
+                    let observed = findings.first { $0.checkID == check }?.observed ?? ""
+                    #expect(observed.hasSuffix("restart_total{reason=\"\(reason)\"} 1"), "\(observed)")
+                }
+                #expect(findings.first { $0.checkID == Lifecycle.usr1Check }?.observed?.hasSuffix("usr1 0 → 1") == true)
+                for check in signals {
                     let finding = findings.first { $0.checkID == check }
                     #expect(finding?.status == .pass, "\(String(describing: finding))")
                     #expect(finding?.about?.pod == target.pod)
                 }
                 let families = try #require(findings.first { $0.checkID == Lifecycle.restartFamiliesCheck })
                 #expect(families.status == .warn, "\(families)")
-                #expect(families.observed?.contains("gunicorn_master_worker_restart_count_total") == true, "\(families)")
+                // QUIT and ABRT move the worker families; only the master's count family stays silent.
+                #expect(families.observed?.hasPrefix("no non-zero sample of gunicorn_master_worker_restart_count_total after") == true, "\(families)")
 
                 // Without a way into the app container the phase fails at once, naming why, and signals nothing.
                 let refused = await Lifecycle(api: api, namespace: applied.namespace, container: "ghost", timeout: .seconds(3)).run(target)
@@ -145,7 +152,7 @@ extension SimRuns {
                 let failed = result.report.findings.filter { $0.status == .fail }
                 #expect(failed.map(\.checkID) == ["cluster.ready-nodes"])
                 #expect(failed.first?.observed == "2 nodes: 2 Ready, 1 schedulable")
-                #expect(result.report.phases.map(\.name) == ["preflight", "cleanup"])
+                #expect(result.report.phases.map(\.name) == ["exporter", "preflight", "cleanup"])
                 #expect(result.report.findings.last?.observed == "nothing was created")
                 #expect(try await SimSupport.namespaceExists(run.options.namespace, api: api) == false)
             }
@@ -166,7 +173,7 @@ extension SimRuns {
                 #expect(timedOut.status == .fail)
                 #expect(timedOut.observed?.contains("node kverify-sim-worker: 0 Ready of 1 gunicorn-prometheus-exporter-daemonset pods, want exactly 1 Ready") == true,
                         "\(timedOut)")
-                #expect(result.report.phases.map(\.name) == ["preflight", "apply", "wait", "cleanup"])
+                #expect(result.report.phases.map(\.name) == ["exporter", "preflight", "apply", "wait", "cleanup"])
                 #expect(result.report.findings.last?.checkID == "cleanup.namespace")
                 #expect(result.report.findings.last?.status == .pass)
                 #expect(try await SimSupport.namespaceExists("kverify-tmo001", api: api) == false)
