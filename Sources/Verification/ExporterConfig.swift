@@ -99,6 +99,7 @@ public struct ExporterConfig: Sendable, Equatable {
             (container["ports"]?.arrayValue ?? []).contains { $0["name"]?.stringValue == "metrics" || (port != nil && $0["containerPort"]?.intValue == port) }
         }
         if config.redisEnabled {
+            config.checkRedisService(services: Set(manifests.filter { $0["kind"]?.stringValue == "Service" }.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }))
             if let other = servesMetrics, other["name"]?.stringValue != name {
                 config.mode = .sidecar
                 config.metricsContainer = other["name"]?.stringValue
@@ -243,6 +244,16 @@ public struct ExporterConfig: Sendable, Equatable {
                 fromYAML.insert(name)
             }
         }
+    }
+
+    /// A short `REDIS_HOST` (no dot: not an FQDN or an address) is a Service of the pod's namespace, and kverify
+    /// applies the files into a fresh namespace: a Service not in the files cannot be there.
+    private mutating func checkRedisService(services: Set<String>) {
+        guard let host = settings["REDIS_HOST"], !host.isEmpty, !host.contains("."), !host.contains("$("), host != "localhost",
+              !services.contains(host) else { return }
+        problems.append("REDIS_HOST=\(host) names Service \(host), which is not in the files: kverify applies them into a fresh namespace, "
+            + "where no other Service exists, so the exporter could not reach Redis; add the Service to the files, or point REDIS_HOST "
+            + "at a name with dots (an FQDN such as redis.shared.svc.cluster.local, or an address)")
     }
 
     private mutating func checkMultiprocVolume(_ directory: String, container: JSONValue) {

@@ -407,6 +407,103 @@ struct UserManifestOptionTests {
         #expect(with("targets.endpoints").count == 2)
     }
 
+    /// The sidecar equivalent, as the exporter project's sidecar test deploys it: one Deployment with `replicas: 1`
+    /// and no spread rule, containers `web` and `metrics-agent` (read-only root, an emptyDir), app and metrics Services
+    /// with `prometheus.io/*` annotations, a NetworkPolicy, Redis with a PVC behind a ClusterIP Service, images the
+    /// bundled map does not know; run with --nodes 3.
+    @Test("the exporter project's sidecar shape (replicas: 1, no spread rule, ClusterIP Redis with a PVC, NetworkPolicy, own images) verifies 3 pods on 3 nodes with expiry",
+          arguments: ["api", "kubectl"])
+    func exporterProjectSidecarShape(backend: String) async throws {
+        let root = RepositoryPaths.root.path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-upstream-sc-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var web = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/sidecar.yaml"), encoding: .utf8)
+        let start = try #require(web.range(of: "      topologySpreadConstraints:\n"))
+        let end = try #require(web.range(of: "      securityContext:\n", range: start.upperBound..<web.endIndex))
+        web.removeSubrange(start.lowerBound..<end.lowerBound)
+        for (old, new) in [
+            ("  replicas: 3\n", "  replicas: 1\n"),
+            ("gunicorn-app-with-sidecar", "shop-web"),
+            ("app: gunicorn-prometheus-exporter", "app: shop"),
+            ("component: sidecar", "component: web"),
+            ("image: kverify-demo-app:dev", "image: acme/shop-web:2.1"),
+            ("- name: app\n", "- name: web\n"),
+            ("- name: prometheus-exporter\n", "- name: metrics-agent\n"),
+            ("value: redis-service", "value: cache"),
+            ("name: gunicorn-app\n", "name: shop-http\n"),
+            ("name: gunicorn-metrics\n", "name: shop-metrics\n"),
+            ("    component: web\n    app.kubernetes.io/part-of: kverify-demo\n    app.kubernetes.io/managed-by: kverify\nspec:\n  type: NodePort\n  selector:\n    app: shop\n    component: web\n  ports:\n    - name: metrics\n",
+             "    component: web\n  annotations:\n    prometheus.io/scrape: \"true\"\n    prometheus.io/port: \"9091\"\n    prometheus.io/path: /metrics\nspec:\n  type: ClusterIP\n  selector:\n    app: shop\n    component: web\n  ports:\n    - name: metrics\n"),
+        ] {
+            guard web.contains(old) else { throw FixtureError("manifests/sidecar.yaml no longer contains \(old.debugDescription)") }
+            web = web.replacingOccurrences(of: old, with: new)
+        }
+        web += """
+            ---
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: shop-allow-scrape}
+            spec:
+              podSelector: {matchLabels: {app: shop}}
+              policyTypes: [Ingress]
+              ingress:
+                - ports: [{port: 8000}, {port: 9091}]
+
+            """
+        var cache = try Self.reshapedRedis()
+        guard cache.contains("          emptyDir: {}\n") else { throw FixtureError("manifests/redis.yaml no longer has its emptyDir") }
+        cache = cache.replacingOccurrences(of: "          emptyDir: {}\n", with: "          persistentVolumeClaim: {claimName: cache-data}\n")
+        cache += """
+            ---
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: cache-data}
+            spec:
+              accessModes: [ReadWriteOnce]
+              resources: {requests: {storage: 1Gi}}
+
+            """
+        try web.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        try cache.write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        var runtime = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("sim/runtime.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "\"../", with: "\"\(root)/").replacingOccurrences(of: ": ../", with: ": \(root)/")
+            .replacingOccurrences(of: "metrics: stub-metrics.prom", with: "metrics: \(root)/sim/stub-metrics.prom")
+        runtime = runtime.replacingOccurrences(of: "  - image: \"kverify-demo-app:*\"", with: "  - image: \"acme/shop-web:*\"")
+        let runtimeFile = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-runtime-\(UUID().uuidString.prefix(8)).yaml")
+        defer { try? FileManager.default.removeItem(at: runtimeFile) }
+        try runtime.write(to: runtimeFile, atomically: true, encoding: .utf8)
+        let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: kubeCache) }
+        let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "3", "-f", directory.path, "--sim-runtime", runtimeFile.path,
+                                            "--backend", backend, "--skip-lifecycle", "--output", "json"],
+                                           environment: ["KUBECACHEDIR": kubeCache.path], timeout: .seconds(300))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
+        func with(_ check: String) -> [[String: Any]] { findings.filter { $0["checkID"] as? String == check } }
+        let nodes = with("node.metrics").filter { $0["status"] as? String == "pass" }.compactMap { $0["subject"] as? String }
+        #expect(Set(nodes).count == 3, "3 pods on 3 distinct nodes: \(nodes)")
+        #expect(with("apply.spread").count == 1)
+        #expect((with("exporter.mode").first?["observed"] as? String)?.hasPrefix("sidecar: workers store in Redis, container metrics-agent serves") == true)
+        #expect(with("redis.access").first.flatMap { $0["observed"] as? String }?.contains("twin of ClusterIP Service cache") == true)
+        // Each pod's own prefix (gunicorn-$(POD_NAME)), each audited, each key expiring.
+        #expect(with("redis.ttl.distribution").filter { $0["status"] as? String == "pass" }.count == 3, "\(with("redis.ttl.distribution"))")
+        #expect(with("redis.expiry.all-expired").map { $0["status"] as? String } == ["pass", "pass", "pass"], "\(with("redis.expiry.all-expired"))")
+    }
+
+    @Test("a chart that fails to render is exit 2 with helm's own message, and no cluster is started")
+    func chartRenderFailure() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-badchart-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("charts/kverify-demo"), to: scratch)
+        try "{{ fail \"shop chart: set image.tag\" }}\n".write(to: scratch.appendingPathComponent("templates/guard.yaml"), atomically: true, encoding: .utf8)
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--chart", scratch.path, "--output", "json"], timeout: .seconds(120))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("helm template \(scratch.path) failed (exit 1)"), "\(run.stderr)")
+        #expect(run.stderr.contains("shop chart: set image.tag"), "helm's own message: \(run.stderr)")
+        #expect(!run.stderr.contains("simulated cluster"), "no sim was started: \(run.stderr)")
+    }
+
     @Test("a DaemonSet whose metrics endpoint cannot be found is exit 2 naming the three ways to declare one, before a cluster starts")
     func undiscoverableEndpoint() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")

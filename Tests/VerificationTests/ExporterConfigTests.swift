@@ -189,6 +189,20 @@ struct ExporterConfigTests {
         }
     }
 
+    @Test("a REDIS_HOST Service that is not in the files is named before anything is applied; FQDNs, addresses and Services of the files pass")
+    func redisHostService() throws {
+        let env = #"[{name: REDIS_ENABLED, value: "true"}, {name: REDIS_HOST, value: HOST}]"#
+        let service = "apiVersion: v1\nkind: Service\nmetadata: {name: cache}\nspec: {ports: [{port: 6379}]}\n---\n"
+        let missing = try #require(try Self.config(Self.withEnv(env.replacingOccurrences(of: "HOST", with: "nosuch"), extra: service)))
+        #expect(missing.problems == ["REDIS_HOST=nosuch names Service nosuch, which is not in the files: kverify applies them into a fresh "
+            + "namespace, where no other Service exists, so the exporter could not reach Redis; add the Service to the files, or point "
+            + "REDIS_HOST at a name with dots (an FQDN such as redis.shared.svc.cluster.local, or an address)"])
+        for host in ["cache", "redis.shared.svc.cluster.local", "10.0.0.7", "localhost"] {
+            let config = try #require(try Self.config(Self.withEnv(env.replacingOccurrences(of: "HOST", with: host), extra: service)))
+            #expect(config.problems.isEmpty, "\(host): \(config.problems)")
+        }
+    }
+
     @Test("a writable root filesystem needs no volume for the multiprocess directory")
     func writableRoot() throws {
         let config = try #require(try Self.config(Self.withEnv(#"[{name: PROMETHEUS_MULTIPROC_DIR, value: /tmp/mp}]"#, readOnlyRoot: false)))

@@ -125,7 +125,7 @@ extension SimRuns {
             options.instantKubelet = true
             try await SimulatedCluster.with(options: options) { sim in
                 let api = try SimSupport.api(sim)
-                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
                                                               runID: "keep01", keep: true))
                 try await run.createNamespace()
                 let kept = await run.cleanup()
@@ -165,7 +165,7 @@ extension SimRuns {
             options.faults.slowReadiness = [.init(.init(container: "prometheus-exporter"), delay: .seconds(600))]
             try await SimulatedCluster.with(options: options) { sim in
                 let api = try SimSupport.api(sim)
-                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                let run = PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
                                                               runID: "tmo001", timeout: .seconds(3)))
                 let result = await run.run()
                 #expect(result.report.exitStatus == .checkFailed && result.stoppedBy == nil)

@@ -30,10 +30,10 @@ for tool in swift kubectl python3; do
 done
 
 if [ "$config" = release ]; then
-  echo "bench: building kverify and kverify-bench (release, .build-release)" >&2
-  swift build -c release --scratch-path .build-release --product kverify >/dev/null
+  echo "bench: building kverify and kverify-bench (release)" >&2
+  swift build -c release --product kverify >/dev/null
   swift build -c release --package-path Benchmarks --product kverify-bench >/dev/null
-  bin=.build-release/release bench_bin=Benchmarks/.build/release
+  bin=.build/release bench_bin=Benchmarks/.build/release
 else
   echo "bench: building kverify and kverify-bench (debug)" >&2
   swift build --product kverify >/dev/null
