@@ -212,8 +212,32 @@ package extension JSONValue {
 }
 
 package extension ObjectStore {
+    /// Reads a timestamp the store wrote (`ObjectStore.timestamp`) without building an ICU formatter per call (the
+    /// controllers read one per pod on every pass); any other RFC 3339 shape goes through `ISO8601DateFormatter`.
     static func parseTime(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        return formatter.date(from: text)
+        let bytes = Array(text.utf8)
+        if bytes.count == 20, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+           bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "Z") {
+            func number(_ range: Range<Int>) -> Int32? {
+                var value: Int32 = 0
+                for byte in bytes[range] {
+                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                    value = value * 10 + Int32(byte - UInt8(ascii: "0"))
+                }
+                return value
+            }
+            if let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+               let minute = number(14..<16), let second = number(17..<19) {
+                var parts = tm()
+                parts.tm_year = year - 1900
+                parts.tm_mon = month - 1
+                parts.tm_mday = day
+                parts.tm_hour = hour
+                parts.tm_min = minute
+                parts.tm_sec = second
+                return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+            }
+        }
+        return ISO8601DateFormatter().date(from: text)
     }
 }

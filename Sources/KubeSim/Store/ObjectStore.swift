@@ -341,10 +341,17 @@ public final class ObjectStore: Sendable {
 
     // MARK: Internals (called with the lock held)
 
-    package static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
+    /// The current time as the API server writes timestamps (RFC 3339, UTC, seconds: `2026-11-30T23:52:07Z`).
+    /// Formatted by hand: an `ISO8601DateFormatter` per call builds an ICU formatter each time (profiled: 23 % of
+    /// the sim's time during a 1,000-pod rollout).
+    package static func now() -> String { timestamp(Date()) }
+
+    package static func timestamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
     static func checkIdentity(_ resource: ResourceType, body: JSONValue, name: String, requireKind: Bool = false) throws {
@@ -423,7 +430,8 @@ public final class ObjectStore: Sendable {
             state.nextClusterIP += 1
             return serviceAddress(state.nextClusterIP)
         })
-        try ResourceStrategy.for(resource).prepareForCreate(&object, name: name, stored: Self.others(of: resource, than: object, in: state))
+        let strategy = ResourceStrategy.for(resource)
+        try strategy.prepareForCreate(&object, name: name, stored: strategy.readsStored ? Self.others(of: resource, than: object, in: state) : [])
         return object
     }
 
@@ -483,7 +491,8 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
-        try ResourceStrategy.for(resource).prepareForUpdate(&object, old: old, stored: Self.others(of: resource, than: object, in: state))
+        let strategy = ResourceStrategy.for(resource)
+        try strategy.prepareForUpdate(&object, old: old, stored: strategy.readsStored ? Self.others(of: resource, than: object, in: state) : [])
         var comparableOld = old, comparableNew = object
         comparableOld.set(["metadata", "managedFields"], to: nil)
         comparableNew.set(["metadata", "managedFields"], to: nil)
@@ -550,7 +559,8 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
-        try ResourceStrategy.for(resource).prepareForUpdate(&object, old: old, stored: Self.others(of: resource, than: object, in: state))
+        let strategy = ResourceStrategy.for(resource)
+        try strategy.prepareForUpdate(&object, old: old, stored: strategy.readsStored ? Self.others(of: resource, than: object, in: state) : [])
         // Others keep the fields this apply sets to the value they already had (co-ownership, as the real one).
         let changedByApply = appliedFields.filter { FieldOwnership.value(at: $0, in: old) != FieldOwnership.value(at: $0, in: applied) }
         var owners = stored.owners.map { entry -> FieldOwnership.Entry in

@@ -7,6 +7,10 @@ import KubeModel
 package struct ResourceStrategy: Sendable {
     var prepareForCreate: @Sendable (_ object: inout JSONValue, _ name: String, _ stored: [JSONValue]) throws -> Void = { _, _, _ in }
     var prepareForUpdate: @Sendable (_ object: inout JSONValue, _ old: JSONValue, _ stored: [JSONValue]) throws -> Void = { _, _, _ in }
+    /// Whether the strategy reads `stored`. Only allocation across a kind does (Services' nodePorts); collecting
+    /// the other objects for every pod and event write made 1,000-pod rollouts quadratic (profiled: 27 % of the
+    /// sim's time).
+    var readsStored = false
 
     func prepareForCreate(_ object: inout JSONValue, name: String, stored: [JSONValue]) throws {
         try prepareForCreate(&object, name, stored)
@@ -49,7 +53,8 @@ package struct ResourceStrategy: Sendable {
         prepareForUpdate: { object, old, stored in
             keepNodePorts(&object, from: old)
             try allocateNodePorts(&object, name: object.string(at: "metadata", "name") ?? "", stored: stored)
-        }
+        },
+        readsStored: true
     )
 
     /// Gives each port of a NodePort Service a nodePort from 30000–32767, and rejects one another Service holds
