@@ -110,8 +110,9 @@ public struct ExporterConfig: Sendable, Equatable {
             config.mode = .multiprocess
             config.checkMultiprocVolume(directory, container: gunicorn)
         } else if config.problems.isEmpty {
-            config.problems.append("container \(name) sets neither REDIS_ENABLED=true nor PROMETHEUS_MULTIPROC_DIR: the exporter then skips its "
-                + "metrics server (\"PROMETHEUS_MULTIPROC_DIR not set; skipping metrics server\"); set one of them")
+            // Not a problem: the image may set them (`ENV` in its Dockerfile), which the files cannot show.
+            config.notes.append("container \(name) sets neither REDIS_ENABLED=true nor PROMETHEUS_MULTIPROC_DIR in the files; unless its image "
+                + "sets one, the exporter skips its metrics server (\"PROMETHEUS_MULTIPROC_DIR not set; skipping metrics server\")")
         }
         return config
     }
@@ -120,8 +121,11 @@ public struct ExporterConfig: Sendable, Equatable {
     public var finding: Finding {
         let subject = "container \(container)"
         let expected = "a working exporter mode (sidecar, embedded or multiprocess; settings from env or YAML_CONFIG_PATH)"
-        guard problems.isEmpty, let mode else {
+        guard problems.isEmpty else {
             return .fail("exporter.mode", subject: subject, expected: expected, observed: problems.joined(separator: "; "))
+        }
+        guard let mode else {
+            return .warn("exporter.mode", subject: subject, expected: expected, observed: "not known from the files", detail: notes.joined(separator: "; "))
         }
         var observed: String
         switch mode {

@@ -86,7 +86,9 @@ public struct ExporterModeChecks: Sendable {
             let observed = "\(files.count) .db files for pids \(pids.sorted()); live workers \(workers.sorted())"
             guard !files.isEmpty, missing.isEmpty else {
                 return target.scope(.fail(Self.filesCheck, subject: subject, expected: expected,
-                                          observed: files.isEmpty ? "no .db file (ls: \(listing.isEmpty ? "empty" : listing))" : observed + "; no files for \(missing.sorted())"))
+                                          observed: files.isEmpty ? "no .db file (ls: \(listing.isEmpty ? "empty" : listing))" : observed + "; no files for \(missing.sorted())",
+                                          detail: "an image that sets REDIS_ENABLED=true (ENV in its Dockerfile) puts the exporter in Redis mode "
+                                            + "whatever the files say: set REDIS_ENABLED in the pod's env"))
             }
             return target.scope(.pass(Self.filesCheck, subject: subject, expected: expected, observed: observed))
         } catch {

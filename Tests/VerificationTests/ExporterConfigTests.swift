@@ -35,7 +35,9 @@ struct ExporterConfigTests {
         ("manifests/modes/yaml/sidecar.yaml", "Deployment", .embedded),
     ])
     func bundledModes(path: String, kind: String, mode: ExporterConfig.Mode) throws {
-        let config = try #require(try Self.config(Self.bundled(path), kind: kind))
+        // The default mode's files go with manifests/redis.yaml (the Service REDIS_HOST names); each mode file is complete.
+        let text = path.contains("/modes/") ? try Self.bundled(path) : try Self.bundled("manifests/redis.yaml") + "---\n" + Self.bundled(path)
+        let config = try #require(try Self.config(text, kind: kind))
         #expect(config.problems.isEmpty, "\(config.problems)")
         #expect(config.mode == mode)
         #expect(config.container == "app")
@@ -162,8 +164,6 @@ struct ExporterConfigTests {
          "PROMETHEUS_MULTIPROC_DIR=/tmp/mp is on no volume of container app, whose root filesystem is read-only"),
         (withEnv(#"[{name: PROMETHEUS_MULTIPROC_DIR, value: /tmp/mp}]"#, volumes: "{name: mp, emptyDir: {}}", mounts: "{name: mp, mountPath: /tmp/mp, readOnly: true}"),
          "PROMETHEUS_MULTIPROC_DIR=/tmp/mp is on read-only volume mp"),
-        (withEnv(#"[{name: PROMETHEUS_METRICS_PORT, value: "9091"}]"#),
-         "container app sets neither REDIS_ENABLED=true nor PROMETHEUS_MULTIPROC_DIR"),
         (withEnv(#"[{name: YAML_CONFIG_PATH, value: /etc/x/e.yaml}]"#), "YAML_CONFIG_PATH=/etc/x/e.yaml is on no volume of container app"),
         (withEnv(#"[{name: YAML_CONFIG_PATH, value: /etc/x/e.yaml}]"#, volumes: "{name: c, configMap: {name: cfg}}", mounts: "{name: c, mountPath: /etc/x}",
                  extra: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {other.yaml: 'a: 1'}\n---\n"),
@@ -191,14 +191,14 @@ struct ExporterConfigTests {
 
     @Test("a REDIS_HOST Service that is not in the files is named before anything is applied; FQDNs, addresses and Services of the files pass")
     func redisHostService() throws {
-        let env = #"[{name: REDIS_ENABLED, value: "true"}, {name: REDIS_HOST, value: HOST}]"#
+        let env = #"[{name: REDIS_ENABLED, value: "true"}, {name: REDIS_HOST, value: "@host@"}]"#
         let service = "apiVersion: v1\nkind: Service\nmetadata: {name: cache}\nspec: {ports: [{port: 6379}]}\n---\n"
-        let missing = try #require(try Self.config(Self.withEnv(env.replacingOccurrences(of: "HOST", with: "nosuch"), extra: service)))
+        let missing = try #require(try Self.config(Self.withEnv(env.replacingOccurrences(of: "@host@", with: "nosuch"), extra: service)))
         #expect(missing.problems == ["REDIS_HOST=nosuch names Service nosuch, which is not in the files: kverify applies them into a fresh "
             + "namespace, where no other Service exists, so the exporter could not reach Redis; add the Service to the files, or point "
             + "REDIS_HOST at a name with dots (an FQDN such as redis.shared.svc.cluster.local, or an address)"])
         for host in ["cache", "redis.shared.svc.cluster.local", "10.0.0.7", "localhost"] {
-            let config = try #require(try Self.config(Self.withEnv(env.replacingOccurrences(of: "HOST", with: host), extra: service)))
+            let config = try #require(try Self.config(Self.withEnv(env.replacingOccurrences(of: "@host@", with: host), extra: service)))
             #expect(config.problems.isEmpty, "\(host): \(config.problems)")
         }
     }
@@ -207,6 +207,14 @@ struct ExporterConfigTests {
     func writableRoot() throws {
         let config = try #require(try Self.config(Self.withEnv(#"[{name: PROMETHEUS_MULTIPROC_DIR, value: /tmp/mp}]"#, readOnlyRoot: false)))
         #expect(config.problems.isEmpty && config.mode == .multiprocess)
+    }
+
+    @Test("neither REDIS_ENABLED nor PROMETHEUS_MULTIPROC_DIR in the files is a warning, not a failure: the image may set them")
+    func modeFromImage() throws {
+        let config = try #require(try Self.config(Self.withEnv(#"[{name: PROMETHEUS_METRICS_PORT, value: "9091"}]"#)))
+        #expect(config.problems.isEmpty && config.mode == nil)
+        #expect(config.finding.status == .warn)
+        #expect(config.finding.detail?.contains("unless its image sets one, the exporter skips its metrics server") == true, "\(config.finding)")
     }
 
     @Test("pods without any of the exporter's variables are not read as exporter pods")
