@@ -337,13 +337,58 @@ struct UserManifestOptionTests {
         #expect(Set(nodes).count == 3, "\(nodes)")
     }
 
+    /// A NetworkPolicy admitting ingress to the `app: shop` pods on `ports`, as the exporter project's example has.
+    static func shopNetworkPolicy(ports: [Int]) -> String {
+        """
+        ---
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: shop-allow-scrape}
+        spec:
+          podSelector: {matchLabels: {app: shop}}
+          policyTypes: [Ingress]
+          ingress:
+            - ports: [\(ports.map { "{port: \($0)}" }.joined(separator: ", "))]
+
+        """
+    }
+
+    /// `reshapedRedis()` with its data on a PersistentVolumeClaim (bound by the sim's `standard` StorageClass).
+    static func cacheWithClaim() throws -> String {
+        var cache = try reshapedRedis()
+        guard cache.contains("          emptyDir: {}\n") else { throw FixtureError("manifests/redis.yaml no longer has its emptyDir") }
+        cache = cache.replacingOccurrences(of: "          emptyDir: {}\n", with: "          persistentVolumeClaim: {claimName: cache-data}\n")
+        return cache + """
+            ---
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: cache-data}
+            spec:
+              accessModes: [ReadWriteOnce]
+              resources: {requests: {storage: 1Gi}}
+
+            """
+    }
+
+    /// The bundled runtime map with absolute paths, plus the team's image `acme/shop-web` run as the demo app; the
+    /// caller removes the file.
+    static func shopRuntimeMap() throws -> URL {
+        let root = RepositoryPaths.root.path
+        var runtime = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("sim/runtime.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "\"../", with: "\"\(root)/").replacingOccurrences(of: ": ../", with: ": \(root)/")
+            .replacingOccurrences(of: "metrics: stub-metrics.prom", with: "metrics: \(root)/sim/stub-metrics.prom")
+        runtime = runtime.replacingOccurrences(of: "  - image: \"kverify-demo-app:*\"", with: "  - image: \"acme/shop-web:*\"")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-runtime-\(UUID().uuidString.prefix(8)).yaml")
+        try runtime.write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
     /// Shaped like the exporter project's own Kubernetes example: a hostNetwork DaemonSet with a hostPort, images the
     /// bundled runtime map does not know (mapped with --sim-runtime), one shared prefix, Redis with a PVC behind a
     /// ClusterIP Service, and a NetworkPolicy.
     @Test("the exporter project's shape (hostNetwork, hostPort, own images via --sim-runtime, PVC, ClusterIP Redis, NetworkPolicy) verifies with expiry",
           arguments: ["api", "kubectl"])
     func exporterProjectShape(backend: String) async throws {
-        let root = RepositoryPaths.root.path
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-upstream-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -358,41 +403,11 @@ struct UserManifestOptionTests {
             guard agent.contains(old) else { throw FixtureError("the reshaped DaemonSet no longer contains \(old.debugDescription)") }
             agent = agent.replacingOccurrences(of: old, with: new)
         }
-        agent += """
-            ---
-            apiVersion: networking.k8s.io/v1
-            kind: NetworkPolicy
-            metadata: {name: shop-allow-scrape}
-            spec:
-              podSelector: {matchLabels: {app: shop}}
-              policyTypes: [Ingress]
-              ingress:
-                - ports: [{port: 8080}, {port: 9200}]
-
-            """
-        var cache = try Self.reshapedRedis()
-        guard cache.contains("          emptyDir: {}\n") else { throw FixtureError("manifests/redis.yaml no longer has its emptyDir") }
-        cache = cache.replacingOccurrences(of: "          emptyDir: {}\n", with: "          persistentVolumeClaim: {claimName: cache-data}\n")
-        cache += """
-            ---
-            apiVersion: v1
-            kind: PersistentVolumeClaim
-            metadata: {name: cache-data}
-            spec:
-              accessModes: [ReadWriteOnce]
-              resources: {requests: {storage: 1Gi}}
-
-            """
+        agent += Self.shopNetworkPolicy(ports: [8080, 9200])
         try agent.write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
-        try cache.write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
-        // The bundled map with absolute paths, plus the team's image run as the demo app.
-        var runtime = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("sim/runtime.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "\"../", with: "\"\(root)/").replacingOccurrences(of: ": ../", with: ": \(root)/")
-            .replacingOccurrences(of: "metrics: stub-metrics.prom", with: "metrics: \(root)/sim/stub-metrics.prom")
-        runtime = runtime.replacingOccurrences(of: "  - image: \"kverify-demo-app:*\"", with: "  - image: \"acme/shop-web:*\"")
-        let runtimeFile = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-runtime-\(UUID().uuidString.prefix(8)).yaml")
+        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        let runtimeFile = try Self.shopRuntimeMap()
         defer { try? FileManager.default.removeItem(at: runtimeFile) }
-        try runtime.write(to: runtimeFile, atomically: true, encoding: .utf8)
         let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: kubeCache) }
         let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--sim-runtime", runtimeFile.path,
@@ -414,7 +429,6 @@ struct UserManifestOptionTests {
     @Test("the exporter project's sidecar shape (replicas: 1, no spread rule, ClusterIP Redis with a PVC, NetworkPolicy, own images) verifies 3 pods on 3 nodes with expiry",
           arguments: ["api", "kubectl"])
     func exporterProjectSidecarShape(backend: String) async throws {
-        let root = RepositoryPaths.root.path
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-upstream-sc-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -439,40 +453,11 @@ struct UserManifestOptionTests {
             guard web.contains(old) else { throw FixtureError("manifests/sidecar.yaml no longer contains \(old.debugDescription)") }
             web = web.replacingOccurrences(of: old, with: new)
         }
-        web += """
-            ---
-            apiVersion: networking.k8s.io/v1
-            kind: NetworkPolicy
-            metadata: {name: shop-allow-scrape}
-            spec:
-              podSelector: {matchLabels: {app: shop}}
-              policyTypes: [Ingress]
-              ingress:
-                - ports: [{port: 8000}, {port: 9091}]
-
-            """
-        var cache = try Self.reshapedRedis()
-        guard cache.contains("          emptyDir: {}\n") else { throw FixtureError("manifests/redis.yaml no longer has its emptyDir") }
-        cache = cache.replacingOccurrences(of: "          emptyDir: {}\n", with: "          persistentVolumeClaim: {claimName: cache-data}\n")
-        cache += """
-            ---
-            apiVersion: v1
-            kind: PersistentVolumeClaim
-            metadata: {name: cache-data}
-            spec:
-              accessModes: [ReadWriteOnce]
-              resources: {requests: {storage: 1Gi}}
-
-            """
+        web += Self.shopNetworkPolicy(ports: [8000, 9091])
         try web.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
-        try cache.write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
-        var runtime = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("sim/runtime.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "\"../", with: "\"\(root)/").replacingOccurrences(of: ": ../", with: ": \(root)/")
-            .replacingOccurrences(of: "metrics: stub-metrics.prom", with: "metrics: \(root)/sim/stub-metrics.prom")
-        runtime = runtime.replacingOccurrences(of: "  - image: \"kverify-demo-app:*\"", with: "  - image: \"acme/shop-web:*\"")
-        let runtimeFile = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-runtime-\(UUID().uuidString.prefix(8)).yaml")
+        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        let runtimeFile = try Self.shopRuntimeMap()
         defer { try? FileManager.default.removeItem(at: runtimeFile) }
-        try runtime.write(to: runtimeFile, atomically: true, encoding: .utf8)
         let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: kubeCache) }
         let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "3", "-f", directory.path, "--sim-runtime", runtimeFile.path,

@@ -114,33 +114,21 @@ struct ExporterConfigTests {
 
     @Test("a sidecar is the container that declares the exporter's port, named or not")
     func sidecarByPortNumber() throws {
-        let yaml = """
-            apiVersion: apps/v1
-            kind: DaemonSet
-            metadata: {name: agent}
-            spec:
-              selector: {matchLabels: {app: a}}
-              template:
-                metadata: {labels: {app: a}}
-                spec:
-                  containers:
-                  - name: api
-                    image: x
-                    env: [{name: REDIS_ENABLED, value: "yes"}, {name: PROMETHEUS_METRICS_PORT, value: "9300"}]
-                    ports: [{name: http, containerPort: 8000}]
-                  - name: metrics-agent
-                    image: y
-                    env: [{name: REDIS_ENABLED, value: "yes"}, {name: PROMETHEUS_METRICS_PORT, value: "9300"}]
-                    ports: [{containerPort: 9300}]
-            """
+        let env = #"[{name: REDIS_ENABLED, value: "yes"}, {name: PROMETHEUS_METRICS_PORT, value: "9300"}]"#
+        let yaml = Self.daemonSet(containers: """
+            - {name: api, image: x, env: \(env), ports: [{name: http, containerPort: 8000}]}
+            - {name: metrics-agent, image: y, env: \(env), ports: [{containerPort: 9300}]}
+            """)
         let config = try #require(try Self.config(yaml))
         #expect(config.container == "api", "the container with the http port runs gunicorn")
         #expect(config.mode == .sidecar && config.metricsContainer == "metrics-agent")
         #expect(config.workers == nil, "no GUNICORN_WORKERS: the worker check has nothing to count against")
     }
 
-    static func withEnv(_ env: String, volumes: String = "", mounts: String = "", readOnlyRoot: Bool = true, extra: String = "") -> String {
-        """
+    /// A DaemonSet `agent` with these containers (YAML list items, unindented) and volumes, after `extra`.
+    static func daemonSet(containers: String, volumes: String = "", extra: String = "") -> String {
+        let items = containers.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n")
+        return """
         \(extra)apiVersion: apps/v1
         kind: DaemonSet
         metadata: {name: agent}
@@ -150,13 +138,20 @@ struct ExporterConfigTests {
             metadata: {labels: {app: a}}
             spec:
               containers:
-              - name: app
-                image: x
-                env: \(env)
-                securityContext: {readOnlyRootFilesystem: \(readOnlyRoot)}
-                volumeMounts: [\(mounts)]
+        \(items)
               volumes: [\(volumes)]
         """
+    }
+
+    /// One container `app` with this env, mounts and root filesystem.
+    static func withEnv(_ env: String, volumes: String = "", mounts: String = "", readOnlyRoot: Bool = true, extra: String = "") -> String {
+        daemonSet(containers: """
+            - name: app
+              image: x
+              env: \(env)
+              securityContext: {readOnlyRootFilesystem: \(readOnlyRoot)}
+              volumeMounts: [\(mounts)]
+            """, volumes: volumes, extra: extra)
     }
 
     @Test("configurations the exporter would refuse or silently not serve are problems that name the setting and the fix", arguments: [
