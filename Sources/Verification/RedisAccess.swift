@@ -33,17 +33,21 @@ public struct RedisAccess: Sendable {
         for container in containers {
             let env = container["env"]?.arrayValue ?? []
             func value(_ name: String) -> String? { env.first { $0["name"]?.stringValue == name }?["value"]?.stringValue }
-            guard let host = value("REDIS_HOST"), !host.isEmpty, !host.contains("$(") else { continue }
-            let service = String(host.split(separator: ".").first ?? Substring(host))
-            return Declared(service: service, port: value("REDIS_PORT").flatMap { Int($0) } ?? 6379)
+            if let declared = declared(host: value("REDIS_HOST"), port: value("REDIS_PORT")) { return declared }
         }
         return nil
     }
 
     /// `REDIS_HOST`/`REDIS_PORT` of effective exporter settings (`ExporterConfig`, the YAML's included).
     public static func declared(settings: [String: String]) -> Declared? {
-        guard let host = settings["REDIS_HOST"], !host.isEmpty, !host.contains("$(") else { return nil }
-        return Declared(service: String(host.split(separator: ".").first ?? Substring(host)), port: settings["REDIS_PORT"].flatMap { Int($0) } ?? 6379)
+        declared(host: settings["REDIS_HOST"], port: settings["REDIS_PORT"])
+    }
+
+    /// The Service a `REDIS_HOST` value names (its first label), on `REDIS_PORT` (default 6379); nil for no host or
+    /// one with an unexpanded `$(VAR)`.
+    static func declared(host: String?, port: String?) -> Declared? {
+        guard let host, !host.isEmpty, !host.contains("$(") else { return nil }
+        return Declared(service: String(host.split(separator: ".").first ?? Substring(host)), port: port.flatMap { Int($0) } ?? 6379)
     }
 
     /// The name of the run-owned NodePort twin of `service`.
