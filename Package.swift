@@ -148,7 +148,7 @@ let package = Package(
             name: "VerificationTests",
             dependencies: [
                 "Verification", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore", "KubeClient", "KubeModel", "KubeConfig", "Findings", "MetricRules",
-                "PromText", "Processes",
+                "PromText", "Processes", "RedisAudit",
             ]
         ),
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),

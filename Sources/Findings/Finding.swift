@@ -94,3 +94,15 @@ public struct Finding: Sendable, Hashable, Codable {
         Finding(checkID: checkID, subject: subject, status: .fail, expected: expected, observed: observed, detail: detail)
     }
 }
+
+/// One line, as a log or a failed test expectation shows it: `FAIL check subject: expected …; observed …; detail`.
+extension Finding: CustomStringConvertible {
+    public var description: String {
+        var parts: [String] = []
+        if let expected { parts.append("expected \(expected)") }
+        if let observed { parts.append("observed \(observed)") }
+        if let detail { parts.append(detail) }
+        let head = "\(status.rawValue.uppercased()) \(checkID)" + (subject.isEmpty ? "" : " \(subject)")
+        return parts.isEmpty ? head : head + ": " + parts.joined(separator: "; ")
+    }
+}

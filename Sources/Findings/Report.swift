@@ -64,3 +64,15 @@ extension Duration {
         return Double(whole) + Double(attoseconds) / 1e18
     }
 }
+
+/// The verdict and the findings that are not passes first, so that a truncated log (a CI excerpt of a failed test)
+/// still shows why; the passes follow, counted.
+extension Report: CustomStringConvertible {
+    public var description: String {
+        let notPassed = findings.filter { $0.status != .pass }
+        var lines = ["\(target): \(verdict.rawValue), \(count(.fail)) fail, \(count(.warn)) warn, \(count(.pass)) pass"]
+        lines += notPassed.map { "  \($0)" }
+        lines += findings.filter { $0.status == .pass }.map { "  \($0)" }
+        return lines.joined(separator: "\n")
+    }
+}

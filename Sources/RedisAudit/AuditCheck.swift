@@ -3,4 +3,6 @@
 public enum AuditCheck {
     public static let hashMissingField = "redis.hash.missing-field"
     public static let expiryRefreshed = "redis.expiry.refreshed"
+    /// Keys without a TTL left by a writer known to have been killed mid-write (`RedisAuditOptions.killedWriters`).
+    public static let ttlKilledWriter = "redis.ttl.killed-writer"
 }

@@ -17,6 +17,8 @@ struct AuditState {
     private static let pidLimit = 10_000
 
     private var withoutTTL: Examples
+    private var killedWithoutTTL: Examples
+    private var killedPids: Set<Int> = []
     private var aboveTTL: Examples
     private var unexpected: Examples
     private var nonHash: Examples
@@ -40,6 +42,7 @@ struct AuditState {
         self.options = options
         let limit = options.listLimit
         withoutTTL = Examples(limit: limit)
+        killedWithoutTTL = Examples(limit: limit)
         aboveTTL = Examples(limit: limit)
         unexpected = Examples(limit: limit)
         nonHash = Examples(limit: limit)
@@ -98,7 +101,13 @@ struct AuditState {
         }
         // Only failures and samples need the key as text.
         var name: String { String(decoding: key, as: UTF8.self) }
-        recordTTL(name: name, pttl: pttl)
+        if pttl < 0, case .success(let key) = layout, options.killedWriters[key.pair.pid] != nil {
+            summary.keysWithoutTTLOfKilledWriters += 1
+            killedWithoutTTL.add(name)
+            killedPids.insert(key.pair.pid)
+        } else {
+            recordTTL(name: name, pttl: pttl)
+        }
 
         let parsed: CompactKey
         switch layout {
@@ -119,7 +128,8 @@ struct AuditState {
             pids.insert(parsed.pair.pid)
             lastPid = parsed.pair.pid
         }
-        pair(parsed)
+        // A killed writer's keys may lack their twin (it died between the two writes): not judged as pairs.
+        if options.killedWriters[parsed.pair.pid] == nil { pair(parsed) }
         if let hashReply { checkFields(name: name, key: parsed, reply: hashReply) }
     }
 
@@ -249,14 +259,22 @@ struct AuditState {
         }
 
         // TTL.
-        let withTTL = summary.layoutKeys + summary.nonHashKeys + summary.unexpectedKeys - summary.keysWithoutTTL
+        let withTTL = summary.layoutKeys + summary.nonHashKeys + summary.unexpectedKeys - summary.keysWithoutTTL - summary.keysWithoutTTLOfKilledWriters
         if summary.keysWithoutTTL > 0 {
             findings.append(.fail(
                 "redis.ttl.missing", subject: pattern, expected: "every key to have a TTL",
                 observed: "\(summary.keysWithoutTTL) key\(plural(summary.keysWithoutTTL)) \(summary.keysWithoutTTL == 1 ? "has" : "have") no TTL (PTTL -1): \(withoutTTL.listed)",
                 detail: "expiry is the exporter's only cleanup, so these keys live forever; is REDIS_TTL_DISABLED=true?"))
-        } else if summary.keysScanned > summary.keysVanished {
+        } else if summary.keysScanned > summary.keysVanished + summary.keysWithoutTTLOfKilledWriters {
             findings.append(.pass("redis.ttl.missing", subject: pattern, expected: "every key to have a TTL", observed: "all \(withTTL) keys have one"))
+        }
+        if summary.keysWithoutTTLOfKilledWriters > 0 {
+            let count = summary.keysWithoutTTLOfKilledWriters
+            findings.append(.warn(
+                AuditCheck.ttlKilledWriter, subject: pattern, expected: "every key to have a TTL",
+                observed: "\(count) key\(plural(count)) without a TTL (PTTL -1) written by a killed writer: \(killedWithoutTTL.listed)",
+                detail: killedPids.sorted().compactMap { options.killedWriters[$0] }.joined(separator: "; ")
+                    + ". It died between a write and its EXPIRE, so these keys never expire: delete them (redis-cli DEL)"))
         }
         if let ttl = options.ttlSeconds, ttl > 0 {
             if summary.keysAboveTTL > 0 {

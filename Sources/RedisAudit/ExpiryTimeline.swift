@@ -38,6 +38,11 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
     /// Samples whose refreshed TTL was clearly below the configured TTL, and the lowest such TTL.
     public var refreshesBelowTTL = 0
     public var lowestRefreshedTTLMilliseconds: Int64?
+    /// Keys without a TTL of writers known to have been killed mid-write (`RedisAuditOptions.killedWriters`), as
+    /// of the last sample: not counted as alive, since they never expire; and why each writer was killed.
+    public var killedWriterKeys: [String] = []
+    public var killedWriterKeyCount = 0
+    public var killedWriters: [String] = []
     /// Allowed delay between a key's TTL running out and kverify seeing it gone.
     public var slackSeconds = 1.0
 
@@ -96,8 +101,17 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
                 detail: "refresh not verified: keep traffic flowing when kverify starts to observe it"))
         }
 
+        if killedWriterKeyCount > 0 {
+            let more = killedWriterKeyCount - killedWriterKeys.count
+            findings.append(.warn(
+                "redis.expiry.killed-writer", subject: subject, expected: "every key gone once writes stop",
+                observed: "\(killedWriterKeyCount) key\(plural(killedWriterKeyCount)) without a TTL left by a killed writer, not waited for: "
+                    + killedWriterKeys.joined(separator: ", ") + (more > 0 ? " and \(more) more" : ""),
+                detail: killedWriters.joined(separator: "; ") + ". These keys never expire: delete them (redis-cli DEL)"))
+        }
+
         // Every key disappears once writes stop.
-        if keysAtStart == 0 {
+        if keysAtStart == 0 && killedWriterKeyCount == 0 {
             findings.append(.warn(
                 "redis.expiry.all-expired", subject: subject, expected: "keys to observe",
                 observed: "no key under \(subject) when the observation started", detail: "expiry not observed; send traffic first"))
@@ -130,7 +144,8 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
                     ? "writes were still refreshing TTLs (last at t=\(lastWrite.formatted(decimals: 1)) s): stop traffic, or raise --expiry-timeout; "
                     : "")
                     + (stillAlive.contains { $0.hasSuffix(" (no TTL)") }
-                        // Seen with the real exporter under load: it writes HSET and EXPIRE as separate commands.
+                        // Seen with the real exporter: it writes HSET and EXPIRE as separate commands, and a worker
+                        // hung in its signal handler mid-write is killed by gunicorn in between (see Lifecycle).
                         ? "a key without TTL (PTTL -1) never expires; a writer stopped between its write and its EXPIRE "
                             + "(killed at shutdown) leaves one behind — check the app's shutdown path; "
                         : "")

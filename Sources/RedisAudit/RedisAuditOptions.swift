@@ -17,6 +17,11 @@ public struct RedisAuditOptions: Sendable {
     public var pollInterval: Duration?
     /// How long after TTL a key may outlive the last write; nil picks max(1 s, 2 × poll interval).
     public var expirySlack: Duration?
+    /// Writers (by the pid in their keys) known to have been killed in the middle of a write, with why. Such a
+    /// writer may leave a key without a TTL (the exporter sends `HSET` and `EXPIRE` separately); those keys are
+    /// reported as the killed writer's (`redis.ttl.killed-writer`, a warning), not as the exporter's TTL handling
+    /// failing, and the expiry observation does not wait for them.
+    public var killedWriters: [Int: String]
 
     public init(
         prefix: String = "gunicorn",
@@ -26,7 +31,8 @@ public struct RedisAuditOptions: Sendable {
         listLimit: Int = 10,
         pairingMemory: Int = 200_000,
         pollInterval: Duration? = nil,
-        expirySlack: Duration? = nil
+        expirySlack: Duration? = nil,
+        killedWriters: [Int: String] = [:]
     ) {
         var prefix = prefix
         while prefix.hasSuffix(":") { prefix.removeLast() }
@@ -38,6 +44,7 @@ public struct RedisAuditOptions: Sendable {
         self.pairingMemory = max(0, pairingMemory)
         self.pollInterval = pollInterval
         self.expirySlack = expirySlack
+        self.killedWriters = killedWriters
     }
 
     /// The `SCAN MATCH` pattern: the prefix with glob characters escaped, then `:*`.

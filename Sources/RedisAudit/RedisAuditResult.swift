@@ -26,6 +26,8 @@ public struct RedisAuditSummary: Sendable, Hashable, Codable {
     /// Keys whose remaining TTL is within each quarter of the configured TTL: [0–25 %, 25–50 %, 50–75 %, 75–100 %].
     public var ttlQuartiles: [Int] = [0, 0, 0, 0]
     public var keysWithoutTTL = 0
+    /// Keys without a TTL whose writer is one of `RedisAuditOptions.killedWriters` (not in `keysWithoutTTL`).
+    public var keysWithoutTTLOfKilledWriters = 0
     public var keysAboveTTL = 0
     public var unexpectedKeys = 0
     public var nonHashKeys = 0

@@ -252,6 +252,9 @@ public final class RedisAuditor {
                 }
             }
             if timeline.samples.isEmpty { timeline.keysAtStart = round.sample.alive }
+            timeline.killedWriterKeys = round.killed.items
+            timeline.killedWriterKeyCount = round.killed.count
+            timeline.killedWriters = round.killedPids.sorted().compactMap { options.killedWriters[$0] }
             timeline.samples.append(round.sample)
             onSample?(round.sample)
             if round.sample.alive > 0 { timeline.lastKeySeenSeconds = sampleStart.seconds }
@@ -282,13 +285,15 @@ public final class RedisAuditor {
         var sample: ExpiryTimeline.Sample
         var predictedEnd: Duration?
         var alive: Examples
+        var killed: Examples
+        var killedPids: Set<Int> = []
     }
 
     /// One full pass: `SCAN` + `PTTL` for every key, streamed batch by batch.
     private func sampleRound(sampleStart: Duration) throws -> Round {
         var round = Round(
             sample: ExpiryTimeline.Sample(seconds: sampleStart.seconds, alive: 0), predictedEnd: nil,
-            alive: Examples(limit: options.listLimit))
+            alive: Examples(limit: options.listLimit), killed: Examples(limit: options.listLimit))
         var cursor = "0"
         var keys: [[UInt8]] = []
         var first = true
@@ -304,6 +309,13 @@ public final class RedisAuditor {
                     throw commandFailure("PTTL", key: key, reply: reply, address: address)
                 }
                 guard pttl != -2 else { continue }
+                // A killed writer's key without a TTL never expires; it is reported, not waited for.
+                if pttl == -1, !options.killedWriters.isEmpty, case .success(let parsed) = ExporterKey.parse(key, prefix: options.prefix),
+                   options.killedWriters[parsed.pid] != nil {
+                    round.killed.add(String(decoding: key, as: UTF8.self))
+                    round.killedPids.insert(parsed.pid)
+                    continue
+                }
                 round.sample.alive += 1
                 round.alive.add(String(decoding: key, as: UTF8.self) + (pttl == -1 ? " (no TTL)" : " (TTL \(formatMilliseconds(pttl)))"))
                 guard pttl >= 0 else {

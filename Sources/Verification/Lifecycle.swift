@@ -10,8 +10,8 @@ import PromText
 ///   happens when it answers a request); `gunicorn_master_worker_restart_total{reason="ttin"}` grows.
 /// - **TTOU**: one worker process fewer; `/metrics` keeps answering; `…{reason="ttou"}` grows.
 /// - **HUP**: every worker replaced by a new process (same count, no old pid left) and every new one serves;
-///   `…{reason="hup"}` grows; `gunicorn_worker_requests_total` (summed) and the master's restart counters do not
-///   go backwards (the exporter keeps a dead worker's series in Redis until their TTL).
+///   `…{reason="hup"}` grows; no series of `gunicorn_worker_requests_total` or of the master's restart counters
+///   goes backwards (compared series by series; one that expired from Redis meanwhile is not a reset).
 ///
 /// - **USR1**: the master reopens its logs; every worker stays; `…{reason="usr1"}` grows.
 /// - **QUIT** / **ABRT** to one worker: it leaves, a new worker takes its place and serves, and
@@ -60,8 +60,27 @@ public struct Lifecycle: Sendable {
         var description: String
     }
 
+    /// A worker that hung in its signal handler until gunicorn's master killed it (see `workerSignal`).
+    public struct HungWorker: Sendable, Hashable {
+        public var pod: String
+        public var pid: Int
+        public var signal: String
+    }
+
+    /// What the phase found on one pod, and the workers it left killed mid-write (their Redis keys may lack a TTL).
+    public struct Outcome: Sendable {
+        public var findings: [Finding]
+        public var hungWorkers: [HungWorker]
+    }
+
     /// One finding per signal for the pod, then the restart-families warning (or pass).
-    public func run(_ target: PodTarget) async -> [Finding] {
+    public func run(_ target: PodTarget) async -> Outcome {
+        var hung: [HungWorker] = []
+        let findings = await run(target, hung: &hung)
+        return Outcome(findings: findings, hungWorkers: hung)
+    }
+
+    private func run(_ target: PodTarget, hung: inout [HungWorker]) async -> [Finding] {
         let subject = "container/\(container)"
         let master: Int
         var workers: Set<Int>
@@ -128,20 +147,19 @@ public struct Lifecycle: Sendable {
             let serving = ContinuousClock.now - start
             let counter = try await waitCounter(reason: "hup", above: before, target)
             let after = try await scrape(target)
-            var backwards: [String] = []
             let requestsBefore = MetricWait.sum("gunicorn_worker_requests_total", in: before) ?? 0
             let requestsAfter = MetricWait.sum("gunicorn_worker_requests_total", in: after) ?? 0
-            if requestsAfter < requestsBefore { backwards.append("gunicorn_worker_requests_total \(Self.number(requestsBefore)) → \(Self.number(requestsAfter))") }
-            let countsAfter = Self.restartCounts(after)
-            for (reason, value) in Self.restartCounts(before) where (countsAfter[reason] ?? 0) < value {
-                backwards.append("\(Self.masterRestartFamily){reason=\"\(reason)\"} \(Self.number(value)) → \(Self.number(countsAfter[reason] ?? 0))")
+            let comparison = Self.counterComparison(before, after, families: ["gunicorn_worker_requests_total", Self.masterRestartFamily])
+            guard comparison.backwards.isEmpty else {
+                throw Failed(description: "counters went backwards across the reload: " + comparison.backwards.joined(separator: "; "))
             }
-            guard backwards.isEmpty else { throw Failed(description: "counters went backwards across the reload: " + backwards.joined(separator: "; ")) }
             workers = replaced
             findings.append(target.scope(.pass(Self.hupCheck, subject: subject,
                 expected: "SIGHUP replaces every worker with a new process that serves; counters do not go backwards; \(Self.masterRestartFamily){reason=\"hup\"} grows",
                 observed: "workers \(old.sorted()) → \(replaced.sorted()), forked \(Self.seconds(spawned)) after the signal, all serving after \(Self.seconds(serving)); "
-                    + "requests_total \(Self.number(requestsBefore)) → \(Self.number(requestsAfter)); hup \(Self.number(counter.before)) → \(Self.number(counter.after))")))
+                    + "requests_total \(Self.number(requestsBefore)) → \(Self.number(requestsAfter))"
+                    + (comparison.expired > 0 ? " (\(comparison.expired) series expired meanwhile)" : "")
+                    + "; hup \(Self.number(counter.before)) → \(Self.number(counter.after))")))
         } catch {
             findings.append(target.scope(.fail(Self.hupCheck, subject: subject, expected: "SIGHUP replaces every worker with a new process that serves",
                                                observed: "\(error)")))
@@ -166,9 +184,10 @@ public struct Lifecycle: Sendable {
         // QUIT and ABRT to one worker: it ends, counting the restart under its own worker_id; the master replaces it.
         for (signal, reason, check) in [("QUIT", "quit", Self.quitCheck), ("ABRT", "abort", Self.abortCheck)] {
             do {
-                let (replaced, finding) = try await workerSignal(signal, reason: reason, check: check, master: master, workers: workers, target)
-                workers = replaced
-                findings.append(finding)
+                let signalled = try await workerSignal(signal, reason: reason, check: check, master: master, workers: workers, target)
+                workers = signalled.workers
+                findings.append(signalled.finding)
+                if let pid = signalled.hung { hung.append(HungWorker(pod: target.pod, pid: pid, signal: signal)) }
             } catch {
                 findings.append(target.scope(.fail(check, subject: subject,
                     expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
@@ -268,6 +287,31 @@ public struct Lifecycle: Sendable {
         }
     }
 
+    /// Compares the counter series of `families` in two scrapes, series by series (its full label set), as Prometheus
+    /// detects a counter reset: a series in both whose value dropped went backwards. A series missing from `after` is
+    /// not a reset: the exporter stores each series in Redis with a TTL refreshed only when it is written, so a dead
+    /// worker's series, or a restart counter last written a TTL ago, expires; it is counted as expired. (A sum over
+    /// series would call each such expiry a drop.) A series printed twice counts once, with its larger value.
+    static func counterComparison(_ before: Exposition, _ after: Exposition, families: Set<String>) -> (backwards: [String], expired: Int) {
+        func series(_ exposition: Exposition) -> [String: Double] {
+            var values: [String: Double] = [:]
+            for sample in exposition.families.flatMap(\.samples) where families.contains(sample.name) {
+                let key = sample.name + "{" + sample.labels.sorted { $0.name < $1.name }.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ",") + "}"
+                values[key] = max(values[key] ?? -.infinity, sample.value)
+            }
+            return values
+        }
+        let old = series(before)
+        let new = series(after)
+        var backwards: [String] = []
+        var expired = 0
+        for (key, value) in old.sorted(by: { $0.key < $1.key }) {
+            guard let now = new[key] else { expired += 1; continue }
+            if now < value { backwards.append("\(key) \(number(value)) → \(number(now))") }
+        }
+        return (backwards, expired)
+    }
+
     /// `gunicorn_master_worker_restart_total` by reason. A series printed twice (the exporter's duplicate metadata
     /// blocks repeat it: its registry and its multiprocess collector) counts once; distinct series add up.
     static func restartCounts(_ exposition: Exposition) -> [String: Double] {
@@ -286,8 +330,15 @@ public struct Lifecycle: Sendable {
     /// Sends `signal` to one worker (the lowest pid): it must leave the master's children, a new child must take its
     /// place and serve, and `gunicorn_worker_restart_total{reason, worker_id}` of the signalled worker must count it
     /// (the worker writes it before it exits; Redis or its multiprocess file keeps it).
+    ///
+    /// A worker can instead hang in its handler: the exporter's handler writes its metrics through the Redis client,
+    /// whose lock (a `threading.Lock`, not reentrant) the interrupted code may hold, when the signal lands inside a
+    /// write — the kubelet's probes keep workers writing. It then deadlocks until gunicorn's master kills it at its
+    /// `timeout` ("WORKER TIMEOUT (pid:N)" in the log, then SIGKILL), and the key it was writing keeps no TTL. Seen
+    /// here once in 60 signals under steady traffic. That is reported as a warning with its `pid` (`hung`), so the
+    /// Redis audit can attribute the keys left without a TTL, rather than as a failed deployment.
     func workerSignal(_ signal: String, reason: String, check: String, master: Int, workers: Set<Int>,
-                      _ target: PodTarget) async throws -> (Set<Int>, Finding) {
+                      _ target: PodTarget) async throws -> (workers: Set<Int>, finding: Finding, hung: Int?) {
         guard let victim = workers.min() else { throw Failed(description: "the master has no worker to signal") }
         let workerID = try await poll("the worker_id of worker pid \(victim) in /metrics") { () -> String? in
             await self.traffic(target, requests: 4)
@@ -302,6 +353,17 @@ public struct Lifecycle: Sendable {
         let added = replaced.subtracting(workers)
         try await waitServing(added, target)
         let serving = ContinuousClock.now - start
+        if try await killedAtTimeout(victim, target) {
+            return (replaced, target.scope(.warn(check, subject: "container/\(container)",
+                expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
+                observed: "worker pid \(victim) (\(workerID)) hung after the signal until gunicorn's master killed it "
+                    + "(\"WORKER TIMEOUT (pid:\(victim))\" in the log), gone \(Self.seconds(spawned)) after the signal; pid \(added.sorted()) "
+                    + "took its place, serving after \(Self.seconds(serving))",
+                detail: "a defect of gunicorn_prometheus_exporter: its worker signal handlers write metrics through the Redis client, whose "
+                    + "lock the interrupted request held (the signal landed inside a metric write), so the worker deadlocked; the key it was "
+                    + "writing keeps no TTL (the Redis audit names it). Production meets it when gunicorn aborts a busy worker at its timeout")),
+                    victim)
+        }
         let counted = try await poll("gunicorn_worker_restart_total{reason=\"\(reason)\",worker_id=\"\(workerID)\"} ≥ 1") { () -> Double? in
             let value = try await self.scrape(target).families.flatMap(\.samples).filter {
                 $0.name == "gunicorn_worker_restart_total" && $0.label("reason") == reason && $0.label("worker_id") == workerID
@@ -311,7 +373,18 @@ public struct Lifecycle: Sendable {
         return (replaced, target.scope(.pass(check, subject: "container/\(container)",
             expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
             observed: "worker pid \(victim) (\(workerID)) ended; pid \(added.sorted()) forked \(Self.seconds(spawned)) after the signal, serving after "
-                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")))
+                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")), nil)
+    }
+
+    /// Whether gunicorn's master logged that it killed `pid` at its timeout (the worker did not exit by itself).
+    func killedAtTimeout(_ pid: Int, _ target: PodTarget) async throws -> Bool {
+        // Every worker boot logs its whole configuration (~100 lines), so the line can sit well up the log.
+        let log = try await api.logs(pod: target.pod, namespace: namespace, container: container, tailLines: 2000)
+        return Self.logShowsTimeoutKill(log, pid: pid)
+    }
+
+    static func logShowsTimeoutKill(_ log: String, pid: Int) -> Bool {
+        log.contains("WORKER TIMEOUT (pid:\(pid))")
     }
 
     /// Until `gunicorn_master_worker_restart_total{reason}` is above its value in `before`.

@@ -117,12 +117,20 @@ extension PatternRun {
                 + PodStability(namespace: applied.namespace).run(readyPods: outcome.pods, api: self.api))
         }
 
+        // Workers the lifecycle's signals left hung until gunicorn killed them: the keys they were writing may lack a
+        // TTL, which the Redis phases then attribute to them instead of failing the exporter's TTL handling.
+        var hungWorkers: [Lifecycle.HungWorker] = []
         if options.lifecycle {
-            try await phase("lifecycle", &report) { () -> ((), [Finding]) in
+            hungWorkers = try await phase("lifecycle", &report) { () -> ([Lifecycle.HungWorker], [Finding]) in
                 let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app")
                 var findings: [Finding] = []
-                for target in podTargets.prefix(max(0, self.options.lifecyclePods)) { findings += await lifecycle.run(target) }
-                return ((), findings)
+                var hung: [Lifecycle.HungWorker] = []
+                for target in podTargets.prefix(max(0, self.options.lifecyclePods)) {
+                    let outcome = await lifecycle.run(target)
+                    findings += outcome.findings
+                    hung += outcome.hungWorkers
+                }
+                return (hung, findings)
             }
         }
 
@@ -141,12 +149,12 @@ extension PatternRun {
         }
         try await phase("redis", &report) { () -> ((), [Finding]) in
             let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
-            return ((), [reached] + (try await self.redisAudit(podTargets, endpoint: endpoint)))
+            return ((), [reached] + (try await self.redisAudit(podTargets, endpoint: endpoint, killedWriters: hungWorkers)))
         }
         guard options.observeExpiry else { return }
         try await phase("expiry", &report) { () -> ((), [Finding]) in
             try await self.stopApp(applied)
-            return ((), try await self.redisExpiry(podTargets, endpoint: endpoint))
+            return ((), try await self.redisExpiry(podTargets, endpoint: endpoint, killedWriters: hungWorkers))
         }
     }
 

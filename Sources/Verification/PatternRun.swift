@@ -343,8 +343,12 @@ public struct PatternRun: Sendable {
                           credentials: exporter?.redisPassword.map { RedisCredentials(password: $0) }, database: exporter?.redisDatabase ?? 0)
     }
 
-    public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {
-        try await redisCheck(endpoint).audit(targets)
+    /// - Parameter killedWriters: workers killed mid-write, whose keys without a TTL are reported as theirs (a
+    ///   warning) rather than as the exporter's TTL handling failing.
+    public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint, killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
+        var check = redisCheck(endpoint)
+        check.killedWriters = killedWriters
+        return try await check.audit(targets)
     }
 
     /// Deletes the app workload (its pods stop writing; kubelet probes count as requests, so keys are refreshed
@@ -374,8 +378,10 @@ public struct PatternRun: Sendable {
         (try? JSONDecoder().decode(JSONValue.self, from: data))?.value(at: ["metadata", "name"])?.stringValue
     }
 
-    public func redisExpiry(_ targets: [PodTarget], endpoint: RedisEndpoint) async throws -> [Finding] {
-        try await redisCheck(endpoint).observeExpiry(targets)
+    public func redisExpiry(_ targets: [PodTarget], endpoint: RedisEndpoint, killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
+        var check = redisCheck(endpoint)
+        check.killedWriters = killedWriters
+        return try await check.observeExpiry(targets)
     }
 
     /// Deletes the run namespace (and so everything kverify applied) and waits until it is gone — unless

@@ -16,6 +16,8 @@ public struct RedisCheck: Sendable {
     /// The exporter's own login (`REDIS_PASSWORD`, `REDIS_DB`), so kverify reads the keys where it writes them.
     public var credentials: RedisCredentials?
     public var database: Int
+    /// Workers known to have been killed mid-write (by the lifecycle phase): their keys without a TTL are theirs.
+    public var killedWriters: [Lifecycle.HungWorker] = []
 
     public init(endpoint: RedisEndpoint, ttlSeconds: Int, connectTimeout: Duration = .seconds(5), credentials: RedisCredentials? = nil, database: Int = 0) {
         self.endpoint = endpoint
@@ -50,7 +52,8 @@ public struct RedisCheck: Sendable {
             }
             let connection = try await connect()
             defer { connection.close() }
-            let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds))
+            let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds,
+                                                                                           killedWriters: killedWriters(of: sharers)))
             var result = try await auditor.audit()
             // The exporter creates a key's hash fields in separate writes while probes keep the app busy, so an audit
             // can read a hash being created (seen once in a fresh-clone CI run: 1 of 67 hashes short of a field).
@@ -94,7 +97,8 @@ public struct RedisCheck: Sendable {
                 group.addTask {
                     let connection = try await connect()
                     defer { connection.close() }
-                    let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds))
+                    let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds,
+                                                                                           killedWriters: killedWriters(of: sharers)))
                     let timeline = try await auditor.observeExpiry(deadline: deadline)
                     // The app is gone before this starts, so "no write seen" is the expected state, not a warning
                     // about traffic; the refresh itself shows in the audit's TTL distribution (taken while it ran).
@@ -106,6 +110,15 @@ public struct RedisCheck: Sendable {
             for try await part in group { findings += part }
             return findings.sorted { $0.subject < $1.subject }
         }
+    }
+
+    /// The killed workers of the pods writing under one prefix, by pid (a pid names a process only within its pod).
+    func killedWriters(of pods: [PodTarget]) -> [Int: String] {
+        var writers: [Int: String] = [:]
+        for worker in killedWriters where pods.contains(where: { $0.pod == worker.pod }) {
+            writers[worker.pid] = "worker pid \(worker.pid) of pod \(worker.pod) hung on the lifecycle phase's SIG\(worker.signal) and was killed by gunicorn"
+        }
+        return writers
     }
 
     private func scoped(_ findings: [Finding], _ target: PodTarget) -> [Finding] {

@@ -346,4 +346,67 @@ struct ExpiryObservationTests {
             #expect(timeline.findings(prefix: "gunicorn").first("redis.expiry.all-expired")?.status == .warn)
         }
     }
+
+    /// A worker killed between a write and its EXPIRE (gunicorn's kill of a worker hung in the exporter's signal
+    /// handler) leaves a key without TTL, and may leave it without its twin.
+    static func killedWriterKeyspace() -> [[String]] {
+        Keyspace.healthy(ttl: 300)
+            + [["HSET", Keyspace.metric("gauge_all", pid: 777, 5), "value", "1.0", "timestamp", "0.0", "updated_at", "1700000000.5"]]
+            + Keyspace.pair("counter", pid: 778, 6, ttl: nil)
+    }
+
+    @Test("keys without TTL of a writer known to be killed mid-write are a warning naming it; another writer's still fail")
+    func killedWriterKeys() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.run(Self.killedWriterKeyspace(), on: connection)
+            let options = RedisAuditOptions(ttlSeconds: 300, killedWriters: [777: "worker pid 777 hung on SIGQUIT"])
+            let result = try await RedisAuditor(connection: connection, options: options).audit()
+            let killed = try #require(result.findings.first(AuditCheck.ttlKilledWriter))
+            #expect(killed.status == .warn)
+            #expect(killed.observed == "1 key without a TTL (PTTL -1) written by a killed writer: \(Keyspace.metric("gauge_all", pid: 777, 5))")
+            #expect(killed.detail?.hasPrefix("worker pid 777 hung on SIGQUIT.") == true, "\(killed)")
+            // Pid 778 was not killed: its two keys without TTL are the exporter's failure, as before.
+            let missing = try #require(result.findings.first("redis.ttl.missing"))
+            #expect(missing.status == .fail)
+            #expect(missing.observed?.hasPrefix("2 keys have no TTL (PTTL -1): ") == true, "\(missing)")
+            #expect(missing.observed?.contains(":777:") == false)
+            // The killed writer's metric key has no meta twin: not judged as an unpaired key.
+            #expect(result.findings.filter { $0.checkID == "redis.meta.unpaired" && $0.status != .pass } == [])
+            #expect(result.summary.keysWithoutTTLOfKilledWriters == 1)
+            #expect(result.summary.keysWithoutTTL == 2)
+
+            // Without the killed writer named, the same key is a failure and an unpaired metric key.
+            let plain = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 300)).audit()
+            #expect(plain.findings.first("redis.ttl.missing")?.observed?.hasPrefix("3 keys have no TTL") == true)
+            #expect(plain.findings.first("redis.meta.unpaired")?.status == .fail)
+        }
+    }
+
+    @Test("the expiry observation does not wait for a killed writer's keys without TTL, and names them")
+    func killedWriterExpiry() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            try Keyspace.run(Keyspace.healthy(ttl: 1)
+                + [["HSET", Keyspace.metric("gauge_all", pid: 777, 5), "value", "1.0", "timestamp", "0.0", "updated_at", "1700000000.5"]], on: connection)
+            let options = RedisAuditOptions(ttlSeconds: 1, pollInterval: .milliseconds(100), killedWriters: [777: "worker pid 777 hung on SIGABRT"])
+            let timeline = try await RedisAuditor(connection: connection, options: options).observeExpiry(deadline: .now + .seconds(30))
+            #expect(timeline.keysAtStart == 6)
+            #expect(timeline.emptySeconds != nil)
+            let findings = timeline.findings(prefix: "gunicorn", writersStopped: true)
+            #expect(findings.first("redis.expiry.all-expired")?.status == .pass, "\(findings)")
+            let killed = try #require(findings.first("redis.expiry.killed-writer"))
+            #expect(killed.status == .warn)
+            #expect(killed.observed == "1 key without a TTL left by a killed writer, not waited for: \(Keyspace.metric("gauge_all", pid: 777, 5))")
+            #expect(killed.detail?.hasPrefix("worker pid 777 hung on SIGABRT.") == true)
+
+            // Unnamed, the same key is still alive at the deadline: a failure that names it.
+            try Keyspace.run(Keyspace.healthy(ttl: 1), on: connection)
+            let plain = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 1, pollInterval: .milliseconds(100)))
+                .observeExpiry(deadline: .now + .seconds(3))
+            let stuck = try #require(plain.findings(prefix: "gunicorn", writersStopped: true).first("redis.expiry.all-expired"))
+            #expect(stuck.status == .fail)
+            #expect(stuck.observed?.contains(":777:metric:") == true, "\(stuck)")
+        }
+    }
 }

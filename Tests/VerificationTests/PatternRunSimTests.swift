@@ -8,8 +8,9 @@ import SimFaults
 import SimStore
 import MetricRules
 import PromText
+import RedisAudit
 import Testing
-import Verification
+@testable import Verification
 
 extension SimRuns {
     /// `PatternRun` against the simulated cluster, used from Swift phase by phase as a library user would.
@@ -80,6 +81,59 @@ extension SimRuns {
             }
         }
 
+        /// The exporter's worker signal handlers write metrics through the Redis client while the interrupted request
+        /// may hold its lock: under steady load, one worker, SIGQUIT usually hangs the worker until gunicorn's timeout
+        /// (8 of 10 signals in a local run). kverify must name that, and must not blame the exporter's TTL handling for
+        /// the key the killed worker left without a TTL.
+        @Test("lifecycle: a worker hung in the exporter's signal handler (SIGQUIT under load) is a warning naming gunicorn's kill, and its keys without TTL are attributed to it")
+        func lifecycleHungWorker() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+                let api = try SimSupport.api(sim)
+                var options = PatternRun.Options(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
+                                                 runID: "hung01", timeout: .seconds(120), requestsPerPod: 5)
+                options.environment = [.init(container: "app", name: "GUNICORN_WORKERS", value: "1"),
+                                       .init(container: "app", name: "GUNICORN_TIMEOUT", value: "3")]
+                let run = PatternRun(api: api, options: options)
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                #expect(try await run.wait(applied).result == .ready)
+                let target = try #require(try await run.targets(applied).first)
+                let lifecycle = Lifecycle(api: api, namespace: applied.namespace)
+                let master = try await lifecycle.findMaster(target)
+                // Four requests always in flight keep the only worker inside its metric writes.
+                let load = Task { while !Task.isCancelled { await lifecycle.traffic(target, requests: 4) } }
+                var hung: (pid: Int, finding: Finding)?
+                var passed: [Finding] = []
+                for _ in 0..<6 where hung == nil {
+                    let workers = try await lifecycle.children(of: master, in: target)
+                    let signalled = try await lifecycle.workerSignal("QUIT", reason: "quit", check: Lifecycle.quitCheck, master: master,
+                                                                     workers: workers, target)
+                    if let pid = signalled.hung { hung = (pid, signalled.finding) } else { passed.append(signalled.finding) }
+                }
+                load.cancel()
+                await load.value
+                let (pid, finding) = try #require(hung, "none of 6 SIGQUITs under load hung the worker: \(passed)")
+                #expect(finding.status == .warn)
+                #expect(finding.observed?.contains("worker pid \(pid) (") == true, "\(finding)")
+                #expect(finding.observed?.contains("(\"WORKER TIMEOUT (pid:\(pid))\" in the log)") == true, "\(finding)")
+                // Every signal that did not hang was counted by the worker, as the healthy path requires.
+                #expect(passed.allSatisfy { $0.status == .pass && $0.observed?.hasSuffix("restart_total{reason=\"quit\"} 1") == true }, "\(passed)")
+
+                let endpoint = try #require(try await run.redisEndpoint(applied))
+                let audit = try await run.redisAudit([target], endpoint: endpoint,
+                                                     killedWriters: [.init(pod: target.pod, pid: pid, signal: "QUIT")])
+                #expect(audit.filter { $0.checkID == "redis.ttl.missing" }.map(\.status) == [.pass], "\(audit)")
+                // Whether the kill left a key without TTL depends on where in the write it landed; if it did, the key is
+                // the hung worker's and the warning says so.
+                for killed in audit where killed.checkID == AuditCheck.ttlKilledWriter {
+                    #expect(killed.status == .warn)
+                    #expect(killed.observed?.contains(":\(pid):") == true, "\(killed)")
+                    #expect(killed.detail?.contains("worker pid \(pid) of pod \(target.pod) hung on the lifecycle phase's SIGQUIT") == true, "\(killed)")
+                }
+                #expect(await run.cleanup().status == .pass)
+            }
+        }
+
         @Test("lifecycle: TTIN adds a serving worker, TTOU removes one, HUP replaces all, USR1 keeps them, QUIT and ABRT replace one and count it; the never-incremented restart family is a named warning")
         func lifecycle() async throws {
             try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
@@ -91,18 +145,29 @@ extension SimRuns {
                 #expect(try await run.wait(applied).result == .ready)
                 let target = try #require(try await run.targets(applied).first)
                 _ = await run.traffic([target])
-                let findings = await Lifecycle(api: api, namespace: applied.namespace).run(target)
+                let outcome = await Lifecycle(api: api, namespace: applied.namespace).run(target)
+                let findings = outcome.findings
                 let signals = [Lifecycle.masterCheck, Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.hupCheck, Lifecycle.usr1Check,
                                Lifecycle.quitCheck, Lifecycle.abortCheck]
                 #expect(findings.map(\.checkID) == signals + [Lifecycle.restartFamiliesCheck], "\(findings)")
-                for (check, reason) in [(Lifecycle.quitCheck, "quit"), (Lifecycle.abortCheck, "abort")] {
-                    let observed = findings.first { $0.checkID == check }?.observed ?? ""
-                    #expect(observed.hasSuffix("restart_total{reason=\"\(reason)\"} 1"), "\(observed)")
+                for (check, reason, signal) in [(Lifecycle.quitCheck, "quit", "QUIT"), (Lifecycle.abortCheck, "abort", "ABRT")] {
+                    let finding = try #require(findings.first { $0.checkID == check })
+                    let observed = finding.observed ?? ""
+                    if finding.status == .warn {
+                        // The signal landed inside a metric write and the exporter's handler deadlocked (a real defect,
+                        // met about once in 60 signals under traffic): then gunicorn's kill is named, and the worker too.
+                        #expect(observed.contains("WORKER TIMEOUT (pid:"), "\(finding)")
+                        #expect(outcome.hungWorkers.contains { $0.signal == signal && $0.pod == target.pod }, "\(outcome.hungWorkers)")
+                    } else {
+                        #expect(finding.status == .pass, "\(finding)")
+                        #expect(observed.hasSuffix("restart_total{reason=\"\(reason)\"} 1"), "\(observed)")
+                        #expect(!outcome.hungWorkers.contains { $0.signal == signal })
+                    }
                 }
                 #expect(findings.first { $0.checkID == Lifecycle.usr1Check }?.observed?.hasSuffix("usr1 0 → 1") == true)
                 for check in signals {
                     let finding = findings.first { $0.checkID == check }
-                    #expect(finding?.status == .pass, "\(String(describing: finding))")
+                    if check != Lifecycle.quitCheck && check != Lifecycle.abortCheck { #expect(finding?.status == .pass, "\(String(describing: finding))") }
                     #expect(finding?.about?.pod == target.pod)
                 }
                 let families = try #require(findings.first { $0.checkID == Lifecycle.restartFamiliesCheck })
@@ -111,7 +176,7 @@ extension SimRuns {
                 #expect(families.observed?.hasPrefix("no non-zero sample of gunicorn_master_worker_restart_count_total after") == true, "\(families)")
 
                 // Without a way into the app container the phase fails at once, naming why, and signals nothing.
-                let refused = await Lifecycle(api: api, namespace: applied.namespace, container: "ghost", timeout: .seconds(3)).run(target)
+                let refused = await Lifecycle(api: api, namespace: applied.namespace, container: "ghost", timeout: .seconds(3)).run(target).findings
                 #expect(refused.map(\.checkID) == [Lifecycle.masterCheck])
                 #expect(refused.first?.status == .fail)
                 #expect(refused.first?.observed?.contains("container ghost is not valid for pod \(target.pod)") == true, "\(refused)")
