@@ -190,11 +190,7 @@ public struct ExporterConfig: Sendable, Equatable {
     }
 
     /// `$(VAR)` references to earlier variables, as the kubelet expands them; unknown ones stay as written.
-    static func expand(_ text: String, _ env: [String: String]) -> String {
-        var result = text
-        for (name, value) in env where result.contains("$(\(name))") { result = result.replacingOccurrences(of: "$(\(name))", with: value) }
-        return result
-    }
+    static func expand(_ text: String, _ env: [String: String]) -> String { EnvExpansion.expand(text, env) }
 
     /// The volume mount of `container` that holds `path`, with the rest of the path below it.
     static func mount(holding path: String, in container: JSONValue) -> (mount: JSONValue, rest: String)? {

@@ -67,7 +67,7 @@ extension PatternRun {
         // The manifests' own faults are found before the cluster is contacted.
         try ManifestScope.check(options.manifests, pattern: options.pattern)
         try options.endpointDiscovery.check(options.manifests, pattern: options.pattern)
-        let exporter = exporterConfig()
+        let exporter = self.exporter
         if let exporter {
             // Read from the files alone: a configuration the exporter would refuse stops the run before the cluster
             // is contacted, with the reason, instead of a crash loop to diagnose.

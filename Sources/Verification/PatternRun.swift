@@ -106,11 +106,17 @@ public struct PatternRun: Sendable {
     public let api: any KubeAPI
     public let options: Options
     public var onEvent: (@Sendable (Event) -> Void)?
+    /// The exporter's settings and mode in the app workload as the run applies it (kverify's env included); nil when
+    /// its containers carry none of the exporter's variables. Read once from the files: every phase uses the same.
+    public let exporter: ExporterConfig?
 
     public init(api: any KubeAPI, options: Options, onEvent: (@Sendable (Event) -> Void)? = nil) {
         self.api = api
         self.options = options
         self.onEvent = onEvent
+        let prepared = Self.preparedManifests(options)
+        let workload = prepared.first { $0.kind == options.pattern.workloadKind && !ManifestPreparation.isRedisWorkload($0.object) }
+        exporter = workload.flatMap { ExporterConfig.read(workload: $0.object, manifests: prepared.map(\.object)) }
     }
 
     public var target: String { "\(options.pattern) \(options.namespace) (\(options.nodes) nodes)" }
@@ -140,19 +146,12 @@ public struct PatternRun: Sendable {
     }
 
     /// The manifests as the run applies them (`ManifestPreparation`).
-    public func preparedManifests() -> [Manifest] {
+    public func preparedManifests() -> [Manifest] { Self.preparedManifests(options) }
+
+    private static func preparedManifests(_ options: Options) -> [Manifest] {
         ManifestPreparation(pattern: options.pattern, namespace: options.namespace, runID: options.runID, nodes: options.nodes,
                             appImage: options.appImage, redisImage: options.redisImage, redisTTLSeconds: options.redisTTLSeconds,
                             environment: options.environment, stripNodePorts: !options.fixedNodePorts).prepare(options.manifests)
-    }
-
-    /// The exporter's settings and mode in the app workload as the run applies it (kverify's env included); nil when
-    /// its containers carry none of the exporter's variables.
-    public func exporterConfig() -> ExporterConfig? {
-        let prepared = preparedManifests()
-        guard let workload = prepared.first(where: { $0.kind == options.pattern.workloadKind && !ManifestPreparation.isRedisWorkload($0.object) })
-        else { return nil }
-        return ExporterConfig.read(workload: workload.object, manifests: prepared.map(\.object))
     }
 
     /// Server-side applies the prepared manifests into the run namespace (made by `createNamespace()`) with field
@@ -338,7 +337,6 @@ public struct PatternRun: Sendable {
     /// The Redis check with the exporter's own login from the manifests (`REDIS_PASSWORD` from a Secret of the
     /// files, `REDIS_DB`), so the audit reads the database the exporter writes.
     func redisCheck(_ endpoint: RedisEndpoint, connectTimeout: Duration = .seconds(5)) -> RedisCheck {
-        let exporter = exporterConfig()
         return RedisCheck(endpoint: endpoint, ttlSeconds: options.redisTTLSeconds, connectTimeout: connectTimeout,
                           credentials: exporter?.redisPassword.map { RedisCredentials(password: $0) }, database: exporter?.redisDatabase ?? 0)
     }

@@ -39,10 +39,9 @@ public struct PodTarget: Sendable, Hashable, Codable {
         var prefix: String?
         for entry in app["env"]?.arrayValue ?? [] {
             guard let key = entry["name"]?.stringValue else { continue }
-            var value: String
+            let value: String
             if let literal = entry["value"]?.stringValue {
-                value = literal
-                for (variable, resolved) in env { value = value.replacingOccurrences(of: "$(\(variable))", with: resolved) }
+                value = EnvExpansion.expand(literal, env)
             } else if let path = entry.value(at: ["valueFrom", "fieldRef", "fieldPath"])?.stringValue, let resolved = fieldValues[path] {
                 value = resolved
             } else {

@@ -193,3 +193,19 @@ struct JSONValueTests {
         #expect(encoded == #"{"apiVersion":"apps/v1","kind":"Deployment","spec":{"list":["a",1],"paused":false,"ratio":0.5,"replicas":2,"x":null}}"#)
     }
 }
+
+@Suite("$(VAR) expansion as the kubelet does it")
+struct EnvExpansionTests {
+    @Test("defined references are replaced, $$ escapes, unknown and unclosed references stay", arguments: [
+        ("gunicorn-$(POD_NAME)", "gunicorn-web-1"),
+        ("$(POD_NAME):$(PORT)", "web-1:9091"),
+        ("$$(POD_NAME) costs $$5", "$(POD_NAME) costs $5"),
+        ("$(UNSET)-$(POD_NAME)", "$(UNSET)-web-1"),
+        ("tail $(POD_NAME", "tail $(POD_NAME"),
+        ("no references", "no references"),
+        ("ends with $", "ends with $"),
+    ])
+    func expand(text: String, expected: String) {
+        #expect(EnvExpansion.expand(text, ["POD_NAME": "web-1", "PORT": "9091"]) == expected)
+    }
+}

@@ -166,36 +166,7 @@ package struct PodEnvironment {
                                        environment: environment, workingDirectory: workingDirectory, logFile: logFile)
     }
 
-    /// Kubernetes' `$(VAR)` expansion: defined variables are replaced, `$$` escapes, unknown references stay.
-    static func expand(_ text: String, _ environment: [String: String]) -> String {
-        guard text.contains("$") else { return text }
-        var result = ""
-        var index = text.startIndex
-        while index < text.endIndex {
-            let character = text[index]
-            let next = text.index(after: index)
-            if character == "$", next < text.endIndex {
-                if text[next] == "$" {
-                    result.append("$")
-                    index = text.index(after: next)
-                    continue
-                }
-                if text[next] == "(", let close = text[next...].firstIndex(of: ")") {
-                    let name = String(text[text.index(after: next)..<close])
-                    if let value = environment[name] {
-                        result += value
-                    } else {
-                        result += text[index...close]
-                    }
-                    index = text.index(after: close)
-                    continue
-                }
-            }
-            result.append(character)
-            index = next
-        }
-        return result
-    }
+    static func expand(_ text: String, _ environment: [String: String]) -> String { EnvExpansion.expand(text, environment) }
 
     /// Rewrites an image or volume path to its host directory (the longest matching prefix wins).
     static func mapPath(_ value: String, _ paths: [(String, String)]) -> String {
