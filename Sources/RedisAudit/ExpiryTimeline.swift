@@ -43,6 +43,10 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
     public var killedWriterKeys: [String] = []
     public var killedWriterKeyCount = 0
     public var killedWriters: [String] = []
+    /// Keys without a TTL written after the writers were told to stop (`RedisAuditOptions.shutdownSince`), as of
+    /// the last sample: not counted as alive.
+    public var shutdownWriteKeys: [String] = []
+    public var shutdownWriteKeyCount = 0
     /// Allowed delay between a key's TTL running out and kverify seeing it gone.
     public var slackSeconds = 1.0
 
@@ -110,8 +114,19 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
                 detail: killedWriters.joined(separator: "; ") + ". These keys never expire: delete them (redis-cli DEL)"))
         }
 
+        if shutdownWriteKeyCount > 0 {
+            let more = shutdownWriteKeyCount - shutdownWriteKeys.count
+            findings.append(.warn(
+                "redis.expiry.shutdown-write", subject: subject, expected: "every key gone once writes stop",
+                observed: "\(shutdownWriteKeyCount) key\(plural(shutdownWriteKeyCount)) without a TTL written while the app shut down, not waited for: "
+                    + shutdownWriteKeys.joined(separator: ", ") + (more > 0 ? " and \(more) more" : ""),
+                detail: "the writer stopped between a write and its EXPIRE during shutdown; with gunicorn_prometheus_exporter, its master "
+                    + "records signal metrics (reason=\"chld\" as the workers exit) from a daemon thread the interpreter kills at exit. "
+                    + "These keys never expire: delete them (redis-cli DEL), and expect one per pod stop until the exporter is fixed"))
+        }
+
         // Every key disappears once writes stop.
-        if keysAtStart == 0 && killedWriterKeyCount == 0 {
+        if keysAtStart == 0 && killedWriterKeyCount == 0 && shutdownWriteKeyCount == 0 {
             findings.append(.warn(
                 "redis.expiry.all-expired", subject: subject, expected: "keys to observe",
                 observed: "no key under \(subject) when the observation started", detail: "expiry not observed; send traffic first"))

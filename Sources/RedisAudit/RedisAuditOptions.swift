@@ -22,6 +22,12 @@ public struct RedisAuditOptions: Sendable {
     /// reported as the killed writer's (`redis.ttl.killed-writer`, a warning), not as the exporter's TTL handling
     /// failing, and the expiry observation does not wait for them.
     public var killedWriters: [Int: String]
+    /// Redis server time (`TIME`, in seconds) at which the writers were told to stop, for an expiry observation: a
+    /// key without a TTL whose hash says it was written after that (`updated_at`, `created_at`) was written while
+    /// the app shut down, and is reported as such (`redis.expiry.shutdown-write`, a warning) instead of being waited
+    /// for. Seen with the real exporter: its master records signal metrics (`reason="chld"` as its workers exit)
+    /// from a daemon thread the interpreter kills at exit, so a write can lose its `EXPIRE`.
+    public var shutdownSince: Double?
 
     public init(
         prefix: String = "gunicorn",
@@ -32,7 +38,8 @@ public struct RedisAuditOptions: Sendable {
         pairingMemory: Int = 200_000,
         pollInterval: Duration? = nil,
         expirySlack: Duration? = nil,
-        killedWriters: [Int: String] = [:]
+        killedWriters: [Int: String] = [:],
+        shutdownSince: Double? = nil
     ) {
         var prefix = prefix
         while prefix.hasSuffix(":") { prefix.removeLast() }
@@ -45,6 +52,7 @@ public struct RedisAuditOptions: Sendable {
         self.pollInterval = pollInterval
         self.expirySlack = expirySlack
         self.killedWriters = killedWriters
+        self.shutdownSince = shutdownSince
     }
 
     /// The `SCAN MATCH` pattern: the prefix with glob characters escaped, then `:*`.

@@ -232,9 +232,10 @@ public final class RedisAuditor {
         var previousEnd: Duration?  // predicted time (since start) the last key expires, from the previous sample
         var previousStart: Duration?
         var previousDuration: Duration = .zero
+        var writtenAtShutdown: [String: Bool] = [:]  // keys without TTL, classified once
         while true {
             let sampleStart = clock.now - start
-            var round = try sampleRound(sampleStart: sampleStart)
+            var round = try sampleRound(sampleStart: sampleStart, writtenAtShutdown: &writtenAtShutdown)
             let roundDuration = clock.now - start - sampleStart
             // A key nobody writes keeps the same predicted end (± how late in the previous round it was read);
             // a later prediction means a write refreshed or created a key.
@@ -255,6 +256,8 @@ public final class RedisAuditor {
             timeline.killedWriterKeys = round.killed.items
             timeline.killedWriterKeyCount = round.killed.count
             timeline.killedWriters = round.killedPids.sorted().compactMap { options.killedWriters[$0] }
+            timeline.shutdownWriteKeys = round.shutdown.items
+            timeline.shutdownWriteKeyCount = round.shutdown.count
             timeline.samples.append(round.sample)
             onSample?(round.sample)
             if round.sample.alive > 0 { timeline.lastKeySeenSeconds = sampleStart.seconds }
@@ -287,13 +290,24 @@ public final class RedisAuditor {
         var alive: Examples
         var killed: Examples
         var killedPids: Set<Int> = []
+        var shutdown: Examples
+    }
+
+    /// Whether a key without a TTL was written after `options.shutdownSince`, by its hash's `updated_at` (metric
+    /// keys) or `created_at` (meta keys), both in Redis server time.
+    private func writtenAfterShutdown(_ key: [UInt8], since: Double) throws -> Bool {
+        var batch = RESPCommandBuffer()
+        batch.append(["HMGET", String(decoding: key, as: UTF8.self), "updated_at", "created_at"])
+        guard let reply = try connection.pipeline(batch, purpose: "expiry sample HMGET").first, case .array(let fields) = reply else { return false }
+        let written = fields.compactMap { $0.string.flatMap(Double.init) }.max()
+        return written.map { $0 >= since } ?? false
     }
 
     /// One full pass: `SCAN` + `PTTL` for every key, streamed batch by batch.
-    private func sampleRound(sampleStart: Duration) throws -> Round {
+    private func sampleRound(sampleStart: Duration, writtenAtShutdown: inout [String: Bool]) throws -> Round {
         var round = Round(
             sample: ExpiryTimeline.Sample(seconds: sampleStart.seconds, alive: 0), predictedEnd: nil,
-            alive: Examples(limit: options.listLimit), killed: Examples(limit: options.listLimit))
+            alive: Examples(limit: options.listLimit), killed: Examples(limit: options.listLimit), shutdown: Examples(limit: options.listLimit))
         var cursor = "0"
         var keys: [[UInt8]] = []
         var first = true
@@ -315,6 +329,15 @@ public final class RedisAuditor {
                     round.killed.add(String(decoding: key, as: UTF8.self))
                     round.killedPids.insert(parsed.pid)
                     continue
+                }
+                if pttl == -1, let since = options.shutdownSince {
+                    let name = String(decoding: key, as: UTF8.self)
+                    let atShutdown = try writtenAtShutdown[name] ?? writtenAfterShutdown(key, since: since)
+                    writtenAtShutdown[name] = atShutdown
+                    if atShutdown {
+                        round.shutdown.add(name)
+                        continue
+                    }
                 }
                 round.sample.alive += 1
                 round.alive.add(String(decoding: key, as: UTF8.self) + (pttl == -1 ? " (no TTL)" : " (TTL \(formatMilliseconds(pttl)))"))

@@ -153,8 +153,7 @@ extension PatternRun {
         }
         guard options.observeExpiry else { return }
         try await phase("expiry", &report) { () -> ((), [Finding]) in
-            try await self.stopApp(applied)
-            return ((), try await self.redisExpiry(podTargets, endpoint: endpoint, killedWriters: hungWorkers))
+            ((), try await self.redisExpiry(podTargets, applied: applied, endpoint: endpoint, killedWriters: hungWorkers))
         }
     }
 

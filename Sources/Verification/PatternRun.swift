@@ -376,10 +376,15 @@ public struct PatternRun: Sendable {
         (try? JSONDecoder().decode(JSONValue.self, from: data))?.value(at: ["metadata", "name"])?.stringValue
     }
 
-    public func redisExpiry(_ targets: [PodTarget], endpoint: RedisEndpoint, killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
+    /// Stops the app (`stopApp`) and watches every key expire. Redis' clock is read first, so that a key without a
+    /// TTL the app wrote while it shut down is told apart from one it left earlier.
+    public func redisExpiry(_ targets: [PodTarget], applied: Applied, endpoint: RedisEndpoint,
+                            killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
         var check = redisCheck(endpoint)
         check.killedWriters = killedWriters
-        return try await check.observeExpiry(targets)
+        let stopping = try await check.serverTime()
+        try await stopApp(applied)
+        return try await check.observeExpiry(targets, shutdownSince: stopping)
     }
 
     /// Deletes the run namespace (and so everything kverify applied) and waits until it is gone — unless

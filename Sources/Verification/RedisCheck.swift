@@ -29,9 +29,13 @@ public struct RedisCheck: Sendable {
 
     /// Connects on a thread of its own: `RedisConnection.connect` blocks until the deadline.
     func connect() async throws -> RedisConnection {
-        let configuration = RedisConnection.Configuration(endpoint: endpoint, credentials: credentials, database: database,
-                                                          connectTimeout: connectTimeout, operationTimeout: .seconds(10))
+        let configuration = self.configuration
         return try await runBlocking { try RedisConnection.connect(configuration) }
+    }
+
+    private var configuration: RedisConnection.Configuration {
+        RedisConnection.Configuration(endpoint: endpoint, credentials: credentials, database: database,
+                                      connectTimeout: connectTimeout, operationTimeout: .seconds(10))
     }
 
     /// The keyspace audit for every pod's prefix.
@@ -88,7 +92,25 @@ public struct RedisCheck: Sendable {
 
     /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once; with the writers
     /// gone, "no write seen" is expected and not a warning.
-    public func observeExpiry(_ targets: [PodTarget], timeout: Duration? = nil) async throws -> [Finding] {
+    /// Redis' own clock (`TIME`), in seconds: the exporter stamps its hashes with it.
+    public func serverTime() async throws -> Double {
+        let configuration = self.configuration
+        let endpoint = self.endpoint
+        return try await runBlocking {
+            let connection = try RedisConnection.connect(configuration)
+            defer { connection.close() }
+            let reply = try connection.command(["TIME"])
+            guard case .array(let parts) = reply, parts.count == 2, let seconds = parts[0].string.flatMap(Double.init),
+                  let micros = parts[1].string.flatMap(Double.init) else {
+                throw RedisError(.protocolViolation, address: "\(endpoint)", "TIME answered \(reply), not [seconds, microseconds]")
+            }
+            return seconds + micros / 1_000_000
+        }
+    }
+
+    /// - Parameter shutdownSince: `serverTime()` when the app was told to stop: keys without a TTL written after it
+    ///   are reported as written during shutdown (`RedisAuditOptions.shutdownSince`).
+    public func observeExpiry(_ targets: [PodTarget], timeout: Duration? = nil, shutdownSince: Double? = nil) async throws -> [Finding] {
         let wait = timeout ?? .seconds(ttlSeconds * 2 + 10)
         let deadline = ContinuousClock.now + wait
         return try await withThrowingTaskGroup(of: [Finding].self) { group in
@@ -98,7 +120,8 @@ public struct RedisCheck: Sendable {
                     let connection = try await connect()
                     defer { connection.close() }
                     let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds,
-                                                                                           killedWriters: killedWriters(of: sharers)))
+                                                                                           killedWriters: killedWriters(of: sharers),
+                                                                                           shutdownSince: shutdownSince))
                     let timeline = try await auditor.observeExpiry(deadline: deadline)
                     // The app is gone before this starts, so "no write seen" is the expected state, not a warning
                     // about traffic; the refresh itself shows in the audit's TTL distribution (taken while it ran).

@@ -409,4 +409,29 @@ struct ExpiryObservationTests {
             #expect(stuck.observed?.contains(":777:metric:") == true, "\(stuck)")
         }
     }
+
+    @Test("a key without TTL written after the app was told to stop is a shutdown write (a warning, not waited for); one written before still fails")
+    func shutdownWrite() async throws {
+        try await RedisServerFixture.with { redis in
+            let connection = try Keyspace.connect(redis)
+            guard case .array(let time) = try connection.command(["TIME"]), let now = time.first?.string.flatMap(Double.init) else {
+                throw FixtureError("TIME gave no seconds")
+            }
+            let late = Keyspace.meta("counter", pid: 900, 7), early = Keyspace.meta("counter", pid: 901, 8)
+            try Keyspace.run(Keyspace.healthy(ttl: 1) + [
+                ["HSET", late, "original_key", "x", "created_at", String(now + 0.5)],
+                ["HSET", early, "original_key", "y", "created_at", String(now - 60)],
+            ], on: connection)
+            let options = RedisAuditOptions(ttlSeconds: 1, pollInterval: .milliseconds(100), shutdownSince: now)
+            let timeline = try await RedisAuditor(connection: connection, options: options).observeExpiry(deadline: .now + .seconds(4))
+            let findings = timeline.findings(prefix: "gunicorn", writersStopped: true)
+            let shutdown = try #require(findings.first("redis.expiry.shutdown-write"))
+            #expect(shutdown.status == .warn)
+            #expect(shutdown.observed == "1 key without a TTL written while the app shut down, not waited for: \(late)")
+            let stuck = try #require(findings.first("redis.expiry.all-expired"))
+            #expect(stuck.status == .fail)
+            #expect(stuck.observed?.hasPrefix("1 key alive at the deadline") == true, "\(stuck)")
+            #expect(stuck.observed?.hasSuffix(": \(early) (no TTL)") == true, "\(stuck)")
+        }
+    }
 }
