@@ -148,7 +148,7 @@ let package = Package(
             name: "VerificationTests",
             dependencies: [
                 "Verification", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore", "KubeClient", "KubeModel", "KubeConfig", "Findings", "MetricRules",
-                "PromText", "Processes", "RedisAudit",
+                "PromText", "Processes", "RedisAudit", "RESP",
             ]
         ),
         .testTarget(name: "ScrapeTests", dependencies: ["Scrape", "KVerifyTestSupport", "MetricRules", "Findings", "PromText"]),

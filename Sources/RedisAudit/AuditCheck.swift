@@ -5,4 +5,8 @@ public enum AuditCheck {
     public static let expiryRefreshed = "redis.expiry.refreshed"
     /// Keys without a TTL left by a writer known to have been killed mid-write (`RedisAuditOptions.killedWriters`).
     public static let ttlKilledWriter = "redis.ttl.killed-writer"
+    /// The same keys in the expiry observation (`RedisAuditOptions.killedWriters`).
+    public static let expiryKilledWriter = "redis.expiry.killed-writer"
+    /// Keys without a TTL written while the app shut down (`RedisAuditOptions.shutdownSince`).
+    public static let expiryShutdownWrite = "redis.expiry.shutdown-write"
 }

@@ -101,10 +101,10 @@ struct AuditState {
         }
         // Only failures and samples need the key as text.
         var name: String { String(decoding: key, as: UTF8.self) }
-        if pttl < 0, case .success(let key) = layout, options.killedWriters[key.pair.pid] != nil {
+        if pttl < 0, !options.killedWriters.isEmpty, case .success(let parsed) = layout, options.killedWriters[parsed.pair.pid] != nil {
             summary.keysWithoutTTLOfKilledWriters += 1
             killedWithoutTTL.add(name)
-            killedPids.insert(key.pair.pid)
+            killedPids.insert(parsed.pair.pid)
         } else {
             recordTTL(name: name, pttl: pttl)
         }
@@ -128,8 +128,12 @@ struct AuditState {
             pids.insert(parsed.pair.pid)
             lastPid = parsed.pair.pid
         }
-        // A killed writer's keys may lack their twin (it died between the two writes): not judged as pairs.
-        if options.killedWriters[parsed.pair.pid] == nil { pair(parsed) }
+        // A killed writer's keys may lack their twin (it died between the two writes): not judged as pairs, counted.
+        if options.killedWriters.isEmpty || options.killedWriters[parsed.pair.pid] == nil {
+            pair(parsed)
+        } else {
+            summary.keysOfKilledWritersNotPaired += 1
+        }
         if let hashReply { checkFields(name: name, key: parsed, reply: hashReply) }
     }
 
@@ -327,7 +331,9 @@ struct AuditState {
                     : "orphaned meta keys are harmless and expire with their TTL")
             findings.append(finding)
         } else if summary.layoutKeys > 0 {
-            findings.append(.pass("redis.meta.unpaired", subject: pattern, expected: "metric/meta pairs", observed: "all keys paired"))
+            let unchecked = summary.keysOfKilledWritersNotPaired
+            findings.append(.pass("redis.meta.unpaired", subject: pattern, expected: "metric/meta pairs",
+                                  observed: "all keys paired" + (unchecked > 0 ? " (\(unchecked) key\(plural(unchecked)) of killed writers not checked)" : "")))
         }
         if summary.hashesWithMissingFields > 0 {
             findings.append(.fail(

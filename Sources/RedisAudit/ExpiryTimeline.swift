@@ -76,7 +76,8 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
         return shown.map(describe).joined(separator: ", ")
     }
 
-    /// `redis.expiry.refreshed`, `redis.expiry.all-expired` and `redis.expiry.within-ttl`.
+    /// `redis.expiry.refreshed`, `redis.expiry.all-expired` and `redis.expiry.within-ttl`; the warnings
+    /// `redis.expiry.killed-writer` and `redis.expiry.shutdown-write` for keys without a TTL that were not waited for.
     /// - Parameter writersStopped: the writers were stopped on purpose before the observation began (the pattern
     ///   run deletes the app first), so "no write seen" is the expected state and not reported.
     public func findings(prefix: String, writersStopped: Bool = false) -> [Finding] {
@@ -108,7 +109,7 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
         if killedWriterKeyCount > 0 {
             let more = killedWriterKeyCount - killedWriterKeys.count
             findings.append(.warn(
-                "redis.expiry.killed-writer", subject: subject, expected: "every key gone once writes stop",
+                AuditCheck.expiryKilledWriter, subject: subject, expected: "every key gone once writes stop",
                 observed: "\(killedWriterKeyCount) key\(plural(killedWriterKeyCount)) without a TTL left by a killed writer, not waited for: "
                     + killedWriterKeys.joined(separator: ", ") + (more > 0 ? " and \(more) more" : ""),
                 detail: killedWriters.joined(separator: "; ") + ". These keys never expire: delete them (redis-cli DEL)"))
@@ -117,7 +118,7 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
         if shutdownWriteKeyCount > 0 {
             let more = shutdownWriteKeyCount - shutdownWriteKeys.count
             findings.append(.warn(
-                "redis.expiry.shutdown-write", subject: subject, expected: "every key gone once writes stop",
+                AuditCheck.expiryShutdownWrite, subject: subject, expected: "every key gone once writes stop",
                 observed: "\(shutdownWriteKeyCount) key\(plural(shutdownWriteKeyCount)) without a TTL written while the app shut down, not waited for: "
                     + shutdownWriteKeys.joined(separator: ", ") + (more > 0 ? " and \(more) more" : ""),
                 detail: "the writer stopped between a write and its EXPIRE during shutdown; with gunicorn_prometheus_exporter, its master "
@@ -126,7 +127,7 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
         }
 
         // Every key disappears once writes stop.
-        if keysAtStart == 0 && killedWriterKeyCount == 0 && shutdownWriteKeyCount == 0 {
+        if keysAtStart == 0 {
             findings.append(.warn(
                 "redis.expiry.all-expired", subject: subject, expected: "keys to observe",
                 observed: "no key under \(subject) when the observation started", detail: "expiry not observed; send traffic first"))

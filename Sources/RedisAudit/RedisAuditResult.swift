@@ -28,6 +28,8 @@ public struct RedisAuditSummary: Sendable, Hashable, Codable {
     public var keysWithoutTTL = 0
     /// Keys without a TTL whose writer is one of `RedisAuditOptions.killedWriters` (not in `keysWithoutTTL`).
     public var keysWithoutTTLOfKilledWriters = 0
+    /// Keys of killed writers left out of the metric/meta pairing (it may have died between the two writes).
+    public var keysOfKilledWritersNotPaired = 0
     public var keysAboveTTL = 0
     public var unexpectedKeys = 0
     public var nonHashKeys = 0

@@ -294,13 +294,22 @@ public final class RedisAuditor {
     }
 
     /// Whether a key without a TTL was written after `options.shutdownSince`, by its hash's `updated_at` (metric
-    /// keys) or `created_at` (meta keys), both in Redis server time.
+    /// keys) or `created_at` (meta keys), both in Redis server time. A meta key without `created_at` (its writer
+    /// died between its two `HSETNX`) is judged by its metric twin's `updated_at`.
     private func writtenAfterShutdown(_ key: [UInt8], since: Double) throws -> Bool {
+        var names = [String(decoding: key, as: UTF8.self)]
+        if case .success(let parsed) = ExporterKey.parse(key, prefix: options.prefix), parsed.kind == .meta {
+            names.append(parsed.twinKey(prefix: options.prefix))
+        }
         var batch = RESPCommandBuffer()
-        batch.append(["HMGET", String(decoding: key, as: UTF8.self), "updated_at", "created_at"])
-        guard let reply = try connection.pipeline(batch, purpose: "expiry sample HMGET").first, case .array(let fields) = reply else { return false }
-        let written = fields.compactMap { $0.string.flatMap(Double.init) }.max()
-        return written.map { $0 >= since } ?? false
+        for name in names { batch.append(["HMGET", name, "updated_at", "created_at"]) }
+        let replies = try connection.pipeline(batch, purpose: "expiry sample HMGET")
+        let stamps = replies.map { reply -> Double? in
+            guard case .array(let fields) = reply else { return nil }
+            return fields.compactMap { $0.string.flatMap(Double.init) }.max()
+        }
+        guard let written = stamps.first.flatMap({ $0 }) ?? stamps.dropFirst().first.flatMap({ $0 }) else { return false }
+        return written >= since
     }
 
     /// One full pass: `SCAN` + `PTTL` for every key, streamed batch by batch.

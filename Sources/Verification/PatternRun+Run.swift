@@ -122,7 +122,8 @@ extension PatternRun {
         var hungWorkers: [Lifecycle.HungWorker] = []
         if options.lifecycle {
             hungWorkers = try await phase("lifecycle", &report) { () -> ([Lifecycle.HungWorker], [Finding]) in
-                let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app")
+                let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app",
+                                          seriesExpire: exporter?.mode != .multiprocess)
                 var findings: [Finding] = []
                 var hung: [Lifecycle.HungWorker] = []
                 for target in podTargets.prefix(max(0, self.options.lifecyclePods)) {

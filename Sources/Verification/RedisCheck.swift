@@ -57,7 +57,7 @@ public struct RedisCheck: Sendable {
             let connection = try await connect()
             defer { connection.close() }
             let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds,
-                                                                                           killedWriters: killedWriters(of: sharers)))
+                                                                                           killedWriters: killedWriterReasons(of: sharers)))
             var result = try await auditor.audit()
             // The exporter creates a key's hash fields in separate writes while probes keep the app busy, so an audit
             // can read a hash being created (seen once in a fresh-clone CI run: 1 of 67 hashes short of a field).
@@ -90,8 +90,6 @@ public struct RedisCheck: Sendable {
         return groups
     }
 
-    /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once; with the writers
-    /// gone, "no write seen" is expected and not a warning.
     /// Redis' own clock (`TIME`), in seconds: the exporter stamps its hashes with it.
     public func serverTime() async throws -> Double {
         let configuration = self.configuration
@@ -108,6 +106,8 @@ public struct RedisCheck: Sendable {
         }
     }
 
+    /// Watches every pod's keys expire (call after the writers are gone), all prefixes at once; with the writers
+    /// gone, "no write seen" is expected and not a warning.
     /// - Parameter shutdownSince: `serverTime()` when the app was told to stop: keys without a TTL written after it
     ///   are reported as written during shutdown (`RedisAuditOptions.shutdownSince`).
     public func observeExpiry(_ targets: [PodTarget], timeout: Duration? = nil, shutdownSince: Double? = nil) async throws -> [Finding] {
@@ -120,7 +120,7 @@ public struct RedisCheck: Sendable {
                     let connection = try await connect()
                     defer { connection.close() }
                     let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds,
-                                                                                           killedWriters: killedWriters(of: sharers),
+                                                                                           killedWriters: killedWriterReasons(of: sharers),
                                                                                            shutdownSince: shutdownSince))
                     let timeline = try await auditor.observeExpiry(deadline: deadline)
                     // The app is gone before this starts, so "no write seen" is the expected state, not a warning
@@ -135,13 +135,16 @@ public struct RedisCheck: Sendable {
         }
     }
 
-    /// The killed workers of the pods writing under one prefix, by pid (a pid names a process only within its pod).
-    func killedWriters(of pods: [PodTarget]) -> [Int: String] {
-        var writers: [Int: String] = [:]
+    /// Why each killed worker of the pods writing under one prefix was killed, by pid. A pid names a process only
+    /// within its pod: under a prefix several pods share, another pod's worker may have the same pid, which the
+    /// reason then says.
+    func killedWriterReasons(of pods: [PodTarget]) -> [Int: String] {
+        var reasons: [Int: [String]] = [:]
         for worker in killedWriters where pods.contains(where: { $0.pod == worker.pod }) {
-            writers[worker.pid] = "worker pid \(worker.pid) of pod \(worker.pod) hung on the lifecycle phase's SIG\(worker.signal) and was killed by gunicorn"
+            reasons[worker.pid, default: []].append("worker pid \(worker.pid) of pod \(worker.pod) hung on the lifecycle phase's SIG\(worker.signal) and was killed by gunicorn")
         }
-        return writers
+        let shared = pods.count > 1 ? " (the prefix is shared by \(pods.count) pods: a worker of another pod with the same pid cannot be told apart)" : ""
+        return reasons.mapValues { $0.joined(separator: "; ") + shared }
     }
 
     private func scoped(_ findings: [Finding], _ target: PodTarget) -> [Finding] {

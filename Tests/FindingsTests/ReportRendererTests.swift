@@ -57,4 +57,19 @@ struct ReportRendererTests {
         // Well-formed: Foundation's XML parser accepts it.
         #expect(XMLParser(data: Data(xml.utf8)).parse())
     }
+
+    @Test("a finding prints as one line, and a report lists what did not pass before the passes")
+    func descriptions() {
+        let fail = Finding(checkID: "redis.ttl.missing", subject: "gunicorn:*", status: .fail, expected: "every key to have a TTL",
+                           observed: "1 key has no TTL", detail: "is REDIS_TTL_DISABLED=true?")
+        #expect("\(fail)" == "FAIL redis.ttl.missing gunicorn:*: expected every key to have a TTL; observed 1 key has no TTL; is REDIS_TTL_DISABLED=true?")
+        #expect("\(Finding(checkID: "cleanup", status: .pass))" == "PASS cleanup")
+        let report = Report(target: "daemonset x", findings: [.pass("a"), fail, .warn("b")])
+        #expect("\(report)" == """
+            daemonset x: fail, 1 fail, 1 warn, 1 pass
+              FAIL redis.ttl.missing gunicorn:*: expected every key to have a TTL; observed 1 key has no TTL; is REDIS_TTL_DISABLED=true?
+              WARN b
+              PASS a
+            """)
+    }
 }

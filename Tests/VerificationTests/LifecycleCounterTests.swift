@@ -1,4 +1,5 @@
 import PromText
+import RESP
 import Testing
 @testable import Verification
 
@@ -46,5 +47,46 @@ struct LifecycleCounterTests {
         let comparison = Lifecycle.counterComparison(before, after, families: Self.families)
         #expect(comparison.backwards == [#"gunicorn_worker_requests_total{pid="11",worker_id="w2"} 5 → 3"#])
         #expect(comparison.expired == 0)
+    }
+
+    @Test("duplicates count once with their larger value; without expiry (multiprocess files) a vanished series went backwards")
+    func duplicatesAndFiles() throws {
+        let before = try Self.exposition("""
+            gunicorn_worker_requests_total{worker_id="w2",pid="11"} 4
+            gunicorn_worker_requests_total{worker_id="w2",pid="11"} 6
+            gunicorn_worker_requests_total{worker_id="w1",pid="10"} 2
+
+            """)
+        let after = try Self.exposition("""
+            gunicorn_worker_requests_total{worker_id="w2",pid="11"} 5
+
+            """)
+        let redis = Lifecycle.counterComparison(before, after, families: Self.families)
+        #expect(redis.backwards == [#"gunicorn_worker_requests_total{pid="11",worker_id="w2"} 6 → 5"#])
+        #expect(redis.expired == 1)
+        let files = Lifecycle.counterComparison(before, after, families: Self.families, seriesExpire: false)
+        #expect(files.backwards == [#"gunicorn_worker_requests_total{pid="10",worker_id="w1"} 2 → gone"#,
+                                    #"gunicorn_worker_requests_total{pid="11",worker_id="w2"} 6 → 5"#])
+        #expect(files.expired == 0)
+    }
+
+    @Test("gunicorn's kill of a pid is found in the log, and not for a pid it is a prefix of")
+    func timeoutKillInLog() {
+        let log = "[2026-12-01 01:39:43 +0000] [17203] [CRITICAL] WORKER TIMEOUT (pid:123)\n[ERROR] Worker (pid:123) was sent SIGKILL!\n"
+        #expect(Lifecycle.logShowsTimeoutKill(log, pid: 123))
+        #expect(!Lifecycle.logShowsTimeoutKill(log, pid: 12))
+        #expect(!Lifecycle.logShowsTimeoutKill(log, pid: 1234))
+    }
+
+    @Test("hung workers are attributed to the prefix of their own pod; a shared prefix says a pid may be another pod's")
+    func killedWriterReasons() {
+        let web1 = PodTarget(pod: "web-1", node: "n1", keyPrefix: "shop-web-1"), web2 = PodTarget(pod: "web-2", node: "n2", keyPrefix: "shop-web-2")
+        var check = RedisCheck(endpoint: RedisEndpoint(host: "127.0.0.1", port: 6379), ttlSeconds: 30)
+        check.killedWriters = [.init(pod: "web-1", pid: 7, signal: "QUIT"), .init(pod: "web-2", pid: 7, signal: "ABRT")]
+        #expect(check.killedWriterReasons(of: [web1]) == [7: "worker pid 7 of pod web-1 hung on the lifecycle phase's SIGQUIT and was killed by gunicorn"])
+        #expect(check.killedWriterReasons(of: [PodTarget(pod: "web-3", node: "n3", keyPrefix: "x")]) == [:])
+        let shared = check.killedWriterReasons(of: [web1, web2])[7] ?? ""
+        #expect(shared.hasPrefix("worker pid 7 of pod web-1 hung on the lifecycle phase's SIGQUIT and was killed by gunicorn; worker pid 7 of pod web-2 hung"), "\(shared)")
+        #expect(shared.hasSuffix("(the prefix is shared by 2 pods: a worker of another pod with the same pid cannot be told apart)"))
     }
 }
