@@ -62,8 +62,10 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
-        // zlib, for the SPDY header blocks of the sim's port-forward (Foundation has no zlib API on Linux).
+        // zlib, for the SPDY header blocks of port-forward (Foundation has no zlib API on Linux).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // SPDY/3.1 framing for port-forward: the sim serves it, the REST backend speaks it (KubeAPI.withPortForward).
+        .target(name: "SPDY", dependencies: ["CZlib"]),
         .target(name: "HTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RESP"),
         .target(name: "RedisAudit", dependencies: ["RESP", "Findings"]),
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "KubeClient",
             dependencies: [
-                "HTTP", "KubeConfig", "KubeModel", "Processes", "YAMLInput",
+                "HTTP", "KubeConfig", "KubeModel", "Processes", "YAMLInput", "SPDY",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
                 // pods/exec over WebSocket: this libcurl has no WebSocket support, so the REST backend's exec is a
                 // small client over a NIO connection with NIOSSL (ExecWebSocket.swift).
@@ -109,7 +111,7 @@ let package = Package(
         .target(
             name: "SimAPIServer",
             dependencies: [
-                "KubeModel", "SimStore", "SimFaults", "CZlib",
+                "KubeModel", "SimStore", "SimFaults", "SPDY",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -163,7 +165,7 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(
             name: "KubeSimTests",
-            dependencies: ["KubeSim", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "KubeModel", "KVerifyTestSupport"]
+            dependencies: ["KubeSim", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "KubeModel", "KVerifyTestSupport", "SPDY"]
         ),
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(

@@ -17,9 +17,23 @@ extension RESTBackend {
     public func exec(pod: String, namespace: String?, container: String?, command: [String], timeout: Duration) async throws -> ExecResult {
         guard !command.isEmpty else { throw KubeError(.badRequest, "exec in pod \(pod): no command") }
         let what = "exec in pod \(pod)" + (container.map { " container \($0)" } ?? "")
+        var query = command.map { ("command", $0) } + [("stdout", "true"), ("stderr", "true")]
+        if let container { query.append(("container", container)) }
+        let socket = try await webSocket(what: what)
+        let path = socket.basePath + pathWithQuery(Resource.pods.path(namespace: namespace ?? defaultNamespace, name: pod, subresource: "exec"), query)
+        return try await withDeadline(timeout, what: what) {
+            try await socket.session(path: path, protocols: WebSocketExecSession.protocols) { frames, outbound, _ in
+                try await WebSocketExecSession(what: what).exchange(frames: &frames, outbound: outbound)
+            }
+        }
+    }
+
+    /// Where and how a WebSocket to this API server connects: the kubeconfig's server, CA, client certificate and
+    /// token, as the libcurl transport uses them.
+    func webSocket(what: String) async throws -> APIWebSocket {
         let cluster = configuration.cluster
         if let proxy = cluster.proxyURL {
-            throw KubeError(.badRequest, "\(what): exec through the kubeconfig's proxy-url \(proxy) is not supported by the REST backend; use --backend kubectl")
+            throw KubeError(.badRequest, "\(what): a WebSocket through the kubeconfig's proxy-url \(proxy) is not supported by the REST backend; use --backend kubectl")
         }
         guard let url = URLComponents(string: cluster.server), let host = url.host, let scheme = url.scheme else {
             throw KubeError(.badRequest, "\(what): the server URL \(cluster.server) has no host")
@@ -39,11 +53,6 @@ extension RESTBackend {
             let encoded = Data("\(basic.username):\(basic.password.exposedString)".utf8).base64EncodedString()
             auth.append(HTTPHeader("Authorization", "Basic \(encoded)"))
         }
-        var query = command.map { ("command", $0) } + [("stdout", "true"), ("stderr", "true")]
-        if let container { query.append(("container", container)) }
-        let basePath = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
-        let path = basePath + pathWithQuery(Resource.pods.path(namespace: namespace ?? defaultNamespace, name: pod, subresource: "exec"), query)
-
         let tls: NIOSSLContext?
         if secure {
             do {
@@ -66,11 +75,9 @@ extension RESTBackend {
         // SNI takes no IP address; without one NIOSSL checks the certificate against the peer's address.
         let sni: String? = Self.isIPAddress(serverName) ? nil : serverName
         let hostHeader = (url.port == nil) ? serverName : "\(serverName):\(port)"
-        let server = cluster.server, context = configuration.contextName, headers = auth
-        return try await withDeadline(timeout, what: what) {
-            let session = WebSocketExecSession(what: what, server: server, contextName: context, auth: headers)
-            return try await session.run(host: host, port: port, tls: tls, sni: sni, hostHeader: hostHeader, path: path)
-        }
+        let basePath = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
+        return APIWebSocket(what: what, server: cluster.server, contextName: configuration.contextName, auth: auth, host: host, port: port,
+                            tls: tls, sni: sni, hostHeader: hostHeader, basePath: basePath)
     }
 
     static func isIPAddress(_ host: String) -> Bool {
@@ -79,18 +86,31 @@ extension RESTBackend {
     }
 }
 
-/// One exec over one connection: the upgrade, then channel messages until the server closes.
-struct WebSocketExecSession: Sendable {
+/// A WebSocket to the API server (exec, port-forward): one connection, the HTTP/1.1 upgrade written here, then
+/// frames. libcurl here is built without WebSocket support, so this is a small client over NIO with NIOSSL.
+struct APIWebSocket: Sendable {
     let what: String
     let server: String
     let contextName: String
     let auth: [HTTPHeader]
+    let host: String
+    let port: Int
+    let tls: NIOSSLContext?
+    let sni: String?
+    let hostHeader: String
+    /// The server URL's path, before `/api/...`.
+    let basePath: String
 
-    static let protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
-
-    func run(host: String, port: Int, tls: NIOSSLContext?, sni: String?, hostHeader: String, path: String) async throws -> ExecResult {
+    /// Connects, upgrades `path` offering `protocols`, and runs `body` with the frames that follow, the writer and the
+    /// chosen subprotocol. Errors of the connection and TLS become `KubeError`s naming the server; a refusal before the
+    /// upgrade is the server's Status; cancellation closes the connection.
+    func session<T: Sendable>(
+        path: String, protocols: [String],
+        _ body: (inout WebSocketFrames, NIOAsyncChannelOutboundWriter<ByteBuffer>, String) async throws -> T
+    ) async throws -> T {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
+            let tls = self.tls, sni = self.sni
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(10))
                 .connect(host: host, port: port) { channel in
@@ -108,7 +128,9 @@ struct WebSocketExecSession: Sendable {
         return try await withTaskCancellationHandler {
             do {
                 return try await channel.executeThenClose { inbound, outbound in
-                    try await exchange(inbound: inbound, outbound: outbound, hostHeader: hostHeader, path: path)
+                    var frames = WebSocketFrames(inbound.makeAsyncIterator())
+                    let chosen = try await upgrade(&frames, outbound: outbound, path: path, protocols: protocols)
+                    return try await body(&frames, outbound, chosen)
                 }
             } catch let error as KubeError {
                 throw error
@@ -125,32 +147,29 @@ struct WebSocketExecSession: Sendable {
         }
     }
 
-    private func exchange(
-        inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, hostHeader: String, path: String
-    ) async throws -> ExecResult {
+    /// Writes the upgrade request and reads the response head; returns the subprotocol the server chose.
+    private func upgrade(_ frames: inout WebSocketFrames, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, path: String,
+                         protocols: [String]) async throws -> String {
         var keyBytes = [UInt8](repeating: 0, count: 16)
         for index in keyBytes.indices { keyBytes[index] = UInt8.random(in: 0...255) }
         var request = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: kverify/0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: \(Data(keyBytes).base64EncodedString())\r\nSec-WebSocket-Version: 13\r\n"
-        request += "Sec-WebSocket-Protocol: \(Self.protocols.joined(separator: ", "))\r\n"
+        request += "Sec-WebSocket-Protocol: \(protocols.joined(separator: ", "))\r\n"
         for header in auth { request += "\(header.name): \(header.value)\r\n" }
         request += "\r\n"
         try await outbound.write(ByteBuffer(string: request))
 
-        var buffer: [UInt8] = []
-        var iterator = inbound.makeAsyncIterator()
         // The response head.
         var headEnd: Int?
         while headEnd == nil {
-            guard let chunk = try await iterator.next() else {
+            guard try await frames.readMore() else {
                 throw KubeError(.unreachable, "\(what): \(server) closed the connection before answering the upgrade")
             }
-            buffer += chunk.readableBytesView
-            headEnd = Self.find([13, 10, 13, 10], in: buffer)
-            if headEnd == nil, buffer.count > 1 << 16 { throw KubeError(.badResponse, "\(what): the upgrade's response head exceeds 64 KiB") }
+            headEnd = WebSocketFrames.find([13, 10, 13, 10], in: frames.buffer)
+            if headEnd == nil, frames.buffer.count > 1 << 16 { throw KubeError(.badResponse, "\(what): the upgrade's response head exceeds 64 KiB") }
         }
-        let head = String(decoding: buffer[..<headEnd!], as: UTF8.self)
-        buffer.removeFirst(headEnd! + 4)
+        let head = String(decoding: frames.buffer[..<headEnd!], as: UTF8.self)
+        frames.buffer.removeFirst(headEnd! + 4)
         let lines = head.components(separatedBy: "\r\n")
         let statusParts = lines[0].split(separator: " ", maxSplits: 2)
         guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
@@ -164,58 +183,37 @@ struct WebSocketExecSession: Sendable {
         guard status == 101 else {
             // A refusal before the upgrade (401, 403, 404 for a missing pod…): its body is a Status.
             let length = headers["content-length"].flatMap(Int.init)
-            while length.map({ buffer.count < $0 }) ?? true, buffer.count < 1 << 20, let chunk = try await iterator.next() {
-                buffer += chunk.readableBytesView
-            }
-            throw KubeError.from(httpStatus: status, body: Array(buffer.prefix(length ?? buffer.count)), contentType: headers["content-type"], what: what)
+            while length.map({ frames.buffer.count < $0 }) ?? true, frames.buffer.count < 1 << 20, try await frames.readMore() {}
+            throw KubeError.from(httpStatus: status, body: Array(frames.buffer.prefix(length ?? frames.buffer.count)), contentType: headers["content-type"], what: what)
                 .scrubbing(credentialsIn: auth)
         }
-        guard let chosen = headers["sec-websocket-protocol"], Self.protocols.contains(chosen) else {
-            throw KubeError(.badResponse, "\(what): the server upgraded without choosing one of \(Self.protocols) (got \(headers["sec-websocket-protocol"] ?? "none"))")
+        guard let chosen = headers["sec-websocket-protocol"], protocols.contains(chosen) else {
+            throw KubeError(.badResponse, "\(what): the server upgraded without choosing one of \(protocols) (got \(headers["sec-websocket-protocol"] ?? "none"))")
         }
+        return chosen
+    }
+}
 
-        var stdout: [UInt8] = [], stderr: [UInt8] = []
-        var statusMessage: [UInt8]?
-        var message: [UInt8] = []
-        var closed = false
-        frames: while true {
-            while let frame = try Self.nextFrame(&buffer) {
-                switch frame.opcode {
-                case 0x0, 0x1, 0x2:
-                    message += frame.payload
-                    guard frame.fin else { continue }
-                    defer { message = [] }
-                    guard let channel = message.first else { continue }
-                    let body = message.dropFirst()
-                    switch channel {
-                    case 1: stdout += body
-                    case 2: stderr += body
-                    case 3: statusMessage = (statusMessage ?? []) + body
-                    default: continue  // 255: a channel closed (v5); nothing to do for output
-                    }
-                case 0x8:
-                    try? await outbound.write(ByteBuffer(bytes: Self.maskedFrame(opcode: 0x8, payload: Array(frame.payload.prefix(2)))))
-                    closed = true
-                    break frames
-                case 0x9:
-                    try await outbound.write(ByteBuffer(bytes: Self.maskedFrame(opcode: 0xA, payload: frame.payload)))
-                default:
-                    continue
-                }
-            }
-            guard let chunk = try await iterator.next() else { break }
-            buffer += chunk.readableBytesView
+/// The server's side of a WebSocket after the upgrade: bytes read so far, cut into frames.
+struct WebSocketFrames {
+    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    var buffer: [UInt8] = []
+
+    init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) { self.iterator = iterator }
+
+    /// Reads the next chunk into `buffer`; false at the end of the connection.
+    mutating func readMore() async throws -> Bool {
+        guard let chunk = try await iterator.next() else { return false }
+        buffer += chunk.readableBytesView
+        return true
+    }
+
+    /// The next complete frame, reading as needed; nil at the end of the connection.
+    mutating func next() async throws -> Frame? {
+        while true {
+            if let frame = try Self.nextFrame(&buffer) { return frame }
+            guard try await readMore() else { return nil }
         }
-        guard let statusMessage else {
-            throw KubeError(.unreachable, "\(what): the stream ended (\(closed ? "closed" : "connection dropped")) without the command's exit status")
-        }
-        let decoded = try decodeObject(Status.self, Data(statusMessage), what: "\(what): the error channel")
-        if decoded.status == "Success" { return ExecResult(stdout: stdout, stderr: stderr, exitCode: 0) }
-        if decoded.reason == "NonZeroExitCode",
-           let code = decoded.details?.causes?.first(where: { $0.reason == "ExitCode" })?.message.flatMap({ Int32($0) }) {
-            return ExecResult(stdout: stdout, stderr: stderr, exitCode: code)
-        }
-        throw KubeError.from(httpStatus: decoded.code ?? 500, body: statusMessage, contentType: "application/json", what: what)
     }
 
     struct Frame {
@@ -259,9 +257,12 @@ struct WebSocketExecSession: Sendable {
         var frame: [UInt8] = [0x80 | opcode]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
-        } else {
+        } else if payload.count < 1 << 16 {
             frame.append(0x80 | 126)
             frame += [UInt8(payload.count >> 8 & 0xFF), UInt8(payload.count & 0xFF)]
+        } else {
+            frame.append(0x80 | 127)
+            frame += (0..<8).reversed().map { UInt8(truncatingIfNeeded: payload.count >> ($0 * 8)) }
         }
         let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
         frame += mask
@@ -275,5 +276,53 @@ struct WebSocketExecSession: Sendable {
             return start
         }
         return nil
+    }
+}
+
+/// One exec: the remote command protocol's channel messages until the server closes.
+struct WebSocketExecSession: Sendable {
+    let what: String
+
+    static let protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+
+    func exchange(frames: inout WebSocketFrames, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws -> ExecResult {
+        var stdout: [UInt8] = [], stderr: [UInt8] = []
+        var statusMessage: [UInt8]?
+        var message: [UInt8] = []
+        var closed = false
+        frames: while let frame = try await frames.next() {
+            switch frame.opcode {
+            case 0x0, 0x1, 0x2:
+                message += frame.payload
+                guard frame.fin else { continue }
+                defer { message = [] }
+                guard let channel = message.first else { continue }
+                let body = message.dropFirst()
+                switch channel {
+                case 1: stdout += body
+                case 2: stderr += body
+                case 3: statusMessage = (statusMessage ?? []) + body
+                default: continue  // 255: a channel closed (v5); nothing to do for output
+                }
+            case 0x8:
+                try? await outbound.write(ByteBuffer(bytes: WebSocketFrames.maskedFrame(opcode: 0x8, payload: Array(frame.payload.prefix(2)))))
+                closed = true
+                break frames
+            case 0x9:
+                try await outbound.write(ByteBuffer(bytes: WebSocketFrames.maskedFrame(opcode: 0xA, payload: frame.payload)))
+            default:
+                continue
+            }
+        }
+        guard let statusMessage else {
+            throw KubeError(.unreachable, "\(what): the stream ended (\(closed ? "closed" : "connection dropped")) without the command's exit status")
+        }
+        let decoded = try decodeObject(Status.self, Data(statusMessage), what: "\(what): the error channel")
+        if decoded.status == "Success" { return ExecResult(stdout: stdout, stderr: stderr, exitCode: 0) }
+        if decoded.reason == "NonZeroExitCode",
+           let code = decoded.details?.causes?.first(where: { $0.reason == "ExitCode" })?.message.flatMap({ Int32($0) }) {
+            return ExecResult(stdout: stdout, stderr: stderr, exitCode: code)
+        }
+        throw KubeError.from(httpStatus: decoded.code ?? 500, body: statusMessage, contentType: "application/json", what: what)
     }
 }

@@ -119,6 +119,13 @@ public protocol KubeAPI: Sendable {
     /// whole exec (connection to exit) and ends in `.timedOut`.
     func exec(pod: String, namespace: String?, container: String?, command: [String], timeout: Duration) async throws -> ExecResult
 
+    /// Forwards connections made to `127.0.0.1:<PortForward.localPort>` to `port` of the pod, as `kubectl port-forward
+    /// pod/NAME :PORT` does, while `body` runs; the listener and every forwarded connection end when it returns or
+    /// throws. A missing pod throws the server's `KubeError` before `body` runs. A connection the pod refuses (nothing
+    /// listens) is closed at once, and the server's message is kept in `PortForward.errors()`.
+    func withPortForward<T: Sendable>(pod: String, namespace: String?, port: Int,
+                                      _ body: @Sendable (PortForward) async throws -> T) async throws -> T
+
     /// The transient errors this client retried so far; nil when it does not count them.
     var retries: RetryLedger? { get }
 }

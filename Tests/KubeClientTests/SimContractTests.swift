@@ -357,6 +357,56 @@ struct SimContractTests {
         #expect(results[0] == results[1])
     }
 
+    @Test("port-forward through both backends: 8 HTTP requests at once to the app, 200 KB each way through Redis, a refused port recorded, a missing pod a KubeError")
+    func portForward() async throws {
+        let f = try fixture
+        let namespace = try await f.readyWorkload()
+        let app = try #require(try await f.daemonSetPods(namespace).first)
+        let redis = try #require(try await f.rest.list(Pod.self, namespace: namespace, options: ListOptions(labelSelector: "app=redis")).first?.metadata.name)
+        for api in f.backends {
+            // Connections at once, each its own forwarded stream; gunicorn answers HTTP/1.0 and closes.
+            let answers = try await api.withPortForward(pod: app, namespace: namespace, port: 8000) { forward in
+                try await withThrowingTaskGroup(of: String.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask { String(decoding: try await TCPExchange.run(port: forward.localPort, send: Array("GET / HTTP/1.0\r\n\r\n".utf8)), as: UTF8.self) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            #expect(answers.count == 8)
+            for answer in answers {
+                #expect(answer.hasPrefix("HTTP/1.0 200") || answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(200))")
+                #expect(answer.contains("\"pod\": \"\(app)\""), "\(answer.prefix(400))")
+            }
+
+            // More than one SPDY frame and one WebSocket message each way: a 200,000-byte value SET and read back.
+            let value = String(repeating: "0123456789", count: 20_000)
+            let commands = "*3\r\n$3\r\nSET\r\n$7\r\npf-test\r\n$\(value.utf8.count)\r\n\(value)\r\n*2\r\n$3\r\nGET\r\n$7\r\npf-test\r\n"
+                + "*2\r\n$3\r\nDEL\r\n$7\r\npf-test\r\n*1\r\n$4\r\nQUIT\r\n"
+            let replies = try await api.withPortForward(pod: redis, namespace: namespace, port: 6379) { forward in
+                String(decoding: try await TCPExchange.run(port: forward.localPort, send: Array(commands.utf8)), as: UTF8.self)
+            }
+            #expect(replies == "+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n:1\r\n+OK\r\n", "\(replies.prefix(120)) … \(replies.suffix(40))")
+
+            // Nothing listens on port 1 of the pod: the local connection is closed, and the server's reason is kept.
+            let refused = try await api.withPortForward(pod: app, namespace: namespace, port: 1) { forward in
+                let bytes = try await TCPExchange.run(port: forward.localPort, send: Array("ping".utf8))
+                var errors = forward.errors()
+                let deadline = ContinuousClock.now + .seconds(10)
+                while errors.isEmpty, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    errors = forward.errors()
+                }
+                return (bytes, errors)
+            }
+            #expect(refused.0.isEmpty)
+            #expect(refused.1.contains { $0.contains("connection refused") }, "\(refused.1)")
+
+            let missing = await kubeError { _ = try await api.withPortForward(pod: "ghost", namespace: namespace, port: 8000) { _ in true } }
+            #expect(missing?.code == .notFound, "\(missing?.message ?? "")")
+        }
+    }
+
     @Test("node list: names, roles, readiness, taints and addresses as kubectl get nodes shows them")
     func nodes() async throws {
         let f = try fixture

@@ -1,5 +1,5 @@
 import Testing
-@testable import SimAPIServer
+import SPDY
 
 /// The SPDY/3.1 pieces port-forward rests on, checked without kubectl (the acceptance tests drive them with it).
 @Suite("SPDY framing and header compression")

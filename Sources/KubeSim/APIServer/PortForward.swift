@@ -1,5 +1,6 @@
 import Foundation
 import SimStore
+import SPDY
 import KubeModel
 import Logging
 import NIOCore

@@ -3,29 +3,32 @@ internal import CZlib
 
 /// SPDY/3.1 framing, the part port-forward uses: control frames (SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING,
 /// GOAWAY, HEADERS, WINDOW_UPDATE) and data frames; header blocks zlib-compressed with SPDY/3's dictionary.
-/// A pure parser over bytes: `PortForwardSession` feeds it and writes what it encodes.
-enum SPDY {
-    enum ControlType: UInt16 {
+/// A pure parser and encoder over bytes, shared by the sim's port-forward server (`PortForwardSession`) and the REST
+/// backend's port-forward client (`KubeClient/PortForwardClient.swift`).
+package enum SPDY {
+    package enum ControlType: UInt16 {
         case synStream = 1, synReply = 2, rstStream = 3, settings = 4, ping = 6, goAway = 7, headers = 8, windowUpdate = 9
     }
 
-    static let flagFin: UInt8 = 0x01
+    package static let flagFin: UInt8 = 0x01
     /// RST_STREAM status codes used here.
-    static let protocolError: UInt32 = 1, cancel: UInt32 = 5
+    package static let protocolError: UInt32 = 1, cancel: UInt32 = 5
 
-    enum Frame: Equatable {
+    package enum Frame: Equatable {
         case control(type: UInt16, flags: UInt8, payload: [UInt8])
         case data(stream: UInt32, flags: UInt8, payload: [UInt8])
     }
 
     /// Splits a byte stream into frames; keeps a partial frame until the rest arrives.
-    struct Parser {
+    package struct Parser {
         private var buffer: [UInt8] = []
         private var start = 0
 
-        mutating func append(_ bytes: some Sequence<UInt8>) { buffer.append(contentsOf: bytes) }
+        package init() {}
 
-        mutating func next() -> Frame? {
+        package mutating func append(_ bytes: some Sequence<UInt8>) { buffer.append(contentsOf: bytes) }
+
+        package mutating func next() -> Frame? {
             guard buffer.count - start >= 8 else { return compact() }
             let header = buffer[start..<start + 8]
             let length = Int(header[start + 5]) << 16 | Int(header[start + 6]) << 8 | Int(header[start + 7])
@@ -51,28 +54,28 @@ enum SPDY {
         }
     }
 
-    static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+    package static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
         guard bytes.count >= offset + 4 else { return 0 }
         return UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
     }
 
-    static func uint32(_ value: UInt32) -> [UInt8] {
+    package static func uint32(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
-    static func control(_ type: ControlType, flags: UInt8 = 0, _ payload: [UInt8]) -> [UInt8] {
+    package static func control(_ type: ControlType, flags: UInt8 = 0, _ payload: [UInt8]) -> [UInt8] {
         let length = payload.count
         return [0x80, 0x03, UInt8(type.rawValue >> 8), UInt8(type.rawValue & 0xff), flags,
                 UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + payload
     }
 
-    static func data(stream: UInt32, flags: UInt8 = 0, _ payload: some Collection<UInt8>) -> [UInt8] {
+    package static func data(stream: UInt32, flags: UInt8 = 0, _ payload: some Collection<UInt8>) -> [UInt8] {
         let length = payload.count
         return uint32(stream & 0x7fff_ffff) + [flags, UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + payload
     }
 
     /// A header block's name/value pairs (before compression): count, then length-prefixed names and values.
-    static func encodeHeaders(_ headers: [(String, String)]) -> [UInt8] {
+    package static func encodeHeaders(_ headers: [(String, String)]) -> [UInt8] {
         var bytes = uint32(UInt32(headers.count))
         for (name, value) in headers {
             bytes += uint32(UInt32(name.utf8.count)) + Array(name.utf8) + uint32(UInt32(value.utf8.count)) + Array(value.utf8)
@@ -81,7 +84,7 @@ enum SPDY {
     }
 
     /// Parses a decompressed header block; names lowercased, repeated values (NUL-separated) kept whole.
-    static func decodeHeaders(_ bytes: [UInt8]) -> [String: String]? {
+    package static func decodeHeaders(_ bytes: [UInt8]) -> [String: String]? {
         let count = Int(readUInt32(bytes, at: 0))
         var offset = 4
         var headers: [String: String] = [:]
@@ -103,7 +106,7 @@ enum SPDY {
 
     /// SPDY/3's header compression dictionary (draft 3, section 2.6.10.1): length-prefixed header names, then a run
     /// of status lines, dates and content types. 1423 bytes.
-    static let dictionary: [UInt8] = {
+    package static let dictionary: [UInt8] = {
         let names = ["options", "head", "post", "put", "delete", "trace", "accept", "accept-charset", "accept-encoding",
                      "accept-language", "accept-ranges", "age", "allow", "authorization", "cache-control", "connection",
                      "content-base", "content-encoding", "content-language", "content-length", "content-location",
@@ -124,22 +127,24 @@ enum SPDY {
 
     /// One direction's zlib stream of a session: every header block continues the same stream (sync-flushed per
     /// block), primed with the dictionary. Confined to the session's task.
-    final class HeaderCodec {
+    package final class HeaderCodec {
         private var inflater = z_stream()
         private var deflater = z_stream()
         private var inflating = false, deflating = false
+
+        package init() {}
 
         deinit {
             if inflating { inflateEnd(&inflater) }
             if deflating { deflateEnd(&deflater) }
         }
 
-        struct Failure: Error, CustomStringConvertible {
-            var description: String
+        package struct Failure: Error, CustomStringConvertible {
+            package var description: String
         }
 
         /// Decompresses one header block of the peer's stream.
-        func inflate(_ compressed: [UInt8]) throws -> [UInt8] {
+        package func inflate(_ compressed: [UInt8]) throws -> [UInt8] {
             if !inflating {
                 guard czlib_inflate_init(&inflater) == Z_OK else { throw Failure(description: "inflateInit failed") }
                 inflating = true
@@ -173,7 +178,7 @@ enum SPDY {
         }
 
         /// Compresses one header block into this side's stream.
-        func deflate(_ block: [UInt8]) throws -> [UInt8] {
+        package func deflate(_ block: [UInt8]) throws -> [UInt8] {
             if !deflating {
                 guard czlib_deflate_init(&deflater, Z_DEFAULT_COMPRESSION) == Z_OK else { throw Failure(description: "deflateInit failed") }
                 let primed = SPDY.dictionary.withUnsafeBufferPointer { deflateSetDictionary(&deflater, $0.baseAddress, uInt($0.count)) }
