@@ -82,6 +82,10 @@ struct PatternOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Reach the run's Redis here instead of through its NodePort on a node address.", valueName: "host:port"))
     var redisAddr: String?
 
+    @Option(help: ArgumentHelp("Without --redis-addr, how to reach Redis: auto (its NodePort on a node address when that answers from here within 5 s, else a port-forward to the Redis pod through the API server, as on Docker Desktop), node-port, or port-forward (no NodePort twin is created).",
+                               valueName: "route"))
+    var redisAccess: RedisAccessRoute = .auto
+
     @Flag(help: "Keep the manifests' fixed nodePorts (Redis 30379) instead of letting the cluster allocate them, so port mappings made for them reach the run (kind/k3d on macOS: --redis-addr 127.0.0.1:30379). One run per cluster at a time.")
     var fixedNodePorts = false
 
@@ -200,6 +204,7 @@ struct PatternOptions: ParsableArguments {
                                              requestsPerPod: requests, observeExpiry: !skipExpiry)
             if let redisAddr, case .success(let endpoint) = RedisEndpoint.parse(redisAddr) { options.redisAddress = endpoint }
             options.fixedNodePorts = fixedNodePorts
+            options.redisAccess = redisAccess
             options.lifecycle = !skipLifecycle
             options.lifecyclePods = lifecyclePods
             options.endpointDiscovery = endpointDiscovery
@@ -361,3 +366,5 @@ final class Progress: Sendable {
         FileHandle.standardOutput.write(Data((Redaction.redact(line) + "\n").utf8))
     }
 }
+
+extension RedisAccessRoute: ExpressibleByArgument {}

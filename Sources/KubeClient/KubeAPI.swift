@@ -124,7 +124,7 @@ public protocol KubeAPI: Sendable {
     /// throws. A missing pod throws the server's `KubeError` before `body` runs. A connection the pod refuses (nothing
     /// listens) is closed at once, and the server's message is kept in `PortForward.errors()`.
     func withPortForward<T: Sendable>(pod: String, namespace: String?, port: Int,
-                                      _ body: @Sendable (PortForward) async throws -> T) async throws -> T
+                                      _ body: (PortForward) async throws -> T) async throws -> T
 
     /// The transient errors this client retried so far; nil when it does not count them.
     var retries: RetryLedger? { get }

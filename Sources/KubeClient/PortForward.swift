@@ -48,7 +48,7 @@ extension KubeAPI {
 /// done, as kubectl's spdystream does none.
 extension RESTBackend {
     public func withPortForward<T: Sendable>(
-        pod: String, namespace: String?, port: Int, _ body: @Sendable (PortForward) async throws -> T
+        pod: String, namespace: String?, port: Int, _ body: (PortForward) async throws -> T
     ) async throws -> T {
         let namespace = namespace ?? defaultNamespace
         let target = Self.portForwardTarget(pod: pod, namespace: namespace, port: port)
@@ -190,7 +190,7 @@ struct SPDYPortForward: Sendable {
 /// errors; kubectl is stopped (its process group killed) when `body` ends.
 extension KubectlBackend {
     public func withPortForward<T: Sendable>(
-        pod: String, namespace: String?, port: Int, _ body: @Sendable (PortForward) async throws -> T
+        pod: String, namespace: String?, port: Int, _ body: (PortForward) async throws -> T
     ) async throws -> T {
         let namespace = namespace ?? defaultNamespace
         let target = Self.portForwardTarget(pod: pod, namespace: namespace, port: port)

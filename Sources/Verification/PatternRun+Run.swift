@@ -141,20 +141,20 @@ extension PatternRun {
                                             + "not in Redis (REDIS_ENABLED is not true)"))
             return
         }
-        let route = try await redisRoute(applied)
-        guard let endpoint = route?.endpoint, let via = route?.via else {
+        let reached = try await withRedis(applied) { endpoint, via in
+            try await phase("redis", &report) { () -> ((), [Finding]) in
+                let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
+                return ((), [reached] + (try await self.redisAudit(podTargets, endpoint: endpoint, killedWriters: hungWorkers)))
+            }
+            guard options.observeExpiry else { return }
+            try await phase("expiry", &report) { () -> ((), [Finding]) in
+                ((), try await self.redisExpiry(podTargets, applied: applied, endpoint: endpoint, killedWriters: hungWorkers))
+            }
+        }
+        if reached == nil {
             report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",
                                          observed: "no nodePort allocated"))
             stoppedBy = KVerifyError(.unreachable, "Service redis-service has no nodePort allocated, and no --redis-addr was given")
-            return
-        }
-        try await phase("redis", &report) { () -> ((), [Finding]) in
-            let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
-            return ((), [reached] + (try await self.redisAudit(podTargets, endpoint: endpoint, killedWriters: hungWorkers)))
-        }
-        guard options.observeExpiry else { return }
-        try await phase("expiry", &report) { () -> ((), [Finding]) in
-            ((), try await self.redisExpiry(podTargets, applied: applied, endpoint: endpoint, killedWriters: hungWorkers))
         }
     }
 

@@ -43,6 +43,8 @@ public struct PatternRun: Sendable {
         public var keep: Bool
         /// Reach Redis here instead of through its NodePort.
         public var redisAddress: RedisEndpoint?
+        /// How Redis is reached without `redisAddress` (`RedisAccessRoute`).
+        public var redisAccess: RedisAccessRoute = .auto
         public var requestsPerPod: Int
         /// Observe every key expire after the app is stopped (TTL × 2 + 10 s at most).
         public var observeExpiry: Bool
@@ -300,6 +302,31 @@ public struct PatternRun: Sendable {
     /// node's InternalIP.
     public func redisEndpoint(_ applied: Applied) async throws -> RedisEndpoint? {
         try await redisRoute(applied)?.endpoint
+    }
+
+    /// Runs `body` with a Redis endpoint kverify can connect to, and how it was reached (for the report), for as long
+    /// as `body` runs: `--redis-addr`; else, per `options.redisAccess`, the NodePort route (`redisRoute`), or a
+    /// port-forward to the Redis pod (`RedisAccess.podPort`) — `auto` takes the NodePort when it answers within
+    /// 5 s and forwards otherwise (node addresses unreachable from this host, as on Docker Desktop).
+    /// - Returns: nil when no route exists (no Service, no nodePort); `body` then did not run.
+    public func withRedis<T: Sendable>(_ applied: Applied, _ body: (RedisEndpoint, String) async throws -> T) async throws -> T? {
+        if let address = options.redisAddress { return try await body(address, "--redis-addr") }
+        var unreachable: String?
+        if options.redisAccess != .portForward, let route = try await redisRoute(applied) {
+            if options.redisAccess == .nodePort { return try await body(route.endpoint, route.via) }
+            do {
+                try await redisCheck(route.endpoint, connectTimeout: .seconds(5)).connect().close()
+                return try await body(route.endpoint, route.via)
+            } catch let error as RedisError where error.kind == .connect || error.kind == .timeout {
+                unreachable = "\(route.via) did not answer from here (\(error.message))"
+            }
+        } else if options.redisAccess == .nodePort {
+            return nil
+        }
+        let target = try await RedisAccess(api: api, namespace: applied.namespace).podPort(for: applied.redis)
+        return try await api.withPortForward(pod: target.pod, namespace: applied.namespace, port: target.port) { forward in
+            try await body(RedisEndpoint(host: "127.0.0.1", port: forward.localPort), target.via + (unreachable.map { "; \($0)" } ?? ""))
+        }
     }
 
     /// `redisEndpoint`, and how it was reached (for the report): `--redis-addr`; else the Service the exporter's

@@ -2,14 +2,25 @@ import Foundation
 import KubeClient
 import KubeModel
 
+/// How a run reaches Redis when no `--redis-addr` is given (`--redis-access`).
+public enum RedisAccessRoute: String, Sendable, CaseIterable {
+    /// The NodePort route when it answers from here, else a port-forward.
+    case auto
+    /// The Service's NodePort (or a run-owned NodePort twin) on a node's InternalIP, only.
+    case nodePort = "node-port"
+    /// A port-forward to the Redis pod through the API server, only: no NodePort twin is created.
+    case portForward = "port-forward"
+}
+
 /// Reaches the Redis the exporter writes to from outside the cluster, wherever the manifests put it.
 ///
 /// The Service comes from the exporter's own env (`REDIS_HOST`, `REDIS_PORT`) on the app workload's pod template.
 /// A NodePort Service is used as it is. A ClusterIP-only Service (the usual shape) gets a run-owned twin of type
 /// NodePort with the same selector and target port, created in the run namespace, so it goes with the namespace at
-/// cleanup. Decision: a NodePort twin rather than a port-forward through the API server — it works the same through
-/// both backends and on kind, k3d and the sim, where node addresses are reachable from the host (Linux); on Docker
-/// Desktop, `--redis-addr` with a port mapping remains the way.
+/// cleanup. Decision: a NodePort first — no stream through the API server for every audit command, and it works the
+/// same on kind, k3d and the sim, where node addresses are reachable from the host (Linux). Where they are not
+/// (Docker Desktop), or with `--redis-access port-forward`, a port-forward to the Service's pod (`podPort(for:)`)
+/// through `KubeAPI.withPortForward` reaches it instead.
 public struct RedisAccess: Sendable {
     public var api: any KubeAPI
     public var namespace: String
@@ -48,6 +59,46 @@ public struct RedisAccess: Sendable {
     static func declared(host: String?, port: String?) -> Declared? {
         guard let host, !host.isEmpty, !host.contains("$(") else { return nil }
         return Declared(service: String(host.split(separator: ".").first ?? Substring(host)), port: port.flatMap { Int($0) } ?? 6379)
+    }
+
+    /// A Ready pod behind `declared`'s Service and the container port its target port names (a number, or a port
+    /// name looked up in the pod), for a port-forward. Without a declared Service, the pods labelled `app=redis`.
+    /// - Throws: `KubeError(.notFound)` when the Service does not exist or selects no Ready pod.
+    public func podPort(for declared: Declared?) async throws -> (pod: String, port: Int, via: String) {
+        var selector = "app=redis"
+        var target: JSONValue = .number(Double(declared?.port ?? 6379))
+        if let declared {
+            let data: Data
+            do {
+                data = try await api.get(.services, name: declared.service, namespace: namespace)
+            } catch let error as KubeError where error.code == .notFound {
+                throw KubeError(.notFound, "the exporter's REDIS_HOST names Service \(declared.service), which does not exist in namespace "
+                    + "\(namespace); add the Service to the manifests, or pass --redis-addr")
+            }
+            let service = try decodeObject(JSONValue.self, data, what: "Service \(declared.service)")
+            let pairs = (service.value(at: ["spec", "selector"])?.objectValue ?? [:]).compactMap { key, value in value.stringValue.map { "\(key)=\($0)" } }
+            guard !pairs.isEmpty else {
+                throw KubeError(.invalid, "Service \(declared.service) has no selector, so no pod to port-forward to; pass --redis-addr")
+            }
+            selector = pairs.sorted().joined(separator: ",")
+            let ports = service.value(at: ["spec", "ports"])?.arrayValue ?? []
+            let entry = ports.first { $0["port"]?.intValue == declared.port } ?? ports.first
+            if let targetPort = entry?["targetPort"] { target = targetPort }
+        }
+        let pods = try await api.list(Pod.self, namespace: namespace, options: ListOptions(labelSelector: selector)).filter(\.isReady)
+        guard let pod = pods.first, let name = pod.metadata.name else {
+            throw KubeError(.notFound, "no Ready pod matches \(selector) in namespace \(namespace) to port-forward to Redis")
+        }
+        let port: Int
+        if let number = target.intValue {
+            port = number
+        } else if let portName = target.stringValue,
+                  let named = pod.spec?.containers.flatMap({ $0.ports ?? [] }).first(where: { $0.name == portName })?.containerPort {
+            port = named
+        } else {
+            throw KubeError(.invalid, "pod \(name) has no container port named \(target.stringValue ?? "?") (the Service's targetPort)")
+        }
+        return (name, port, "port-forward to pod \(name) port \(port)" + (declared.map { " (behind Service \($0.service))" } ?? ""))
     }
 
     /// The name of the run-owned NodePort twin of `service`.

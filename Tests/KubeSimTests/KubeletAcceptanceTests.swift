@@ -402,6 +402,13 @@ struct SimFaultTests {
         // The shares are disjoint slices of [0, 1): 429 below 0.05, then 500 up to 0.07, 503 up to 0.08, then none.
         #expect([0.0, 0.049, 0.051, 0.069, 0.071, 0.079, 0.081, 0.99].map { plan.injectedError(roll: $0) } == [429, 429, 500, 500, 503, 503, nil, nil])
         #expect(plan.watchDropAfter == .seconds(10) && plan.watchGoneRate == 0.25)
+        #expect(!plan.nodePortsUnreachable)
+        let unreachable = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(6)).yaml")
+        defer { try? FileManager.default.removeItem(at: unreachable) }
+        try Data("network: {nodePortsUnreachable: true}\n".utf8).write(to: unreachable)
+        #expect(try FaultPlan.load(path: unreachable.path).nodePortsUnreachable)
+        try Data("network: {nodePortsUnreachable: 1}\n".utf8).write(to: unreachable)
+        #expect(throws: SimError.self) { try FaultPlan.load(path: unreachable.path) }
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(6)).yaml")
         try Data("crashOnStrat: []\n".utf8).write(to: bad)
         defer { try? FileManager.default.removeItem(at: bad) }

@@ -204,7 +204,8 @@ public final class SimulatedCluster: Sendable {
             let kubeconfig = options.kubeconfigPath ?? state.appendingPathComponent("kubeconfig").path
             try Kubeconfig.write(to: kubeconfig, server: url, certificates: certificates)
             logger.info("simulated cluster with \(options.nodes) node(s) listening on \(url)")
-            let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger)
+            let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger,
+                                          nodePortsUnreachable: options.faults.nodePortsUnreachable)
             let kubeletTask = kubelet.map { kubelet in Task { await kubelet.run() } }
             let clusterCA = certificates.map { String(decoding: $0.caCertificatePEM, as: UTF8.self) }
             let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet, events: events, clusterCA: clusterCA,

@@ -17,6 +17,8 @@ import Glibc
 /// api: {latencyMilliseconds: 50, errorRate: 0.1, errorCode: 429, retryAfterSeconds: 1}   # every request
 /// api: {errors: [{code: 500, rate: 0.2}, {code: 503, rate: 0.05}, {code: 429, rate: 0.2}]}   # a mix of errors
 /// watch: {dropAfterSeconds: 5, goneRate: 0.5}  # watches cut after 5 s; half of the resumed ones get 410 Gone
+/// network: {nodePortsUnreachable: true}  # no NodePort listens on the node addresses, as on Docker Desktop, where
+///                                        # kind's node IPs are not routable from the host
 /// ```
 /// `image` and `container` are shell globs (default `*`); a fault applies to containers matching both.
 public struct FaultPlan: Sendable, Equatable {
@@ -78,6 +80,8 @@ public struct FaultPlan: Sendable, Equatable {
     public var watchDropAfter: Duration?
     /// Fraction of watches resuming from a resourceVersion that get 410 Gone (the client must relist).
     public var watchGoneRate: Double = 0
+    /// NodePort Services get no listener on the node addresses (cluster IPs still answer).
+    public var nodePortsUnreachable = false
 
     /// One error code and the share (0…1) of API requests answered with it.
     public struct APIErrorShare: Sendable, Equatable {
@@ -132,7 +136,7 @@ public struct FaultPlan: Sendable, Equatable {
         guard let root = (document ?? [String: Any]()) as? [String: Any] else {
             throw SimError("the faults file \(path) must be a mapping")
         }
-        let known: Set<String> = ["imagePullFailure", "crashOnStart", "slowReadiness", "nodeNotReady", "api", "watch"]
+        let known: Set<String> = ["imagePullFailure", "crashOnStart", "slowReadiness", "nodeNotReady", "api", "watch", "network"]
         if let unknown = root.keys.first(where: { !known.contains($0) }) {
             throw SimError("\(path): unknown fault `\(unknown)`; known: \(known.sorted().joined(separator: ", "))")
         }
@@ -189,6 +193,13 @@ public struct FaultPlan: Sendable, Equatable {
         if let watch = root["watch"] as? [String: Any] {
             plan.watchDropAfter = try number(watch, "dropAfterSeconds", in: "watch").map { .milliseconds(Int($0 * 1000)) }
             plan.watchGoneRate = try number(watch, "goneRate", in: "watch") ?? 0
+        }
+        if let network = root["network"] {
+            guard let mapping = network as? [String: Any] else { throw SimError("\(path): `network` must be a mapping") }
+            if let value = mapping["nodePortsUnreachable"] {
+                guard let flag = value as? Bool else { throw SimError("\(path): network.nodePortsUnreachable must be true or false, got \(value)") }
+                plan.nodePortsUnreachable = flag
+            }
         }
         return plan
     }

@@ -24,11 +24,15 @@ package final class ServiceNetwork: Sendable {
     static let endpoints = ResourceCatalog.all[4]
     static let pods = ResourceCatalog.all[2]
 
-    package init(store: ObjectStore, group: any EventLoopGroup, hostsDirectory: URL, logger: Logger) {
+    /// NodePorts get no listener on the node addresses (`FaultPlan.nodePortsUnreachable`).
+    private let nodePortsUnreachable: Bool
+
+    package init(store: ObjectStore, group: any EventLoopGroup, hostsDirectory: URL, logger: Logger, nodePortsUnreachable: Bool = false) {
         self.store = store
         self.group = group
         self.hostsDirectory = hostsDirectory
         self.logger = logger
+        self.nodePortsUnreachable = nodePortsUnreachable
     }
 
     /// Converges listeners, hosts files and Endpoints with the store; called on every Service or pod change.
@@ -110,7 +114,7 @@ package final class ServiceNetwork: Sendable {
             guard let number = port["port"]?.intValue else { return nil }
             return Binding(host: ip, port: number, servicePort: number)
         }
-        if ["NodePort", "LoadBalancer"].contains(service.string(at: "spec", "type") ?? "") {
+        if !nodePortsUnreachable, ["NodePort", "LoadBalancer"].contains(service.string(at: "spec", "type") ?? "") {
             let nodes = store.list(ResourceCatalog.all[1], namespace: nil).items.compactMap {
                 $0.value(at: ["status", "addresses"])?.arrayValue?.first { $0["type"] == "InternalIP" }?["address"]?.stringValue
             }
