@@ -68,14 +68,7 @@ public struct RedisAccess: Sendable {
         var selector = "app=redis"
         var target: JSONValue = .number(Double(declared?.port ?? 6379))
         if let declared {
-            let data: Data
-            do {
-                data = try await api.get(.services, name: declared.service, namespace: namespace)
-            } catch let error as KubeError where error.code == .notFound {
-                throw KubeError(.notFound, "the exporter's REDIS_HOST names Service \(declared.service), which does not exist in namespace "
-                    + "\(namespace); add the Service to the manifests, or pass --redis-addr")
-            }
-            let service = try decodeObject(JSONValue.self, data, what: "Service \(declared.service)")
+            let service = try await service(declared)
             let pairs = (service.value(at: ["spec", "selector"])?.objectValue ?? [:]).compactMap { key, value in value.stringValue.map { "\(key)=\($0)" } }
             guard !pairs.isEmpty else {
                 throw KubeError(.invalid, "Service \(declared.service) has no selector, so no pod to port-forward to; pass --redis-addr")
@@ -101,12 +94,8 @@ public struct RedisAccess: Sendable {
         return (name, port, "port-forward to pod \(name) port \(port)" + (declared.map { " (behind Service \($0.service))" } ?? ""))
     }
 
-    /// The name of the run-owned NodePort twin of `service`.
-    public static func twinName(of service: String) -> String { String("\(service)-kverify-access".prefix(63)) }
-
-    /// The node port that reaches `declared`: the Service's own, else its run-owned NodePort twin's.
-    /// - Throws: `KubeError(.notFound)` naming the Service when it does not exist; other API errors as they come.
-    public func nodePort(for declared: Declared) async throws -> (port: Int, via: String, created: Bool) {
+    /// The Service the exporter names. - Throws: `KubeError(.notFound)` saying so when it does not exist.
+    private func service(_ declared: Declared) async throws -> JSONValue {
         let data: Data
         do {
             data = try await api.get(.services, name: declared.service, namespace: namespace)
@@ -114,7 +103,16 @@ public struct RedisAccess: Sendable {
             throw KubeError(.notFound, "the exporter's REDIS_HOST names Service \(declared.service), which does not exist in namespace "
                 + "\(namespace); add the Service to the manifests, or pass --redis-addr")
         }
-        let service = try decodeObject(JSONValue.self, data, what: "Service \(declared.service)")
+        return try decodeObject(JSONValue.self, data, what: "Service \(declared.service)")
+    }
+
+    /// The name of the run-owned NodePort twin of `service`.
+    public static func twinName(of service: String) -> String { String("\(service)-kverify-access".prefix(63)) }
+
+    /// The node port that reaches `declared`: the Service's own, else its run-owned NodePort twin's.
+    /// - Throws: `KubeError(.notFound)` naming the Service when it does not exist; other API errors as they come.
+    public func nodePort(for declared: Declared) async throws -> (port: Int, via: String, created: Bool) {
+        let service = try await service(declared)
         let ports = service.value(at: ["spec", "ports"])?.arrayValue ?? []
         let entry = ports.first { $0["port"]?.intValue == declared.port } ?? ports.first
         if let nodePort = entry?["nodePort"]?.intValue {

@@ -368,7 +368,10 @@ struct SimContractTests {
             let answers = try await api.withPortForward(pod: app, namespace: namespace, port: 8000) { forward in
                 try await withThrowingTaskGroup(of: String.self) { group in
                     for _ in 0..<8 {
-                        group.addTask { String(decoding: try await TCPExchange.run(port: forward.localPort, send: Array("GET / HTTP/1.0\r\n\r\n".utf8)), as: UTF8.self) }
+                        let port = forward.localPort
+                        group.addTask {
+                            String(decoding: try await runBlocking { try TCPExchange.run(port: port, send: Array("GET / HTTP/1.0\r\n\r\n".utf8)) }, as: UTF8.self)
+                        }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
@@ -384,13 +387,15 @@ struct SimContractTests {
             let commands = "*3\r\n$3\r\nSET\r\n$7\r\npf-test\r\n$\(value.utf8.count)\r\n\(value)\r\n*2\r\n$3\r\nGET\r\n$7\r\npf-test\r\n"
                 + "*2\r\n$3\r\nDEL\r\n$7\r\npf-test\r\n*1\r\n$4\r\nQUIT\r\n"
             let replies = try await api.withPortForward(pod: redis, namespace: namespace, port: 6379) { forward in
-                String(decoding: try await TCPExchange.run(port: forward.localPort, send: Array(commands.utf8)), as: UTF8.self)
+                let port = forward.localPort
+                return String(decoding: try await runBlocking { try TCPExchange.run(port: port, send: Array(commands.utf8)) }, as: UTF8.self)
             }
             #expect(replies == "+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n:1\r\n+OK\r\n", "\(replies.prefix(120)) … \(replies.suffix(40))")
 
             // Nothing listens on port 1 of the pod: the local connection is closed, and the server's reason is kept.
             let refused = try await api.withPortForward(pod: app, namespace: namespace, port: 1) { forward in
-                let bytes = try await TCPExchange.run(port: forward.localPort, send: Array("ping".utf8))
+                let port = forward.localPort
+                let bytes = try await runBlocking { try TCPExchange.run(port: port, send: Array("ping".utf8)) }
                 var errors = forward.errors()
                 let deadline = ContinuousClock.now + .seconds(10)
                 while errors.isEmpty, ContinuousClock.now < deadline {

@@ -2,12 +2,7 @@ import Foundation
 import KVerifyTestSupport
 import KubeClient
 import KubeConfig
-import Processes
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The two backends every contract test runs through.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -105,45 +100,4 @@ final class Locked<Value: Sendable>: @unchecked Sendable {  // `value` is only t
     func get() -> Value { lock.withLock { value } }
     func set(_ newValue: Value) { lock.withLock { value = newValue } }
     func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T { try lock.withLock { try body(&value) } }
-}
-
-/// One TCP connection to 127.0.0.1:`port`: writes `send` (which must make the peer close: HTTP/1.0, Redis QUIT), reads
-/// until the peer closes. Blocking, on a
-/// thread of its own (`runBlocking`), with a 30 s receive timeout so a stuck forward fails instead of hanging.
-enum TCPExchange {
-    struct Failure: Error, CustomStringConvertible { var description: String }
-
-    static func run(port: Int, send bytes: [UInt8]) async throws -> [UInt8] {
-        try await runBlocking {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
-            defer { close(fd) }
-            var timeout = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw Failure(description: "connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard written > 0 else { throw Failure(description: "send: \(String(cString: strerror(errno)))") }
-                offset += written
-            }
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count > 0 { received += buffer[0..<count]; continue }
-                if count == 0 { return received }
-                if errno == EINTR { continue }
-                if errno == ECONNRESET { return received }
-                throw Failure(description: "recv after \(received.count) bytes: \(String(cString: strerror(errno)))")
-            }
-        }
-    }
 }
