@@ -194,6 +194,62 @@ struct KubeletAcceptanceTests {
         }
     }
 
+    @Test("deleting a pod is graceful as on a real node: Terminating with deletionTimestamp, Killing events, each container's exit in its status (0 Completed on SIGTERM, 137 Error when killed at the grace period), then gone")
+    func gracefulDeletion() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            let deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
+            let polite = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); print('ready', flush=True); time.sleep(600)"
+            let pods = Self.pod("deaf", command: ["python", "-c", deaf], extra: "  terminationGracePeriodSeconds: 2\n") + "\n---\n"
+                + Self.pod("polite", command: ["python", "-c", polite])
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: pods).status == 0)
+            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/deaf", "pod/polite", "--timeout=30s").status == 0)
+            // Both logs say "ready": the SIGTERM handlers are in place.
+            for name in ["deaf", "polite"] {
+                var printed = false
+                for _ in 0..<100 where !printed {
+                    printed = (try await kubectl("logs", name)).stdout.contains("ready")
+                    if !printed { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(printed, "\(name) never printed ready")
+            }
+            let subscription = sim.store.watchFromCurrentState(ResourceCatalog.all[2])
+            defer { subscription.cancel() }
+            let started = ContinuousClock.now
+            #expect(try await kubectl("delete", "pod", "deaf", "polite", "--wait=false").status == 0)
+            // While it terminates the pod is still there, Terminating, with its deletion time.
+            let terminating = try await kubectl("get", "pod", "deaf", "-o", "jsonpath={.metadata.deletionTimestamp} {.metadata.deletionGracePeriodSeconds}")
+            #expect(terminating.stdout.hasSuffix(" 2") && terminating.stdout.count > 10, "\(terminating)")
+            #expect(try await kubectl("get", "pod", "deaf").stdout.contains("Terminating"))
+
+            var lastStatus: [String: JSONValue] = [:]
+            var gone: Set<String> = []
+            for await event in subscription.events {
+                guard let name = event.object.string(at: "metadata", "name"), ["deaf", "polite"].contains(name) else { continue }
+                if event.type == .deleted { gone.insert(name) } else { lastStatus[name] = event.object.value(at: ["status"]) }
+                if gone.count == 2 { break }
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed >= .seconds(2), "the deaf pod went before its grace period: \(elapsed)")
+            let deafState = lastStatus["deaf"]?.value(at: ["containerStatuses"])?.arrayValue?.first?.value(at: ["state", "terminated"])
+            #expect(deafState?["exitCode"]?.intValue == 137, "\(String(describing: lastStatus["deaf"]))")
+            #expect(deafState?["reason"]?.stringValue == "Error")
+            #expect(lastStatus["deaf"]?["phase"]?.stringValue == "Failed")
+            let politeState = lastStatus["polite"]?.value(at: ["containerStatuses"])?.arrayValue?.first?.value(at: ["state", "terminated"])
+            #expect(politeState?["exitCode"]?.intValue == 0, "\(String(describing: lastStatus["polite"]))")
+            #expect(politeState?["reason"]?.stringValue == "Completed")
+            #expect(lastStatus["polite"]?["phase"]?.stringValue == "Succeeded")
+            let killing = try await kubectl("get", "events", "--field-selector", "reason=Killing", "-o", "jsonpath={range .items[*]}{.involvedObject.name}: {.message}{\"\\n\"}{end}")
+            #expect(killing.stdout.contains("deaf: Stopping container main") && killing.stdout.contains("polite: Stopping container main"), "\(killing)")
+            // --force --grace-period=0 removes a terminating pod at once.
+            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("deaf2", command: ["python", "-c", deaf],
+                                                                                          extra: "  terminationGracePeriodSeconds: 30\n")).status == 0)
+            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/deaf2", "--timeout=30s").status == 0)
+            let forced = try await kubectl("delete", "pod", "deaf2", "--force", "--grace-period=0")
+            #expect(forced.status == 0, "\(forced)")
+            #expect(try await kubectl("get", "pod", "deaf2", "--ignore-not-found", "-o", "name").stdout.isEmpty)
+        }
+    }
+
     @Test("stopping the sim stops every pod process, also one that ignores SIGTERM")
     func stopLeavesNothing() async throws {
         let sim = try await SimulatedCluster.start(options: .init(nodes: 2))

@@ -169,7 +169,9 @@ package struct APIRouter: Sendable {
                 if body["orphanDependents"] == .bool(true) { options.propagation = .orphan }
                 options.preconditionUID = body.value(at: ["preconditions", "uid"])?.stringValue
                 options.preconditionResourceVersion = body.value(at: ["preconditions", "resourceVersion"])?.stringValue
+                options.gracePeriodSeconds = body["gracePeriodSeconds"]?.intValue
             }
+            if let grace = request.query["gracePeriodSeconds"].flatMap({ Int($0) }) { options.gracePeriodSeconds = grace }
             if let policy = request.query["propagationPolicy"], let parsed = DeleteOptions.Propagation(rawValue: policy) {
                 options.propagation = parsed
             }

@@ -160,7 +160,8 @@ public final class SimulatedCluster: Sendable {
             }
             let network = try SimNetwork.claim()
             let faults = FaultSwitch(options.faults)
-            let store = ObjectStore(historyLimit: options.historyLimit, serviceAddress: network.serviceAddress)
+            let store = ObjectStore(historyLimit: options.historyLimit, serviceAddress: network.serviceAddress,
+                                    gracefulPodDeletion: options.kubelet == .processes)
             let nodeNames = (0..<options.nodes).map(nodeName)
             let kubernetesIP = try Bootstrap.populate(store, nodeNames: nodeNames, network: network)
             // The server certificate names the `kubernetes` Service too, so in-cluster clients verify it by ClusterIP.

@@ -71,6 +71,10 @@ package final class Kubelet: Sendable {
         await withTaskCancellationHandler {
             for await event in subscription.events {
                 guard let uid = event.object.string(at: "metadata", "uid") else { continue }
+                if event.type != .deleted, event.object.string(at: "metadata", "deletionTimestamp") != nil {
+                    terminate(event.object, uid: uid)
+                    continue
+                }
                 if event.type == .deleted {
                     if let worker = workers.withLock({ $0.removeValue(forKey: uid) }) {
                         let stopping = Task {
@@ -97,6 +101,23 @@ package final class Kubelet: Sendable {
             subscription.cancel()
         }
         await stopAll()
+    }
+
+    /// A pod marked for graceful deletion: its containers are stopped within its grace period (`PodWorker.terminate`),
+    /// then the pod is removed, as the kubelet finishes a deletion with a delete of grace 0.
+    private func terminate(_ pod: JSONValue, uid: String) {
+        guard let worker = workers.withLock({ $0.removeValue(forKey: uid) }) else { return }
+        let grace = Duration.seconds(pod.value(at: ["metadata", "deletionGracePeriodSeconds"])?.intValue ?? 30)
+        let namespace = pod.string(at: "metadata", "namespace"), name = pod.string(at: "metadata", "name") ?? ""
+        let stopping = Task {
+            await worker.terminate(grace: grace)
+            var options = DeleteOptions()
+            options.gracePeriodSeconds = 0
+            options.preconditionUID = uid
+            _ = try? self.store.delete(Self.pods, namespace: namespace, name: name, options: options)
+            self.retiring.withLock { _ = $0.removeValue(forKey: uid) }
+        }
+        retiring.withLock { $0[uid] = stopping }
     }
 
     func stopAll() async {
@@ -207,6 +228,44 @@ package final class PodWorker: Sendable {
 
     func nodeLost() {
         update { $0.nodeLost = true }
+    }
+
+    /// Graceful deletion, as the kubelet does it: the pod's run ends (nothing restarts), a Killing event per running
+    /// container, SIGTERM to every container's main process at once and SIGKILL to its group after `grace` (capped at
+    /// `Settings.maxGrace`); each exit goes into the pod's status as `state.terminated` (0: Completed, else Error; 137
+    /// when killed), and the phase turns terminal, before the kubelet removes the pod.
+    func terminate(grace: Duration) async {
+        let running = task.withLock { $0 }
+        running?.cancel()
+        await running?.value
+        let all = processes.withLock { processes in
+            defer { processes.removeAll() }
+            return processes
+        }
+        for name in all.keys.sorted() {
+            kubelet.events.record(pod, reason: "Killing", message: "Stopping container \(name)", component: "kubelet", host: nodeName,
+                                  fieldPath: "spec.containers{\(name)}")
+        }
+        let bounded = min(grace, kubelet.settings.maxGrace)
+        let exits = await withTaskGroup(of: (String, Int32).self) { group in
+            for (name, process) in all { group.addTask { (name, await process.stop(grace: bounded)) } }
+            var codes: [String: Int32] = [:]
+            for await (name, code) in group { codes[name] = code }
+            return codes
+        }
+        let finished = ObjectStore.now()
+        update { model in
+            model.deleted = true
+            for index in model.containers.indices {
+                guard let code = exits[model.containers[index].name] else { continue }
+                var startedAt = finished
+                if case .running(let started) = model.containers[index].state { startedAt = started }
+                model.containers[index].state = .terminated(.init(exitCode: code, reason: code == 0 ? "Completed" : "Error", message: nil,
+                                                                  startedAt: startedAt, finishedAt: finished))
+                model.containers[index].ready = false
+            }
+        }
+        await stop(grace: .zero)  // what is left: execs, stubs, the pod's address and directories
     }
 
     /// Stops the pod: the run ends, every process gets SIGTERM and, after the grace period, SIGKILL.

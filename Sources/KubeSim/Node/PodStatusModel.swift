@@ -45,6 +45,9 @@ package struct PodStatusModel: Sendable {
     var conditions: [(type: String, condition: Condition)] = []
     /// Set when the node this pod runs on stopped reporting (a fault): every container counts as not ready.
     var nodeLost = false
+    /// The pod is being deleted: once every container has terminated, its phase is terminal whatever the restart
+    /// policy (Succeeded when all exited 0, else Failed), as the kubelet reports a deleted pod's end.
+    var deleted = false
 
     init(initContainers: [Container], containers: [Container]) {
         self.initContainers = initContainers
@@ -80,7 +83,7 @@ package struct PodStatusModel: Sendable {
         let states = containers.map(\.state)
         let running = states.contains { if case .running = $0 { return true } else { return false } }
         let allTerminated = !states.isEmpty && states.allSatisfy { if case .terminated = $0 { return true } else { return false } }
-        if allTerminated && restartPolicy != "Always" {
+        if allTerminated && (restartPolicy != "Always" || deleted) {
             let failed = states.contains { if case .terminated(let t) = $0 { return t.exitCode != 0 } else { return false } }
             phase = failed ? "Failed" : "Succeeded"
         } else if running || containers.contains(where: { $0.restartCount > 0 }) {

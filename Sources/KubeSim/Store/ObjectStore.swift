@@ -21,6 +21,8 @@ public struct DeleteOptions: Sendable {
     public var propagation: Propagation = .background
     public var preconditionUID: String?
     public var preconditionResourceVersion: String?
+    /// `gracePeriodSeconds` of the request; nil takes the pod's `terminationGracePeriodSeconds`.
+    public var gracePeriodSeconds: Int?
     public init() {}
 }
 
@@ -59,9 +61,16 @@ public final class ObjectStore: Sendable {
     /// ServiceAccount tokens the kubelet mounts and the API server accepts.
     public let serviceAccountTokens = ServiceAccountTokens()
 
-    public init(historyLimit: Int = 5000, serviceAddress: @escaping @Sendable (Int) -> String = { n in "10.96.\(n / 250).\(n % 250 + 1)" }) {
+    /// Pods are deleted as the API server does when a kubelet runs them: a bound, running pod only gets
+    /// `deletionTimestamp` (now + grace) and `deletionGracePeriodSeconds`, and the kubelet removes it (a delete with
+    /// grace 0) once its containers stopped. Off when no kubelet would ever finish the deletion.
+    public let gracefulPodDeletion: Bool
+
+    public init(historyLimit: Int = 5000, serviceAddress: @escaping @Sendable (Int) -> String = { n in "10.96.\(n / 250).\(n % 250 + 1)" },
+                gracefulPodDeletion: Bool = false) {
         self.historyLimit = historyLimit
         self.serviceAddress = serviceAddress
+        self.gracefulPodDeletion = gracefulPodDeletion
     }
 
     public var currentResourceVersion: Int { state.withLock { $0.resourceVersion } }
@@ -217,8 +226,32 @@ public final class ObjectStore: Sendable {
                 Self.record(.modified, resource, object, previous: previous, state: &state, limit: historyLimit)
                 return object
             }
+            // A second delete of a terminating pod changes nothing, unless it asks for grace 0 (`--force`).
+            if gracefulPodDeletion, resource.plural == "pods", stored.value.string(at: "metadata", "deletionTimestamp") != nil,
+               (options.gracePeriodSeconds ?? 1) > 0 {
+                return stored.value
+            }
+            if gracefulPodDeletion, resource.plural == "pods", let terminating = Self.beginTermination(stored, options: options) {
+                let previous = stored.value
+                let object = Self.commit(terminating, resource: resource, owners: stored.owners, state: &state)
+                Self.record(.modified, resource, object, previous: previous, state: &state, limit: historyLimit)
+                return object
+            }
             return Self.remove(resource, stored.value, propagation: options.propagation, state: &state, limit: historyLimit)
         }
+    }
+
+    /// The pod marked for graceful deletion, or nil when it goes at once: grace 0, not bound to a node, or already
+    /// finished (Succeeded/Failed).
+    private static func beginTermination(_ stored: Stored, options: DeleteOptions) -> JSONValue? {
+        let pod = stored.value
+        let grace = options.gracePeriodSeconds ?? pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30
+        guard grace > 0, !(pod.string(at: "spec", "nodeName") ?? "").isEmpty,
+              !["Succeeded", "Failed"].contains(pod.string(at: "status", "phase") ?? "") else { return nil }
+        var marked = pod
+        marked.set(["metadata", "deletionTimestamp"], to: .string(timestamp(Date().addingTimeInterval(TimeInterval(grace)))))
+        marked.set(["metadata", "deletionGracePeriodSeconds"], to: .number(Double(grace)))
+        return marked
     }
 
     /// Deletes everything in a Terminating namespace, then the namespace itself.
