@@ -73,8 +73,11 @@ struct PatternOptions: ParsableArguments {
     @Flag(help: "Skip stopping the app and watching every Redis key expire (saves up to 2 × TTL + 10 s).")
     var skipExpiry = false
 
-    @Flag(help: "Skip the lifecycle phase (TTIN, TTOU and HUP sent to the gunicorn master through exec, and what each must show).")
+    @Flag(help: "Skip the lifecycle phase (TTIN, TTOU, HUP and USR1 to the gunicorn master, QUIT and ABRT to a worker, through exec, and what each must show; then the graceful delete of one pod).")
     var skipLifecycle = false
+
+    @Flag(help: "Skip the end of the lifecycle phase that deletes one app pod: its Terminating state, each container's exit on SIGTERM within its grace period, and the controller's replacement Ready and serving.")
+    var skipShutdown = false
 
     @Option(help: ArgumentHelp("How many app pods the lifecycle phase signals (one after the other).", valueName: "n"))
     var lifecyclePods = 1
@@ -206,6 +209,7 @@ struct PatternOptions: ParsableArguments {
             options.fixedNodePorts = fixedNodePorts
             options.redisAccess = redisAccess
             options.lifecycle = !skipLifecycle
+            options.shutdown = !skipShutdown
             options.lifecyclePods = lifecyclePods
             options.endpointDiscovery = endpointDiscovery
             let progress = Progress(enabled: output.output == .text && !output.quiet, live: isatty(STDOUT_FILENO) == 1)

@@ -120,8 +120,10 @@ extension PatternRun {
         // Workers the lifecycle's signals left hung until gunicorn killed them: the keys they were writing may lack a
         // TTL, which the Redis phases then attribute to them instead of failing the exporter's TTL handling.
         var hungWorkers: [Lifecycle.HungWorker] = []
+        // The pods the Redis phases audit: with the shutdown check, the deleted pod's keys and its replacement's.
+        var redisTargets = podTargets
         if options.lifecycle {
-            hungWorkers = try await phase("lifecycle", &report) { () -> ([Lifecycle.HungWorker], [Finding]) in
+            let (hung, replacement) = try await phase("lifecycle", &report) { () -> (([Lifecycle.HungWorker], PodTarget?), [Finding]) in
                 let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app",
                                           seriesExpire: exporter?.mode != .multiprocess)
                 var findings: [Finding] = []
@@ -131,8 +133,14 @@ extension PatternRun {
                     findings += outcome.findings
                     hung += outcome.hungWorkers
                 }
-                return (hung, findings)
+                // Last, as it ends the pod the signals went to: a graceful delete and the controller's replacement.
+                guard self.options.shutdown, let first = podTargets.first else { return ((hung, nil), findings) }
+                let shutdown = await Shutdown(api: self.api, namespace: applied.namespace, timeout: self.options.timeout)
+                    .run(first, selector: applied.appSelector) { name in try await self.targets(applied).first { $0.pod == name } }
+                return ((hung, shutdown.replacement), findings + shutdown.findings)
             }
+            hungWorkers = hung
+            if let replacement { redisTargets.append(replacement) }
         }
 
         if let exporter, exporter.mode == .multiprocess {
@@ -144,11 +152,11 @@ extension PatternRun {
         let reached = try await withRedis(applied) { endpoint, via in
             try await phase("redis", &report) { () -> ((), [Finding]) in
                 let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
-                return ((), [reached] + (try await self.redisAudit(podTargets, endpoint: endpoint, killedWriters: hungWorkers)))
+                return ((), [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: hungWorkers)))
             }
             guard options.observeExpiry else { return }
             try await phase("expiry", &report) { () -> ((), [Finding]) in
-                ((), try await self.redisExpiry(podTargets, applied: applied, endpoint: endpoint, killedWriters: hungWorkers))
+                ((), try await self.redisExpiry(redisTargets, applied: applied, endpoint: endpoint, killedWriters: hungWorkers))
             }
         }
         if reached == nil {

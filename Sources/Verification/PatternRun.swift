@@ -52,6 +52,9 @@ public struct PatternRun: Sendable {
         /// (`Lifecycle`).
         public var lifecycle: Bool = true
         public var lifecyclePods: Int = 1
+        /// At the end of the lifecycle phase, delete the first app pod and check its graceful end and its
+        /// replacement (`Shutdown`).
+        public var shutdown: Bool = true
         /// Keep the manifests' fixed nodePorts (see `ManifestPreparation.stripNodePorts`).
         public var fixedNodePorts: Bool = false
         /// How each pod's metrics and app endpoints are found (`--metrics-port`, `--app-port`, `--path`, …).

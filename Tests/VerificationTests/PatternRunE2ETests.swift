@@ -2,6 +2,7 @@ import Findings
 import Foundation
 import KVerifyTestSupport
 import KubeClient
+import KubeModel
 import KubeSim
 import SimFaults
 import SimStore
@@ -54,10 +55,42 @@ extension SimRuns {
             #expect(outcome.findings("rollout.nodes-covered").map(\.observed) == ["2 nodes, one Ready pod each"])
             #expect(outcome.findings("node.metrics").map(\.subject) == ["node/kverify-sim-worker", "node/kverify-sim-worker2"])
             #expect(outcome.findings("traffic.requests").map(\.observed) == ["10 of 10 answered", "10 of 10 answered"])
-            #expect(outcome.findings("redis.ttl.missing").count == 2)
+            // The graceful delete of one pod: Terminating, every container exits cleanly, the replacement serves and is
+            // audited with the others (three prefixes: two pods and the replacement).
+            #expect(outcome.findings(Shutdown.terminatingCheck).map(\.status) == [.pass])
+            #expect(outcome.findings(Shutdown.exitCheck).map(\.status) == [.pass, .pass], "\(outcome.findings(Shutdown.exitCheck))")
+            #expect(outcome.findings(Shutdown.replacementCheck).map(\.status) == [.pass])
+            #expect(outcome.findings("redis.ttl.missing").count == 3)
             #expect(outcome.findings("redis.expiry.all-expired").allSatisfy { $0.status == .pass })
-            #expect(outcome.findings("redis.expiry.all-expired").count == 2)
+            #expect(outcome.findings("redis.expiry.all-expired").count == 3)
             #expect(outcome.result.report.phases.map(\.name) == ["exporter", "preflight", "apply", "wait", "traffic", "scrape", "workers", "logs", "lifecycle", "redis", "expiry", "cleanup"])
+            #expect(!outcome.namespaceLeft)
+        }
+
+        @Test("a container that ignores SIGTERM fails the graceful delete: killed at the end of its grace period (137), named with its last log lines; the replacement still verifies")
+        func shutdownIgnoringSIGTERM() async throws {
+            let outcome = try await run(.daemonset) { options in
+                options.observeExpiry = false
+                guard let index = options.manifests.firstIndex(where: { $0.kind == "DaemonSet" }) else { return }
+                var object = options.manifests[index].object
+                var containers = object.value(at: ["spec", "template", "spec", "containers"])?.arrayValue ?? []
+                containers.append(["name": "log-shipper", "image": "busybox:1.36",
+                                   "command": ["sh", "-c", "trap 'echo got SIGTERM, still shipping' TERM; while true; do echo shipping logs; sleep 1; done"]])
+                object.set(["spec", "template", "spec", "containers"], to: .array(containers))
+                object.set(["spec", "template", "spec", "terminationGracePeriodSeconds"], to: 3)
+                options.manifests[index].object = object
+            }
+            let exits = outcome.findings(Shutdown.exitCheck)
+            let shipper = try #require(exits.first { $0.subject.hasSuffix("container/log-shipper") }, "\(exits)")
+            #expect(shipper.status == .fail)
+            #expect(shipper.observed?.hasPrefix("killed at the end of its grace period (exit 137") == true, "\(shipper)")
+            #expect(shipper.detail?.contains("last log lines: ") == true && shipper.detail?.contains("shipping logs") == true, "\(shipper)")
+            // The exporter's own containers stop cleanly on SIGTERM.
+            #expect(exits.filter { !$0.subject.hasSuffix("container/log-shipper") }.allSatisfy { $0.status == .pass }, "\(exits)")
+            #expect(outcome.findings(Shutdown.terminatingCheck).first?.observed?.hasPrefix("Terminating with a 3 s grace period") == true)
+            #expect(outcome.findings(Shutdown.replacementCheck).map(\.status) == [.pass], "\(outcome.findings(Shutdown.replacementCheck))")
+            #expect(outcome.failed.map(\.checkID) == [Shutdown.exitCheck], "\(outcome.failed)")
+            #expect(outcome.result.report.exitStatus == .checkFailed)
             #expect(!outcome.namespaceLeft)
         }
 

@@ -1,0 +1,202 @@
+import Findings
+import Foundation
+import KubeClient
+import KubeModel
+import Processes
+import PromText
+
+/// Graceful shutdown as Kubernetes does it, on one app pod (the end of the lifecycle phase): the pod is deleted with
+/// its own `terminationGracePeriodSeconds`, and its end is watched —
+///
+/// - `lifecycle.shutdown.terminating`: the API server marked it Terminating (`deletionTimestamp`) before it went;
+/// - `lifecycle.shutdown.exit`, per container: how it ended, from the last status the kubelet wrote. Exit 0, or 143
+///   (ended by the SIGTERM itself, a process without a handler), is a clean stop; 137 means it was killed at the
+///   end of its grace period (it ignored SIGTERM or took too long) — a failure with its last log lines; another
+///   code is a failure too. No terminated state seen before the pod went (a kubelet may skip the last status
+///   write) is a warning;
+/// - `lifecycle.shutdown.replacement`: the controller's new pod (DaemonSet: on the same node; Deployment: anywhere)
+///   becomes Ready, answers a request and serves `/metrics`; it joins the pods the Redis phases audit.
+///
+/// Timings are measured, not judged: delete → gone, delete → replacement Ready.
+public struct Shutdown: Sendable {
+    public static let terminatingCheck = "lifecycle.shutdown.terminating"
+    public static let exitCheck = "lifecycle.shutdown.exit"
+    public static let replacementCheck = "lifecycle.shutdown.replacement"
+
+    public var api: any KubeAPI
+    public var namespace: String
+    /// Bounds the wait for the pod to go (on top of its grace period) and for its replacement to be Ready.
+    public var timeout: Duration
+
+    public init(api: any KubeAPI, namespace: String, timeout: Duration = .seconds(120)) {
+        self.api = api
+        self.namespace = namespace
+        self.timeout = timeout
+    }
+
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Deletes `target`'s pod and checks its end and its replacement. `replacementTarget` finds the new pod's
+    /// endpoints (as `PatternRun.targets` does); the replacement is returned for the later phases.
+    public func run(_ target: PodTarget, selector: String, replacementTarget: @Sendable (String) async throws -> PodTarget?)
+        async -> (findings: [Finding], replacement: PodTarget?)
+    {
+        var findings: [Finding] = []
+        let start = ContinuousClock.now
+        let ended: Ending
+        do {
+            ended = try await deleteAndFollow(target)
+        } catch {
+            return ([target.scope(.fail(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "the pod deleted and gone",
+                                        observed: "\(error)"))], nil)
+        }
+        let gone = ContinuousClock.now - start
+        findings.append(target.scope(ended.terminating
+            ? .pass(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "Terminating (deletionTimestamp) before it goes",
+                    observed: "Terminating with a \(ended.grace) s grace period; gone \(Lifecycle.seconds(gone)) after the delete")
+            : .warn(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "Terminating (deletionTimestamp) before it goes",
+                    observed: "went without a Terminating state (gone \(Lifecycle.seconds(gone)) after the delete)",
+                    detail: "the API server removed it at once: no grace period, so no graceful shutdown to observe")))
+        for container in ended.containers {
+            findings.append(target.scope(exitFinding(container, grace: ended.grace, logs: ended.logs[container.name])))
+        }
+
+        // The replacement, as the controller makes it.
+        let replacementStart = ContinuousClock.now
+        do {
+            let name = try await waitForReplacement(of: target, selector: selector)
+            guard let replacement = try await replacementTarget(name) else { throw Failed(description: "pod \(name) vanished") }
+            let lifecycle = Lifecycle(api: api, namespace: namespace)
+            await lifecycle.traffic(replacement, requests: 4)
+            let exposition = try await lifecycle.scrape(replacement)
+            let ready = ContinuousClock.now - replacementStart
+            findings.append(replacement.scope(.pass(Self.replacementCheck, subject: "pod/\(replacement.pod)",
+                expected: "a replacement pod Ready, answering requests and serving /metrics",
+                observed: "replaces \(target.pod); Ready \(Lifecycle.seconds(ready)) after the old pod went; /metrics serves "
+                    + "\(exposition.families.count) families")))
+            return (findings, replacement)
+        } catch {
+            findings.append(target.scope(.fail(Self.replacementCheck, subject: "pod/\(target.pod)",
+                expected: "a replacement pod Ready, answering requests and serving /metrics", observed: "\(error)")))
+            return (findings, nil)
+        }
+    }
+
+    /// How the deleted pod ended.
+    struct Ending {
+        var terminating = false
+        var grace = 30
+        var containers: [ContainerEnd] = []
+        var logs: [String: String] = [:]
+    }
+
+    struct ContainerEnd {
+        var name: String
+        var exitCode: Int?
+        var reason: String?
+    }
+
+    func exitFinding(_ container: ContainerEnd, grace: Int, logs: String?) -> Finding {
+        let subject = "container/\(container.name)"
+        let expected = "exits on SIGTERM within its \(grace) s grace period (exit 0, or 143 for the SIGTERM itself)"
+        guard let code = container.exitCode else {
+            return .warn(Self.exitCheck, subject: subject, expected: expected, observed: "no terminated state seen before the pod went",
+                         detail: "the kubelet's last status write may not reach watchers before the pod is removed")
+        }
+        let tail = logs.map { text in
+            "; last log lines: " + text.split(separator: "\n", omittingEmptySubsequences: false).suffix(10).joined(separator: " | ")
+        } ?? ""
+        switch code {
+        case 0, 143:
+            return .pass(Self.exitCheck, subject: subject, expected: expected, observed: "exit \(code) (\(container.reason ?? "?"))")
+        case 137:
+            return .fail(Self.exitCheck, subject: subject, expected: expected,
+                         observed: "killed at the end of its grace period (exit 137, \(container.reason ?? "?"))",
+                         detail: "it ignored SIGTERM or needed longer than terminationGracePeriodSeconds\(tail)")
+        default:
+            return .fail(Self.exitCheck, subject: subject, expected: expected, observed: "exit \(code) (\(container.reason ?? "?")) on SIGTERM",
+                         detail: "a non-zero exit on SIGTERM is an unclean stop\(tail)")
+        }
+    }
+
+    /// Deletes the pod and follows it until it is gone: whether it turned Terminating, each container's last state,
+    /// and its logs while they could still be read.
+    private func deleteAndFollow(_ target: PodTarget) async throws -> Ending {
+        let pod = try decodeObject(JSONValue.self, try await api.get(.pods, name: target.pod, namespace: namespace), what: "pod \(target.pod)")
+        let uid = pod.string(at: "metadata", "uid")
+        var ending = Ending()
+        ending.grace = pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30
+        let names = (pod.value(at: ["spec", "containers"])?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        ending.containers = names.map { ContainerEnd(name: $0) }
+        let api = self.api, namespace = self.namespace, initial = ending
+        let timeout = KubeError(.timedOut, "pod \(target.pod) still exists \(timeout) after its \(ending.grace) s grace period")
+        return try await withDeadline(.seconds(ending.grace) + self.timeout, onTimeout: { timeout }) {
+            var current = initial
+            let updates = api.retryingWatch(.pods, namespace: namespace, options: ListOptions(fieldSelector: "metadata.name=\(target.pod)"))
+            var deleted = false
+            for try await update in updates {
+                let objects: [Data]
+                switch update.type {
+                case .synced:
+                    objects = update.snapshot
+                    if !deleted {
+                        deleted = true
+                        try await api.delete(.pods, name: target.pod, namespace: namespace, propagation: .background)
+                    }
+                    if objects.isEmpty { return current }
+                case .added, .modified:
+                    objects = update.object.map { [$0] } ?? []
+                case .deleted:
+                    return current
+                }
+                for data in objects {
+                    guard let object = try? JSONDecoder().decode(JSONValue.self, from: data), object.string(at: "metadata", "uid") == uid else { continue }
+                    if object.string(at: "metadata", "deletionTimestamp") != nil {
+                        if !current.terminating {
+                            // Logs while the containers still run; read again once they ended, if the pod is still there.
+                            current.logs = await Self.logs(api, pod: target.pod, namespace: namespace, containers: names)
+                        }
+                        current.terminating = true
+                    }
+                    for status in object.value(at: ["status", "containerStatuses"])?.arrayValue ?? [] {
+                        guard let name = status["name"]?.stringValue, let index = current.containers.firstIndex(where: { $0.name == name }),
+                              let terminated = status.value(at: ["state", "terminated"]) else { continue }
+                        if current.containers[index].exitCode == nil {
+                            let later = await Self.logs(api, pod: target.pod, namespace: namespace, containers: [name])
+                            current.logs.merge(later) { _, new in new }
+                        }
+                        current.containers[index].exitCode = terminated["exitCode"]?.intValue
+                        current.containers[index].reason = terminated["reason"]?.stringValue
+                    }
+                }
+            }
+            return current
+        }
+    }
+
+    private static func logs(_ api: any KubeAPI, pod: String, namespace: String, containers: [String]) async -> [String: String] {
+        var logs: [String: String] = [:]
+        for container in containers {
+            if let text = try? await api.logs(pod: pod, namespace: namespace, container: container, tailLines: 20) { logs[container] = text }
+        }
+        return logs
+    }
+
+    /// The controller's new pod for `target`: another name, not terminating, Ready, on the same node (a DaemonSet
+    /// recreates its pod there; the sidecar Deployment's spread constraint puts the replacement where one is missing).
+    private func waitForReplacement(of target: PodTarget, selector: String) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        var seen = "no pod"
+        while ContinuousClock.now < deadline {
+            let pods = try await api.list(Pod.self, namespace: namespace, options: ListOptions(labelSelector: selector))
+                .filter { $0.metadata.name != target.pod && $0.metadata.deletionTimestamp == nil }
+            let ready = pods.filter(\.isReady)
+            if let same = ready.first(where: { $0.spec?.nodeName == target.node })?.metadata.name { return same }
+            seen = pods.isEmpty ? "no new pod" : "\(pods.count) new pod(s), \(ready.count) Ready, none on node \(target.node)"
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw Failed(description: "no Ready replacement on node \(target.node) within \(timeout): \(seen)")
+    }
+}
