@@ -61,7 +61,9 @@ enum PatternDiscussion {
           logs       every container's log scanned for the exporter's failure messages ('skipping metrics server', …); \
         a container restarted since Ready fails pods.stable
           lifecycle  through exec into the gunicorn container: TTIN, TTOU, HUP, USR1 to the master, QUIT and ABRT to \
-        a worker, each with the process and /metrics changes it implies (--skip-lifecycle, --lifecycle-pods)
+        a worker, each with the process and /metrics changes it implies (--skip-lifecycle, --lifecycle-pods); then \
+        that pod is deleted gracefully: Terminating, every container exits on SIGTERM within its grace period \
+        (137, killed at its end, fails), the controller's replacement Ready and serving (--skip-shutdown)
           redis      the keys of every pod (its REDIS_KEY_PREFIX; a shared prefix once) audited over a NodePort on a \
         node's InternalIP (or --redis-addr), with the exporter's REDIS_PASSWORD and REDIS_DB: TTL set and ≤ \
         --redis-ttl, layout, metric/meta pairs. Not in multiprocess mode

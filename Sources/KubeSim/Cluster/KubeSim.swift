@@ -50,7 +50,9 @@
 ///   readiness, liveness and startup probes really executed; exits restart with 10 s → 5 min back-off
 ///   (CrashLoopBackOff, restartCount, lastState.terminated); images without an entry fail to pull (ErrImagePull →
 ///   ImagePullBackOff); a missing executable is StartError (exit 128); stdout/stderr go to `pods/log` (with
-///   `previous`); deletion sends SIGTERM to the process group, then SIGKILL after the grace period (capped at 10 s).
+///   `previous`); a pod deleted through the API turns Terminating (`deletionTimestamp`), its containers get SIGTERM,
+///   then SIGKILL after the grace period (capped at 10 s), their exits land in `state.terminated`, and the kubelet
+///   removes the pod; namespace and cascade deletions remove at once and stop the processes the same way.
 ///   Events: Scheduled, Pulled, Created, Started, Unhealthy, Killing, BackOff, Failed.
 ///
 /// ## Streaming (kubectl 1.32's default WebSocket transports)
