@@ -140,7 +140,8 @@ extension PatternRun {
                 return ((hung, shutdown.replacement), findings + shutdown.findings)
             }
             hungWorkers = hung
-            if let replacement { redisTargets.append(replacement) }
+            // Under a prefix every pod shares, the replacement's keys are audited with the rest already.
+            if let replacement, !redisTargets.contains(where: { $0.keyPrefix == replacement.keyPrefix }) { redisTargets.append(replacement) }
         }
 
         if let exporter, exporter.mode == .multiprocess {
