@@ -174,8 +174,12 @@ public struct Lifecycle: Sendable {
                     + (comparison.expired > 0 ? " (\(comparison.expired) series expired meanwhile)" : "")
                     + "; hup \(Self.number(counter.before)) → \(Self.number(counter.after))")))
         } catch {
-            findings.append(target.scope(.fail(Self.hupCheck, subject: subject, expected: "SIGHUP replaces every worker with a new process that serves",
-                                               observed: "\(error)")))
+            // Whether the master registered the reload at all: its counter is the series a dropped reload leaves unmoved.
+            let counted = (try? await scrape(target)).map { Self.restartCounts($0)["hup"] ?? 0 }
+            let series = counted.map { "; \(Self.masterRestartFamily){reason=\"hup\"} \($0 == 0 ? "absent" : "at \(Self.number($0))")" } ?? ""
+            findings.append(target.scope(.fail(Self.hupCheck, subject: subject,
+                                               expected: "SIGHUP replaces every worker with a new process that serves; \(Self.masterRestartFamily){reason=\"hup\"} grows",
+                                               observed: "\(error)\(series)")))
         }
 
         // USR1: the master reopens its log files and passes the signal on; no worker is replaced.

@@ -14,6 +14,30 @@ struct ExporterModeCommandTests {
         findings.filter { $0["checkID"] as? String == check }
     }
 
+    /// The chart-mode runs above skip the lifecycle phase; this one runs it where the exporter's storage differs.
+    @Test("the lifecycle phase (signals, then the graceful delete) holds in embedded and multiprocess mode", arguments: ["embedded", "multiprocess"])
+    func lifecycleModes(mode: String) async throws {
+        let chart = RepositoryPaths.root.appendingPathComponent("charts/kverify-demo").path
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "--chart", chart, "--set", "exporter.mode=\(mode)", "--skip-expiry",
+                                            "--output", "json"], timeout: .seconds(300))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let findings = try Self.findings(run)
+        for check in ["lifecycle.master", "lifecycle.ttin", "lifecycle.ttou", "lifecycle.hup", "lifecycle.usr1", "lifecycle.shutdown.terminating",
+                      "lifecycle.shutdown.replacement"] {
+            #expect(Self.with(findings, check).compactMap { $0["status"] as? String } == ["pass"], "\(check): \(Self.with(findings, check))")
+        }
+        // QUIT and ABRT: a pass, or the exporter's handler deadlock named (Lifecycle.workerSignal).
+        for check in ["lifecycle.quit", "lifecycle.abort"] {
+            let found = Self.with(findings, check)
+            #expect(found.count == 1 && (found[0]["status"] as? String == "pass"
+                || (found[0]["observed"] as? String)?.contains("WORKER TIMEOUT (pid:") == true), "\(found)")
+        }
+        // One container in these modes: the master serves /metrics itself.
+        let exits = Self.with(findings, "lifecycle.shutdown.exit")
+        #expect(exits.compactMap { $0["status"] as? String } == ["pass"], "\(exits)")
+        #expect((exits.first?["subject"] as? String)?.hasSuffix("container/app") == true)
+    }
+
     @Test("--chart --set exporter.mode=M verifies every mode in both patterns, with the checks of that mode", arguments: [
         ("daemonset", "sidecar"), ("daemonset", "embedded"), ("daemonset", "multiprocess"), ("daemonset", "yaml"),
         ("sidecar", "sidecar"), ("sidecar", "embedded"), ("sidecar", "multiprocess"), ("sidecar", "yaml"),

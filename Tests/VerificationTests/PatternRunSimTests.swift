@@ -81,6 +81,31 @@ extension SimRuns {
             }
         }
 
+        @Test("lifecycle: a master that drops reloads (the demo app's DEMO_FAULT=drop-hup ignores SIGHUP) fails lifecycle.hup naming the signal and the unmoved hup counter; the other signals still pass")
+        func droppedReload() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+                let api = try SimSupport.api(sim)
+                var options = PatternRun.Options(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
+                                                 runID: "drop01", timeout: .seconds(120), requestsPerPod: 5)
+                options.environment = [.init(container: "app", name: "DEMO_FAULT", value: "drop-hup")]
+                let run = PatternRun(api: api, options: options)
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                #expect(try await run.wait(applied).result == .ready)
+                let target = try #require(try await run.targets(applied).first)
+                let findings = await Lifecycle(api: api, namespace: applied.namespace, timeout: .seconds(8)).run(target).findings
+                let hup = try #require(findings.first { $0.checkID == Lifecycle.hupCheck })
+                #expect(hup.status == .fail)
+                #expect(hup.expected?.hasPrefix("SIGHUP replaces every worker") == true)
+                #expect(hup.observed?.contains("waited 8.0 seconds for the master's children to be 2 workers, none of") == true, "\(hup)")
+                #expect(hup.observed?.hasSuffix("gunicorn_master_worker_restart_total{reason=\"hup\"} absent") == true, "\(hup)")
+                for check in [Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.usr1Check] {
+                    #expect(findings.first { $0.checkID == check }?.status == .pass, "\(check): \(findings)")
+                }
+                #expect(await run.cleanup().status == .pass)
+            }
+        }
+
         /// The exporter's worker signal handlers write metrics through the Redis client while the interrupted request
         /// may hold its lock: under steady load, one worker, SIGQUIT usually hangs the worker until gunicorn's timeout
         /// (8 of 10 signals in a local run). kverify must name that, and must not blame the exporter's TTL handling for

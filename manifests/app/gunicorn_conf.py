@@ -51,3 +51,14 @@ when_ready = {
     "multiprocess": default_when_ready,
     "default": default_when_ready,
 }[_mode]
+
+# DEMO_FAULT=drop-hup: a demo app whose master drops reloads (SIGHUP ignored once it is ready), for kverify's own
+# fault tests of the lifecycle phase. Not set by any bundled manifest.
+if os.environ.get("DEMO_FAULT") == "drop-hup":
+    import signal
+
+    _ready = when_ready
+
+    def when_ready(server):
+        _ready(server)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
