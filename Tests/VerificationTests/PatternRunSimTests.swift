@@ -106,6 +106,29 @@ extension SimRuns {
             }
         }
 
+        @Test("lifecycle: an app whose reload resets its counters (DEMO_FAULT=reset-on-hup) fails lifecycle.hup naming the series that went backwards")
+        func counterResetOnReload() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+                let api = try SimSupport.api(sim)
+                var options = PatternRun.Options(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
+                                                 runID: "reset01", timeout: .seconds(120), requestsPerPod: 5)
+                options.environment = [.init(container: "app", name: "DEMO_FAULT", value: "reset-on-hup")]
+                let run = PatternRun(api: api, options: options)
+                try await run.createNamespace()
+                let applied = try await run.apply()
+                #expect(try await run.wait(applied).result == .ready)
+                let target = try #require(try await run.targets(applied).first)
+                _ = await run.traffic([target])
+                let findings = await Lifecycle(api: api, namespace: applied.namespace, timeout: .seconds(30)).run(target).findings
+                let hup = try #require(findings.first { $0.checkID == Lifecycle.hupCheck })
+                #expect(hup.status == .fail)
+                #expect(hup.observed?.hasPrefix("counters went backwards across the reload: ") == true, "\(hup)")
+                #expect(hup.observed?.contains("gunicorn_worker_requests_total{") == true && hup.observed?.contains(" → 0") == true, "\(hup)")
+                #expect(findings.first { $0.checkID == Lifecycle.ttinCheck }?.status == .pass)
+                #expect(await run.cleanup().status == .pass)
+            }
+        }
+
         /// The exporter's worker signal handlers write metrics through the Redis client while the interrupted request
         /// may hold its lock: under steady load, one worker, SIGQUIT usually hangs the worker until gunicorn's timeout
         /// (8 of 10 signals in a local run). kverify must name that, and must not blame the exporter's TTL handling for

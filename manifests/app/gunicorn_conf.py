@@ -62,3 +62,16 @@ if os.environ.get("DEMO_FAULT") == "drop-hup":
     def when_ready(server):
         _ready(server)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+# DEMO_FAULT=reset-on-hup: a demo app whose reload resets every counter it stored in Redis to 0 (what an exporter
+# that loses its counters on HUP shows Prometheus), for kverify's fault tests. Not set by any bundled manifest.
+if os.environ.get("DEMO_FAULT") == "reset-on-hup":
+
+    def on_reload(server):
+        import redis
+
+        client = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=int(os.environ.get("REDIS_PORT", "6379")),
+                             password=os.environ.get("REDIS_PASSWORD") or None, db=int(os.environ.get("REDIS_DB", "0")))
+        prefix = os.environ.get("REDIS_KEY_PREFIX", "gunicorn").rstrip(":")
+        for key in client.scan_iter(match=f"{prefix}:counter:*:metric:*"):
+            client.hset(key, "value", 0)
