@@ -122,8 +122,9 @@ extension PatternRun {
         var hungWorkers: [Lifecycle.HungWorker] = []
         // The pods the Redis phases audit: with the shutdown check, the deleted pod's keys and its replacement's.
         var redisTargets = podTargets
+        var deleted: (target: PodTarget, goneAt: ContinuousClock.Instant)?
         if options.lifecycle {
-            let (hung, replacement) = try await phase("lifecycle", &report) { () -> (([Lifecycle.HungWorker], PodTarget?), [Finding]) in
+            let (hung, shutdown) = try await phase("lifecycle", &report) { () -> (([Lifecycle.HungWorker], Shutdown.Outcome?), [Finding]) in
                 let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app",
                                           seriesExpire: exporter?.mode != .multiprocess)
                 var findings: [Finding] = []
@@ -137,9 +138,11 @@ extension PatternRun {
                 guard self.options.shutdown, let first = podTargets.first else { return ((hung, nil), findings) }
                 let shutdown = await Shutdown(api: self.api, namespace: applied.namespace, timeout: self.options.timeout)
                     .run(first, selector: applied.appSelector) { name in try await self.targets(applied).first { $0.pod == name } }
-                return ((hung, shutdown.replacement), findings + shutdown.findings)
+                return ((hung, shutdown), findings + shutdown.findings)
             }
             hungWorkers = hung
+            deleted = shutdown?.deleted
+            let replacement = shutdown?.replacement
             // Under a prefix every pod shares, the replacement's keys are audited with the rest already.
             if let replacement, !redisTargets.contains(where: { $0.keyPrefix == replacement.keyPrefix }) { redisTargets.append(replacement) }
         }
@@ -153,7 +156,14 @@ extension PatternRun {
         let reached = try await withRedis(applied) { endpoint, via in
             try await phase("redis", &report) { () -> ((), [Finding]) in
                 let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
-                return ((), [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: hungWorkers)))
+                var findings = [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: hungWorkers))
+                // The pod the shutdown check deleted, under a prefix of its own: its keys are no longer written.
+                if let deleted, let prefix = deleted.target.keyPrefix, redisTargets.filter({ $0.keyPrefix == prefix }).count == 1 {
+                    let left = try await self.redisCheck(endpoint).keysLeft(prefix: prefix)
+                    findings.append(Shutdown.keysFinding(deleted.target, goneAt: deleted.goneAt, ttlSeconds: self.options.redisTTLSeconds,
+                                                         alive: left.alive, longestMilliseconds: left.longestMilliseconds))
+                }
+                return ((), findings)
             }
             guard options.observeExpiry else { return }
             try await phase("expiry", &report) { () -> ((), [Finding]) in

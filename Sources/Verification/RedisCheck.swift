@@ -90,6 +90,15 @@ public struct RedisCheck: Sendable {
         return groups
     }
 
+    /// How many keys are left under `prefix`, and the longest remaining TTL among them (one pass of SCAN + PTTL).
+    public func keysLeft(prefix: String) async throws -> (alive: Int, longestMilliseconds: Int64?) {
+        let connection = try await connect()
+        defer { connection.close() }
+        let auditor = RedisAuditor(connection: connection, options: RedisAuditOptions(prefix: prefix, ttlSeconds: ttlSeconds))
+        let sample = try await auditor.observeExpiry(deadline: .now).samples.first
+        return (sample?.alive ?? 0, sample?.maxTTLMilliseconds)
+    }
+
     /// Redis' own clock (`TIME`), in seconds: the exporter stamps its hashes with it.
     public func serverTime() async throws -> Double {
         let configuration = self.configuration

@@ -22,6 +22,15 @@ public struct Shutdown: Sendable {
     public static let terminatingCheck = "lifecycle.shutdown.terminating"
     public static let exitCheck = "lifecycle.shutdown.exit"
     public static let replacementCheck = "lifecycle.shutdown.replacement"
+    /// Checked in the redis phase (`keysFinding`): the deleted pod's keys are no longer refreshed.
+    public static let keysCheck = "lifecycle.shutdown.keys"
+
+    /// What the check did: its findings, the controller's replacement, and when the deleted pod was gone.
+    public struct Outcome: Sendable {
+        public var findings: [Finding]
+        public var replacement: PodTarget?
+        public var deleted: (target: PodTarget, goneAt: ContinuousClock.Instant)?
+    }
 
     public var api: any KubeAPI
     public var namespace: String
@@ -40,19 +49,18 @@ public struct Shutdown: Sendable {
 
     /// Deletes `target`'s pod and checks its end and its replacement. `replacementTarget` finds the new pod's
     /// endpoints (as `PatternRun.targets` does); the replacement is returned for the later phases.
-    public func run(_ target: PodTarget, selector: String, replacementTarget: @Sendable (String) async throws -> PodTarget?)
-        async -> (findings: [Finding], replacement: PodTarget?)
-    {
+    public func run(_ target: PodTarget, selector: String, replacementTarget: @Sendable (String) async throws -> PodTarget?) async -> Outcome {
         var findings: [Finding] = []
         let start = ContinuousClock.now
         let ended: Ending
         do {
             ended = try await deleteAndFollow(target)
         } catch {
-            return ([target.scope(.fail(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "the pod deleted and gone",
-                                        observed: "\(error)"))], nil)
+            return Outcome(findings: [target.scope(.fail(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "the pod deleted and gone",
+                                                         observed: "\(error)"))])
         }
-        let gone = ContinuousClock.now - start
+        let goneAt = ContinuousClock.now
+        let gone = goneAt - start
         findings.append(target.scope(ended.terminating
             ? .pass(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "Terminating (deletionTimestamp) before it goes",
                     observed: "Terminating with a \(ended.grace) s grace period; gone \(Lifecycle.seconds(gone)) after the delete")
@@ -76,12 +84,38 @@ public struct Shutdown: Sendable {
                 expected: "a replacement pod Ready, answering requests and serving /metrics",
                 observed: "replaces \(target.pod); Ready \(Lifecycle.seconds(ready)) after the old pod went; /metrics serves "
                     + "\(exposition.families.count) families")))
-            return (findings, replacement)
+            return Outcome(findings: findings, replacement: replacement, deleted: (target, goneAt))
         } catch {
             findings.append(target.scope(.fail(Self.replacementCheck, subject: "pod/\(target.pod)",
                 expected: "a replacement pod Ready, answering requests and serving /metrics", observed: "\(error)")))
-            return (findings, nil)
+            return Outcome(findings: findings, deleted: (target, goneAt))
         }
+    }
+
+    /// The deleted pod's keys, read once in the redis phase: none may have been written since the pod went, so each
+    /// has at most TTL − (time since it went) left (1 s slack), and all are gone a TTL after it went.
+    public static func keysFinding(_ deleted: PodTarget, goneAt: ContinuousClock.Instant, ttlSeconds: Int, alive: Int,
+                                   longestMilliseconds: Int64?) -> Finding {
+        let since = ContinuousClock.now - goneAt
+        let expected = "no key under its prefix written since the pod went: each expires within TTL \(ttlSeconds) s of it"
+        let subject = "\(deleted.keyPrefix ?? "?"):*"
+        guard alive > 0 else {
+            return deleted.scope(.pass(keysCheck, subject: subject, expected: expected,
+                                       observed: "every key gone \(Lifecycle.seconds(since)) after the pod went"))
+        }
+        guard let longest = longestMilliseconds else {
+            return deleted.scope(.warn(keysCheck, subject: subject, expected: expected,
+                                       observed: "\(alive) key\(alive == 1 ? "" : "s") left without a TTL \(Lifecycle.seconds(since)) after the pod went",
+                                       detail: "keys without a TTL never expire (redis.ttl.missing says whose they are)"))
+        }
+        let allowed = Double(ttlSeconds) - since.seconds + 1
+        let remaining = Double(longest) / 1000
+        let observed = "\(alive) key\(alive == 1 ? "" : "s") left \(Lifecycle.seconds(since)) after the pod went, the longest with "
+            + String(format: "%.1f s", remaining) + " to live"
+        return remaining <= allowed
+            ? deleted.scope(.pass(keysCheck, subject: subject, expected: expected, observed: observed + ": none refreshed since"))
+            : deleted.scope(.fail(keysCheck, subject: subject, expected: expected, observed: observed + String(format: ", more than the %.1f s a key written before it went could have", allowed),
+                                  detail: "something still writes under the deleted pod's prefix: its processes outlived it, or another pod uses the same prefix"))
     }
 
     /// How the deleted pod ended.

@@ -1,3 +1,4 @@
+import Findings
 import PromText
 import RESP
 import Testing
@@ -88,5 +89,19 @@ struct LifecycleCounterTests {
         let shared = check.killedWriterReasons(of: [web1, web2])[7] ?? ""
         #expect(shared.hasPrefix("worker pid 7 of pod web-1 hung on the lifecycle phase's SIGQUIT and was killed by gunicorn; worker pid 7 of pod web-2 hung"), "\(shared)")
         #expect(shared.hasSuffix("(the prefix is shared by 2 pods: a worker of another pod with the same pid cannot be told apart)"))
+    }
+
+    @Test("the deleted pod's keys: none refreshed since it went passes, one with more TTL left than that fails, none left passes")
+    func deletedPodKeys() {
+        let pod = PodTarget(pod: "web-1", node: "n1", keyPrefix: "shop-web-1")
+        let goneAt = ContinuousClock.now - .seconds(10)
+        let quiet = Shutdown.keysFinding(pod, goneAt: goneAt, ttlSeconds: 30, alive: 12, longestMilliseconds: 19_500)
+        #expect(quiet.status == .pass, "\(quiet)")
+        #expect(quiet.observed?.hasSuffix("the longest with 19.5 s to live: none refreshed since") == true, "\(quiet)")
+        let written = Shutdown.keysFinding(pod, goneAt: goneAt, ttlSeconds: 30, alive: 12, longestMilliseconds: 29_000)
+        #expect(written.status == .fail, "\(written)")
+        #expect(written.subject.hasSuffix("shop-web-1:*"))
+        #expect(Shutdown.keysFinding(pod, goneAt: goneAt, ttlSeconds: 30, alive: 0, longestMilliseconds: nil).status == .pass)
+        #expect(Shutdown.keysFinding(pod, goneAt: goneAt, ttlSeconds: 30, alive: 3, longestMilliseconds: nil).status == .warn)
     }
 }
