@@ -53,8 +53,8 @@ extension RESTBackend {
         let namespace = namespace ?? defaultNamespace
         let target = Self.portForwardTarget(pod: pod, namespace: namespace, port: port)
         guard (1...65535).contains(port) else { throw KubeError(.badRequest, "port-forward to \(target): not a TCP port") }
-        let socket = try await webSocket(what: "port-forward to \(target)")
-        let path = socket.basePath + pathWithQuery(Resource.pods.path(namespace: namespace, name: pod, subresource: "portforward"),
+        let what = "port-forward to \(target)"
+        let path = try await webSocket(what: what).basePath + pathWithQuery(Resource.pods.path(namespace: namespace, name: pod, subresource: "portforward"),
                                                    [("ports", String(port))])
         // The pod must exist before anything listens: a wrong name fails here with the server's 404, not on the first
         // connection (kubectl also GETs the pod first).
@@ -82,7 +82,7 @@ extension RESTBackend {
                     await withDiscardingTaskGroup { connections in
                         do {
                             for try await connection in inbound {
-                                connections.addTask { await Self.forward(connection, socket: socket, path: path, port: port, record: forward) }
+                                connections.addTask { await self.forward(connection, what: what, path: path, port: port, record: forward) }
                             }
                         } catch {}
                     }
@@ -96,16 +96,20 @@ extension RESTBackend {
         }
     }
 
-    /// One local connection, over a WebSocket of its own.
-    private static func forward(_ local: NIOAsyncChannel<ByteBuffer, ByteBuffer>, socket: APIWebSocket, path: String, port: Int,
-                                record forward: PortForward) async {
+    /// One local connection, over a WebSocket of its own, with the credentials of the moment (an exec plugin's token
+    /// may have been renewed since the forward started).
+    private func forward(_ local: NIOAsyncChannel<ByteBuffer, ByteBuffer>, what: String, path: String, port: Int,
+                         record forward: PortForward) async {
         do {
+            let socket = try await webSocket(what: what)
             try await local.executeThenClose { localInbound, localOutbound in
                 try await socket.session(path: path, protocols: [SPDYPortForward.webSocketProtocol]) { frames, outbound, _ in
                     try await SPDYPortForward(port: port).run(frames: &frames, outbound: outbound, localInbound: localInbound,
                                                               localOutbound: localOutbound, record: forward)
                 }
             }
+        } catch is CancellationError {
+            // The forward ended while this connection was open.
         } catch {
             forward.record("\(error)")
         }
@@ -221,7 +225,7 @@ extension KubectlBackend {
                     }
                     if stdout.count > 1 << 16 { stdout = String(stdout.suffix(4096)) }
                 } else {
-                    stderr += text
+                    if stderr.count < 1 << 16 { stderr += text }
                     line += text
                     while let newline = line.firstIndex(of: "\n") {
                         let complete = line[..<newline].trimmingCharacters(in: .whitespaces)
@@ -249,6 +253,10 @@ extension KubectlBackend {
             throw error
         }
         guard let local else {
+            if Task.isCancelled {
+                await stop()
+                throw CancellationError()
+            }
             // kubectl ended without forwarding: its own message says why (a missing pod, a pod not running, …).
             let code = await process.waitForExit()
             let stderr = await reader.value

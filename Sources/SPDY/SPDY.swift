@@ -4,7 +4,7 @@ internal import CZlib
 /// SPDY/3.1 framing, the part port-forward uses: control frames (SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING,
 /// GOAWAY, HEADERS, WINDOW_UPDATE) and data frames; header blocks zlib-compressed with SPDY/3's dictionary.
 /// A pure parser and encoder over bytes, shared by the sim's port-forward server (`PortForwardSession`) and the REST
-/// backend's port-forward client (`KubeClient/PortForwardClient.swift`).
+/// backend's port-forward client (`KubeClient/PortForward.swift`).
 package enum SPDY {
     package enum ControlType: UInt16 {
         case synStream = 1, synReply = 2, rstStream = 3, settings = 4, ping = 6, goAway = 7, headers = 8, windowUpdate = 9

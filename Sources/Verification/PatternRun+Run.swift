@@ -42,8 +42,8 @@ extension PatternRun {
             stoppedBy = error
         } catch let error as RedisError {
             report.findings.append(.fail("redis.reachable", subject: "redis", expected: "the run's Redis to answer", observed: error.description,
-                                         detail: "kverify reaches Redis through its NodePort on a node's InternalIP; where node addresses are "
-                                            + "not routable (Docker Desktop on macOS) use --fixed-node-ports with --redis-addr 127.0.0.1:30379"))
+                                         detail: "kverify reaches Redis as redis.access says (--redis-access: a NodePort on a node's InternalIP when it "
+                                            + "answers, else a port-forward through the API server); --redis-addr names it directly"))
             stoppedBy = error
         } catch {
             report.findings.append(.fail("run.error", subject: "run \(options.runID)", expected: "no error", observed: "\(error)"))
@@ -143,6 +143,11 @@ extension PatternRun {
             hungWorkers = hung
             deleted = shutdown?.deleted
             let replacement = shutdown?.replacement
+            // The deleted pod's own keys are judged by lifecycle.shutdown.keys: no longer written, they may have expired
+            // by the audit (a long grace period), which the audit would take for an exporter writing nothing.
+            if let gone = deleted?.target, podTargets.filter({ $0.keyPrefix == gone.keyPrefix }).count == 1 {
+                redisTargets.removeAll { $0.pod == gone.pod }
+            }
             // Under a prefix every pod shares, the replacement's keys are audited with the rest already.
             if let replacement, !redisTargets.contains(where: { $0.keyPrefix == replacement.keyPrefix }) { redisTargets.append(replacement) }
         }
@@ -158,7 +163,7 @@ extension PatternRun {
                 let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
                 var findings = [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: hungWorkers))
                 // The pod the shutdown check deleted, under a prefix of its own: its keys are no longer written.
-                if let deleted, let prefix = deleted.target.keyPrefix, redisTargets.filter({ $0.keyPrefix == prefix }).count == 1 {
+                if let deleted, let prefix = deleted.target.keyPrefix, !redisTargets.contains(where: { $0.keyPrefix == prefix }) {
                     let left = try await self.redisCheck(endpoint).keysLeft(prefix: prefix)
                     findings.append(Shutdown.keysFinding(deleted.target, goneAt: deleted.goneAt, ttlSeconds: self.options.redisTTLSeconds,
                                                          alive: left.alive, longestMilliseconds: left.longestMilliseconds))

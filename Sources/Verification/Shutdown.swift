@@ -14,8 +14,9 @@ import PromText
 ///   end of its grace period (it ignored SIGTERM or took too long) — a failure with its last log lines; another
 ///   code is a failure too. No terminated state seen before the pod went (a kubelet may skip the last status
 ///   write) is a warning;
-/// - `lifecycle.shutdown.replacement`: the controller's new pod (DaemonSet: on the same node; Deployment: anywhere)
-///   becomes Ready, answers a request and serves `/metrics`; it joins the pods the Redis phases audit.
+/// - `lifecycle.shutdown.replacement`: the controller's new pod (DaemonSet: on the same node; otherwise anywhere)
+///   becomes Ready, answers a request and serves `/metrics`; it joins the pods the Redis phases audit;
+/// - `lifecycle.shutdown.keys` (read in the redis phase, `keysFinding`): the deleted pod's keys are not refreshed.
 ///
 /// Timings are measured, not judged: delete → gone, delete → replacement Ready.
 public struct Shutdown: Sendable {
@@ -54,7 +55,7 @@ public struct Shutdown: Sendable {
         let start = ContinuousClock.now
         let ended: Ending
         do {
-            ended = try await deleteAndFollow(target)
+            ended = try await deleteAndFollow(target, selector: selector)
         } catch {
             return Outcome(findings: [target.scope(.fail(Self.terminatingCheck, subject: "pod/\(target.pod)", expected: "the pod deleted and gone",
                                                          observed: "\(error)"))])
@@ -74,7 +75,8 @@ public struct Shutdown: Sendable {
         // The replacement, as the controller makes it.
         let replacementStart = ContinuousClock.now
         do {
-            let name = try await waitForReplacement(of: target, selector: selector)
+            let name = try await waitForReplacement(of: target, selector: selector, before: ended.before,
+                                                    sameNode: ended.ownerKind == "DaemonSet")
             guard let replacement = try await replacementTarget(name) else { throw Failed(description: "pod \(name) vanished") }
             let lifecycle = Lifecycle(api: api, namespace: namespace)
             await lifecycle.traffic(replacement, requests: 4)
@@ -122,6 +124,10 @@ public struct Shutdown: Sendable {
     struct Ending {
         var terminating = false
         var grace = 30
+        /// The pod's controller kind (`DaemonSet` recreates on the same node).
+        var ownerKind: String?
+        /// The app pods that existed before the delete: none of them is the replacement.
+        var before: Set<String> = []
         var containers: [ContainerEnd] = []
         var logs: [String: String] = [:]
     }
@@ -157,13 +163,15 @@ public struct Shutdown: Sendable {
 
     /// Deletes the pod and follows it until it is gone: whether it turned Terminating, each container's last state,
     /// and its logs while they could still be read.
-    private func deleteAndFollow(_ target: PodTarget) async throws -> Ending {
+    private func deleteAndFollow(_ target: PodTarget, selector: String) async throws -> Ending {
         let pod = try decodeObject(JSONValue.self, try await api.get(.pods, name: target.pod, namespace: namespace), what: "pod \(target.pod)")
         let uid = pod.string(at: "metadata", "uid")
         var ending = Ending()
         ending.grace = pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30
         let names = (pod.value(at: ["spec", "containers"])?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
         ending.containers = names.map { ContainerEnd(name: $0) }
+        ending.ownerKind = pod.value(at: ["metadata", "ownerReferences"])?.arrayValue?.first { $0["controller"] == .bool(true) }?["kind"]?.stringValue
+        ending.before = Set(try await api.list(Pod.self, namespace: namespace, options: ListOptions(labelSelector: selector)).compactMap(\.metadata.name))
         let api = self.api, namespace = self.namespace, initial = ending
         let timeout = KubeError(.timedOut, "pod \(target.pod) still exists \(timeout) after its \(ending.grace) s grace period")
         return try await withDeadline(.seconds(ending.grace) + self.timeout, onTimeout: { timeout }) {
@@ -180,10 +188,8 @@ public struct Shutdown: Sendable {
                         try await api.delete(.pods, name: target.pod, namespace: namespace, propagation: .background)
                     }
                     if objects.isEmpty { return current }
-                case .added, .modified:
+                case .added, .modified, .deleted:
                     objects = update.object.map { [$0] } ?? []
-                case .deleted:
-                    return current
                 }
                 for data in objects {
                     guard let object = try? JSONDecoder().decode(JSONValue.self, from: data), object.string(at: "metadata", "uid") == uid else { continue }
@@ -205,6 +211,8 @@ public struct Shutdown: Sendable {
                         current.containers[index].reason = terminated["reason"]?.stringValue
                     }
                 }
+                // The deleted object carries the last status the kubelet wrote.
+                if update.type == .deleted { return current }
             }
             return current
         }
@@ -218,19 +226,20 @@ public struct Shutdown: Sendable {
         return logs
     }
 
-    /// The controller's new pod for `target`: another name, not terminating, Ready, on the same node (a DaemonSet
-    /// recreates its pod there; the sidecar Deployment's spread constraint puts the replacement where one is missing).
-    private func waitForReplacement(of target: PodTarget, selector: String) async throws -> String {
+    /// The controller's new pod for `target`: a pod that did not exist before the delete, not terminating, Ready —
+    /// on the same node for a DaemonSet (it recreates its pod there), anywhere for another controller.
+    private func waitForReplacement(of target: PodTarget, selector: String, before: Set<String>, sameNode: Bool) async throws -> String {
         let deadline = ContinuousClock.now + timeout
-        var seen = "no pod"
+        let place = sameNode ? " on node \(target.node)" : ""
+        var seen = "no new pod"
         while ContinuousClock.now < deadline {
             let pods = try await api.list(Pod.self, namespace: namespace, options: ListOptions(labelSelector: selector))
-                .filter { $0.metadata.name != target.pod && $0.metadata.deletionTimestamp == nil }
+                .filter { !before.contains($0.metadata.name ?? "") && $0.metadata.deletionTimestamp == nil && (!sameNode || $0.spec?.nodeName == target.node) }
             let ready = pods.filter(\.isReady)
-            if let same = ready.first(where: { $0.spec?.nodeName == target.node })?.metadata.name { return same }
-            seen = pods.isEmpty ? "no new pod" : "\(pods.count) new pod(s), \(ready.count) Ready, none on node \(target.node)"
+            if let name = ready.first?.metadata.name { return name }
+            seen = pods.isEmpty ? "no new pod\(place)" : "\(pods.count) new pod(s)\(place), none Ready yet"
             try await Task.sleep(for: .milliseconds(250))
         }
-        throw Failed(description: "no Ready replacement on node \(target.node) within \(timeout): \(seen)")
+        throw Failed(description: "no Ready replacement\(place) within \(timeout): \(seen)")
     }
 }

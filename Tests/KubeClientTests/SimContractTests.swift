@@ -409,6 +409,19 @@ struct SimContractTests {
 
             let missing = await kubeError { _ = try await api.withPortForward(pod: "ghost", namespace: namespace, port: 8000) { _ in true } }
             #expect(missing?.code == .notFound, "\(missing?.message ?? "")")
+
+            // A body that throws ends the forward all the same: the local port refuses, and no kubectl is left.
+            struct Stop: Error { var port: Int }
+            var stoppedPort = 0
+            do {
+                _ = try await api.withPortForward(pod: app, namespace: namespace, port: 8000) { forward -> Bool in throw Stop(port: forward.localPort) }
+            } catch let stop as Stop {
+                stoppedPort = stop.port
+            }
+            #expect(stoppedPort > 0)
+            let port = stoppedPort
+            #expect(throws: (any Error).self) { _ = try TCPExchange.run(port: port, send: Array("GET / HTTP/1.0\r\n\r\n".utf8)) }
+            #expect(Self.portForwardProcesses(pod: app).isEmpty, "\(Self.portForwardProcesses(pod: app))")
         }
     }
 
@@ -499,6 +512,16 @@ struct SimContractTests {
     }
 
     /// Metric family names from `# TYPE` lines.
+    /// Command lines of running `kubectl port-forward pod/POD …` processes.
+    static func portForwardProcesses(pod: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return line.contains("port-forward") && line.contains("pod/\(pod)") ? line : nil
+        }
+    }
+
     static func families(_ exposition: String) -> Set<String> {
         Set(exposition.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
     }

@@ -109,7 +109,10 @@ package enum Scheduler {
             }
             var counts: [String: Int] = [:]
             for candidate in eligible { if let value = domain(candidate, key) { counts[value] = 0 } }
-            for other in assigned where other.string(at: "metadata", "namespace") == namespace && query.matches(ObjectStore.labels(of: other)) {
+            // Terminating pods do not count, as the real plugin skips them (kubernetes#87621): a Deployment's replacement
+            // goes where its deleted pod was.
+            for other in assigned where other.string(at: "metadata", "namespace") == namespace && query.matches(ObjectStore.labels(of: other))
+                && other.string(at: "metadata", "deletionTimestamp") == nil {
                 if let value = domain(nodeNamed(other.string(at: "spec", "nodeName")), key), counts[value] != nil { counts[value, default: 0] += 1 }
             }
             let minimum = counts.values.min() ?? 0

@@ -115,6 +115,9 @@ package final class Kubelet: Sendable {
             options.gracePeriodSeconds = 0
             options.preconditionUID = uid
             _ = try? self.store.delete(Self.pods, namespace: namespace, name: name, options: options)
+            // What is left (execs, stubs, the address, directories and logs) goes once the pod is gone: its logs stay
+            // readable while it is Terminating.
+            await worker.stop(grace: .zero)
             self.retiring.withLock { _ = $0.removeValue(forKey: uid) }
         }
         retiring.withLock { $0[uid] = stopping }
@@ -265,7 +268,6 @@ package final class PodWorker: Sendable {
                 model.containers[index].ready = false
             }
         }
-        await stop(grace: .zero)  // what is left: execs, stubs, the pod's address and directories
     }
 
     /// Stops the pod: the run ends, every process gets SIGTERM and, after the grace period, SIGKILL.

@@ -228,7 +228,7 @@ public final class ObjectStore: Sendable {
             }
             // A second delete of a terminating pod changes nothing, unless it asks for grace 0 (`--force`).
             if gracefulPodDeletion, resource.plural == "pods", stored.value.string(at: "metadata", "deletionTimestamp") != nil,
-               (options.gracePeriodSeconds ?? 1) > 0 {
+               (options.gracePeriodSeconds ?? 1) != 0 {
                 return stored.value
             }
             if gracefulPodDeletion, resource.plural == "pods", let terminating = Self.beginTermination(stored, options: options) {
@@ -245,7 +245,9 @@ public final class ObjectStore: Sendable {
     /// finished (Succeeded/Failed).
     private static func beginTermination(_ stored: Stored, options: DeleteOptions) -> JSONValue? {
         let pod = stored.value
-        let grace = options.gracePeriodSeconds ?? pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30
+        // A negative grace is taken as 1, as the API server does.
+        let requested = options.gracePeriodSeconds ?? pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30
+        let grace = requested < 0 ? 1 : requested
         guard grace > 0, !(pod.string(at: "spec", "nodeName") ?? "").isEmpty,
               !["Succeeded", "Failed"].contains(pod.string(at: "status", "phase") ?? "") else { return nil }
         var marked = pod
