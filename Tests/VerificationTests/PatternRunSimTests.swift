@@ -81,18 +81,28 @@ extension SimRuns {
             }
         }
 
-        @Test("lifecycle: a master that drops reloads (the demo app's DEMO_FAULT=drop-hup ignores SIGHUP) fails lifecycle.hup naming the signal and the unmoved hup counter; the other signals still pass")
-        func droppedReload() async throws {
+        /// A 2-node sim with the bundled DaemonSet applied (with `environment` on its containers) and Ready; `body` gets
+        /// the API, the run, what was applied and the first app pod. The namespace is cleaned up and checked gone.
+        func withReadyDaemonSet(_ runID: String, environment: [ManifestPreparation.EnvOverride] = [],
+                                _ body: (any KubeAPI, PatternRun, PatternRun.Applied, PodTarget) async throws -> Void) async throws {
             try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
                 let api = try SimSupport.api(sim)
                 var options = PatternRun.Options(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
-                                                 runID: "drop01", timeout: .seconds(120), requestsPerPod: 5)
-                options.environment = [.init(container: "app", name: "DEMO_FAULT", value: "drop-hup")]
+                                                 runID: runID, timeout: .seconds(120), requestsPerPod: 5)
+                options.environment = environment
                 let run = PatternRun(api: api, options: options)
                 try await run.createNamespace()
                 let applied = try await run.apply()
                 #expect(try await run.wait(applied).result == .ready)
                 let target = try #require(try await run.targets(applied).first)
+                try await body(api, run, applied, target)
+                #expect(await run.cleanup().status == .pass)
+            }
+        }
+
+        @Test("lifecycle: a master that drops reloads (the demo app's DEMO_FAULT=drop-hup ignores SIGHUP) fails lifecycle.hup naming the signal and the unmoved hup counter; the other signals still pass")
+        func droppedReload() async throws {
+            try await withReadyDaemonSet("drop01", environment: [.init(container: "app", name: "DEMO_FAULT", value: "drop-hup")]) { api, _, applied, target in
                 let findings = await Lifecycle(api: api, namespace: applied.namespace, timeout: .seconds(8)).run(target).findings
                 let hup = try #require(findings.first { $0.checkID == Lifecycle.hupCheck })
                 #expect(hup.status == .fail)
@@ -102,22 +112,12 @@ extension SimRuns {
                 for check in [Lifecycle.ttinCheck, Lifecycle.ttouCheck, Lifecycle.usr1Check] {
                     #expect(findings.first { $0.checkID == check }?.status == .pass, "\(check): \(findings)")
                 }
-                #expect(await run.cleanup().status == .pass)
             }
         }
 
         @Test("lifecycle: an app whose reload resets its counters (DEMO_FAULT=reset-on-hup) fails lifecycle.hup naming the series that went backwards")
         func counterResetOnReload() async throws {
-            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
-                let api = try SimSupport.api(sim)
-                var options = PatternRun.Options(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
-                                                 runID: "reset01", timeout: .seconds(120), requestsPerPod: 5)
-                options.environment = [.init(container: "app", name: "DEMO_FAULT", value: "reset-on-hup")]
-                let run = PatternRun(api: api, options: options)
-                try await run.createNamespace()
-                let applied = try await run.apply()
-                #expect(try await run.wait(applied).result == .ready)
-                let target = try #require(try await run.targets(applied).first)
+            try await withReadyDaemonSet("reset01", environment: [.init(container: "app", name: "DEMO_FAULT", value: "reset-on-hup")]) { api, run, applied, target in
                 _ = await run.traffic([target])
                 let findings = await Lifecycle(api: api, namespace: applied.namespace, timeout: .seconds(30)).run(target).findings
                 let hup = try #require(findings.first { $0.checkID == Lifecycle.hupCheck })
@@ -125,7 +125,6 @@ extension SimRuns {
                 #expect(hup.observed?.hasPrefix("counters went backwards across the reload: ") == true, "\(hup)")
                 #expect(hup.observed?.contains("gunicorn_worker_requests_total{") == true && hup.observed?.contains(" → 0") == true, "\(hup)")
                 #expect(findings.first { $0.checkID == Lifecycle.ttinCheck }?.status == .pass)
-                #expect(await run.cleanup().status == .pass)
             }
         }
 
@@ -135,17 +134,9 @@ extension SimRuns {
         /// the key the killed worker left without a TTL.
         @Test("lifecycle: a worker hung in the exporter's signal handler (SIGQUIT under load) is a warning naming gunicorn's kill, and its keys without TTL are attributed to it")
         func lifecycleHungWorker() async throws {
-            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
-                let api = try SimSupport.api(sim)
-                var options = PatternRun.Options(pattern: .daemonset, nodes: 2, manifests: try SimSupport.manifests(Pattern.daemonset.manifestFiles),
-                                                 runID: "hung01", timeout: .seconds(120), requestsPerPod: 5)
-                options.environment = [.init(container: "app", name: "GUNICORN_WORKERS", value: "1"),
-                                       .init(container: "app", name: "GUNICORN_TIMEOUT", value: "3")]
-                let run = PatternRun(api: api, options: options)
-                try await run.createNamespace()
-                let applied = try await run.apply()
-                #expect(try await run.wait(applied).result == .ready)
-                let target = try #require(try await run.targets(applied).first)
+            let environment: [ManifestPreparation.EnvOverride] = [.init(container: "app", name: "GUNICORN_WORKERS", value: "1"),
+                                                                  .init(container: "app", name: "GUNICORN_TIMEOUT", value: "3")]
+            try await withReadyDaemonSet("hung01", environment: environment) { api, run, applied, target in
                 let lifecycle = Lifecycle(api: api, namespace: applied.namespace)
                 let master = try await lifecycle.findMaster(target)
                 // Four requests always in flight keep the only worker inside its metric writes.
@@ -178,7 +169,6 @@ extension SimRuns {
                     #expect(killed.observed?.contains(":\(pid):") == true, "\(killed)")
                     #expect(killed.detail?.contains("worker pid \(pid) of pod \(target.pod) hung on the lifecycle phase's SIGQUIT") == true, "\(killed)")
                 }
-                #expect(await run.cleanup().status == .pass)
             }
         }
 
