@@ -106,25 +106,22 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
                 detail: "refresh not verified: keep traffic flowing when kverify starts to observe it"))
         }
 
-        if killedWriterKeyCount > 0 {
-            let more = killedWriterKeyCount - killedWriterKeys.count
+        // Keys without a TTL that were explained and so not waited for: a warning each kind, naming them.
+        func notWaitedFor(_ check: String, count: Int, keys: [String], what: String, detail: String) {
+            guard count > 0 else { return }
+            let more = count - keys.count
             findings.append(.warn(
-                AuditCheck.expiryKilledWriter, subject: subject, expected: "every key gone once writes stop",
-                observed: "\(killedWriterKeyCount) key\(plural(killedWriterKeyCount)) without a TTL left by a killed writer, not waited for: "
-                    + killedWriterKeys.joined(separator: ", ") + (more > 0 ? " and \(more) more" : ""),
-                detail: killedWriters.joined(separator: "; ") + ". These keys never expire: delete them (redis-cli DEL)"))
+                check, subject: subject, expected: "every key gone once writes stop",
+                observed: "\(count) key\(plural(count)) without a TTL \(what), not waited for: " + keys.joined(separator: ", ")
+                    + (more > 0 ? " and \(more) more" : ""),
+                detail: detail))
         }
-
-        if shutdownWriteKeyCount > 0 {
-            let more = shutdownWriteKeyCount - shutdownWriteKeys.count
-            findings.append(.warn(
-                AuditCheck.expiryShutdownWrite, subject: subject, expected: "every key gone once writes stop",
-                observed: "\(shutdownWriteKeyCount) key\(plural(shutdownWriteKeyCount)) without a TTL written while the app shut down, not waited for: "
-                    + shutdownWriteKeys.joined(separator: ", ") + (more > 0 ? " and \(more) more" : ""),
-                detail: "the writer stopped between a write and its EXPIRE during shutdown; with gunicorn_prometheus_exporter, its master "
-                    + "records signal metrics (reason=\"chld\" as the workers exit) from a daemon thread the interpreter kills at exit. "
-                    + "These keys never expire: delete them (redis-cli DEL), and expect one per pod stop until the exporter is fixed"))
-        }
+        notWaitedFor(AuditCheck.expiryKilledWriter, count: killedWriterKeyCount, keys: killedWriterKeys, what: "left by a killed writer",
+                     detail: killedWriters.joined(separator: "; ") + ". These keys never expire: delete them (redis-cli DEL)")
+        notWaitedFor(AuditCheck.expiryShutdownWrite, count: shutdownWriteKeyCount, keys: shutdownWriteKeys, what: "written while the app shut down",
+                     detail: "the writer stopped between a write and its EXPIRE during shutdown; with gunicorn_prometheus_exporter, its master "
+                        + "records signal metrics (reason=\"chld\" as the workers exit) from a daemon thread the interpreter kills at exit. "
+                        + "These keys never expire: delete them (redis-cli DEL), and expect one per pod stop until the exporter is fixed")
 
         // Every key disappears once writes stop.
         if keysAtStart == 0 {

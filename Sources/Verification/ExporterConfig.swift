@@ -175,7 +175,7 @@ public struct ExporterConfig: Sendable, Equatable {
         for entry in container["env"]?.arrayValue ?? [] {
             guard let key = entry["name"]?.stringValue else { continue }
             if let literal = entry["value"]?.stringValue {
-                env[key] = expand(literal, env)
+                env[key] = EnvExpansion.expand(literal, env)
             } else if entry["value"] != nil || entry["valueFrom"] == nil {
                 env[key] = ""
             } else if let reference = entry.value(at: ["valueFrom", "configMapKeyRef"]), let map = reference["name"]?.stringValue,
@@ -189,8 +189,6 @@ public struct ExporterConfig: Sendable, Equatable {
         return env
     }
 
-    /// `$(VAR)` references to earlier variables, as the kubelet expands them; unknown ones stay as written.
-    static func expand(_ text: String, _ env: [String: String]) -> String { EnvExpansion.expand(text, env) }
 
     /// The volume mount of `container` that holds `path`, with the rest of the path below it.
     static func mount(holding path: String, in container: JSONValue) -> (mount: JSONValue, rest: String)? {

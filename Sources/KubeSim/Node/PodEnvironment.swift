@@ -52,7 +52,7 @@ package struct PodEnvironment {
         for variable in container["env"]?.arrayValue ?? [] {
             guard let key = variable["name"]?.stringValue else { continue }
             if let value = variable["value"]?.stringValue {
-                define(key, Self.expand(value, environment))
+                define(key, EnvExpansion.expand(value, environment))
             } else if let from = variable["valueFrom"] {
                 if let value = try valueFrom(from, container: container) { define(key, value) }
             } else {
@@ -66,8 +66,8 @@ package struct PodEnvironment {
 
         let commandSpec = container["command"]?.arrayValue?.compactMap(\.stringValue)
         let argsSpec = container["args"]?.arrayValue?.compactMap(\.stringValue)
-        var command = (commandSpec ?? entry.entrypoint ?? []).map { Self.expand($0, environment) }
-        let arguments = (argsSpec ?? (commandSpec == nil ? entry.cmd ?? [] : [])).map { Self.expand($0, environment) }
+        var command = (commandSpec ?? entry.entrypoint ?? []).map { EnvExpansion.expand($0, environment) }
+        let arguments = (argsSpec ?? (commandSpec == nil ? entry.cmd ?? [] : [])).map { EnvExpansion.expand($0, environment) }
         command += arguments
         guard let executableName = command.first else {
             throw ContainerConfigError(reason: "CreateContainerError",
@@ -165,8 +165,6 @@ package struct PodEnvironment {
         return ContainerProcess.Launch(executable: unshare, arguments: options + ["/bin/sh", "-c", script.joined(separator: "\n"), "sh", executable] + arguments,
                                        environment: environment, workingDirectory: workingDirectory, logFile: logFile)
     }
-
-    static func expand(_ text: String, _ environment: [String: String]) -> String { EnvExpansion.expand(text, environment) }
 
     /// Rewrites an image or volume path to its host directory (the longest matching prefix wins).
     static func mapPath(_ value: String, _ paths: [(String, String)]) -> String {
