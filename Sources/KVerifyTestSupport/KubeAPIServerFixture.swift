@@ -101,7 +101,7 @@ public final class KubeAPIServerFixture: Sendable {
 
             """
         let url = directory.appendingPathComponent("kubeconfig-\(UUID().uuidString.prefix(6))")
-        try text.write(to: url, atomically: true, encoding: .utf8)
+        try text.write(to: url, atomically: false, encoding: .utf8)
         return url.path
     }
 

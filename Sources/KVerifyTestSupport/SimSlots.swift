@@ -1,58 +1,73 @@
 import Foundation
 import Synchronization
 
-/// A process-wide limit on how many simulated clusters with real pods (gunicorn, redis-server, the exporter) run
-/// at once across every test target: they all share one test process, and on two cores a dozen clusters starve
-/// each other's probes. A gunicorn that needs more than its liveness probe's 1 s timeout three times in a row gets
-/// restarted mid-run — what a real kubelet does, and a failure no real CI node with one kind cluster would see.
+/// Process-wide limits on how many simulated clusters run at once across every test target: they all share one
+/// test process, and on two cores a dozen clusters starve each other's probes and the sim's own request handling.
 ///
-/// Nested use (a test holding a slot runs `kverify --sim`) does not take a second slot. The limit is
-/// `KVERIFY_TEST_SIM_SLOTS` (default 2).
+/// - `.pods` is for clusters with real workloads (gunicorn, redis-server, the exporter). A gunicorn that needs more
+///   than its liveness probe's 1 s timeout three times in a row gets restarted mid-run — what a real kubelet does,
+///   and a failure no real CI node with one kind cluster would see. `KVERIFY_TEST_SIM_SLOTS` (default 2).
+/// - `.cluster` is for the sim's own acceptance tests (kubectl against a sim with a few light pods). Unbounded, ~20
+///   of them started together with everything else, and a `kubectl apply` against one did not finish within 60 s
+///   on CI. `KVERIFY_TEST_CLUSTER_SLOTS` (default 3).
+///
+/// A task holding a slot of either kind takes no second one (a test holding a slot runs `kverify --sim`, or a
+/// `.pods` suite starts a cluster): nesting never waits, so two pools cannot deadlock.
 public enum SimSlots {
+    public enum Kind: Sendable { case pods, cluster }
+
     @TaskLocal static var held = false
 
-    private static let state = Mutex(State(free: capacity))
-    static let capacity: Int = {
-        let configured = ProcessInfo.processInfo.environment["KVERIFY_TEST_SIM_SLOTS"].flatMap { Int($0) } ?? 2
-        return max(configured, 1)
-    }()
+    private static let pods = Pool(capacity: configured("KVERIFY_TEST_SIM_SLOTS", default: 2))
+    private static let clusters = Pool(capacity: configured("KVERIFY_TEST_CLUSTER_SLOTS", default: 3))
 
-    private struct State {
-        var free: Int
-        var waiting: [CheckedContinuation<Void, Never>] = []
+    private static func configured(_ variable: String, default value: Int) -> Int {
+        max(ProcessInfo.processInfo.environment[variable].flatMap { Int($0) } ?? value, 1)
     }
 
-    /// Runs `body` holding a slot, waiting (in order of arrival) for one to be free.
-    public static func withSlot<T>(_ body: () async throws -> T) async throws -> T {
+    /// Runs `body` holding a slot of `kind`, waiting (in order of arrival) for one to be free.
+    public static func withSlot<T>(_ kind: Kind = .pods, _ body: () async throws -> T) async throws -> T {
         if held { return try await body() }
-        await acquire()
-        defer { release() }
+        let pool = kind == .pods ? pods : clusters
+        await pool.acquire()
+        defer { pool.release() }
         return try await $held.withValue(true) { try await body() }
     }
 
-    private static func acquire() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let granted = state.withLock { state -> Bool in
-                if state.free > 0 {
-                    state.free -= 1
-                    return true
-                }
-                state.waiting.append(continuation)
-                return false
-            }
-            if granted { continuation.resume() }
+    /// A counting semaphore whose waiters are served first come, first served.
+    private final class Pool: Sendable {
+        private struct State {
+            var free: Int
+            var waiting: [CheckedContinuation<Void, Never>] = []
         }
-    }
+        private let state: Mutex<State>
 
-    private static func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiting.isEmpty {
-                state.free += 1
-                return nil
+        init(capacity: Int) { state = Mutex(State(free: capacity)) }
+
+        func acquire() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let granted = state.withLock { state -> Bool in
+                    if state.free > 0 {
+                        state.free -= 1
+                        return true
+                    }
+                    state.waiting.append(continuation)
+                    return false
+                }
+                if granted { continuation.resume() }
             }
-            return state.waiting.removeFirst()
         }
-        next?.resume()
+
+        func release() {
+            let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if state.waiting.isEmpty {
+                    state.free += 1
+                    return nil
+                }
+                return state.waiting.removeFirst()
+            }
+            next?.resume()
+        }
     }
 }
 

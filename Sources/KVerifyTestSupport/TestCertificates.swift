@@ -23,8 +23,8 @@ public struct TestCertificates: Sendable {
         try certificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "other-ca.key",
                                   "-out", "other-ca.crt", "-days", days, "-subj", "/CN=kverify-other-ca"])
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
-            .write(to: directory.appendingPathComponent("server.ext"), atomically: true, encoding: .utf8)
-        try "extendedKeyUsage=clientAuth\n".write(to: directory.appendingPathComponent("client.ext"), atomically: true, encoding: .utf8)
+            .write(to: directory.appendingPathComponent("server.ext"), atomically: false, encoding: .utf8)
+        try "extendedKeyUsage=clientAuth\n".write(to: directory.appendingPathComponent("client.ext"), atomically: false, encoding: .utf8)
         for (name, subject) in [("server", "/CN=127.0.0.1"), ("client", "/O=\(clientOrganization)/CN=\(clientCommonName)")] {
             try certificates.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr",
                                       "-subj", subject])

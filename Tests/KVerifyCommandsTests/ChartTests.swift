@@ -184,7 +184,7 @@ struct ChartTests {
         defer { try? FileManager.default.removeItem(at: scratch) }
         try FileManager.default.copyItem(at: Self.chart, to: scratch)
         try "x: {{ .Values.mode | nosuchfunction }}\n".write(to: scratch.appendingPathComponent("templates/broken.yaml"),
-                                                            atomically: true, encoding: .utf8)
+                                                            atomically: false, encoding: .utf8)
         let broken = try await Self.helm(["lint", scratch.path])
         #expect(broken.status == 1, "\(broken.stdout)\(broken.stderr)")
         #expect((broken.stdout + broken.stderr).contains("templates/broken.yaml"), "\(broken.stdout)\(broken.stderr)")

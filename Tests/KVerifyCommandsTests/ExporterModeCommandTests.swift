@@ -107,8 +107,8 @@ struct ExporterModeCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-auth-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try (secret + redis).write(to: directory.appendingPathComponent("redis.yaml"), atomically: true, encoding: .utf8)
-        try daemonSet.write(to: directory.appendingPathComponent("app.yaml"), atomically: true, encoding: .utf8)
+        try (secret + redis).write(to: directory.appendingPathComponent("redis.yaml"), atomically: false, encoding: .utf8)
+        try daemonSet.write(to: directory.appendingPathComponent("app.yaml"), atomically: false, encoding: .utf8)
         for output in ["json", "text"] {
             let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--skip-lifecycle", "--skip-expiry",
                                                 "--output", output, "--verbose"], timeout: .seconds(300))
@@ -126,7 +126,7 @@ struct ExporterModeCommandTests {
         let text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent(path), encoding: .utf8)
         guard text.contains(old) else { throw FixtureError("\(path) no longer contains \(old.debugDescription)") }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-mode-\(UUID().uuidString.prefix(8)).yaml")
-        try text.replacingOccurrences(of: old, with: new).write(to: file, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: old, with: new).write(to: file, atomically: false, encoding: .utf8)
         return file
     }
 

@@ -80,7 +80,7 @@ struct HardeningTests {
               context: {cluster: c, user: u}
             current-context: x
 
-            """.write(to: file, atomically: true, encoding: .utf8)
+            """.write(to: file, atomically: false, encoding: .utf8)
         return file
     }
 
@@ -219,16 +219,16 @@ struct HardeningTests {
         switch input.split(separator: "-").first! {
         case "manifest":
             file = directory.appendingPathComponent("daemonset.yaml")
-            try "apiVersion: v1\nkind: Service\nmetadata: {name: redis}\n".write(to: directory.appendingPathComponent("redis.yaml"), atomically: true, encoding: .utf8)
-            try ("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\n" + bomb).write(to: file, atomically: true, encoding: .utf8)
+            try "apiVersion: v1\nkind: Service\nmetadata: {name: redis}\n".write(to: directory.appendingPathComponent("redis.yaml"), atomically: false, encoding: .utf8)
+            try ("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\n" + bomb).write(to: file, atomically: false, encoding: .utf8)
             arguments = ["daemonset", "--manifests", directory.path, "--kubeconfig", "/nonexistent"]
         case "rules":
             file = directory.appendingPathComponent("rules.yaml")
-            try ("rules: []\n" + bomb).write(to: file, atomically: true, encoding: .utf8)
+            try ("rules: []\n" + bomb).write(to: file, atomically: false, encoding: .utf8)
             arguments = ["metrics", "--file", "-", "--rules", file.path]
         default:
             file = directory.appendingPathComponent("kubeconfig")
-            try ("apiVersion: v1\nkind: Config\n" + bomb).write(to: file, atomically: true, encoding: .utf8)
+            try ("apiVersion: v1\nkind: Config\n" + bomb).write(to: file, atomically: false, encoding: .utf8)
             arguments = ["preflight", "--kubeconfig", file.path]
         }
         let run = try await KVerifyRun.run(arguments, stdin: Array("g 1\n".utf8), timeout: .seconds(60))

@@ -64,7 +64,7 @@ struct MetricsCommandTests {
     @Test("a rules file applies its own checks")
     func rulesFile() async throws {
         let rules = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-rules-\(UUID().uuidString).yaml")
-        try "rules:\n  - id: jobs.many\n    metric: jobs_total\n    value: \">= 10\"\n    aggregate: sum\n".write(to: rules, atomically: true, encoding: .utf8)
+        try "rules:\n  - id: jobs.many\n    metric: jobs_total\n    value: \">= 10\"\n    aggregate: sum\n".write(to: rules, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: rules) }
         let run = try await KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path], stdin: Self.good)
         #expect(run.status == 1)
@@ -87,7 +87,7 @@ struct MetricsCommandTests {
     @Test("a malformed rules file exits 2 naming file, line and column")
     func badRulesFile() async throws {
         let rules = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-rules-\(UUID().uuidString).yaml")
-        try "rules:\n  - id: a\n    metric: m\n    valu: 1\n".write(to: rules, atomically: true, encoding: .utf8)
+        try "rules:\n  - id: a\n    metric: m\n    valu: 1\n".write(to: rules, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: rules) }
         let run = try await KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path], stdin: Self.good)
         #expect(run.status == 2)

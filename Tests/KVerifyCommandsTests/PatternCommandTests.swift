@@ -46,9 +46,9 @@ struct PatternCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-badmanifest-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try "apiVersion: v1\nkind: Service\nmetadata: {name: redis-service}\n".write(to: directory.appendingPathComponent("redis.yaml"), atomically: true, encoding: .utf8)
+        try "apiVersion: v1\nkind: Service\nmetadata: {name: redis-service}\n".write(to: directory.appendingPathComponent("redis.yaml"), atomically: false, encoding: .utf8)
         try "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: x\n  labels: [unclosed\n".write(
-            to: directory.appendingPathComponent("daemonset.yaml"), atomically: true, encoding: .utf8)
+            to: directory.appendingPathComponent("daemonset.yaml"), atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["daemonset", "--manifests", directory.path, "--kubeconfig", "/nonexistent"], timeout: .seconds(30))
         #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("daemonset.yaml document 0"), "\(run.stderr)")
@@ -61,7 +61,7 @@ struct PatternCommandTests {
         let source = RepositoryPaths.root.appendingPathComponent("manifests")
         try FileManager.default.copyItem(at: source.appendingPathComponent("redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
         let original = try String(contentsOf: source.appendingPathComponent("daemonset.yaml"), encoding: .utf8)
-        try daemonset(original).write(to: directory.appendingPathComponent("daemonset.yaml"), atomically: true, encoding: .utf8)
+        try daemonset(original).write(to: directory.appendingPathComponent("daemonset.yaml"), atomically: false, encoding: .utf8)
         return directory
     }
 
@@ -113,7 +113,7 @@ struct PatternCommandTests {
             users: [{name: u, user: {token: t}}]
             contexts: [{name: x, context: {cluster: c, user: u}}]
             current-context: x
-            """.write(to: kubeconfig, atomically: true, encoding: .utf8)
+            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["daemonset", "--kubeconfig", kubeconfig.path, "--output", "json"], timeout: .seconds(60))
         #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
         let report = try Self.report(run)
@@ -185,7 +185,7 @@ struct PatternCommandSimTests {
           arguments: ["api", "kubectl"])
     func redisThroughPortForward(backend: String) async throws {
         let faults = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(8)).yaml")
-        try "network: {nodePortsUnreachable: true}\n".write(to: faults, atomically: true, encoding: .utf8)
+        try "network: {nodePortsUnreachable: true}\n".write(to: faults, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: faults) }
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: cache) }
@@ -247,7 +247,7 @@ struct PatternCommandSimTests {
             # Records its arguments, then runs the real helm (scripts/bootstrap.sh installs it into .tools/bin).
             echo "$@" >> "\(log.path)"
             exec "\(ChartTests.helm)" "$@"
-            """.write(to: helm, atomically: true, encoding: .utf8)
+            """.write(to: helm, atomically: false, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helm.path)
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         let chart = RepositoryPaths.root.appendingPathComponent("charts/kverify-demo").path
@@ -270,7 +270,7 @@ struct UserManifestOptionTests {
         let manifests = RepositoryPaths.root.appendingPathComponent("manifests")
         try FileManager.default.copyItem(at: manifests.appendingPathComponent("redis.yaml"), to: directory.appendingPathComponent("01-store.yml"))
         try FileManager.default.copyItem(at: manifests.appendingPathComponent("daemonset.yaml"), to: directory.appendingPathComponent("02-app.yaml"))
-        try "not a manifest".write(to: directory.appendingPathComponent("NOTES.txt"), atomically: true, encoding: .utf8)
+        try "not a manifest".write(to: directory.appendingPathComponent("NOTES.txt"), atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--skip-expiry", "--output", "json"],
                                            timeout: .seconds(240))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
@@ -317,7 +317,7 @@ struct UserManifestOptionTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
-        try Self.reshapedDaemonSet(annotated: true).write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        try Self.reshapedDaemonSet(annotated: true).write(to: directory.appendingPathComponent("agent.yaml"), atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--skip-expiry", "--output", "json"],
                                            timeout: .seconds(240))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
@@ -347,8 +347,8 @@ struct UserManifestOptionTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-shop-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.reshapedRedis().write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
-        try Self.reshapedDaemonSet(annotated: true, sharedRedis: true).write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        try Self.reshapedRedis().write(to: directory.appendingPathComponent("cache.yaml"), atomically: false, encoding: .utf8)
+        try Self.reshapedDaemonSet(annotated: true, sharedRedis: true).write(to: directory.appendingPathComponent("agent.yaml"), atomically: false, encoding: .utf8)
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: cache) }
         let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "-f", directory.path, "--backend", backend, "--skip-expiry",
@@ -379,7 +379,7 @@ struct UserManifestOptionTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
-        try text.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
+        try text.write(to: directory.appendingPathComponent("web.yaml"), atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "3", "-f", directory.path, "--skip-expiry", "--output", "json"],
                                            timeout: .seconds(240))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
@@ -433,7 +433,7 @@ struct UserManifestOptionTests {
             .replacingOccurrences(of: "metrics: stub-metrics.prom", with: "metrics: \(root)/sim/stub-metrics.prom")
         runtime = runtime.replacingOccurrences(of: "  - image: \"kverify-demo-app:*\"", with: "  - image: \"acme/shop-web:*\"")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-runtime-\(UUID().uuidString.prefix(8)).yaml")
-        try runtime.write(to: file, atomically: true, encoding: .utf8)
+        try runtime.write(to: file, atomically: false, encoding: .utf8)
         return file
     }
 
@@ -458,8 +458,8 @@ struct UserManifestOptionTests {
             agent = agent.replacingOccurrences(of: old, with: new)
         }
         agent += Self.shopNetworkPolicy(ports: [8080, 9200])
-        try agent.write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
-        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        try agent.write(to: directory.appendingPathComponent("agent.yaml"), atomically: false, encoding: .utf8)
+        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: false, encoding: .utf8)
         let runtimeFile = try Self.shopRuntimeMap()
         defer { try? FileManager.default.removeItem(at: runtimeFile) }
         let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
@@ -508,8 +508,8 @@ struct UserManifestOptionTests {
             web = web.replacingOccurrences(of: old, with: new)
         }
         web += Self.shopNetworkPolicy(ports: [8000, 9091])
-        try web.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
-        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: true, encoding: .utf8)
+        try web.write(to: directory.appendingPathComponent("web.yaml"), atomically: false, encoding: .utf8)
+        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: false, encoding: .utf8)
         let runtimeFile = try Self.shopRuntimeMap()
         defer { try? FileManager.default.removeItem(at: runtimeFile) }
         let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
@@ -535,7 +535,7 @@ struct UserManifestOptionTests {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-badchart-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: scratch) }
         try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("charts/kverify-demo"), to: scratch)
-        try "{{ fail \"shop chart: set image.tag\" }}\n".write(to: scratch.appendingPathComponent("templates/guard.yaml"), atomically: true, encoding: .utf8)
+        try "{{ fail \"shop chart: set image.tag\" }}\n".write(to: scratch.appendingPathComponent("templates/guard.yaml"), atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["daemonset", "--sim", "--chart", scratch.path, "--output", "json"], timeout: .seconds(120))
         #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("helm template \(scratch.path) failed (exit 1)"), "\(run.stderr)")
@@ -549,7 +549,7 @@ struct UserManifestOptionTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.copyItem(at: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), to: directory.appendingPathComponent("redis.yaml"))
-        try Self.reshapedDaemonSet(annotated: false).write(to: directory.appendingPathComponent("agent.yaml"), atomically: true, encoding: .utf8)
+        try Self.reshapedDaemonSet(annotated: false).write(to: directory.appendingPathComponent("agent.yaml"), atomically: false, encoding: .utf8)
         let run = try await KVerifyRun.run(["daemonset", "-f", directory.path, "--kubeconfig", "/nonexistent/kubeconfig"], timeout: .seconds(30))
         #expect(run.status == 2, "\(run.stderr)")
         #expect(run.stderr.contains("DaemonSet/shop-node-agent"), "\(run.stderr)")

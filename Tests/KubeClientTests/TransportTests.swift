@@ -136,7 +136,7 @@ struct TransportTests {
             try await Workspace.with { workspace in
                 let plugin = workspace.directory.appendingPathComponent("plugin.sh")
                 try "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-plugin\"}}'\n"
-                    .write(to: plugin, atomically: true, encoding: .utf8)
+                    .write(to: plugin, atomically: false, encoding: .utf8)
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin.path)
                 var configuration = try workspace.configuration(try server.writeKubeconfig(to: workspace.directory, credentials: .none))
                 configuration.auth.exec = ExecConfig(command: plugin.path, apiVersion: "client.authentication.k8s.io/v1")

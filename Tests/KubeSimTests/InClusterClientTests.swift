@@ -69,7 +69,7 @@ struct InClusterClientTests {
     @Test("a pod gets the default ServiceAccount's token, the CA and its namespace at the in-cluster path; the token reaches the API server through the kubernetes Service, RBAC decides, and no credentials is 401")
     func serviceAccountCredentials() async throws {
         try await withSim(nodes: 2) { sim, kubectl in
-            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            try await kubectl("create", "namespace", "demo").expectSuccess()
             let account = await eventually { (try? sim.store.get(ResourceCatalog.serviceAccounts, namespace: "demo", name: "default")) != nil }
             #expect(account, "the ServiceAccount controller made no default ServiceAccount in demo")
             let applied = try await kubectl("apply", "-n", "demo", "-f", "-", stdin: Self.reader)
@@ -96,7 +96,7 @@ struct InClusterClientTests {
             #expect(try await Self.curl(pods, token: nil, ca: ca).status == 401)
             #expect(try await Self.curl(pods, token: "not-a-token", ca: ca).status == 401)
 
-            #expect(try await kubectl("apply", "-n", "demo", "-f", "-", stdin: Self.podReader).status == 0)
+            try await kubectl("apply", "-n", "demo", "-f", "-", stdin: Self.podReader).expectSuccess()
             let allowed = try await Self.curl(pods, token: token, ca: ca)
             #expect(allowed.status == 200, "\(allowed)")
             #expect(allowed.body.contains("\"name\":\"reader\""))
@@ -104,7 +104,7 @@ struct InClusterClientTests {
             #expect(try await Self.curl("https://\(clusterIP):443/api/v1/namespaces/demo/secrets", token: token, ca: ca).status == 403)
             #expect(try await Self.curl("https://\(clusterIP):443/api/v1/namespaces/default/pods", token: token, ca: ca).status == 403)
             // A token dies with its ServiceAccount.
-            #expect(try await kubectl("delete", "serviceaccount", "-n", "demo", "default").status == 0)
+            try await kubectl("delete", "serviceaccount", "-n", "demo", "default").expectSuccess()
             #expect(try await Self.curl(pods, token: token, ca: ca).status == 401)
         }
     }
@@ -259,9 +259,9 @@ struct InClusterClientTests {
         let hadStorage = FileManager.default.fileExists(atPath: storage)
         defer { if !hadStorage { try? FileManager.default.removeItem(atPath: storage) } }
         try await withSim(nodes: 2) { sim, kubectl in
-            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            try await kubectl("create", "namespace", "demo").expectSuccess()
             let exporters = Self.prometheus.components(separatedBy: "---\n").filter { $0.contains("metadata: {name: exporter}") }.joined()
-            #expect(try await kubectl("apply", "-n", "demo", "-f", "-", stdin: exporters).status == 0)
+            try await kubectl("apply", "-n", "demo", "-f", "-", stdin: exporters).expectSuccess()
             let rollout = try await kubectl("rollout", "status", "-n", "demo", "deploy/exporter", "--timeout=60s", timeout: .seconds(70))
             #expect(rollout.status == 0, "\(rollout)")
             let rows = try await kubectl("get", "pods", "-n", "demo", "-l", "app=exporter", "-o",
@@ -307,7 +307,7 @@ struct InClusterClientTests {
           .enabled(if: hasKubernetesSD, "the installed Prometheus has no kubernetes_sd_configs (Debian builds it without)"))
     func prometheusScrapesAnnotatedPods() async throws {
         try await withSim(nodes: 2) { sim, kubectl in
-            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            try await kubectl("create", "namespace", "demo").expectSuccess()
             let applied = try await kubectl("apply", "-n", "demo", "-f", "-", stdin: Self.prometheus)
             #expect(applied.status == 0, "\(applied)")
             for deployment in ["prometheus", "exporter", "quiet"] {

@@ -2,6 +2,7 @@ import Foundation
 import KVerifyTestSupport
 import KubeSim
 import SimFaults
+import Testing
 
 /// The real `/usr/bin/kubectl` (Google's version dispatcher) pointed at a sim, with a discovery cache of its own.
 struct Kubectl: Sendable {
@@ -105,6 +106,13 @@ private final class Collected: @unchecked Sendable {  // written by two reader t
     var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
 }
 
+extension Kubectl.Result {
+    /// Expects exit 0 and, when it is not, records what kubectl printed: the status alone does not say why.
+    func expectSuccess(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(status == 0, "\(self)", sourceLocation: sourceLocation)
+    }
+}
+
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held. For output of background
 /// processes, which has no event to wait on.
 func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool) async rethrows -> Bool {
@@ -116,16 +124,19 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool
     return try condition()
 }
 
-/// Starts a sim and a kubectl for it, runs `body`, and cleans both up, also when `body` throws.
+/// Starts a sim and a kubectl for it (holding a `.cluster` slot), runs `body`, and cleans both up, also when `body`
+/// throws.
 func withSim<T: Sendable>(nodes: Int = 3, historyLimit: Int = 5000, bookmarkInterval: Duration = .seconds(5),
                           kubelet: SimulatedCluster.KubeletMode = .processes, faults: FaultPlan = FaultPlan(),
                           _ body: (SimulatedCluster, Kubectl) async throws -> T) async throws -> T {
     var options = SimulatedCluster.Options(nodes: nodes, bookmarkInterval: bookmarkInterval, historyLimit: historyLimit)
     options.kubelet = kubelet
     options.faults = faults
-    return try await SimulatedCluster.with(options: options) { sim in
-        let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
-        defer { kubectl.cleanUp() }
-        return try await body(sim, kubectl)
+    return try await SimSlots.withSlot(.cluster) {
+        try await SimulatedCluster.with(options: options) { sim in
+            let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
+            defer { kubectl.cleanUp() }
+            return try await body(sim, kubectl)
+        }
     }
 }

@@ -157,7 +157,7 @@ struct KubectlAcceptanceTests {
     @Test("deleting a namespace deletes its contents, then the namespace")
     func namespaceTermination() async throws {
         try await withSim(nodes: 1) { sim, kubectl in
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.manifest).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.manifest).expectSuccess()
             let deleted = try await kubectl("delete", "namespace", "demo", "--timeout=30s")
             #expect(deleted.status == 0, "\(deleted)")
             #expect(try await kubectl("get", "namespace", "demo").stderr.contains("(NotFound)"))
@@ -175,8 +175,8 @@ struct KubectlAcceptanceTests {
             let store = sim.store
             let watching = await eventually(timeout: .seconds(40)) { store.watcherCount > baseline }
             #expect(watching, "\(watcher.logTail())")
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("w1", namespace: "default", labels: ["app": "w"])).status == 0)
-            #expect(try await kubectl("delete", "pod", "w1").status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("w1", namespace: "default", labels: ["app": "w"])).expectSuccess()
+            try await kubectl("delete", "pod", "w1").expectSuccess()
             let seen = await eventually(timeout: .seconds(40)) { watcher.logTail(lines: 10_000).contains("\"type\":\"DELETED\"") }
             let log = watcher.logTail(lines: 10_000)
             #expect(seen, "\(log)")
@@ -255,7 +255,7 @@ struct KubectlAcceptanceTests {
                     metadata: {labels: {app: web}}
                     spec: {containers: [{name: app, image: "web:1"}]}
                 """
-            #expect(try await kubectl("apply", "--server-side", "--field-manager=alice", "-f", "-", stdin: deployment).status == 0)
+            try await kubectl("apply", "--server-side", "--field-manager=alice", "-f", "-", stdin: deployment).expectSuccess()
             let scaled = deployment.replacingOccurrences(of: "replicas: 1", with: "replicas: 3")
             let conflict = try await kubectl("apply", "--server-side", "--field-manager=bob", "-f", "-", stdin: scaled)
             #expect(conflict.status != 0)
@@ -271,7 +271,7 @@ struct KubectlAcceptanceTests {
         try await GunicornExporterFixture.withRedis { exporter, _ in
             try exporter.sendTraffic(3)
             try await withSim(nodes: 1, kubelet: .none) { _, kubectl in
-                #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("exporter", namespace: "default", labels: ["app": "exporter"])).status == 0)
+                try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("exporter", namespace: "default", labels: ["app": "exporter"])).expectSuccess()
                 // No kubelet here: the test plays it and reports where a fixture's exporter listens.
                 let patched = try await kubectl("patch", "pod", "exporter", "--subresource=status", "--type=merge",
                                           "-p", "{\"status\":{\"podIP\":\"127.0.0.1\",\"phase\":\"Running\"}}")
@@ -305,11 +305,11 @@ struct KubectlAcceptanceTests {
                   selector: {app: web}
                   ports: [{name: http, port: 80, targetPort: \(port)}]
                 """
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: service + "\n---\n" + Self.pod("web-1", namespace: "default", labels: ["app": "web"])).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: service + "\n---\n" + Self.pod("web-1", namespace: "default", labels: ["app": "web"])).expectSuccess()
             let unready = try await kubectl("get", "--raw", "/api/v1/namespaces/default/services/web:http/proxy/greeting")
             #expect(unready.stderr.contains("(ServiceUnavailable): no endpoints available for service \"web\""), "\(unready)")
             let status = "{\"status\":{\"podIP\":\"127.0.1.7\",\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}"
-            #expect(try await kubectl("patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p", status).status == 0)
+            try await kubectl("patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p", status).expectSuccess()
             let answer = try await kubectl("get", "--raw", "/api/v1/namespaces/default/services/web:http/proxy/greeting")
             #expect(answer.stdout == "hello from a pod\n", "\(answer)")
         }
@@ -326,7 +326,7 @@ struct SimControllerTests {
         try await SimulatedCluster.with(options: options) { sim in
             let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
             defer { kubectl.cleanUp() }
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: KubectlAcceptanceTests.manifest).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: KubectlAcceptanceTests.manifest).expectSuccess()
             let rollout = try await kubectl("rollout", "status", "ds/exporter", "-n", "demo", "--timeout=60s")
             #expect(rollout.status == 0, "\(rollout)")
             #expect(rollout.stdout.contains("daemon set \"exporter\" successfully rolled out"))
@@ -338,7 +338,7 @@ struct SimControllerTests {
             // A new template rolls pods over to the new generation; a toleration adds the control plane.
             let updated = KubectlAcceptanceTests.manifest.replacingOccurrences(of: "demo:1", with: "demo:2")
                 .replacingOccurrences(of: "      containers:", with: "      tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]\n      containers:")
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: updated).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: updated).expectSuccess()
             let second = try await kubectl("rollout", "status", "ds/exporter", "-n", "demo", "--timeout=60s")
             #expect(second.status == 0, "\(second)")
             let images = try await kubectl("get", "pods", "-n", "demo", "-l", "app=exporter,pod-template-generation=2", "-o", "jsonpath={.items[*].spec.containers[0].image}")
@@ -347,7 +347,7 @@ struct SimControllerTests {
             #expect(status.stdout == "3/3/2")
 
             // Deleting the DaemonSet cascades to its pods.
-            #expect(try await kubectl("delete", "ds", "exporter", "-n", "demo").status == 0)
+            try await kubectl("delete", "ds", "exporter", "-n", "demo").expectSuccess()
             let store = sim.store
             let gone = await eventually { store.list(ResourceCatalog.all[2], namespace: "demo").items.isEmpty }
             #expect(gone)

@@ -23,13 +23,13 @@ struct KubeletAcceptanceTests {
     @Test("the DaemonSet pattern runs for real: probes make pods Ready, rollout status passes, the exporter serves traffic's metrics, Service DNS reaches Redis, and deleting the namespace stops every process")
     func daemonSetPattern() async throws {
         try await withSim(nodes: 3) { sim, kubectl in
-            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            try await kubectl("create", "namespace", "demo").expectSuccess()
             let applied = try await kubectl("apply", "--server-side", "-n", "demo", "-f", Self.manifests.appendingPathComponent("redis.yaml").path,
                                             "-f", Self.manifests.appendingPathComponent("daemonset.yaml").path)
             #expect(applied.status == 0, "\(applied)")
             let rollout = try await kubectl("rollout", "status", "-n", "demo", "ds/gunicorn-prometheus-exporter-daemonset", "--timeout=90s", timeout: .seconds(100))
             #expect(rollout.status == 0, "\(rollout)")
-            #expect(try await kubectl("rollout", "status", "-n", "demo", "deploy/redis", "--timeout=30s").status == 0)
+            try await kubectl("rollout", "status", "-n", "demo", "deploy/redis", "--timeout=30s").expectSuccess()
             let ready = try await kubectl("wait", "-n", "demo", "--for=condition=Ready", "pod", "-l", "component=daemonset", "--timeout=30s")
             #expect(ready.status == 0, "\(ready)")
 
@@ -75,7 +75,7 @@ struct KubeletAcceptanceTests {
 
             // Deleting the namespace takes every process with it.
             let addresses = rows.map { $0[1] }
-            #expect(try await kubectl("delete", "namespace", "demo", "--timeout=60s").status == 0)
+            try await kubectl("delete", "namespace", "demo", "--timeout=60s").expectSuccess()
             let stopped = await eventually(timeout: .seconds(20)) {
                 addresses.allSatisfy { !TCPProbe.canConnect(host: $0, port: 8000) && !TCPProbe.canConnect(host: $0, port: 9091) }
             }
@@ -86,7 +86,7 @@ struct KubeletAcceptanceTests {
     @Test("the sidecar pattern spreads N replicas over N distinct nodes, the control plane included")
     func sidecarPattern() async throws {
         try await withSim(nodes: 3) { _, kubectl in
-            #expect(try await kubectl("create", "namespace", "demo").status == 0)
+            try await kubectl("create", "namespace", "demo").expectSuccess()
             let applied = try await kubectl("apply", "--server-side", "-n", "demo", "-f", Self.manifests.appendingPathComponent("redis.yaml").path,
                                             "-f", Self.manifests.appendingPathComponent("sidecar.yaml").path)
             #expect(applied.status == 0, "\(applied)")
@@ -118,7 +118,7 @@ struct KubeletAcceptanceTests {
     func crashLoop() async throws {
         try await withSim(nodes: 2) { sim, kubectl in
             let crashing = Self.pod("crasher", command: ["python", "-c", "import sys; print('boom: config missing', flush=True); sys.exit(3)"])
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: crashing).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: crashing).expectSuccess()
             let store = sim.store
             let looping = await eventually(timeout: .seconds(30)) {
                 let pod = try? store.get(ResourceCatalog.all[2], namespace: "default", name: "crasher")
@@ -142,7 +142,7 @@ struct KubeletAcceptanceTests {
     @Test("an image without a runtime entry fails to pull: ErrImagePull, then ImagePullBackOff, with a Failed event")
     func imagePullFailure() async throws {
         try await withSim(nodes: 2) { sim, kubectl in
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("nopull", command: ["true"], image: "ghcr.io/example/nosuch:1")).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("nopull", command: ["true"], image: "ghcr.io/example/nosuch:1")).expectSuccess()
             let store = sim.store
             let backingOff = await eventually(timeout: .seconds(20)) {
                 let pod = try? store.get(ResourceCatalog.all[2], namespace: "default", name: "nopull")
@@ -158,7 +158,7 @@ struct KubeletAcceptanceTests {
     @Test("a missing executable is a StartError (exit 128) that crash-loops")
     func missingExecutable() async throws {
         try await withSim(nodes: 2) { sim, kubectl in
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("noexec", command: ["kverify-no-such-binary"])).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("noexec", command: ["kverify-no-such-binary"])).expectSuccess()
             let store = sim.store
             let failed = await eventually(timeout: .seconds(20)) {
                 let pod = try? store.get(ResourceCatalog.all[2], namespace: "default", name: "noexec")
@@ -176,8 +176,8 @@ struct KubeletAcceptanceTests {
         try await withSim(nodes: 2) { _, kubectl in
             let script = "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(os.getpid(), flush=True); time.sleep(600)"
             let stubborn = Self.pod("stubborn", command: ["python", "-c", script], extra: "  terminationGracePeriodSeconds: 1\n")
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: stubborn).status == 0)
-            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/stubborn", "--timeout=30s").status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: stubborn).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod/stubborn", "--timeout=30s").expectSuccess()
             var pid: Int32 = 0
             for _ in 0..<100 {
                 if let value = Int32((try await kubectl("logs", "stubborn")).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) {
@@ -188,7 +188,7 @@ struct KubeletAcceptanceTests {
             }
             #expect(pid > 0)
             #expect(kill(pid, 0) == 0, "the pod's process runs")
-            #expect(try await kubectl("delete", "pod", "stubborn", "--wait=true").status == 0)
+            try await kubectl("delete", "pod", "stubborn", "--wait=true").expectSuccess()
             let gone = await eventually(timeout: .seconds(10)) { kill(pid, 0) != 0 }
             #expect(gone, "pid \(pid) survived its pod")
         }
@@ -201,8 +201,8 @@ struct KubeletAcceptanceTests {
             let polite = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); print('ready', flush=True); time.sleep(600)"
             let pods = Self.pod("deaf", command: ["python", "-c", deaf], extra: "  terminationGracePeriodSeconds: 2\n") + "\n---\n"
                 + Self.pod("polite", command: ["python", "-c", polite])
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: pods).status == 0)
-            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/deaf", "pod/polite", "--timeout=30s").status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: pods).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod/deaf", "pod/polite", "--timeout=30s").expectSuccess()
             // Both logs say "ready": the SIGTERM handlers are in place.
             for name in ["deaf", "polite"] {
                 var printed = false
@@ -215,7 +215,7 @@ struct KubeletAcceptanceTests {
             let subscription = sim.store.watchFromCurrentState(ResourceCatalog.all[2])
             defer { subscription.cancel() }
             let started = ContinuousClock.now
-            #expect(try await kubectl("delete", "pod", "deaf", "polite", "--wait=false").status == 0)
+            try await kubectl("delete", "pod", "deaf", "polite", "--wait=false").expectSuccess()
             // While it terminates the pod is still there, Terminating, with its deletion time.
             let terminating = try await kubectl("get", "pod", "deaf", "-o", "jsonpath={.metadata.deletionTimestamp} {.metadata.deletionGracePeriodSeconds}")
             #expect(terminating.stdout.hasSuffix(" 2") && terminating.stdout.count > 10, "\(terminating)")
@@ -243,7 +243,7 @@ struct KubeletAcceptanceTests {
             // --force --grace-period=0 removes a terminating pod at once.
             #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("deaf2", command: ["python", "-c", deaf],
                                                                                           extra: "  terminationGracePeriodSeconds: 30\n")).status == 0)
-            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/deaf2", "--timeout=30s").status == 0)
+            try await kubectl("wait", "--for=condition=Ready", "pod/deaf2", "--timeout=30s").expectSuccess()
             let forced = try await kubectl("delete", "pod", "deaf2", "--force", "--grace-period=0")
             #expect(forced.status == 0, "\(forced)")
             #expect(try await kubectl("get", "pod", "deaf2", "--ignore-not-found", "-o", "name").stdout.isEmpty)
@@ -290,7 +290,7 @@ struct KubeletAcceptanceTests {
                             labelSelector: {matchLabels: {app: spread}}
                       containers: [{name: stub, image: "kverify/stub-exporter:1", ports: [{containerPort: 9091}]}]
                 """
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: deployment).status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: deployment).expectSuccess()
             var message = ""
             for _ in 0..<100 where message.isEmpty {
                 message = try await Self.field(kubectl, "get", "pods", "-l", "app=spread", "-o",
@@ -315,7 +315,7 @@ struct KubeletAcceptanceTests {
                 let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: manifest)
                 #expect(applied.status == 0, "\(applied)")
             }
-            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/mapped", "pod/host", "--timeout=30s").status == 0)
+            try await kubectl("wait", "--for=condition=Ready", "pod/mapped", "pod/host", "--timeout=30s").expectSuccess()
             let mappedNode = try await Self.field(kubectl, "get", "pod", "mapped", "-o", "jsonpath={.status.hostIP} {.status.podIP}")
             let addresses = mappedNode.split(separator: " ").map(String.init)
             #expect(addresses.count == 2 && addresses[0] != addresses[1])
@@ -347,8 +347,8 @@ struct KubeletAcceptanceTests {
                         ports: [{containerPort: 9091, name: metrics}]
                         readinessProbe: {httpGet: {path: /metrics, port: metrics}, periodSeconds: 1}
                 """
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: daemonSet).status == 0)
-            #expect(try await kubectl("rollout", "status", "ds/stub", "--timeout=30s").status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: daemonSet).expectSuccess()
+            try await kubectl("rollout", "status", "ds/stub", "--timeout=30s").expectSuccess()
             let names = try await Self.field(kubectl, "get", "pods", "-l", "app=stub", "-o", "jsonpath={.items[*].metadata.name}")
             let pods = names.split(separator: " ")
             #expect(pods.count == 3)
@@ -370,7 +370,7 @@ struct SimFaultTests {
         faults.crashOnStart = [.init(.init(container: "main"), exitCode: 7)]
         try await withSim(nodes: 2, faults: faults) { sim, kubectl in
             let applied = try await kubectl("apply", "--server-side", "-f", "-", stdin: KubeletAcceptanceTests.pod("healthy", command: ["sleep", "600"]))
-            #expect(applied.status == 0)
+            applied.expectSuccess()
             let store = sim.store
             let crashed = await eventually(timeout: .seconds(20)) {
                 let status = (try? store.get(ResourceCatalog.all[2], namespace: "default", name: "healthy"))?.value(at: ["status", "containerStatuses"])?.arrayValue?.first
@@ -405,8 +405,8 @@ struct SimFaultTests {
     func nodeNotReady() async throws {
         try await withSim(nodes: 2) { sim, kubectl in
             let stub = KubeletAcceptanceTests.pod("onworker", command: ["sleep", "600"])
-            #expect(try await kubectl("apply", "--server-side", "-f", "-", stdin: stub).status == 0)
-            #expect(try await kubectl("wait", "--for=condition=Ready", "pod/onworker", "--timeout=30s").status == 0)
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: stub).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod/onworker", "--timeout=30s").expectSuccess()
             #expect(sim.makeNodeNotReady("kverify-sim-worker"))
             let nodes = try await kubectl("get", "nodes")
             #expect(nodes.stdout.split(separator: "\n").contains { $0.hasPrefix("kverify-sim-worker ") && $0.contains("NotReady") }, "\(nodes)")
@@ -429,7 +429,7 @@ struct SimFaultTests {
             #expect(failed.status != 0)
             #expect(failed.stderr.contains("kverify sim fault"), "\(failed)")
             sim.faults.plan = FaultPlan()
-            #expect(try await kubectl("get", "--raw", "/api/v1/nodes").status == 0)
+            try await kubectl("get", "--raw", "/api/v1/nodes").expectSuccess()
         }
     }
 

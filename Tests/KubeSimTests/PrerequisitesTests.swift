@@ -19,7 +19,7 @@ struct PrerequisitesTests {
                 cmd: ["gunicorn-that-is-not-installed", "app:application"]
               - image: "redis:*"
                 entrypoint: ["redis-server"]
-            """.write(to: map, atomically: true, encoding: .utf8)
+            """.write(to: map, atomically: false, encoding: .utf8)
         let problems = SimPrerequisites.problems(containers: [("app:dev", nil), ("app:dev", ["gunicorn-that-is-not-installed", "-c", "x"]),
                                                               ("redis:7", nil), ("unknown:1", nil)],
                                                  runtimePath: map.path).filter { !$0.contains("network shim") }

@@ -172,7 +172,7 @@ struct StreamingAcceptanceTests {
             let other = try kubectl.background(["exec", "-n", "stream-lab", "web-lab", "--", "sleep", second])
             defer { other.stop() }
             #expect(await eventually { Self.processRuns("bin/sleep\0\(second)") })
-            #expect(try await kubectl("delete", "pod", "-n", "stream-lab", "web-lab", "--wait=false").status == 0)
+            try await kubectl("delete", "pod", "-n", "stream-lab", "web-lab", "--wait=false").expectSuccess()
             #expect(await eventually { !Self.processRuns("bin/sleep\0\(second)") })
             try await other.waitForLog(containing: "command terminated with exit code 137")
         }
@@ -252,7 +252,7 @@ struct StreamingAcceptanceTests {
             #expect(allowed.stdout == "yes\n", "\(allowed)")
 
             // A pod that never starts (its image is unknown to the runtime map) has no container to exec into.
-            #expect(try await kubectl("run", "never-runs", "-n", "stream-lab", "--image=nowhere.example/absent:1", "--restart=Never").status == 0)
+            try await kubectl("run", "never-runs", "-n", "stream-lab", "--image=nowhere.example/absent:1", "--restart=Never").expectSuccess()
             let pending = try await kubectl("exec", "-n", "stream-lab", "never-runs", "--", "true")
             #expect(pending.status == 1)
             #expect(pending.stderr.contains("pod never-runs is not running (phase Pending)"), "\(pending)")

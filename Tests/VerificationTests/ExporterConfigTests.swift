@@ -246,7 +246,7 @@ struct ExporterConfigTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("exporter.yaml")
-        try text.write(to: file, atomically: true, encoding: .utf8)
+        try text.write(to: file, atomically: false, encoding: .utf8)
         let python = RepositoryPaths.root.appendingPathComponent(".venv/bin/python").path
         let script = "from gunicorn_prometheus_exporter.hooks import load_yaml_config; load_yaml_config(\(String(reflecting: file.path)))"
         let result = try await ProcessRunner.run(python, arguments: ["-c", script], environment: ProcessInfo.processInfo.environment,
