@@ -20,6 +20,11 @@ public final class KubectlBackend: KubeAPI {
     public let kubectl: String
     /// Deadline for one kubectl run (watches excepted).
     public let timeout: Duration
+    /// The REST backend's policy for transient errors, applied to whole kubectl runs: kubectl itself retries a 429
+    /// with `Retry-After`, but a 500 or 503 ends the process.
+    public let retry: RetryPolicy
+    /// The transient errors retried so far (a run reports them).
+    public let retries: RetryLedger? = RetryLedger()
     let environment: [String: String]
     private let discovery = Discovery()
     private let logger: Logger
@@ -27,12 +32,13 @@ public final class KubectlBackend: KubeAPI {
     /// - Parameters:
     ///   - environment: the child's environment; `KUBECONFIG` is replaced by the configuration's files.
     public init(
-        configuration: KubeConfiguration, kubectl: String = "kubectl", timeout: Duration = .seconds(60),
+        configuration: KubeConfiguration, kubectl: String = "kubectl", timeout: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(),
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "kverify.kubectl")
     ) {
         self.configuration = configuration
         self.kubectl = kubectl
         self.timeout = timeout
+        self.retry = retry
         var environment = environment
         if !configuration.sourceFiles.isEmpty { environment["KUBECONFIG"] = configuration.sourceFiles.joined(separator: ":") }
         self.environment = environment
@@ -47,13 +53,47 @@ public final class KubectlBackend: KubeAPI {
         return arguments
     }
 
-    /// Runs kubectl and returns stdout, or throws the mapped `KubeError`.
+    /// Runs kubectl and returns stdout, or throws the mapped `KubeError`, retrying transient failures.
     func run(_ arguments: [String], stdin: [UInt8] = [], what: String) async throws -> Data {
-        let result = try await execute(arguments, stdin: stdin, what: what)
-        guard result.succeeded else {
-            throw KubectlErrors.map(stderr: result.stderrExcerpt(maxCharacters: 2000), exitCode: result.exitCode, what: what)
+        try await retryingTransient(what: what) {
+            let result = try await execute(arguments, stdin: stdin, what: what)
+            return result.succeeded ? .done(Data(result.stdout)) : .failed(result, mayRetry: true)
         }
-        return Data(result.stdout)
+    }
+
+    /// One kubectl run's outcome for `retryingTransient`.
+    enum Attempt<T> {
+        case done(T)
+        /// kubectl failed; `mayRetry` says whether running it again is safe if the failure was transient.
+        case failed(ProcessRunner.Result, mayRetry: Bool)
+    }
+
+    /// Runs `once` until it is done, or fails with an error that is not transient, or `retry` runs out; a transient
+    /// failure (a 5xx, a 429 kubectl gave up on, a reset) is counted in `retries`. Every call of this backend is safe
+    /// to repeat (reads, server-side apply, delete, a review, a namespace whose AlreadyExists is success), as the
+    /// REST backend's are; exec only while the command has not started.
+    func retryingTransient<T>(what: String, _ once: () async throws -> Attempt<T>) async throws -> T {
+        var attempt = 0
+        let budgetEnd = retry.budgetEnd()
+        while true {
+            attempt += 1
+            let (result, mayRetry): (ProcessRunner.Result, Bool)
+            switch try await once() {
+            case .done(let value): return value
+            case .failed(let failed, let safe): (result, mayRetry) = (failed, safe)
+            }
+            let stderr = KubectlErrors.withoutLogLines(result.stderrExcerpt(maxCharacters: 2000))
+            let delay = retry.backoff.delay(attempt: attempt)
+            if mayRetry, let cause = KubectlErrors.transientCause(stderr: stderr), retry.allowsRetry(after: attempt, delay: delay, budgetEnd: budgetEnd) {
+                logger.debug("\(what): \(cause), retrying in \(delay)")
+                retries?.record(cause)
+                try await Task.sleep(for: delay)
+                continue
+            }
+            var error = KubectlErrors.map(stderr: stderr, exitCode: result.exitCode, what: what)
+            if attempt > 1 { error.message += " (after \(attempt) attempts)" }
+            throw error
+        }
     }
 
     /// Runs kubectl and returns how it ended; only failing to run it, or its deadline, throw.
@@ -159,7 +199,6 @@ public final class KubectlBackend: KubeAPI {
 
     /// Creates a `SelfSubjectAccessReview` with `kubectl create -f - -o json` (JSON, as the REST backend
     /// posts it; `kubectl auth can-i` would answer only yes/no and speaks protobuf).
-    /// Creates a SelfSubjectAccessReview as JSON, as the REST backend does (`kubectl auth can-i` sends protobuf).
     /// Client-side validation is off: it would fetch an OpenAPI schema for a throwaway review object.
     public func canI(_ attributes: SelfSubjectAccessReview.ResourceAttributes) async throws -> Bool? {
         let review = try JSONValue.encoded(SelfSubjectAccessReview(attributes))
@@ -197,33 +236,79 @@ extension KubectlBackend {
         arguments += ["exec", pod, "--namespace", namespace ?? defaultNamespace]
         if let container { arguments += ["--container", container] }
         arguments += ["--"] + command
-        let result: ProcessRunner.Result
-        do {
-            result = try await ProcessRunner.run(kubectl, arguments: arguments, environment: environment, stdin: [], timeout: timeout)
-        } catch {
-            throw KubeError(.kubectlFailed, "\(what): cannot run kubectl: \(error)")
+        return try await retryingTransient(what: what) {
+            let result: ProcessRunner.Result
+            do {
+                result = try await ProcessRunner.run(kubectl, arguments: arguments, environment: environment, stdin: [], timeout: timeout)
+            } catch {
+                throw KubeError(.kubectlFailed, "\(what): cannot run kubectl: \(error)")
+            }
+            if result.timedOut { throw KubeError(.timedOut, "\(what): no result within \(timeout)") }
+            if result.succeeded { return .done(ExecResult(stdout: result.stdout, stderr: result.stderr, exitCode: 0)) }
+            var stderr = String(decoding: result.stderr, as: UTF8.self)
+            let marker = "command terminated with exit code \(result.exitCode)"
+            if result.signal == nil, let range = stderr.range(of: marker, options: .backwards),
+               stderr[range.upperBound...].allSatisfy(\.isWhitespace) {
+                stderr.removeSubrange(range.lowerBound..<stderr.endIndex)
+                return .done(ExecResult(stdout: result.stdout, stderr: Array(stderr.utf8), exitCode: result.exitCode))
+            }
+            // kubectl's own failure. A Status before the stream (its GET of the pod, the upgrade) means the command
+            // never started; output on stdout means it did, and running it again would run it twice.
+            return .failed(result, mayRetry: result.stdout.isEmpty)
         }
-        if result.timedOut { throw KubeError(.timedOut, "\(what): no result within \(timeout)") }
-        if result.succeeded { return ExecResult(stdout: result.stdout, stderr: result.stderr, exitCode: 0) }
-        var stderr = String(decoding: result.stderr, as: UTF8.self)
-        let marker = "command terminated with exit code \(result.exitCode)"
-        if result.signal == nil, let range = stderr.range(of: marker, options: .backwards),
-           stderr[range.upperBound...].allSatisfy(\.isWhitespace) {
-            stderr.removeSubrange(range.lowerBound..<stderr.endIndex)
-            return ExecResult(stdout: result.stdout, stderr: Array(stderr.utf8), exitCode: result.exitCode)
-        }
-        throw KubectlErrors.map(stderr: result.stderrExcerpt(maxCharacters: 2000), exitCode: result.exitCode, what: what)
     }
 }
 
 /// Maps kubectl's stderr to `KubeError` codes. kubectl prints `Error from server (Reason): message` for a
 /// `Status`, and Go error strings for transport failures.
 enum KubectlErrors {
+    /// The transient error a failed kubectl run met, named as the REST backend counts it ("HTTP 503",
+    /// "connection reset"); nil when the failure is not worth another run.
+    static func transientCause(stderr: String) -> String? {
+        if let reason = serverReason(in: stderr) {
+            return switch reason {
+            case "TooManyRequests": "HTTP 429"
+            case "InternalError": "HTTP 500"
+            case "ServiceUnavailable": "HTTP 503"
+            case "ServerTimeout", "Timeout": "HTTP 504"
+            default: nil
+            }
+        }
+        let lower = stderr.lowercased()
+        return genericTransients.first { lower.contains($0.text) }?.cause
+    }
+
+    /// client-go's words for a transient status met without a `Status` body, or before the request itself
+    /// (discovery, the OpenAPI schema `--validate` needs), and for a dropped connection.
+    private static let genericTransients: [(text: String, cause: String)] = [
+        ("has prevented the request from succeeding", "HTTP 500"),
+        ("the server is currently unable to handle the request", "HTTP 503"),
+        ("has asked us to try again later", "HTTP 429"),
+        ("unable to return a response in the time allotted", "HTTP 504"),
+        ("connection reset", "connection reset"),
+        // A 5xx for /openapi/v3 makes kubectl fall back to /openapi/v2; its failure is what gets printed.
+        ("failed to download openapi", "OpenAPI download failed"),
+    ]
+
+    /// stderr without the klog lines client-go logs on its way (`E1201 05:10:20.419051 18692 memcache.go:265] …`,
+    /// a discovery hiccup it recovered from), unless nothing else is left.
+    static func withoutLogLines(_ stderr: String) -> String {
+        let lines = stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        let kept = lines.filter { $0.wholeMatch(of: /[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ [^\]]+\] .*/) == nil }
+        let text = kept.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? stderr : text
+    }
+
+    /// `Reason` of the first `Error from server (Reason)` line.
+    static func serverReason(in stderr: String) -> Substring? {
+        guard let range = stderr.range(of: #"Error from server \(([A-Za-z]+)\)"#, options: .regularExpression) else { return nil }
+        return stderr[range].dropFirst("Error from server (".count).dropLast()
+    }
+
     static func map(stderr: String, exitCode: Int32, what: String) -> KubeError {
         let text = stderr.isEmpty ? "kubectl exited with status \(exitCode) and printed nothing" : stderr
         let message = "\(what): \(text)"
-        if let range = text.range(of: #"Error from server \(([A-Za-z]+)\)"#, options: .regularExpression) {
-            let reason = text[range].dropFirst("Error from server (".count).dropLast()
+        if let reason = serverReason(in: text) {
             let code: KubeError.Code = switch reason {
             case "NotFound": .notFound
             case "AlreadyExists": .alreadyExists

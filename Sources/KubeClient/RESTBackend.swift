@@ -10,28 +10,6 @@ import Logging
 /// as memory blobs; every call has a deadline; idempotent calls are retried on 429 (honouring `Retry-After`),
 /// 5xx and connection resets with backoff and jitter; `Status` bodies become typed `KubeError`s.
 public final class RESTBackend: KubeAPI {
-    /// Retry behaviour for one call: the one policy for transient errors of non-watch requests (watches restart in
-    /// `retryingWatch`). A retry happens only while it fits in the call's budget (`maxElapsed` from its start) and
-    /// before the enclosing `RetryDeadline`; every retry is counted in `retries`.
-    public struct RetryPolicy: Sendable {
-        /// Attempts in total, the first included. Enough that an API server failing almost half its requests
-        /// (the sim's fault mix) does not fail a run of hundreds of calls: 0.45^12 ≈ 7 × 10⁻⁵ per call.
-        public var maxAttempts: Int = 12
-        public var backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
-        /// A `Retry-After` longer than this is not waited for: the call fails with `.tooManyRequests` at once.
-        public var maxRetryAfter: Duration = .seconds(30)
-        /// No retry starts later than this after the call began.
-        public var maxElapsed: Duration = .seconds(60)
-
-        public init(maxAttempts: Int = 12, backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2)), maxRetryAfter: Duration = .seconds(30),
-                    maxElapsed: Duration = .seconds(60)) {
-            self.maxAttempts = maxAttempts
-            self.backoff = backoff
-            self.maxRetryAfter = maxRetryAfter
-            self.maxElapsed = maxElapsed
-        }
-    }
-
     public let configuration: KubeConfiguration
     public var defaultNamespace: String { configuration.namespace }
     public let credentials: CredentialProvider
@@ -247,9 +225,8 @@ public final class RESTBackend: KubeAPI {
         let idempotent = idempotent ?? (method == "GET" || method == "HEAD")
         var attempt = 0
         var reauthenticated = false
-        let budgetEnd = min(ContinuousClock.now + retry.maxElapsed, RetryDeadline.current ?? .now + retry.maxElapsed)
-        /// Whether another attempt after `delay` still fits the attempts and the time the call may take.
-        func mayRetry(after delay: Duration) -> Bool { attempt < retry.maxAttempts && ContinuousClock.now + delay < budgetEnd }
+        let budgetEnd = retry.budgetEnd()
+        func mayRetry(after delay: Duration) -> Bool { retry.allowsRetry(after: attempt, delay: delay, budgetEnd: budgetEnd) }
         while true {
             attempt += 1
             let (client, auth) = try await prepare()
@@ -281,7 +258,7 @@ public final class RESTBackend: KubeAPI {
                 reauthenticated = true
                 credentials.invalidate()
                 continue
-            case 429, 500...599 where idempotent && response.status != 501:
+            case 429 where idempotent, 500...599 where idempotent && response.status != 501:
                 let delay = Self.retryAfter(response) ?? retry.backoff.delay(attempt: attempt)
                 if delay > retry.maxRetryAfter || !mayRetry(after: delay) { fallthrough }
                 logger.debug("\(method) \(path): HTTP \(response.status), retrying in \(delay)")

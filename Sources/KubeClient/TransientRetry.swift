@@ -12,6 +12,38 @@ public enum RetryDeadline {
     }
 }
 
+/// Retry behaviour for one call: the one policy for transient errors of non-watch requests, through either backend
+/// (watches restart in `retryingWatch`). A retry happens only while it fits in the call's budget (`maxElapsed` from
+/// its start) and before the enclosing `RetryDeadline`; every retry is counted in the backend's `retries`.
+public struct RetryPolicy: Sendable {
+    /// Attempts in total, the first included. Enough that an API server failing almost half its requests
+    /// (the sim's fault mix) does not fail a run of hundreds of calls: 0.45^12 ≈ 7 × 10⁻⁵ per call.
+    public var maxAttempts: Int = 12
+    public var backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
+    /// A `Retry-After` longer than this is not waited for: the call fails with `.tooManyRequests` at once.
+    public var maxRetryAfter: Duration = .seconds(30)
+    /// No retry starts later than this after the call began.
+    public var maxElapsed: Duration = .seconds(60)
+
+    public init(maxAttempts: Int = 12, backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2)), maxRetryAfter: Duration = .seconds(30),
+                maxElapsed: Duration = .seconds(60)) {
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.maxRetryAfter = maxRetryAfter
+        self.maxElapsed = maxElapsed
+    }
+
+    /// The instant after which no retry of a call starting now may begin.
+    func budgetEnd(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant {
+        min(now + maxElapsed, RetryDeadline.current ?? now + maxElapsed)
+    }
+
+    /// Whether another attempt after `attempt` ones, `delay` from now, still fits the attempts and the time allowed.
+    func allowsRetry(after attempt: Int, delay: Duration, budgetEnd: ContinuousClock.Instant) -> Bool {
+        attempt < maxAttempts && ContinuousClock.now + delay < budgetEnd
+    }
+}
+
 /// How many transient API errors a client retried, by what it met ("HTTP 500", "HTTP 429", "connection reset"),
 /// so a run's report can say that it succeeded only thanks to retries.
 public final class RetryLedger: Sendable {

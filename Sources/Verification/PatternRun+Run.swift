@@ -158,7 +158,7 @@ extension PatternRun {
                                             + "not in Redis (REDIS_ENABLED is not true)"))
             return
         }
-        let reached = try await withRedis(applied) { endpoint, via in
+        let reached: Void? = try await withRedis(applied) { endpoint, via in
             try await phase("redis", &report) { () -> ((), [Finding]) in
                 let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
                 var findings = [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: hungWorkers))
@@ -176,9 +176,12 @@ extension PatternRun {
             }
         }
         if reached == nil {
-            report.findings.append(.fail("redis.reachable", subject: "Service redis-service", expected: "a NodePort (or --redis-addr)",
-                                         observed: "no nodePort allocated"))
-            stoppedBy = KVerifyError(.unreachable, "Service redis-service has no nodePort allocated, and no --redis-addr was given")
+            // Only `--redis-access node-port` (or a Redis no Service selects) gets here: the NodePort route was required.
+            let service = applied.redis.map { "Service \($0.service)" } ?? "the Service selecting app=redis"
+            report.findings.append(.fail("redis.reachable", subject: service, expected: "a NodePort (or --redis-addr, or --redis-access port-forward)",
+                                         observed: "no nodePort allocated, or no Ready node with an InternalIP"))
+            stoppedBy = KVerifyError(.unreachable, "\(service) has no NodePort route from here, and no --redis-addr was given; "
+                                     + "try --redis-access port-forward")
         }
     }
 

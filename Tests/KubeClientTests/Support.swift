@@ -22,7 +22,7 @@ struct Workspace {
     }
 
     /// Fast retries so tests that exhaust them stay short.
-    static let retry = RESTBackend.RetryPolicy(maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)))
+    static let retry = RetryPolicy(maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)))
 
     func configuration(_ kubeconfig: String) throws -> KubeConfiguration {
         try KubeConfigLoader(environment: [:], homeDirectory: directory.path).load(.init(kubeconfig: kubeconfig))
@@ -38,7 +38,7 @@ struct Workspace {
             var environment = ProcessInfo.processInfo.environment
             environment["KUBECACHEDIR"] = directory.appendingPathComponent("kubectl-cache").path
             environment["HOME"] = directory.path
-            return KubectlBackend(configuration: configuration, timeout: requestTimeout, environment: environment)
+            return KubectlBackend(configuration: configuration, timeout: requestTimeout, retry: Self.retry, environment: environment)
         }
     }
 

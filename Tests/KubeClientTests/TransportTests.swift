@@ -82,6 +82,25 @@ struct TransportTests {
         }
     }
 
+    @Test("kubectl backend: a run that meets a 503 is run again and counted; retries run out into .serverError")
+    func kubectlRetries() async throws {
+        try await Workspace.withServer(.kubectl) { server, api, _ in
+            try server.fault(kind: "status", path: "/api/v1/nodes", count: 2, ["code": "503", "reason": "ServiceUnavailable"])
+            #expect(try await api.nodes().count == 3)
+            #expect(api.retries?.snapshot == ["HTTP 503": 2])
+            try server.reset()
+            try server.fault(kind: "status", path: "/api/v1/nodes", ["code": "500", "reason": "InternalError"])
+            let error = await kubeError { _ = try await api.nodes() }
+            #expect(error?.code == .serverError)
+            #expect(error?.message.contains("after 3 attempts") == true, "\(error?.message ?? "")")
+            #expect(try server.requests().filter { ($0["path"] as? String)?.hasPrefix("/api/v1/nodes") == true }.count == 3)
+            #expect(api.retries?.snapshot == ["HTTP 503": 2, "HTTP 500": 2])
+            // A NotFound is an answer, not a transient error: one run, no retry.
+            _ = await kubeError { _ = try await api.get(Pod.self, name: "nosuch", namespace: "obs") }
+            #expect(api.retries?.total == 4)
+        }
+    }
+
     @Test("REST: an HTTP/1.0 answer is read; a body cut mid-way is an error, not a hang")
     func oddServers() async throws {
         try await Workspace.withServer(.rest) { server, api, _ in

@@ -1,0 +1,32 @@
+@testable import KubeClient
+import Testing
+
+/// kubectl's stderr as kubectl 1.32 printed it against the sim's fault plan (`api: {errors: …}`).
+@Suite("kubectl's stderr: which failures are transient")
+struct KubectlErrorsTests {
+    static let discoveryLog = #"E1201 05:10:20.419051   18692 memcache.go:265] "Unhandled Error" err="couldn't get current server API group list: an error on the server (\"unknown\") has prevented the request from succeeding""#
+
+    @Test("a Status reason or client-go's generic words name the status retried; answers are not retried", arguments: [
+        ("Error from server (InternalError): kverify sim fault: an error on the server (\"injected\") has prevented the request from succeeding", "HTTP 500"),
+        ("Error from server (ServiceUnavailable): kverify sim fault: the server is currently unable to handle the request", "HTTP 503"),
+        ("Error from server (TooManyRequests): the server has received too many requests and has asked us to try again later", "HTTP 429"),
+        ("error: unable to recognize \"STDIN\": an error on the server (\"unknown\") has prevented the request from succeeding", "HTTP 500"),
+        ("error: error validating \"STDIN\": error validating data: failed to download openapi: the server could not find the requested resource", "OpenAPI download failed"),
+        ("read tcp 127.0.0.1:5555->127.0.0.1:6443: read: connection reset by peer", "connection reset"),
+        ("Error from server (NotFound): pods \"nosuch\" not found", nil),
+        // A discovery hiccup logged on the way does not make a NotFound transient.
+        (discoveryLog + "\nError from server (NotFound): pods \"nosuch\" not found", nil),
+        ("Error from server (Forbidden): pods is forbidden: User \"u\" cannot list resource \"pods\"", nil),
+        ("error: the server doesn't have a resource type \"widgets\"", nil),
+    ] as [(String, String?)])
+    func transient(stderr: String, cause: String?) {
+        #expect(KubectlErrors.transientCause(stderr: stderr) == cause)
+    }
+
+    @Test("client-go's klog lines are dropped from the message, unless they are all there is")
+    func logLines() {
+        let stderr = Self.discoveryLog + "\nError from server (NotFound): pods \"nosuch\" not found\n"
+        #expect(KubectlErrors.withoutLogLines(stderr) == "Error from server (NotFound): pods \"nosuch\" not found")
+        #expect(KubectlErrors.withoutLogLines(Self.discoveryLog) == Self.discoveryLog)
+    }
+}
