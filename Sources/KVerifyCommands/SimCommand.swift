@@ -95,6 +95,10 @@ extension KVerify.Sim {
             } catch {
                 throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
             }
+            // Pods run as processes unless the kubelet is instant; without the shim they would share this host's ports.
+            if !instantKubelet, let problem = SimPrerequisites.shimProblem() {
+                throw KVerifyError(.usageOrInput, "kverify sim up cannot run pods here: \(problem)")
+            }
             let pidURL = URL(fileURLWithPath: KVerify.Sim.pidFile)
             if let pid = KVerify.Sim.recordedSim() {
                 throw KVerifyError(.usageOrInput, "a sim is already running here (pid \(pid), \(KVerify.Sim.pidFile)); stop it with `kverify sim down`")

@@ -68,6 +68,21 @@ struct SimCommandTests {
         #expect(run.stderr.contains(file.path) && run.stderr.contains(expected), "\(run.stderr)")
     }
 
+    @Test("sim up without the network shim is exit 2 with the build step, before anything starts")
+    func upWithoutShim() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+        let run = try await KVerifyRun.run(["sim", "up", "--nodes", "2", "--kubeconfig", kubeconfig], environment: ["KVERIFY_SIM_SHIM": "/nonexistent/libKVerifySimNet.so"],
+                                           timeout: .seconds(30), workingDirectory: directory)
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("kverify sim up cannot run pods here: the sim's network shim /nonexistent/libKVerifySimNet.so (KVERIFY_SIM_SHIM) does not exist"),
+                "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: kubeconfig))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(".kverify/sim/sim.pid").path))
+    }
+
     @Test("kill -9 of sim up takes its pods with it; the stale pid file is never signalled and its state is removed at the next start")
     func killedSimLeavesNothing() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
@@ -126,6 +141,37 @@ struct SimCommandTests {
         defer { next.stop() }
         try await next.waitForLog(containing: kubeconfig, timeout: .seconds(60))
         for stale in stateDirectories { #expect(!FileManager.default.fileExists(atPath: stale.path), "\(stale.path) left") }
+    }
+
+    @Test("kill -9 of `kverify daemonset --sim` mid-run takes the in-process sim's pods (gunicorn, redis-server) with it")
+    func killedPatternRunLeavesNothing() async throws {
+        try await SimSlots.withSlot {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let run = try ChildProcess(name: "kverify-run-kill", executable: RepositoryPaths.kverifyExecutable,
+                                       arguments: ["daemonset", "--sim", "--nodes", "2"], workingDirectory: directory)
+            defer { run.stop() }
+            // Wait until the run's pods are processes: a gunicorn among the members of the sim's pod groups.
+            func podGroups() -> Set<Int32> {
+                Set(ProcessTable.children(of: run.pid).filter { !ProcessTable.commandLine($0).contains("trap '' HUP INT") })
+            }
+            let deadline = ContinuousClock.now + .seconds(120)
+            while !ProcessTable.members(ofGroups: podGroups()).contains(where: { ProcessTable.commandLine($0).contains("gunicorn") }),
+                  ContinuousClock.now < deadline, run.isRunning {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let groups = podGroups()
+            let members = ProcessTable.members(ofGroups: groups)
+            try #require(members.contains { ProcessTable.commandLine($0).contains("gunicorn") }, "no gunicorn pod started: \(run.logTail())")
+            #expect(members.contains { ProcessTable.commandLine($0).contains("redis-server") }, "\(members.map(ProcessTable.commandLine))")
+
+            kill(run.pid, SIGKILL)
+            let gone = ContinuousClock.now + .seconds(15)
+            while !ProcessTable.members(ofGroups: groups).isEmpty, ContinuousClock.now < gone { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(ProcessTable.members(ofGroups: groups).isEmpty,
+                    "survivors: \(ProcessTable.members(ofGroups: groups).map(ProcessTable.commandLine))")
+        }
     }
 
     @Test("SIGHUP stops sim up as cleanly as SIGTERM: exit 0, pid file and kubeconfig removed")

@@ -10,17 +10,7 @@ public enum SimPrerequisites {
     ///   - containers: the images the run will start and each container's `command` (nil: the image's entrypoint).
     ///   - runtimePath: the runtime map the sim will use (nil: `sim/runtime.yaml` of the checkout).
     public static func problems(containers: [(image: String, command: [String]?)], runtimePath: String? = nil) -> [String] {
-        var problems: [String] = []
-        let explicit = ProcessInfo.processInfo.environment["KVERIFY_SIM_SHIM"].flatMap { $0.isEmpty ? nil : $0 }
-        switch SimPaths.networkShim() {
-        case .none:
-            problems.append("the sim's network shim libKVerifySimNet.so is not beside the kverify executable "
-                + "(\(SimPaths.executableDirectory.path)) and KVERIFY_SIM_SHIM is not set: build it with `swift build --product KVerifySimNet`")
-        case .some(let path) where !FileManager.default.fileExists(atPath: path):
-            problems.append("the sim's network shim \(path)\(explicit == path ? " (KVERIFY_SIM_SHIM)" : "") does not exist: "
-                + "build it with `swift build --product KVerifySimNet`, or point KVERIFY_SIM_SHIM at the built libKVerifySimNet.so")
-        default: break
-        }
+        var problems = shimProblem().map { [$0] } ?? []
         let map: RuntimeMap
         do {
             guard let path = runtimePath ?? RuntimeMap.defaultPath() else {
@@ -47,6 +37,22 @@ public enum SimPrerequisites {
                 + "its PATH \(path): \(step)")
         }
         return problems
+    }
+
+    /// Why the network shim (each pod's own loopback address and ports) cannot be loaded, with the step that fixes
+    /// it; nil when it can. Without it, pods would share the host's ports and collide.
+    public static func shimProblem() -> String? {
+        let explicit = ProcessInfo.processInfo.environment["KVERIFY_SIM_SHIM"].flatMap { $0.isEmpty ? nil : $0 }
+        switch SimPaths.networkShim() {
+        case .none:
+            return "the sim's network shim libKVerifySimNet.so is not beside the kverify executable "
+                + "(\(SimPaths.executableDirectory.path)) and KVERIFY_SIM_SHIM is not set: build it with `swift build --product KVerifySimNet`"
+        case .some(let path) where !FileManager.default.fileExists(atPath: path):
+            return "the sim's network shim \(path)\(explicit == path ? " (KVERIFY_SIM_SHIM)" : "") does not exist: "
+                + "build it with `swift build --product KVerifySimNet`, or point KVERIFY_SIM_SHIM at the built libKVerifySimNet.so"
+        default:
+            return nil
+        }
     }
 
     /// The images and commands of every container (init containers too) of the workloads and pods among `objects`.
