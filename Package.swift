@@ -40,7 +40,7 @@ let package = Package(
             name: "KVerifyCommands",
             dependencies: [
                 "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient", "KubeConfig",
-                "KubeModel", "Verification", "KubeSim", "SimFaults", "SimNode", "Processes",
+                "KubeModel", "Verification", "KubeSim", "SimFaults", "SimNode", "Processes", "YAMLInput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,6 +1,7 @@
 import Findings
 import Foundation
 import KubeClient
+import YAMLInput
 
 /// `-f/--filename` as kubectl reads it: files, directories (their `*.yaml`, `*.yml` and `*.json`, in name order,
 /// not recursive) and `-` for standard input. Every problem is a usage error naming the path.
@@ -13,8 +14,7 @@ enum UserManifests {
             for file in try files(path) {
                 do {
                     if file == "-" {
-                        let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                        manifests += try ManifestLoader.load(yaml: text, file: "standard input")
+                        manifests += try ManifestLoader.load(yaml: try readStandardInput(), file: "standard input")
                     } else {
                         manifests += try ManifestLoader.load(file: file)
                     }
@@ -27,6 +27,27 @@ enum UserManifests {
             throw KVerifyError(.usageOrInput, "-f \(paths.joined(separator: " -f ")): no Kubernetes objects found; give the files that hold your workloads")
         }
         return manifests
+    }
+
+    /// All of standard input, as `kubectl apply -f -` reads it (until end of file), through read(2): FileHandle traps
+    /// on a read error, and `-f - < /tmp` gives EISDIR. More than the YAML budget's bytes is refused, not buffered.
+    static func readStandardInput() throws -> String {
+        let limit = YAMLBudget.Limits.standard.maxBytes
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw KVerifyError(.usageOrInput, "-f -: cannot read standard input: \(String(cString: strerror(errno))); "
+                                   + "pipe the manifests in, or name the files with -f")
+            }
+            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+            bytes += chunk[..<count]
+            guard bytes.count <= limit else {
+                throw KVerifyError(.usageOrInput, "-f -: standard input holds more than \(limit) bytes, the limit for one YAML input")
+            }
+        }
     }
 
     /// The files one `-f` names.

@@ -5,7 +5,7 @@ import Testing
 /// Issue #18: inputs an adversarial pass found that crashed, hung or gave the wrong exit code.
 @Suite("Hardening (issue #18), run as a process")
 struct HardeningTests {
-    @Test("a directory given as --file, or on standard input, is exit 2 naming it, not a crash")
+    @Test("a directory given as --file, or on standard input (metrics and -f -), is exit 2 naming it, not a crash")
     func directoryInput() async throws {
         let directory = FileManager.default.temporaryDirectory.path
         let file = try await KVerifyRun.run(["metrics", "--file", directory], timeout: .seconds(30))
@@ -16,6 +16,11 @@ struct HardeningTests {
         let stdin = try await runWithStdin(["metrics", "--file", "-"], from: directory)
         #expect(stdin.status == 2, "\(stdin.stdout)")
         #expect(stdin.stdout.contains("FAIL input.readable [standard input]"), "\(stdin.stdout)")
+
+        // Manifests from standard input (`-f -`), read before any cluster is contacted.
+        let manifests = try await runWithStdin(["daemonset", "-f", "-", "--sim"], from: directory)
+        #expect(manifests.status == 2, "\(manifests.stdout)")
+        #expect(manifests.stdout.contains("-f -: cannot read standard input: Is a directory"), "\(manifests.stdout)")
     }
 
     @Test("a duration too large for any deadline is exit 2 naming the option, on every duration option", arguments: [
@@ -241,6 +246,7 @@ struct HardeningTests {
     }
 
     /// Runs kverify through a shell whose standard input is redirected from `path`.
+    /// Runs kverify with standard input redirected from `path` (a directory, say); stdout and stderr together.
     func runWithStdin(_ arguments: [String], from path: String) async throws -> (status: Int32, stdout: String) {
         let script = "exec \"$0\" \"$@\" < \"$KVERIFY_STDIN\""
         let process = Process()
@@ -249,7 +255,7 @@ struct HardeningTests {
         process.environment = ProcessInfo.processInfo.environment.merging(["KVERIFY_STDIN": path]) { $1 }
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = output
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
