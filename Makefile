@@ -33,7 +33,8 @@ lint:
 clean:
 	rm -rf .build .build-release .build-examples
 
-# libFuzzer harnesses (Fuzz/, a separate package) for every parser, FUZZ_SECONDS each (default 60).
+# libFuzzer harnesses (Fuzz/, a separate package) for every parser, FUZZ_SECONDS each (default 60), FUZZ_JOBS at a time.
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh

@@ -3,6 +3,7 @@
 # -sanitize=fuzzer,address and runs each for FUZZ_SECONDS (default 60), seeded from the project's fixtures.
 #   scripts/fuzz.sh                      every harness, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh FuzzPromText FuzzRESP
+#   FUZZ_SECONDS=600 FUZZ_JOBS=2 scripts/fuzz.sh   every harness, two at a time
 # A crash leaves its input in Fuzz/artifacts/<harness>-crash-…; the script exits 1. Corpora grow in
 # Fuzz/corpus/<harness> (not committed). Summary: Fuzz/artifacts/summary.txt.
 set -euo pipefail
@@ -14,6 +15,7 @@ Usage: scripts/fuzz.sh [harness...]
   FuzzPromText FuzzRESP FuzzKubeConfig FuzzPEM FuzzManifest FuzzWatchLine FuzzRuleFile).
   FUZZ_SECONDS  seconds per harness (default 60)
   FUZZ_CONFIG   debug (default) or release
+  FUZZ_JOBS     harnesses run at once (default 1; each uses one core)
   Crash inputs: Fuzz/artifacts/<harness>-crash-*; summary: Fuzz/artifacts/summary.txt; exit 1 on a failure.
 USAGE
     exit 0
@@ -52,11 +54,11 @@ cat "$seeds/FuzzPEM/cert.pem" "$seeds/FuzzPEM/cert.pem" > "$seeds/FuzzPEM/bundle
 
 summary="$fuzz/artifacts/summary.txt"
 : > "$summary"
-status=0
-for harness in "${harnesses[@]}"; do
-    corpus="$fuzz/corpus/$harness"
+
+# One harness: its log in Fuzz/artifacts/<harness>.log, its line in the summary; non-zero when it failed.
+run_harness() {
+    local harness="$1" corpus="$fuzz/corpus/$1" log="$fuzz/artifacts/$1.log" failed=0
     mkdir -p "$corpus"
-    log="$fuzz/artifacts/$harness.log"
     echo "== $harness: ${seconds}s"
     # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: one using over 2 GiB is a memory bomb.
     # Leak detection off (-detect_leaks=0 per input, ASAN_OPTIONS at exit): LeakSanitizer reports Foundation's
@@ -65,9 +67,10 @@ for harness in "${harnesses[@]}"; do
     if ! SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/$harness" "$corpus" "$seeds/$harness" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -detect_leaks=0 -print_final_stats=1 \
         -artifact_prefix="$fuzz/artifacts/$harness-" >"$log" 2>&1; then
-        status=1
+        failed=1
         echo "   FAILED: see $log and $fuzz/artifacts/$harness-*"
     fi
+    local runs speed cov units line
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
     speed="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
     cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
@@ -75,5 +78,20 @@ for harness in "${harnesses[@]}"; do
     line="$harness: ${runs:-?} runs (${speed:-?}/s), ${cov:-no coverage line}, ${units:-}"
     echo "   $line"
     echo "$line" >> "$summary"
+    return "$failed"
+}
+
+# FUZZ_JOBS harnesses at a time (default 1): each libFuzzer process uses one core.
+jobs="${FUZZ_JOBS:-1}"
+status=0
+pids=()
+for harness in "${harnesses[@]}"; do
+    run_harness "$harness" &
+    pids+=("$!")
+    if [ "${#pids[@]}" -ge "$jobs" ]; then
+        wait "${pids[0]}" || status=1
+        pids=("${pids[@]:1}")
+    fi
 done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 exit "$status"

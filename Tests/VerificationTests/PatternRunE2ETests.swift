@@ -131,7 +131,12 @@ extension SimRuns {
             faults.apiErrorMix = [.init(code: 500, rate: 0.2), .init(code: 503, rate: 0.05), .init(code: 429, rate: 0.2)]
             faults.retryAfterSeconds = 1
             faults.watchDropAfter = .seconds(2)
-            let outcome = try await run(pattern, backend: backend, faults: faults) { $0.observeExpiry = false }
+            // Through kubectl, with retries, a run takes minutes on a loaded machine: a 30 s TTL would expire the
+            // histogram buckets no request reached before the scrape (the exporter refreshes only keys it writes).
+            let outcome = try await run(pattern, backend: backend, faults: faults) {
+                $0.observeExpiry = false
+                $0.redisTTLSeconds = 600
+            }
             #expect(outcome.failed.isEmpty)
             #expect(outcome.findings("node.metrics").count == (pattern == .daemonset ? 2 : 3))
             let retries = try #require(outcome.findings(PatternRun.retriesCheck).first)
