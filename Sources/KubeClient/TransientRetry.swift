@@ -16,16 +16,17 @@ public enum RetryDeadline {
 /// (watches restart in `retryingWatch`). A retry happens only while it fits in the call's budget (`maxElapsed` from
 /// its start) and before the enclosing `RetryDeadline`; every retry is counted in the backend's `retries`.
 public struct RetryPolicy: Sendable {
-    /// Attempts in total, the first included. Enough that an API server failing almost half its requests
-    /// (the sim's fault mix) does not fail a run of hundreds of calls: 0.45^12 ≈ 7 × 10⁻⁵ per call.
-    public var maxAttempts: Int = 12
+    /// Attempts in total, the first included; `maxElapsed` bounds the time they take. Enough that an API server
+    /// failing almost half its requests (the sim's fault mix) does not fail a run of a thousand calls: 0.45^20 ≈
+    /// 1.2 × 10⁻⁷ per call. With 12 (0.45^12 ≈ 7 × 10⁻⁵) one run in four of the fault-mix test failed a call.
+    public var maxAttempts: Int = 20
     public var backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
     /// A `Retry-After` longer than this is not waited for: the call fails with `.tooManyRequests` at once.
     public var maxRetryAfter: Duration = .seconds(30)
     /// No retry starts later than this after the call began.
     public var maxElapsed: Duration = .seconds(60)
 
-    public init(maxAttempts: Int = 12, backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2)), maxRetryAfter: Duration = .seconds(30),
+    public init(maxAttempts: Int = 20, backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2)), maxRetryAfter: Duration = .seconds(30),
                 maxElapsed: Duration = .seconds(60)) {
         self.maxAttempts = maxAttempts
         self.backoff = backoff
