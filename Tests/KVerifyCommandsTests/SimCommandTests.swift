@@ -12,8 +12,7 @@ import Glibc
 struct SimCommandTests {
     @Test("sim up prints the kubeconfig path once the API answers, and SIGTERM stops it and removes its state")
     func upAndSignal() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
         let sim = try ChildProcess(name: "kverify-sim", executable: RepositoryPaths.kverifyExecutable,
@@ -37,8 +36,7 @@ struct SimCommandTests {
 
     @Test("sim down without a running sim is a usage error naming the pidfile", arguments: [["sim", "down"]])
     func downWithoutSim(_ arguments: [String]) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = try await KVerifyRun.run(arguments, timeout: .seconds(30), workingDirectory: directory)
         #expect(run.status == 2)
@@ -70,8 +68,7 @@ struct SimCommandTests {
 
     @Test("sim up without the network shim is exit 2 with the build step, before anything starts")
     func upWithoutShim() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
         let run = try await KVerifyRun.run(["sim", "up", "--nodes", "2", "--kubeconfig", kubeconfig], environment: ["KVERIFY_SIM_SHIM": "/nonexistent/libKVerifySimNet.so"],
@@ -85,8 +82,7 @@ struct SimCommandTests {
 
     @Test("kill -9 of sim up takes its pods with it; the stale pid file is never signalled and its state is removed at the next start")
     func killedSimLeavesNothing() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
         let sim = try ChildProcess(name: "kverify-sim-kill", executable: RepositoryPaths.kverifyExecutable,
@@ -146,8 +142,7 @@ struct SimCommandTests {
     @Test("kill -9 of `kverify daemonset --sim` mid-run takes the in-process sim's pods (gunicorn, redis-server) with it")
     func killedPatternRunLeavesNothing() async throws {
         try await SimSlots.withSlot {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let directory = try scratchDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
             let run = try ChildProcess(name: "kverify-run-kill", executable: RepositoryPaths.kverifyExecutable,
                                        arguments: ["daemonset", "--sim", "--nodes", "2"], workingDirectory: directory)
@@ -176,8 +171,7 @@ struct SimCommandTests {
 
     @Test("SIGHUP stops sim up as cleanly as SIGTERM: exit 0, pid file and kubeconfig removed")
     func hangupStops() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
         let sim = try ChildProcess(name: "kverify-sim-hup", executable: RepositoryPaths.kverifyExecutable,
@@ -195,6 +189,13 @@ struct SimCommandTests {
 }
 
 /// Reads /proc: which processes a test's child left behind.
+/// A fresh directory under $TMPDIR for one test: kverify's sim writes `.kverify/` into its working directory.
+private func scratchDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcli-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
 enum ProcessTable {
     /// (pid, ppid, pgid) of every process.
     static func all() -> [(pid: Int32, parent: Int32, group: Int32)] {
