@@ -317,11 +317,19 @@ public struct PatternRun: Sendable {
         var unreachable: String?
         if options.redisAccess != .portForward, let route = try await redisRoute(applied) {
             if options.redisAccess == .nodePort { return try await body(route.endpoint, route.via) }
-            do {
-                try await redisCheck(route.endpoint, connectTimeout: .seconds(5)).connect().close()
+            switch route.answered {
+            case true?:
                 return try await body(route.endpoint, route.via)
-            } catch let error as RedisError where error.kind == .connect || error.kind == .timeout {
-                unreachable = "\(route.via) did not answer from here (\(error.message))"
+            case false?:
+                // A NodePort twin kverify just made did not answer in its 15 s wait: no second probe.
+                unreachable = "\(route.via) did not answer from here within 15 s"
+            case nil:
+                do {
+                    try await redisCheck(route.endpoint, connectTimeout: .seconds(5)).connect().close()
+                    return try await body(route.endpoint, route.via)
+                } catch let error as RedisError where error.kind == .connect || error.kind == .timeout {
+                    unreachable = "\(route.via) did not answer from here (\(error.message))"
+                }
             }
         } else if options.redisAccess == .nodePort {
             return nil
@@ -334,9 +342,10 @@ public struct PatternRun: Sendable {
 
     /// `redisEndpoint`, and how it was reached (for the report): `--redis-addr`; else the Service the exporter's
     /// `REDIS_HOST` names, through its NodePort or a run-owned NodePort twin (`RedisAccess`); else the NodePort of
-    /// the Service selecting `app=redis`.
-    public func redisRoute(_ applied: Applied) async throws -> (endpoint: RedisEndpoint, via: String)? {
-        if let address = options.redisAddress { return (address, "--redis-addr") }
+    /// the Service selecting `app=redis`. `answered` says whether a connection was tried already (for a twin made a
+    /// moment ago) and how it went; nil when it was not tried.
+    public func redisRoute(_ applied: Applied) async throws -> (endpoint: RedisEndpoint, via: String, answered: Bool?)? {
+        if let address = options.redisAddress { return (address, "--redis-addr", nil) }
         var route: (port: Int, via: String, created: Bool)?
         if let declared = applied.redis {
             route = try await RedisAccess(api: api, namespace: applied.namespace).nodePort(for: declared)
@@ -348,20 +357,23 @@ public struct PatternRun: Sendable {
         let address = nodes.filter(\.isReady).compactMap { $0.status?.addresses.first { $0.type == "InternalIP" }?.address }.first
         guard let address else { return nil }
         let endpoint = RedisEndpoint(host: address, port: route.port)
+        var answered: Bool?
         if route.created {
             // A Service made a moment ago is reachable once kube-proxy has programmed it (iptables on a real node,
             // a listener on the sim): wait for a connection, 15 s at most, before the audit takes it as the answer.
             let check = redisCheck(endpoint, connectTimeout: .seconds(2))
             let deadline = ContinuousClock.now + .seconds(15)
+            answered = false
             while ContinuousClock.now < deadline {
                 if let connection = try? await check.connect() {
                     connection.close()
+                    answered = true
                     break
                 }
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        return (endpoint, "\(route.via) on node address \(address)")
+        return (endpoint, "\(route.via) on node address \(address)", answered)
     }
 
     /// The Redis check with the exporter's own login from the manifests (`REDIS_PASSWORD` from a Secret of the
