@@ -95,6 +95,9 @@ extension KVerify.Sim {
             } catch {
                 throw KVerifyError(.usageOrInput, "kverify sim: \(error)")
             }
+            if let kubeconfig, let problem = Kubeconfig.overwriteProblem(at: kubeconfig) {
+                throw KVerifyError(.usageOrInput, "kverify sim up: \(problem)")
+            }
             // Pods run as processes unless the kubelet is instant; without the shim they would share this host's ports.
             if !instantKubelet, let problem = SimPrerequisites.shimProblem() {
                 throw KVerifyError(.usageOrInput, "kverify sim up cannot run pods here: \(problem)")

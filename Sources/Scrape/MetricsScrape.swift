@@ -102,11 +102,14 @@ public struct MetricsScrape: Sendable {
         case .url(let url):
             return try await fetch(url, client: client ?? HTTPClient())
         case .file(let path):
-            guard let handle = FileHandle(forReadingAtPath: path) else {
+            // O_NONBLOCK: opening a FIFO blocks until a writer opens it, past any deadline. Reads then wait in poll(2),
+            // which (on Linux) does not report a FIFO's hang-up before its first writer came, so --timeout holds.
+            let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard descriptor >= 0 else {
                 throw ScrapeFailure(.usageOrInput, .fail("input.readable", subject: path, expected: "a readable file",
-                                                         observed: "cannot open it (missing or no permission)"))
+                                                         observed: "cannot open it: \(String(cString: strerror(errno)))"))
             }
-            defer { try? handle.close() }
+            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             return try parse(from: handle, deadline: deadline)
         case .standardInput:
             return try parse(from: FileHandle.standardInput, deadline: deadline)

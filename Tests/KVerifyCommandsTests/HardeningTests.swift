@@ -66,6 +66,18 @@ struct HardeningTests {
         #expect(run.stdout.contains("observed 4 bytes, then nothing more before the deadline"), "\(run.stdout)")
     }
 
+    @Test("--timeout bounds a FIFO nobody opens for writing: exit 3 at the deadline, not a wait in open(2)")
+    func fifoTimeout() async throws {
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-fifo-\(UUID().uuidString.prefix(8))")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        defer { try? FileManager.default.removeItem(at: fifo) }
+        let run = try await KVerifyRun.run(["metrics", "--file", fifo.path, "--timeout", "1s"], stdin: [], timeout: .seconds(30))
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("FAIL input.readable [\(fifo.path)] expected the end of the input within --timeout"), "\(run.stdout)")
+        #expect(run.stdout.contains("observed 0 bytes, then nothing more before the deadline"), "\(run.stdout)")
+    }
+
+    // MARK: Secrets in output
     // MARK: Secrets in output
 
     static func kubeconfig(server: String, user: String = "    token: tok-9f8e7d6c5b4a\n", extraCluster: String = "") throws -> URL {

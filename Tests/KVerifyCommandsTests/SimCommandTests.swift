@@ -66,6 +66,18 @@ struct SimCommandTests {
         #expect(run.stderr.contains(file.path) && run.stderr.contains(expected), "\(run.stderr)")
     }
 
+    @Test("sim up never overwrites a file it did not write at --kubeconfig (it removes its kubeconfig on stop): exit 2, the file intact")
+    func upKeepsForeignKubeconfig() async throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("config")
+        try "apiVersion: v1\nkind: Config\ncurrent-context: prod\n".write(to: kubeconfig, atomically: false, encoding: .utf8)
+        let run = try await KVerifyRun.run(["sim", "up", "--kubeconfig", kubeconfig.path], timeout: .seconds(30), workingDirectory: directory)
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("holds a file the sim did not write"), "\(run.stderr)")
+        #expect(try String(contentsOf: kubeconfig, encoding: .utf8) == "apiVersion: v1\nkind: Config\ncurrent-context: prod\n")
+    }
+
     @Test("sim up without the network shim is exit 2 with the build step, before anything starts")
     func upWithoutShim() async throws {
         let directory = try scratchDirectory()

@@ -305,6 +305,15 @@ public final class SimulatedCluster: Sendable {
 package enum Kubeconfig {
     static let name = "kind-kverify-sim"
 
+    /// Why the sim will not write its kubeconfig to `path` (a file it did not write is there); nil when it may.
+    package static func overwriteProblem(at path: String) -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if existing.contains("current-context: \(name)\n") { return nil }
+        return "the kubeconfig path \(path) holds a file the sim did not write; the sim removes its kubeconfig when it stops, "
+            + "so it will not overwrite it: give a new path, such as /tmp/sim.kubeconfig"
+    }
+
     static func render(server: String, certificates: SimCertificates?) -> String {
         var cluster = "    server: \(server)\n"
         var user = "  user: {}\n"
@@ -332,7 +341,11 @@ package enum Kubeconfig {
             """
     }
 
+    /// Writes the kubeconfig to `path`. The sim removes it when it stops, so a file that is already there is
+    /// overwritten only when a sim wrote it (a sim killed with SIGKILL leaves its kubeconfig): anything else, such
+    /// as `~/.kube/config`, would be lost. - Throws: `SimError` naming the file.
     static func write(to path: String, server: String, certificates: SimCertificates?) throws {
+        if let problem = overwriteProblem(at: path) { throw SimError(problem) }
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         // Created empty with 0600 first, so the key is never readable by others even for a moment.
