@@ -292,15 +292,16 @@ struct LineReader {
             throw c.error("expected '# {' to start an exemplar", at: start)
         }
         c.i += 2
-        // The exemplar's labels reuse the per-line label state; keep the sample's.
-        let savedColumns = labelColumns, savedPairs = labelPairHashes, savedLe = leIndex, savedQuantile = quantileIndex
-        defer { leIndex = savedLe; quantileIndex = savedQuantile }
+        // The exemplar's labels reuse the per-line label state; keep the sample's, all three parallel arrays of it,
+        // also when the exemplar is malformed. (Restoring only two let an exemplar with more labels than the sample
+        // leave `labelNameHashes` longer than `labelColumns`: the next sample's labels indexed past the end — found
+        // by FuzzPromText.)
+        let saved = (labelColumns, labelPairHashes, labelNameHashes, leIndex, quantileIndex)
+        defer { (labelColumns, labelPairHashes, labelNameHashes, leIndex, quantileIndex) = saved }
         var labels: [Label] = []
         var hash: UInt64 = 0
         var noName: (string: String, hash: UInt64)? = ("", 0)  // a name inside exemplar braces is not allowed
         try readLabels(&c, into: &labels, hash: &hash, metricName: &noName, strict: true)
-        labelColumns = savedColumns
-        labelPairHashes = savedPairs
         let length = labels.reduce(0) { $0 + ByteChecks.codePointCount($1.name) + ByteChecks.codePointCount($1.value) }
         if length > 128 {
             throw c.error("exemplar label set has \(length) code points; OpenMetrics allows at most 128", at: start)

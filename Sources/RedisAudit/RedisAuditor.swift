@@ -126,6 +126,8 @@ public final class RedisAuditor {
     private func hashPass(state: inout AuditState, distinct: inout DistinctCounter, cancelled: CancellationFlag) throws {
         let hash = RESPValue.simpleString("hash")
         var (cursor, keys) = try scan(cursor: "0", type: "hash", batchNumber: 0, state: &state)
+        var trail = CursorTrail(address: address)
+        try trail.visit(cursor)
         var current = makeBatch(number: 1, keys: keys, cursor: cursor, state: &state)
         try connection.send(current.commands, purpose: "SCAN batch 1")
         while true {
@@ -134,6 +136,7 @@ public final class RedisAuditor {
             var next: Batch?
             if current.hasScan {
                 (cursor, keys) = try parseScanReply(try connection.receive(1, purpose: purpose)[0], address: address)
+                try trail.visit(cursor)
                 let batch = makeBatch(number: current.number + 1, keys: keys, cursor: cursor, state: &state)
                 try connection.send(batch.commands, purpose: "SCAN batch \(batch.number)")
                 next = batch
@@ -164,10 +167,12 @@ public final class RedisAuditor {
     private func otherTypesPass(state: inout AuditState, cancelled: CancellationFlag) throws {
         var cursor = "0"
         var number = 0
+        var trail = CursorTrail(address: address)
         repeat {
             number += 1
             let (next, keys) = try scan(cursor: cursor, type: nil, batchNumber: number, state: &state)
             cursor = next
+            try trail.visit(cursor)
             guard !keys.isEmpty else { continue }
             var types = RESPCommandBuffer()
             for key in keys { types.append("TYPE", key: key) }
@@ -320,6 +325,7 @@ public final class RedisAuditor {
         var cursor = "0"
         var keys: [[UInt8]] = []
         var first = true
+        var trail = CursorTrail(address: address)
         repeat {
             var batch = RESPCommandBuffer()
             for key in keys { batch.append("PTTL", key: key) }
@@ -361,6 +367,7 @@ public final class RedisAuditor {
             }
             if more {
                 (cursor, keys) = try parseScanReply(replies[replies.count - 1], address: address)
+                try trail.visit(cursor)
             } else {
                 keys = []
             }
@@ -445,6 +452,24 @@ struct DistinctCounter {
 }
 
 /// `SCAN` answers `[cursor, [key, …]]`.
+/// The cursors one SCAN iteration has returned. A real server's cursors never repeat within an iteration (they
+/// advance in reversed-bit order, rehashing included), so a repeat is a server that would keep kverify scanning
+/// forever: it is a protocol violation, not something to wait out.
+struct CursorTrail {
+    let address: String
+    private var seen: Set<String> = []
+
+    init(address: String) { self.address = address }
+
+    mutating func visit(_ cursor: String) throws {
+        guard cursor != "0" else { return }
+        guard seen.insert(cursor).inserted else {
+            throw RedisError(.protocolViolation, address: address,
+                             "SCAN returned cursor \(cursor) a second time in one iteration (after \(seen.count) cursors): the scan would never end")
+        }
+    }
+}
+
 func parseScanReply(_ reply: RESPValue, address: String) throws -> (String, [[UInt8]]) {
     if let message = reply.errorMessage {
         throw commandFailure("SCAN", key: nil, reply: .error(message), address: address)

@@ -132,6 +132,24 @@ struct OpenMetricsTests {
         }
     }
 
+    @Test("an exemplar with more labels than its sample leaves the next sample's labels intact (FuzzPromText crash c6e405b0)")
+    func exemplarWithMoreLabels() throws {
+        let input = """
+            # TYPE a counter
+            a_total{w="0"} 1 # {x="1",y="2"} 1
+            # TYPE b gauge
+            b{p="1",q="2"} 1
+            # EOF
+
+            """
+        // Before the fix this trapped (index out of range) on b's second label.
+        let exposition = try ExpositionParser.parse(input, format: .openMetrics)
+        #expect(exposition.families.count == 2)
+        #expect(exposition.families.first?.samples.first?.exemplar?.labels.map(\.name) == ["x", "y"])
+        #expect(exposition.families.last?.samples.first?.labels.map(\.name) == ["p", "q"])
+        #expect(exposition.families.last?.samples.first?.labels.map(\.value) == ["1", "2"])
+    }
+
     @Test("a NUL byte is allowed inside HELP text in OpenMetrics (corpus null_byte) but not in text format")
     func nulInHelp() throws {
         let input: [UInt8] = Array("# HELP a he".utf8) + [0] + Array("lp\n# EOF\n".utf8)

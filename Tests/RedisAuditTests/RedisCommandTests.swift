@@ -119,6 +119,57 @@ struct RedisCommandTests {
         }
     }
 
+    /// A server answering every SCAN with cursor 7 and no keys, and every other command as a healthy one would.
+    static let scanLoopServer = """
+        import socket, sys
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        print(server.getsockname()[1], flush=True)
+        while True:
+            conn, _ = server.accept()
+            reader = conn.makefile("rb")
+            try:
+                while True:
+                    line = reader.readline()
+                    if not line:
+                        break
+                    args = []
+                    for _ in range(int(line[1:])):
+                        length = int(reader.readline()[1:])
+                        args.append(reader.read(length + 2)[:-2])
+                    command = args[0].upper()
+                    if command == b"SCAN":
+                        conn.sendall(b"*2\\r\\n$1\\r\\n7\\r\\n*0\\r\\n")
+                    elif command == b"DBSIZE":
+                        conn.sendall(b":0\\r\\n")
+                    elif command == b"PING":
+                        conn.sendall(b"+PONG\\r\\n")
+                    else:
+                        conn.sendall(b"+OK\\r\\n")
+            except Exception:
+                pass
+            conn.close()
+        """
+
+    @Test("a server whose SCAN cursor repeats (it would loop forever) is exit 3 naming the cursor, not a spin")
+    func scanCursorLoop() async throws {
+        let server = try ChildProcess(name: "scan-loop-redis", executable: URL(fileURLWithPath: "/usr/bin/python3"),
+                                      arguments: ["-u", "-c", Self.scanLoopServer])
+        defer { server.stop() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        // The server prints its port, and nothing else, once it listens.
+        func port() -> Int? { Int(server.logTail().trimmingCharacters(in: .whitespacesAndNewlines)) }
+        while port() == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let listening = try #require(port(), "\(server.logTail())")
+        let result = try await runKVerify(["redis", "--addr", "127.0.0.1:\(listening)", "--timeout", "2s"], timeout: .seconds(60))
+        #expect(result.status == 3, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains("SCAN returned cursor 7 a second time in one iteration"), "\(result.stderr)")
+    }
+
     @Test("redis-server killed in the middle of the scan: exit 3, no hang")
     func killedMidScan() async throws {
         let redis = try await RedisServerFixture()
