@@ -80,7 +80,12 @@ public final class RESTBackend: KubeAPI {
         } catch let error as KubeError {
             throw error.versionNotFoundIsNotKubernetes(server: configuration.cluster.server)
         }
-        return try decodeObject(VersionInfo.self, Data(body), what: "GET /version")
+        do {
+            return try decodeObject(VersionInfo.self, Data(body), what: "GET /version")
+        } catch let error as KubeError {
+            // The error quotes the start of the body: a page that is not Kubernetes may echo the credential sent.
+            throw error.scrubbing(credentialsIn: try await prepare().1)
+        }
     }
 
     public func resource(apiVersion: String, kind: String) async throws -> Resource {

@@ -122,6 +122,19 @@ struct HardeningTests {
         }
     }
 
+    @Test("a server answering /version with 200 and a body echoing the bearer token: the token is in no output", arguments: ["text", "json"])
+    func tokenEchoedInBody(output: String) async throws {
+        let reply = Self.httpReply(status: "200 OK", contentType: "application/json", body: "token was tok-9f8e7d6c5b4a ok")
+        try await ScriptedTCPServer.with(.reply(reply, close: true)) { server in
+            let kubeconfig = try Self.kubeconfig(server: "http://\(server.address)")
+            defer { try? FileManager.default.removeItem(at: kubeconfig) }
+            let run = try await KVerifyRun.run(["preflight", "--kubeconfig", kubeconfig.path, "--output", output], timeout: .seconds(60))
+            #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+            #expect(!(run.stdout + run.stderr).contains("tok-9f8e7d6c5b4a"), "\(run.stdout)\(run.stderr)")
+            #expect((run.stdout + run.stderr).contains("token was REDACTED ok"), "\(run.stdout)\(run.stderr)")
+        }
+    }
+
     @Test("a password in --url is in no output: not in the finding, the target or the verdict", arguments: ["text", "json", "junit"])
     func urlPassword(output: String) async throws {
         let url = "http://scraper:pw-31415926@127.0.0.1:\(try TCPProbe.freePort())/metrics"
