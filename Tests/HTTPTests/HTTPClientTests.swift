@@ -82,6 +82,20 @@ struct HTTPClientTests {
         #expect(error.reason.contains("100000"))
     }
 
+    @Test("a declared Content-Length over maxResponseBytes fails at the first bytes, not after reading up to the limit")
+    func declaredTooLarge() async throws {
+        // 10 GiB declared, 4 bytes sent, then the server stalls: only the declared length can end this before the deadline.
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10737418240\r\n\r\na 1\n"
+        try await ScriptedTCPServer.with(.reply(Array(head.utf8), close: false)) { server in
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let error = try await #require(throws: HTTPError.self) {
+                try await client.execute(HTTPRequest(url: "http://\(server.address)/metrics", timeout: .seconds(20), maxResponseBytes: 1000))
+            }
+            #expect(error.kind == .tooLarge, "\(error)")
+        }
+    }
+
     @Test("a server closing mid-body is a protocol error, not a short success")
     func closedMidBody() async throws {
         let server = try await HTTPTestServer()
