@@ -110,29 +110,31 @@ struct HardeningTests {
     func tokenEchoed(output: String, refusal: (code: Int, reason: String)) async throws {
         let status = #"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"\#(refusal.reason)","code":\#(refusal.code),"#
             + #""message":"\#(refusal.reason): header Authorization: Bearer tok-9f8e7d6c5b4a; token tok-9f8e7d6c5b4a unknown"}"#
-        let reply = Self.httpReply(status: "\(refusal.code) \(refusal.reason)", contentType: "application/json", body: status)
+        let run = try await Self.preflight(answering: Self.httpReply(status: "\(refusal.code) \(refusal.reason)", contentType: "application/json", body: status),
+                                           output: output)
+        // An HTTP error status from the API server itself is exit 3 (README, exit codes).
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        #expect(!(run.stdout + run.stderr).contains("tok-9f8e7d6c5b4a"), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("\(refusal.reason) (\(refusal.code))"), "\(run.stdout)")
+    }
+
+    /// `kverify preflight` against a server that answers every request with `reply`, as user u with token
+    /// tok-9f8e7d6c5b4a.
+    static func preflight(answering reply: [UInt8], output: String) async throws -> KVerifyRun {
         try await ScriptedTCPServer.with(.reply(reply, close: true)) { server in
             let kubeconfig = try Self.kubeconfig(server: "http://\(server.address)")
             defer { try? FileManager.default.removeItem(at: kubeconfig) }
-            let run = try await KVerifyRun.run(["preflight", "--kubeconfig", kubeconfig.path, "--output", output], timeout: .seconds(60))
-            // An HTTP error status from the API server itself is exit 3 (README, exit codes).
-            #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
-            #expect(!(run.stdout + run.stderr).contains("tok-9f8e7d6c5b4a"), "\(run.stdout)\(run.stderr)")
-            #expect(run.stdout.contains("\(refusal.reason) (\(refusal.code))"), "\(run.stdout)")
+            return try await KVerifyRun.run(["preflight", "--kubeconfig", kubeconfig.path, "--output", output], timeout: .seconds(60))
         }
     }
 
     @Test("a server answering /version with 200 and a body echoing the bearer token: the token is in no output", arguments: ["text", "json"])
     func tokenEchoedInBody(output: String) async throws {
-        let reply = Self.httpReply(status: "200 OK", contentType: "application/json", body: "token was tok-9f8e7d6c5b4a ok")
-        try await ScriptedTCPServer.with(.reply(reply, close: true)) { server in
-            let kubeconfig = try Self.kubeconfig(server: "http://\(server.address)")
-            defer { try? FileManager.default.removeItem(at: kubeconfig) }
-            let run = try await KVerifyRun.run(["preflight", "--kubeconfig", kubeconfig.path, "--output", output], timeout: .seconds(60))
-            #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
-            #expect(!(run.stdout + run.stderr).contains("tok-9f8e7d6c5b4a"), "\(run.stdout)\(run.stderr)")
-            #expect((run.stdout + run.stderr).contains("token was REDACTED ok"), "\(run.stdout)\(run.stderr)")
-        }
+        let run = try await Self.preflight(answering: Self.httpReply(status: "200 OK", contentType: "application/json", body: "token was tok-9f8e7d6c5b4a ok"),
+                                           output: output)
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        #expect(!(run.stdout + run.stderr).contains("tok-9f8e7d6c5b4a"), "\(run.stdout)\(run.stderr)")
+        #expect((run.stdout + run.stderr).contains("token was REDACTED ok"), "\(run.stdout)\(run.stderr)")
     }
 
     @Test("a password in --url is in no output: not in the finding, the target or the verdict", arguments: ["text", "json", "junit"])
