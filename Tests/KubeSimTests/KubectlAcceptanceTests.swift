@@ -358,6 +358,15 @@ struct SimControllerTests {
 /// TLS and the kubeconfig: what kind gives a user, and nothing more on disk.
 @Suite("sim TLS and kubeconfig")
 struct SimTLSTests {
+    @Test("start refuses a kubeconfig path holding a file the sim did not write, before anything listens; the file stays")
+    func foreignKubeconfig() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-foreign-kc-\(UUID().uuidString.prefix(8))").path
+        try "current-context: prod\n".write(toFile: path, atomically: false, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        await #expect(throws: SimError.self) { _ = try await SimulatedCluster.start(options: .init(nodes: 1, kubeconfigPath: path)) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "current-context: prod\n")
+    }
+
     @Test("the kubeconfig has kind's shape, mode 0600, and the sim removes it and its state on stop")
     func kubeconfigShape() async throws {
         let sim = try await SimulatedCluster.start(options: .init(nodes: 1))

@@ -136,6 +136,8 @@ public final class SimulatedCluster: Sendable {
             throw SimError("--nodes must be between 1 and \(SimNetwork.maxNodes), got \(options.nodes)")
         }
         guard (0...65535).contains(options.port) else { throw SimError("--port must be between 0 and 65535, got \(options.port)") }
+        // Before anything starts: the sim removes its kubeconfig when it stops, so a file it did not write is never taken.
+        if let path = options.kubeconfigPath, let problem = Kubeconfig.overwriteProblem(at: path) { throw SimError(problem) }
         let ownsState = options.stateDirectory == nil
         if ownsState {
             for stale in StateDirectory.removeStale() { logger.info("removed the state of a sim that no longer runs: \(stale.path)") }
@@ -305,7 +307,9 @@ public final class SimulatedCluster: Sendable {
 package enum Kubeconfig {
     static let name = "kind-kverify-sim"
 
-    /// Why the sim will not write its kubeconfig to `path` (a file it did not write is there); nil when it may.
+    /// Why the sim will not write its kubeconfig to `path` (a file it did not write is there); nil when it may. A
+    /// sim killed with SIGKILL leaves its kubeconfig behind: that one is overwritten; anything else, such as
+    /// `~/.kube/config`, would be lost when the sim removes its kubeconfig at stop.
     package static func overwriteProblem(at path: String) -> String? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -341,11 +345,9 @@ package enum Kubeconfig {
             """
     }
 
-    /// Writes the kubeconfig to `path`. The sim removes it when it stops, so a file that is already there is
-    /// overwritten only when a sim wrote it (a sim killed with SIGKILL leaves its kubeconfig): anything else, such
-    /// as `~/.kube/config`, would be lost. - Throws: `SimError` naming the file.
+    /// Writes the kubeconfig to `path`; `start` has refused a path holding a file a sim did not write
+    /// (`overwriteProblem`) before the server listened.
     static func write(to path: String, server: String, certificates: SimCertificates?) throws {
-        if let problem = overwriteProblem(at: path) { throw SimError(problem) }
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         // Created empty with 0600 first, so the key is never readable by others even for a moment.
