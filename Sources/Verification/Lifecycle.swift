@@ -26,6 +26,11 @@ import PromText
 /// `gunicorn_master_worker_restart_count_total` never moves; the restart families it declares are reported as a
 /// warning when still without a non-zero sample after the signals.
 ///
+/// After a signal whose effect did not show, the master itself is examined (`stalledMaster`): a master whose main
+/// thread waits on a lock throughout, or that leaves an exited worker unreaped, no longer handles signals at all. That
+/// is a `lifecycle.master.signals` failure naming the evidence, and the remaining signals are not sent to that pod (each would
+/// only time out the same way).
+///
 /// Every wait is a poll against a deadline (the process list through exec, `/metrics` through the API proxy), with a
 /// growing pause; nothing sleeps a fixed time.
 public struct Lifecycle: Sendable {
@@ -36,6 +41,7 @@ public struct Lifecycle: Sendable {
     public static let quitCheck = "lifecycle.quit"
     public static let abortCheck = "lifecycle.abort"
     public static let masterCheck = "lifecycle.master"
+    public static let masterSignalsCheck = "lifecycle.master.signals"
     public static let restartFamiliesCheck = "lifecycle.restart_families"
 
     public static let masterRestartFamily = "gunicorn_master_worker_restart_total"
@@ -127,6 +133,7 @@ public struct Lifecycle: Sendable {
         } catch {
             findings.append(target.scope(.fail(Self.ttinCheck, subject: subject, expected: "SIGTTIN adds one worker process that serves",
                                                observed: "\(error)")))
+            if let stalled = await stalledMaster(master, after: "TTIN", target) { return findings + [stalled] }
         }
 
         // TTOU: one worker fewer; /metrics keeps answering.
@@ -145,6 +152,7 @@ public struct Lifecycle: Sendable {
                 observed: "worker pid \(removed.sorted()) gone \(Self.seconds(gone)) after the signal; ttou \(Self.number(counter.before)) → \(Self.number(counter.after))")))
         } catch {
             findings.append(target.scope(.fail(Self.ttouCheck, subject: subject, expected: "SIGTTOU removes one worker process", observed: "\(error)")))
+            if let stalled = await stalledMaster(master, after: "TTOU", target) { return findings + [stalled] }
         }
 
         // HUP: every worker replaced, the new ones serve, counters do not go backwards.
@@ -180,6 +188,7 @@ public struct Lifecycle: Sendable {
             findings.append(target.scope(.fail(Self.hupCheck, subject: subject,
                                                expected: "SIGHUP replaces every worker with a new process that serves; \(Self.masterRestartFamily){reason=\"hup\"} grows",
                                                observed: "\(error)\(series)")))
+            if let stalled = await stalledMaster(master, after: "HUP", target) { return findings + [stalled] }
         }
 
         // USR1: the master reopens its log files and passes the signal on; no worker is replaced.
@@ -196,6 +205,7 @@ public struct Lifecycle: Sendable {
                 observed: "workers \(now.sorted()) unchanged; usr1 \(Self.number(counter.before)) → \(Self.number(counter.after))")))
         } catch {
             findings.append(target.scope(.fail(Self.usr1Check, subject: subject, expected: "SIGUSR1 keeps every worker; usr1 grows", observed: "\(error)")))
+            if let stalled = await stalledMaster(master, after: "USR1", target) { return findings + [stalled] }
         }
 
         // QUIT and ABRT to one worker: it ends, counting the restart under its own worker_id; the master replaces it.
@@ -226,6 +236,7 @@ public struct Lifecycle: Sendable {
                 findings.append(target.scope(.fail(check, subject: subject,
                     expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
                     observed: "\(error)")))
+                if let stalled = await stalledMaster(master, after: signal, target) { return findings + [stalled] }
             }
         }
 
@@ -293,6 +304,69 @@ public struct Lifecycle: Sendable {
             throw Failed(description: "exec `\(script)` exited \(result.exitCode): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return result.stdoutText
+    }
+
+    /// Samples the master five times over two seconds: the kernel function its main thread waits in
+    /// (`/proc/<pid>/wchan`) and its children that exited and are not reaped (zombies). A gunicorn master waits in
+    /// select between signals and reaps a worker as soon as SIGCHLD arrives, so a main thread in a futex wait in every
+    /// sample, or a zombie child in every sample (after a wait that already took `timeout`), is a master that stopped
+    /// handling signals. Nil when the master looks alive, or when it cannot be examined.
+    func stalledMaster(_ master: Int, after signal: String, _ target: PodTarget) async -> Finding? {
+        let script = "for i in 1 2 3 4 5; do w=$(cat /proc/\(master)/wchan 2>/dev/null); z=; "
+            + "for f in $(grep -ls '^PPid:[[:space:]]*\(master)$' /proc/[0-9]*/status); do "
+            + "grep -qs '^State:[[:space:]]*Z' $f && z=\"$z $(echo $f | cut -d/ -f3)\"; done; "
+            + "echo \"$w|$z\"; [ $i = 5 ] || sleep 0.4; done; true"
+        guard let output = try? await shell(script, target),
+              let stall = Self.MasterStall(samples: output), stall.isStalled else { return nil }
+        var evidence: [String] = []
+        if stall.lockedSamples == stall.samples {
+            evidence.append("its main thread waited on a lock (wchan \(stall.waitChannels.sorted().joined(separator: ", "))) in all \(stall.samples) samples over 2 s")
+        }
+        if !stall.zombies.isEmpty {
+            evidence.append("worker pid \(stall.zombies.sorted()) exited and stayed unreaped (zombie) throughout")
+        }
+        return target.scope(.fail(Self.masterSignalsCheck, subject: "container/\(container)",
+            expected: "the gunicorn master keeps handling signals: it reaps exited workers and replaces them",
+            observed: "after SIG\(signal), master pid \(master) stopped handling signals: " + evidence.joined(separator: "; ")
+                + ". It no longer reaps, replaces workers or handles SIGTERM; the remaining signals were not sent",
+            detail: "likely a defect of gunicorn_prometheus_exporter's PrometheusMaster: handle_chld, gunicorn's SIGCHLD handler, puts a metric "
+                + "on a queue.Queue, whose lock is not reentrant; a second SIGCHLD during that put (two workers exiting together, as on HUP) "
+                + "deadlocks the main thread (`py-spy dump --pid \(master)` in the container shows handle_chld within handle_chld). "
+                + "The bundled demo app replaces that queue with a reentrant queue.SimpleQueue in its on_starting hook (manifests/app/gunicorn_conf.py)"))
+    }
+
+    /// What `stalledMaster`'s samples show: one line per sample, `<wchan>|<zombie pids>`.
+    struct MasterStall: Equatable {
+        var samples: Int
+        /// Samples whose main thread waited in a futex (a lock, or the GIL).
+        var lockedSamples: Int
+        var waitChannels: Set<String>
+        /// Zombie children present in every sample.
+        var zombies: Set<Int>
+
+        init?(samples output: String) {
+            let lines = output.split(whereSeparator: \.isNewline).map(String.init).filter { $0.contains("|") }
+            guard !lines.isEmpty else { return nil }
+            samples = lines.count
+            var locked = 0
+            var channels: Set<String> = []
+            var zombies: Set<Int>?
+            for line in lines {
+                let parts = line.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
+                let channel = parts[0].trimmingCharacters(in: .whitespaces)
+                if channel.contains("futex") {
+                    locked += 1
+                    channels.insert(channel)
+                }
+                let pids = Set(parts[1].split(separator: " ").compactMap { Int($0) })
+                zombies = zombies.map { $0.intersection(pids) } ?? pids
+            }
+            lockedSamples = locked
+            waitChannels = channels
+            self.zombies = zombies ?? []
+        }
+
+        var isStalled: Bool { samples >= 3 && (lockedSamples == samples || !zombies.isEmpty) }
     }
 
     // MARK: /metrics, through the API proxy

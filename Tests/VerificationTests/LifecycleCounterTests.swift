@@ -104,4 +104,17 @@ struct LifecycleCounterTests {
         #expect(Shutdown.keysFinding(pod, goneAt: goneAt, ttlSeconds: 30, alive: 0, longestMilliseconds: nil).status == .pass)
         #expect(Shutdown.keysFinding(pod, goneAt: goneAt, ttlSeconds: 30, alive: 3, longestMilliseconds: nil).status == .warn)
     }
+
+    @Test("the master's samples: a futex wait in every one, or a zombie child in every one, is a stalled master; select, or a zombie reaped meanwhile, is not")
+    func masterStallSamples() throws {
+        let locked = try #require(Lifecycle.MasterStall(samples: "futex_do_wait|\nfutex_do_wait| 41\nfutex_wait_queue| 41 42\n"))
+        #expect(locked == Lifecycle.MasterStall(samples: "futex_do_wait|\nfutex_do_wait| 41\nfutex_wait_queue| 41 42\n"))
+        #expect(locked.isStalled && locked.lockedSamples == 3 && locked.waitChannels == ["futex_do_wait", "futex_wait_queue"] && locked.zombies.isEmpty)
+        let unreaped = try #require(Lifecycle.MasterStall(samples: "0| 41\n0| 41 42\n0| 42 41\n"))
+        #expect(unreaped.isStalled && unreaped.lockedSamples == 0 && unreaped.zombies == [41])
+        let alive = try #require(Lifecycle.MasterStall(samples: "poll_schedule_timeout.constprop.0|\nfutex_do_wait| 41\ndo_select|\n"))
+        #expect(!alive.isStalled && alive.lockedSamples == 1 && alive.zombies.isEmpty)
+        #expect(Lifecycle.MasterStall(samples: "futex_do_wait|\nfutex_do_wait|\n")?.isStalled == false, "two samples are too few")
+        #expect(Lifecycle.MasterStall(samples: "sh: cannot open /proc/7/wchan\n") == nil)
+    }
 }

@@ -115,6 +115,40 @@ extension SimRuns {
             }
         }
 
+        /// The exporter's own master deadlocks when a SIGCHLD lands while its SIGCHLD handler puts on a `queue.Queue`
+        /// (see `Lifecycle.stalledMaster`). A flood of SIGCHLDs through exec makes that happen every time (6 floods in
+        /// 6 locally, scripts/testing/sigchld-flood.sh) unless the demo app's reentrant queue is in place.
+        @Test("lifecycle: a master deadlocked in the exporter's SIGCHLD handler (a SIGCHLD flood, EXPORTER_SIGCHLD_PATCH=off) fails lifecycle.master.signals with its evidence and gets no further signal; the demo app's patched master survives the same flood",
+              arguments: [false, true])
+        func deadlockedMaster(patched: Bool) async throws {
+            let environment: [ManifestPreparation.EnvOverride] = patched ? [] : [.init(container: "app", name: "EXPORTER_SIGCHLD_PATCH", value: "off")]
+            try await withReadyDaemonSet(patched ? "chld02" : "chld01", environment: environment) { api, _, applied, target in
+                let lifecycle = Lifecycle(api: api, namespace: applied.namespace, timeout: .seconds(10))
+                let master = try await lifecycle.findMaster(target)
+                let workers = try await lifecycle.children(of: master, in: target)
+                // Up to 5 floods; the unpatched master is usually stuck after the first (its main thread in a futex wait).
+                _ = try await lifecycle.shell("for i in 1 2 3 4 5; do python3 -c 'import os, signal; [os.kill(\(master), signal.SIGCHLD) for _ in range(200000)]'; "
+                                              + "sleep 0.5; grep -q futex /proc/\(master)/wchan && break; done; true", target)
+                if patched {
+                    #expect(await lifecycle.stalledMaster(master, after: "CHLD", target) == nil)
+                    try await lifecycle.signal("TTIN", master, target)
+                    let grown = try await lifecycle.waitForChildren(of: master, in: target, "one worker more") { $0.count == workers.count + 1 }
+                    #expect(grown.isSuperset(of: workers))
+                    return
+                }
+                let findings = await lifecycle.run(target).findings
+                let stalled = try #require(findings.first { $0.checkID == Lifecycle.masterSignalsCheck }, "\(findings)")
+                #expect(stalled.status == .fail)
+                #expect(stalled.observed?.hasPrefix("after SIGTTIN, master pid \(master) stopped handling signals: its main thread waited on a lock (wchan futex") == true, "\(stalled)")
+                #expect(stalled.detail?.contains("handle_chld") == true)
+                #expect(findings.first { $0.checkID == Lifecycle.ttinCheck }?.status == .fail, "\(findings)")
+                #expect(findings.map(\.checkID).filter { [Lifecycle.ttouCheck, Lifecycle.hupCheck, Lifecycle.usr1Check, Lifecycle.quitCheck].contains($0) } == [],
+                        "no signal after the stall: \(findings)")
+                // A deadlocked master ignores SIGTERM; end it here rather than make cleanup wait out the grace period.
+                _ = try? await lifecycle.shell("kill -KILL \(master)", target)
+            }
+        }
+
         @Test("lifecycle: an app whose reload resets its counters (DEMO_FAULT=reset-on-hup) fails lifecycle.hup naming the series that went backwards")
         func counterResetOnReload() async throws {
             try await withReadyDaemonSet("reset01", environment: [.init(container: "app", name: "DEMO_FAULT", value: "reset-on-hup")]) { api, run, applied, target in

@@ -11,6 +11,7 @@ EXPORTER_MODE picks the master's when_ready hook:
 """
 
 import os
+import queue
 
 # Before anything reads the settings: the YAML fills in only what the environment leaves unset, and an invalid file
 # raises here, so gunicorn refuses to start with the loader's message (what the exporter itself does).
@@ -37,7 +38,28 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "2"))
 accesslog = None
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
-on_starting = default_on_starting
+
+
+class _ReentrantSignalQueue(queue.SimpleQueue):
+    """The exporter master's signal-metric queue, with a put that a signal handler may interrupt and re-enter.
+
+    gunicorn_prometheus_exporter's PrometheusMaster.handle_chld, which gunicorn installs as the SIGCHLD handler, puts
+    a metric on a queue.Queue. That queue's lock is not reentrant: a second SIGCHLD during the put (two workers
+    exiting together, as on HUP) deadlocks the master's main thread, which then never reaps, replaces workers or
+    handles SIGTERM again (kverify's lifecycle phase reports it as lifecycle.master). queue.SimpleQueue.put is
+    documented reentrant; task_done is what the exporter's consumer thread calls on it.
+    """
+
+    def task_done(self):
+        pass
+
+
+def on_starting(server):
+    # EXPORTER_SIGCHLD_PATCH=off keeps the exporter's own queue (kverify's tests of that deadlock).
+    if os.environ.get("EXPORTER_SIGCHLD_PATCH", "on") != "off" and hasattr(server, "_signal_queue"):
+        server._signal_queue = _ReentrantSignalQueue()
+    default_on_starting(server)
+
 post_fork = default_post_fork
 worker_int = default_worker_int
 on_exit = default_on_exit
