@@ -162,6 +162,26 @@ struct MisbehavingServerTests {
              kind: .protocolViolation, message: "unexpected bytes after the last of 1 replies"),
     ]
 
+    /// A server that echoes what it was sent into its error reply: a password with CR/LF comes back in pieces, on
+    /// the one line an error reply can hold, and no piece may reach the message kverify prints.
+    @Test("a server echoing a password with CR/LF in pieces: no piece of it in the error")
+    func echoedPasswordPieces() async throws {
+        let password = "first-half\r\nsecond-half\tthird"
+        let echo = Array("-ERR unknown command 'first-half', with args beginning with: 'second-half' 'third'\r\n+PONG\r\n".utf8)
+        try await ScriptedTCPServer.with(.reply(echo, close: false)) { server in
+            let configuration = RedisConnection.Configuration(
+                endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), credentials: RedisCredentials(password: password),
+                connectTimeout: .seconds(5), operationTimeout: .milliseconds(500))
+            #expect {
+                _ = try RedisConnection.connect(configuration)
+            } throws: { error in
+                let text = "\(error)"
+                if text.contains("first-half") || text.contains("second-half") || text.contains("third") { Issue.record("leaked: \(text)") }
+                return text.contains("AUTH as user 'default' failed: ERR unknown command '(password hidden)', with args beginning with: '(password hidden)' '(password hidden)'")
+            }
+        }
+    }
+
     @Test("each misbehaviour is a precise error, never a hang", arguments: cases)
     func misbehaviour(_ testCase: Case) async throws {
         try await ScriptedTCPServer.with(testCase.script) { server in
