@@ -30,8 +30,9 @@ extension PatternRun {
             try await phases(&report, created: &created, targets: &targets, stoppedBy: &stoppedBy)
         } catch where error is CancellationError || Task.isCancelled {
             // A request cut short by the cancellation may surface as its own error; the cause is the interruption.
+            let during = report.phases.last.map { " during the \($0.name) phase" } ?? ""
             report.findings.append(.fail("run.interrupted", subject: "run \(options.runID)", expected: "a complete run",
-                                         observed: "interrupted (SIGINT/SIGTERM/SIGHUP or cancelled)"))
+                                         observed: "interrupted (SIGINT/SIGTERM/SIGHUP or cancelled)\(during)"))
         } catch let error as KubeError where !error.isCausedByInput && error.code != .notFound {
             report.findings.append(.fail("cluster.api", subject: "API server", expected: "the API server to answer", observed: error.message))
             stoppedBy = error
@@ -191,11 +192,19 @@ extension PatternRun {
         onEvent?(.phaseStarted(name))
         let start = ContinuousClock.now
         do {
-            let (value, findings) = try await body()
+            let (value, confirmed) = try await body()
+            var findings = confirmed
+            let interrupted = Task.isCancelled
+            if interrupted {
+                // A check cut short by the interruption records the cancellation as its failure (a request that
+                // ended with CancellationError): only what the phase confirmed before it stays in the report.
+                findings.removeAll { $0.status == .fail }
+            }
             let seconds = (ContinuousClock.now - start).seconds
             report.findings += findings
             report.phases.append(Report.Phase(name: name, seconds: seconds))
             onEvent?(.phaseFinished(name, seconds: seconds, findings: findings))
+            if interrupted { throw CancellationError() }
             return value
         } catch {
             let seconds = (ContinuousClock.now - start).seconds

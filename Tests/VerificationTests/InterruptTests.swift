@@ -34,9 +34,41 @@ extension SimRuns {
                 let log = child.logTail(lines: 200)
                 #expect(child.exitCode == 1, "\(log)")
                 #expect(log.contains("kverify: signal \(signal): stopping, cleaning up namespace kvint-"), "\(log)")
-                #expect(log.contains("FAIL run.interrupted"), "\(log)")
+                #expect(log.contains("FAIL run.interrupted") && log.contains("interrupted (SIGINT/SIGTERM/SIGHUP or cancelled) during the wait phase"), "\(log)")
+                #expect(Self.failures(log) == ["run.interrupted"], "\(log)")
                 let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
                 #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
+            }
+        }
+
+        /// Ctrl-C while the lifecycle phase polls through exec and the API proxy: every request in flight ends with
+        /// CancellationError, which must not be reported as the checks' failures.
+        @Test("SIGINT in the middle of the lifecycle phase: run.interrupted is the only failure, and the namespace is deleted")
+        func interruptedMidPhase() async throws {
+            try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
+                let child = try ChildProcess(name: "kverify-interrupt-late", executable: RepositoryPaths.kverifyExecutable,
+                                             arguments: ["daemonset", "--kubeconfig", sim.kubeconfigPath, "--nodes", "2", "--namespace", "kvlate"])
+                defer { child.stop() }
+                try await child.waitForLog(containing: "▸ lifecycle", timeout: .seconds(240))
+                try await Task.sleep(for: .seconds(2))
+                kill(child.pid, SIGINT)
+                let deadline = ContinuousClock.now + .seconds(90)
+                while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                let log = child.logTail(lines: 400)
+                #expect(child.exitCode == 1, "\(log)")
+                #expect(log.contains("interrupted (SIGINT/SIGTERM/SIGHUP or cancelled) during the lifecycle phase"), "\(log)")
+                #expect(Self.failures(log) == ["run.interrupted"], "\(log)")
+                let api = try SimSupport.api(sim)
+                let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
+                #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
+            }
+        }
+
+        /// The check ids of the FAIL lines of a human-readable report.
+        static func failures(_ log: String) -> [String] {
+            log.split(whereSeparator: \.isNewline).compactMap { line in
+                guard let range = line.range(of: "FAIL ") else { return nil }
+                return line[range.upperBound...].split(separator: " ").first.map(String.init)
             }
         }
     }
