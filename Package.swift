@@ -165,7 +165,8 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(
             name: "KubeSimTests",
-            dependencies: ["KubeSim", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "KubeModel", "KVerifyTestSupport", "SPDY"]
+            dependencies: ["KubeSim", "SimStore", "SimFaults", "SimControlPlane", "SimAPIServer", "SimNode", "KubeModel", "KVerifyTestSupport", "SPDY",
+                           "Processes"]
         ),
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(

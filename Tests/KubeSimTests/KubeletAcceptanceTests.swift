@@ -1,6 +1,7 @@
 import Foundation
 import KVerifyTestSupport
 import KubeModel
+import Processes
 import Testing
 @testable import KubeSim
 @testable import SimStore
@@ -191,6 +192,31 @@ struct KubeletAcceptanceTests {
             try await kubectl("delete", "pod", "stubborn", "--wait=true").expectSuccess()
             let gone = await eventually(timeout: .seconds(10)) { kill(pid, 0) != 0 }
             #expect(gone, "pid \(pid) survived its pod")
+        }
+    }
+
+    /// A process that left its container's process group (`setsid`, as a daemonizing script does) is out of reach of
+    /// the group kill; a runtime kills the container's whole cgroup, so the sim kills what carries its mark.
+    @Test("a process that left its container's process group with setsid ends with its pod")
+    func escapedProcess() async throws {
+        try await withSim(nodes: 2) { _, kubectl in
+            let script = "import os, time; child = os.fork(); "
+                + "(os.setsid(), print(os.getpid(), os.getpgid(0), flush=True), time.sleep(600)) if child == 0 else time.sleep(600)"
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("escapee", command: ["python", "-c", script],
+                                                                                  extra: "  terminationGracePeriodSeconds: 1\n")).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod/escapee", "--timeout=30s").expectSuccess()
+            var printed: [Int32] = []
+            for _ in 0..<100 where printed.count < 2 {
+                printed = (try await kubectl("logs", "escapee")).stdout.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                if printed.count < 2 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let pid = try #require(printed.first)
+            #expect(printed == [pid, pid], "the child leads a group of its own: \(printed)")
+            #expect(EnvironmentMark.isRunning(pid), "the escaped process runs")
+            try await kubectl("delete", "pod", "escapee", "--wait=true").expectSuccess()
+            let gone = await eventually(timeout: .seconds(10)) { !EnvironmentMark.isRunning(pid) }
+            #expect(gone, "pid \(pid) (setsid) survived its pod")
+            if !gone { kill(pid, SIGKILL) }
         }
     }
 

@@ -9,9 +9,11 @@ import Glibc
 #endif
 
 /// One running container: a real process in a process group of its own (so gunicorn's workers go with it), its
-/// stdout and stderr appended to the container's log file.
+/// stdout and stderr appended to the container's log file. Its environment also carries an `EnvironmentMark` of its
+/// own (`KVERIFY_SIM_CONTAINER_ID`), so a process that left the group with `setsid` still ends with the container.
 package final class ContainerProcess: Sendable {
     let pid: pid_t
+    private let mark = EnvironmentMark()
     private let exit = Mutex<Int32?>(nil)
     /// The write end of the container's stdin (`stdin: true` in its spec), for attach; -1 when closed or absent.
     private let stdinFD = Mutex<Int32>(-1)
@@ -37,8 +39,10 @@ package final class ContainerProcess: Sendable {
             throw SimError("cannot create the stdin pipe of \(launch.executable): \(String(cString: strerror(errno)))")
         }
         do {
+            var environment = launch.environment
+            environment[EnvironmentMark.variable] = mark.value
             pid = try Spawn.start(SpawnRequest(
-                command: launch.executable, arguments: launch.arguments, environment: launch.environment,
+                command: launch.executable, arguments: launch.arguments, environment: environment,
                 workingDirectory: launch.workingDirectory, stdin: launch.openStdin ? .descriptor(stdinPipe[0]) : .devNull,
                 stdout: .file(path: launch.logFile, append: true)))
             // A container must not outlive the sim, even a sim killed with SIGKILL.
@@ -81,10 +85,14 @@ package final class ContainerProcess: Sendable {
         }
     }
 
-    /// The exit code once the process ended (128 + signal when killed), nil while it runs. Never blocks.
+    /// The exit code once the process ended (128 + signal when killed), nil while it runs. Never blocks. When the
+    /// exit is first seen, what is left of the container goes: its group, and any process that carries its mark.
     var exitCode: Int32? {
         exit.withLock { code in
-            if code == nil { code = Spawn.reapExitedGroup(leader: pid) }
+            if code == nil {
+                code = Spawn.reapExitedGroup(leader: pid)
+                if code != nil { mark.killCarriers() }
+            }
             return code
         }
     }
