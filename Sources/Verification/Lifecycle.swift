@@ -330,8 +330,9 @@ public struct Lifecycle: Sendable {
             observed: "after SIG\(signal), master pid \(master) stopped handling signals: " + evidence.joined(separator: "; ")
                 + ". It no longer reaps, replaces workers or handles SIGTERM; the remaining signals were not sent",
             detail: "likely a defect of gunicorn_prometheus_exporter's PrometheusMaster: handle_chld, gunicorn's SIGCHLD handler, puts a metric "
-                + "on a queue.Queue, whose lock is not reentrant; a second SIGCHLD during that put (two workers exiting together, as on HUP) "
-                + "deadlocks the main thread (`py-spy dump --pid \(master)` in the container shows handle_chld within handle_chld). "
+                + "on a queue.Queue, whose lock is not reentrant; a SIGCHLD during any put on that queue (two workers exiting together, or one "
+                + "exiting while the HUP, TTIN, TTOU or USR1 handler queues its metric) deadlocks the main thread (`py-spy dump --pid \(master)` "
+                + "in the container shows handle_chld called inside a put). "
                 + "The bundled demo app replaces that queue with a reentrant queue.SimpleQueue in its on_starting hook (manifests/app/gunicorn_conf.py)"))
     }
 

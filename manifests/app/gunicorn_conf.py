@@ -44,11 +44,20 @@ class _ReentrantSignalQueue(queue.SimpleQueue):
     """The exporter master's signal-metric queue, with a put that a signal handler may interrupt and re-enter.
 
     gunicorn_prometheus_exporter's PrometheusMaster.handle_chld, which gunicorn installs as the SIGCHLD handler, puts
-    a metric on a queue.Queue. That queue's lock is not reentrant: a second SIGCHLD during the put (two workers
-    exiting together, as on HUP) deadlocks the master's main thread, which then never reaps, replaces workers or
-    handles SIGTERM again (kverify's lifecycle phase reports it as lifecycle.master). queue.SimpleQueue.put is
-    documented reentrant; task_done is what the exporter's consumer thread calls on it.
+    a metric on a queue.Queue. That queue's lock is not reentrant: a SIGCHLD during any put on it (two workers exiting
+    together, or one exiting while HUP, TTIN, TTOU or USR1 queue their metric) deadlocks the master's main thread,
+    which then never reaps, replaces workers or handles SIGTERM again (kverify's lifecycle phase reports it as
+    lifecycle.master.signals). queue.SimpleQueue.put is documented reentrant; task_done is what the exporter's
+    consumer thread calls on it. Like the exporter's queue (maxsize 1024) it holds at most 1024 metrics; past that
+    one is dropped, never raised as queue.Full: the exporter would then count it synchronously, inside the signal
+    handler, through locks that are not reentrant either.
     """
+
+    limit = 1024
+
+    def put_nowait(self, item):
+        if self.qsize() < self.limit:
+            super().put_nowait(item)
 
     def task_done(self):
         pass
