@@ -191,26 +191,27 @@ extension PatternRun {
     private func phase<T>(_ name: String, _ report: inout Report, _ body: () async throws -> (T, [Finding])) async throws -> T {
         onEvent?(.phaseStarted(name))
         let start = ContinuousClock.now
+        let value: T
+        var findings: [Finding]
         do {
-            let (value, confirmed) = try await body()
-            var findings = confirmed
-            let interrupted = Task.isCancelled
-            if interrupted {
-                // A check cut short by the interruption records the cancellation as its failure (a request that
-                // ended with CancellationError): only what the phase confirmed before it stays in the report.
-                findings.removeAll { $0.status == .fail }
-            }
-            let seconds = (ContinuousClock.now - start).seconds
-            report.findings += findings
-            report.phases.append(Report.Phase(name: name, seconds: seconds))
-            onEvent?(.phaseFinished(name, seconds: seconds, findings: findings))
-            if interrupted { throw CancellationError() }
-            return value
+            (value, findings) = try await body()
         } catch {
             let seconds = (ContinuousClock.now - start).seconds
             report.phases.append(Report.Phase(name: name, seconds: seconds))
             onEvent?(.phaseFinished(name, seconds: seconds, findings: []))
             throw error
         }
+        let interrupted = Task.isCancelled
+        if interrupted {
+            // A check cut short by the interruption records the cancellation as its failure (a request that ended
+            // with CancellationError): only what the phase confirmed before it stays in the report.
+            findings.removeAll { $0.status == .fail }
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        report.findings += findings
+        report.phases.append(Report.Phase(name: name, seconds: seconds))
+        onEvent?(.phaseFinished(name, seconds: seconds, findings: findings))
+        if interrupted { throw CancellationError() }
+        return value
     }
 }

@@ -58,6 +58,7 @@ extension SimRuns {
                 #expect(child.exitCode == 1, "\(log)")
                 #expect(log.contains("interrupted (SIGINT/SIGTERM/SIGHUP or cancelled) during the lifecycle phase"), "\(log)")
                 #expect(Self.failures(log) == ["run.interrupted"], "\(log)")
+                #expect(log.components(separatedBy: "  lifecycle done in").count == 2, "the interrupted phase is reported once: \(log)")
                 let api = try SimSupport.api(sim)
                 let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
                 #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
