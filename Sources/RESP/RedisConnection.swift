@@ -198,12 +198,13 @@ public final class RedisConnection {
     }
 
     /// Replaces the password in a server message (Redis does not echo it, but an unknown server might). An error
-    /// reply is one line, so a password with CR, LF or another control character can only come back in pieces:
-    /// each piece of three characters or more is hidden too.
+    /// reply is one line, and a server reading commands inline splits them at spaces, so a password with CR, LF,
+    /// another control character or a space can come back in pieces: each piece of three characters or more is
+    /// hidden too.
     private func scrub(_ message: String) -> String {
         guard let password, !password.isEmpty else { return message }
         var scrubbed = message.replacing(password, with: "(password hidden)")
-        let pieces = password.split { $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }
+        let pieces = password.split { $0.isWhitespace || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }
         for piece in pieces.sorted(by: { $0.count > $1.count }) where piece.count >= 3 {
             scrubbed = scrubbed.replacing(piece, with: "(password hidden)")
         }
