@@ -38,13 +38,14 @@ public struct EnvironmentMark: Sendable, Hashable {
         return found
     }
 
-    /// SIGKILLs every carrier, again until none is left (a carrier may fork between the scan and its kill), at most
-    /// three rounds. Returns the pids killed.
+    /// SIGKILLs every carrier, again while new ones turn up (a carrier may fork between the scan and its kill), at
+    /// most three rounds. A killed process keeps its environment until it is gone, so it is not counted again.
+    /// Returns the pids killed.
     @discardableResult
     public func killCarriers() -> [pid_t] {
         var killed: [pid_t] = []
         for _ in 0..<3 {
-            let carriers = carriers().filter { !killed.contains($0) || Self.isRunning($0) }
+            let carriers = carriers().filter { !killed.contains($0) }
             guard !carriers.isEmpty else { break }
             for pid in carriers { kill(pid, SIGKILL) }
             killed += carriers

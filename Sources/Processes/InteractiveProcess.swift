@@ -22,10 +22,15 @@ public final class InteractiveProcess: Sendable {
     private let stdinFD = Mutex<Int32>(-1)
     private let stdinQueue = DispatchQueue(label: "kverify.interactive.stdin")
     private let exit = Mutex<Int32?>(nil)
+    /// Whether the child's exit also kills what is left of its group (see `init`).
+    private let killsLeftovers: Bool
 
     /// Starts the process with pipes on its stdin, stdout and stderr.
     /// - Throws: `SpawnError` when it cannot be started (not found, not executable, no pipes).
-    public init(_ request: SpawnRequest) throws(SpawnError) {
+    /// `killingLeftovers` false: the child's background jobs outlive it (an exec session, whose jobs a real node keeps
+    /// running in the container; the sim ends them with the container).
+    public init(_ request: SpawnRequest, killingLeftovers: Bool = true) throws(SpawnError) {
+        killsLeftovers = killingLeftovers
         var input: [Int32] = [-1, -1], out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
         guard Self.cloexecPipe(&input), Self.cloexecPipe(&out), Self.cloexecPipe(&err) else {
             for fd in input + out + err where fd >= 0 { close(fd) }
@@ -121,10 +126,11 @@ public final class InteractiveProcess: Sendable {
         }
     }
 
-    /// The exit code once the child ended, nil while it runs; reaps it and kills what is left of its group.
+    /// The exit code once the child ended, nil while it runs; reaps it and (unless told otherwise) kills what is
+    /// left of its group.
     public var exitCode: Int32? {
         exit.withLock { code in
-            if code == nil { code = Spawn.reapExitedGroup(leader: pid) }
+            if code == nil { code = Spawn.reapExitedGroup(leader: pid, killingLeftovers: killsLeftovers) }
             return code
         }
     }

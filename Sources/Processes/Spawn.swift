@@ -60,12 +60,13 @@ public enum Spawn {
     /// forget the group. The exit code (128 + signal when killed), nil while the leader runs, 255 when it cannot be
     /// waited for. Never blocks. It peeks first (WNOWAIT): while the exited leader is not reaped its id cannot be
     /// reused, so the group kill reaches only its own leftovers (a forked worker, a shell's background child), as a
-    /// container's cgroup would.
-    public static func reapExitedGroup(leader pid: pid_t) -> Int32? {
+    /// container's cgroup would. With `killingLeftovers` false the group's other processes are left running (an exec
+    /// session's background jobs, which on a real node live on in the container).
+    public static func reapExitedGroup(leader pid: pid_t, killingLeftovers: Bool = true) -> Int32? {
         var info = siginfo_t()
         guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return errno == ECHILD ? 255 : nil }
         guard info._sifields._sigchld.si_pid == pid else { return nil }
-        kill(-pid, SIGKILL)
+        if killingLeftovers { kill(-pid, SIGKILL) }
         var status: Int32 = 0
         let code = waitpid(pid, &status, 0) == pid ? exitCode(waitStatus: status) : 255
         // The group is empty now and its id free for reuse: the watchdog must not kill it any more.

@@ -197,7 +197,7 @@ struct KubeletAcceptanceTests {
 
     /// A process that left its container's process group (`setsid`, as a daemonizing script does) is out of reach of
     /// the group kill; a runtime kills the container's whole cgroup, so the sim kills what carries its mark.
-    @Test("a process that left its container's process group with setsid ends with its pod")
+    @Test("a process that left its container's process group with setsid, from the container or from an exec session, ends with its pod")
     func escapedProcess() async throws {
         try await withSim(nodes: 2) { _, kubectl in
             let script = "import os, time; child = os.fork(); "
@@ -213,10 +213,17 @@ struct KubeletAcceptanceTests {
             let pid = try #require(printed.first)
             #expect(printed == [pid, pid], "the child leads a group of its own: \(printed)")
             #expect(EnvironmentMark.isRunning(pid), "the escaped process runs")
+            // An exec session's own escapee: setsid in a background job (not a group leader, so it execs in place).
+            let exec = try await kubectl("exec", "escapee", "--", "sh", "-c", "setsid sleep 600 > /dev/null 2>&1 & echo $!")
+            try exec.expectSuccess()
+            let sessionPID = try #require(Int32(exec.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(exec)")
+            #expect(EnvironmentMark.isRunning(sessionPID), "the exec session's escaped process runs")
             try await kubectl("delete", "pod", "escapee", "--wait=true").expectSuccess()
-            let gone = await eventually(timeout: .seconds(10)) { !EnvironmentMark.isRunning(pid) }
-            #expect(gone, "pid \(pid) (setsid) survived its pod")
-            if !gone { kill(pid, SIGKILL) }
+            for escaped in [pid, sessionPID] {
+                let gone = await eventually(timeout: .seconds(10)) { !EnvironmentMark.isRunning(escaped) }
+                #expect(gone, "pid \(escaped) (setsid) survived its pod")
+                if !gone { kill(escaped, SIGKILL) }
+            }
         }
     }
 

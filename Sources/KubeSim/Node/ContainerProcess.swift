@@ -9,11 +9,16 @@ import Glibc
 #endif
 
 /// One running container: a real process in a process group of its own (so gunicorn's workers go with it), its
-/// stdout and stderr appended to the container's log file. Its environment also carries an `EnvironmentMark` of its
-/// own (`KVERIFY_SIM_CONTAINER_ID`), so a process that left the group with `setsid` still ends with the container.
+/// stdout and stderr appended to the container's log file. A container's environment also carries an
+/// `EnvironmentMark` of its own (`KVERIFY_SIM_CONTAINER_ID`, its exec sessions' too), so a process that left the
+/// group with `setsid` still ends with the container.
 package final class ContainerProcess: Sendable {
     let pid: pid_t
-    private let mark = EnvironmentMark()
+    /// The container's mark, in this process's environment.
+    let mark: EnvironmentMark?
+    /// Whether this process's exit ends the mark's carriers: a container's does; an exec probe's command, which
+    /// carries its container's mark, does not (nor does it scan /proc at every probe).
+    private let endsMark: Bool
     private let exit = Mutex<Int32?>(nil)
     /// The write end of the container's stdin (`stdin: true` in its spec), for attach; -1 when closed or absent.
     private let stdinFD = Mutex<Int32>(-1)
@@ -32,15 +37,20 @@ package final class ContainerProcess: Sendable {
     /// Finds `command` on `PATH` the way a container runtime does (exec with the container's own PATH).
     static func resolve(_ command: String, path: String) -> String? { Spawn.resolve(command, path: path) }
 
-    /// Starts the process, its output appended to the container's log. - Throws: `SimError` with the OS's reason.
-    init(_ launch: Launch) throws {
+    /// Starts the process, its output appended to the container's log. A container gets a new mark; an exec probe
+    /// passes its container's (`of`), which its own exit leaves alone.
+    /// - Throws: `SimError` with the OS's reason.
+    init(_ launch: Launch, of container: ContainerProcess? = nil) throws {
+        let mark = container == nil ? EnvironmentMark() : container?.mark
+        self.mark = mark
+        endsMark = container == nil
         var stdinPipe: [Int32] = [-1, -1]
         if launch.openStdin, !InteractiveProcess.cloexecPipe(&stdinPipe) {
             throw SimError("cannot create the stdin pipe of \(launch.executable): \(String(cString: strerror(errno)))")
         }
         do {
             var environment = launch.environment
-            environment[EnvironmentMark.variable] = mark.value
+            if let mark { environment[EnvironmentMark.variable] = mark.value }
             pid = try Spawn.start(SpawnRequest(
                 command: launch.executable, arguments: launch.arguments, environment: environment,
                 workingDirectory: launch.workingDirectory, stdin: launch.openStdin ? .descriptor(stdinPipe[0]) : .devNull,
@@ -85,16 +95,17 @@ package final class ContainerProcess: Sendable {
         }
     }
 
-    /// The exit code once the process ended (128 + signal when killed), nil while it runs. Never blocks. When the
-    /// exit is first seen, what is left of the container goes: its group, and any process that carries its mark.
+    /// The exit code once the process ended (128 + signal when killed), nil while it runs. Never waits for the
+    /// process. When the exit is first seen, what is left of the container goes: its group, and then (a scan of
+    /// /proc, outside the lock) any process that carries its mark.
     var exitCode: Int32? {
-        exit.withLock { code in
-            if code == nil {
-                code = Spawn.reapExitedGroup(leader: pid)
-                if code != nil { mark.killCarriers() }
-            }
-            return code
+        let (code, firstSeen) = exit.withLock { code -> (Int32?, Bool) in
+            guard code == nil else { return (code, false) }
+            code = Spawn.reapExitedGroup(leader: pid)
+            return (code, code != nil)
         }
+        if firstSeen, endsMark, let mark { mark.killCarriers() }
+        return code
     }
 
     /// SIGTERM to the container's main process, then SIGKILL to the whole group after `grace` — as containerd stops

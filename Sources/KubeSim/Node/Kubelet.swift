@@ -587,7 +587,7 @@ package final class PodWorker: Sendable {
         probeContainer.set(["args"], to: nil)
         do {
             let launch = try environment.launch(probeContainer, entry: entry, logFile: "/dev/null")
-            let process = try ContainerProcess(launch)
+            let process = try ContainerProcess(launch, of: processes.withLock { $0[container["name"]?.stringValue ?? ""] })
             let deadline = ContinuousClock.now + timeout
             while process.exitCode == nil, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
             guard let code = process.exitCode else {
@@ -623,7 +623,7 @@ package final class PodWorker: Sendable {
     /// Starts `command` as the container's own processes start: its environment, working directory, image paths,
     /// network shim and pod address (`PodEnvironment.launch` with the command in place of the image's).
     func exec(container containerName: String, command: [String]) throws -> InteractiveProcess {
-        let (spec, _) = try running(containerName)
+        let (spec, container) = try running(containerName)
         guard let environment = environment.withLock({ $0 }),
               let entry = kubelet.settings.runtime?.entry(for: spec["image"]?.stringValue ?? "") else {
             throw APIError.badRequest("unable to upgrade connection: container not found (\"\(containerName)\")")
@@ -638,10 +638,14 @@ package final class PodWorker: Sendable {
             throw APIError(code: 500, reason: "InternalError",
                            message: "Internal error occurred: error executing command in container: \(error.message.replacingOccurrences(of: "failed to create containerd task: failed to create shim task: OCI runtime create failed", with: "OCI runtime exec failed"))")
         }
+        // Background jobs of the session live on, as on a node, and carry the container's mark: they end with the container.
+        var sessionEnvironment = launch.environment
+        if let mark = container.mark { sessionEnvironment[EnvironmentMark.variable] = mark.value }
         let process: InteractiveProcess
         do {
-            process = try InteractiveProcess(SpawnRequest(command: launch.executable, arguments: launch.arguments, environment: launch.environment,
-                                                          workingDirectory: launch.workingDirectory, stdout: .file(path: "/dev/null", append: true)))
+            process = try InteractiveProcess(SpawnRequest(command: launch.executable, arguments: launch.arguments, environment: sessionEnvironment,
+                                                          workingDirectory: launch.workingDirectory, stdout: .file(path: "/dev/null", append: true)),
+                                             killingLeftovers: false)
         } catch {
             throw APIError(code: 500, reason: "InternalError", message: "Internal error occurred: error executing command in container: \(error)")
         }
