@@ -1,5 +1,6 @@
 import ArgumentParser
 import Findings
+import Foundation
 import MetricRules
 import Scrape
 
@@ -69,6 +70,12 @@ struct MetricsCommand: AsyncParsableCommand {
             let scheme = url.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
             guard url.contains("://"), scheme == "http" || scheme == "https" else {
                 throw ValidationError("--url '\(Redaction.redact(url))': expected an http:// or https:// URL (a metrics endpoint); for a file use --file")
+            }
+            // A URL libcurl cannot parse ("http://[::1/metrics": an unclosed IPv6 bracket) is the user's typo, not an
+            // unreachable server.
+            guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
+                throw ValidationError("--url '\(Redaction.redact(url))': not a URL whose host can be read; expected http(s)://HOST[:PORT]/PATH "
+                                      + "(an IPv6 address in brackets: http://[::1]:9091/metrics)")
             }
         }
     }

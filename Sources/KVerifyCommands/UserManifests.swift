@@ -32,21 +32,10 @@ enum UserManifests {
     /// All of standard input, as `kubectl apply -f -` reads it (until end of file), through read(2): FileHandle traps
     /// on a read error, and `-f - < /tmp` gives EISDIR. More than the YAML budget's bytes is refused, not buffered.
     static func readStandardInput() throws -> String {
-        let limit = YAMLBudget.Limits.standard.maxBytes
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw KVerifyError(.usageOrInput, "-f -: cannot read standard input: \(String(cString: strerror(errno))); "
-                                   + "pipe the manifests in, or name the files with -f")
-            }
-            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
-            bytes += chunk[..<count]
-            guard bytes.count <= limit else {
-                throw KVerifyError(.usageOrInput, "-f -: standard input holds more than \(limit) bytes, the limit for one YAML input")
-            }
+        do {
+            return String(decoding: try InputFile.read(descriptor: STDIN_FILENO), as: UTF8.self)
+        } catch {
+            throw KVerifyError(.usageOrInput, "-f -: standard input \(error.reason); pipe the manifests in, or name the files with -f")
         }
     }
 

@@ -27,11 +27,14 @@ public struct Manifest: Sendable, Hashable {
 /// `compose_all` trap); empty documents (`---` at the end) are skipped.
 public enum ManifestLoader {
     public static func load(file path: String) throws -> [Manifest] {
-        let text: String
+        let bytes: [UInt8]
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try InputFile.read(path)
         } catch {
-            throw KubeError(.badManifest, "manifest \(path) cannot be read: \((error as NSError).localizedDescription)")
+            throw KubeError(.badManifest, "manifest \(path) \(error.reason)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw KubeError(.badManifest, "manifest \(path) is not UTF-8 text")
         }
         return try load(yaml: text, file: path)
     }
@@ -70,14 +73,33 @@ public enum ManifestLoader {
             guard case .object = value else {
                 throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)): expected a mapping (a Kubernetes object)")
             }
-            let manifest = Manifest(object: value, file: file, documentIndex: index, line: line)
-            for (field, present) in [("apiVersion", !manifest.apiVersion.isEmpty), ("kind", !manifest.kind.isEmpty), ("metadata.name", !manifest.name.isEmpty)]
-            where !present {
-                throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)): \(field) is missing")
+            // A v1 List (what `kubectl get -o yaml|json` prints for several objects) stands for its items, as kubectl
+            // applies it.
+            if value["kind"]?.stringValue == "List", value["apiVersion"]?.stringValue == "v1", let items = value["items"] {
+                guard case .array(let objects) = items else {
+                    throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)): a List's items must be a sequence of objects")
+                }
+                for (position, object) in objects.enumerated() {
+                    guard case .object = object else {
+                        throw KubeError(.badManifest, "manifest \(file) document \(index) (line \(line)) items[\(position)]: expected a mapping (a Kubernetes object)")
+                    }
+                    manifests.append(try checked(Manifest(object: object, file: file, documentIndex: index, line: line), "items[\(position)]"))
+                }
+                continue
             }
-            manifests.append(manifest)
+            manifests.append(try checked(Manifest(object: value, file: file, documentIndex: index, line: line), nil))
         }
         return manifests
+    }
+
+    /// `manifest`, or an error naming the first of apiVersion, kind and metadata.name it lacks.
+    private static func checked(_ manifest: Manifest, _ item: String?) throws -> Manifest {
+        for (field, present) in [("apiVersion", !manifest.apiVersion.isEmpty), ("kind", !manifest.kind.isEmpty), ("metadata.name", !manifest.name.isEmpty)]
+        where !present {
+            throw KubeError(.badManifest, "manifest \(manifest.file) document \(manifest.documentIndex) (line \(manifest.line))"
+                + (item.map { " \($0)" } ?? "") + ": \(field) is missing")
+        }
+        return manifest
     }
 
     /// One YAML document of any shape (a configuration file inside a ConfigMap), with the manifests' budget and

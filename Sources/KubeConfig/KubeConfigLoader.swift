@@ -72,17 +72,14 @@ public struct KubeConfigLoader: Sendable {
     }
 
     static func parse(_ path: String) throws -> (path: String, file: KubeConfigFile) {
-        let text: String
+        let bytes: [UInt8]
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            guard let decoded = String(data: data, encoding: .utf8) else {
-                throw KubeConfigError(.malformed, "kubeconfig \(path) is not UTF-8 text")
-            }
-            text = decoded
-        } catch let error as KubeConfigError {
-            throw error
+            bytes = try InputFile.read(path)
         } catch {
-            throw KubeConfigError(.fileUnreadable, "kubeconfig \(path) cannot be read: \(Self.reason(error))")
+            throw KubeConfigError(.fileUnreadable, "kubeconfig \(path) \(error.reason)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw KubeConfigError(.malformed, "kubeconfig \(path) is not UTF-8 text")
         }
         do {
             try YAMLBudget.check(text)
@@ -96,14 +93,6 @@ public struct KubeConfigLoader: Sendable {
         } catch {
             throw KubeConfigError(.malformed, "kubeconfig \(path) is not a valid kubeconfig: \(YAMLLocation.describe(error))")
         }
-    }
-
-    static func reason(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return nsError.localizedDescription
     }
 
     /// A pod's service account: `KUBERNETES_SERVICE_HOST/PORT` plus the mounted token, CA and namespace.
@@ -132,9 +121,9 @@ public struct KubeConfigLoader: Sendable {
 
 func readFile(_ path: String, role: String) throws -> [UInt8] {
     do {
-        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        return try InputFile.read(path)
     } catch {
-        throw KubeConfigError(.fileUnreadable, "\(role) file \(path) cannot be read: \(KubeConfigLoader.reason(error))")
+        throw KubeConfigError(.fileUnreadable, "\(role) file \(path) \(error.reason)")
     }
 }
 

@@ -27,11 +27,14 @@ public enum RuleFile {
                                                          "matches", "only_if_present"])
 
     public static func load(path: String) throws -> RuleSet {
-        let text: String
+        let bytes: [UInt8]
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try InputFile.read(path)
         } catch {
-            throw RuleFileError(file: path, message: "cannot read it as UTF-8 text (\(error.localizedDescription))")
+            throw RuleFileError(file: path, message: "the file \(error.reason)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw RuleFileError(file: path, message: "cannot read it as UTF-8 text")
         }
         return try parse(text, name: path)
     }

@@ -20,7 +20,7 @@ struct HardeningTests {
         // Manifests from standard input (`-f -`), read before any cluster is contacted.
         let manifests = try await runWithStdin(["daemonset", "-f", "-", "--sim"], from: directory)
         #expect(manifests.status == 2, "\(manifests.stdout)")
-        #expect(manifests.stdout.contains("-f -: cannot read standard input: Is a directory"), "\(manifests.stdout)")
+        #expect(manifests.stdout.contains("-f -: standard input is a directory"), "\(manifests.stdout)")
     }
 
     @Test("a duration too large for any deadline is exit 2 naming the option, on every duration option", arguments: [
@@ -185,6 +185,15 @@ struct HardeningTests {
         #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("expected an http:// or https:// URL"), "\(run.stderr)")
         #expect(!run.stderr.contains("pw-27182818"), "\(run.stderr)")
+    }
+
+    @Test("--url that cannot be parsed (an unclosed IPv6 bracket, no host) is a usage error (exit 2), not an unreachable server",
+          arguments: ["http://[::1/metrics", "http:///metrics", "https://u:pw-31415926@[fe80::1/m"])
+    func urlUnparsable(url: String) async throws {
+        let run = try await KVerifyRun.run(["metrics", "--url", url], timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("not a URL whose host can be read"), "\(run.stderr)")
+        #expect(!run.stderr.contains("pw-31415926"), "\(run.stderr)")
     }
 
     @Test("a missing tokenFile is exit 2 like a missing certificate file, on both backends", arguments: ["api", "kubectl"])

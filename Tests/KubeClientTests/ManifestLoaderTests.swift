@@ -6,6 +6,26 @@ import Testing
 
 @Suite("manifest loading")
 struct ManifestLoaderTests {
+    @Test("a v1 List, in JSON as kubectl get -o json prints it, stands for its items; an item without a name is named by its index")
+    func list() throws {
+        let json = """
+            {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop-redis"}},
+              {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "shop-web", "namespace": "obs"}}
+            ]}
+            """
+        let manifests = try ManifestLoader.load(yaml: json, file: "list.json")
+        #expect(manifests.map { "\($0.kind)/\($0.name)" } == ["Service/shop-redis", "DaemonSet/shop-web"])
+        #expect(manifests.map(\.documentIndex) == [0, 0])
+        #expect(throws: KubeError.self) { try ManifestLoader.load(yaml: #"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {}}]}"#, file: "l.json") }
+        do {
+            _ = try ManifestLoader.load(yaml: #"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {}}]}"#, file: "l.json")
+        } catch let error as KubeError {
+            #expect(error.message == "manifest l.json document 0 (line 1) items[0]: metadata.name is missing", "\(error.message)")
+        }
+        #expect(try ManifestLoader.load(yaml: #"{"apiVersion": "v1", "kind": "List", "items": []}"#, file: "e.json").isEmpty)
+    }
+
     @Test("multi-document YAML: every object, typed scalars, empty documents skipped, positions kept")
     func multiDocument() throws {
         let yaml = """

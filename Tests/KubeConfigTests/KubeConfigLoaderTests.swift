@@ -155,6 +155,10 @@ struct KubeConfigLoaderTests {
             expectError(.noConfiguration) { _ = try scratch.loader().load() }
             let error = expectError(.fileUnreadable) { _ = try scratch.loader().load(.init(kubeconfig: "/nonexistent/kc")) }
             #expect(error?.message.contains("/nonexistent/kc") == true)
+            // A directory is named as one (it was "NSCocoaErrorDomain 256"), and is unreadable input too.
+            let directory = FileManager.default.temporaryDirectory.path
+            let notFile = expectError(.fileUnreadable) { _ = try scratch.loader().load(.init(kubeconfig: directory)) }
+            #expect(notFile?.message == "kubeconfig \(directory) is a directory", "\(notFile?.message ?? "")")
         }
     }
 
