@@ -54,7 +54,7 @@ struct MetricsCommand: AsyncParsableCommand {
     @Option(help: "Largest body or file accepted, in bytes.")
     var maxBytes: Int = 64 << 20
 
-    @Option(help: "Deadline for the whole scrape or read, e.g. 10s or 500ms (at most 168h).")
+    @Option(help: "Deadline for the whole scrape or read, and again for evaluating the rules, e.g. 10s or 500ms (at most 168h).")
     var timeout: DurationArgument = DurationArgument(.seconds(10), text: "10s")
 
     @OptionGroup var outputOptions: OutputOptions

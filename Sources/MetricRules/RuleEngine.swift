@@ -34,12 +34,14 @@ public struct RuleEngine: Sendable {
         self.maxFailuresPerRule = maxFailuresPerRule
     }
 
-    /// Runs the generic consistency rules, then every rule of every set, in order.
-    public func evaluate(_ exposition: Exposition, ruleSets: [RuleSet] = []) -> [Finding] {
+    /// Runs the generic consistency rules, then every rule of every set, in order; `starting` is told each rule's
+    /// id before it runs (so a caller that gave up waiting can name the rule that did not finish).
+    public func evaluate(_ exposition: Exposition, ruleSets: [RuleSet] = [], starting: ((String) -> Void)? = nil) -> [Finding] {
         let index = FamilyIndex(exposition)
         var findings = GenericRules(limit: maxFailuresPerRule).evaluate(exposition, ruleSets: ruleSets)
         for ruleSet in ruleSets {
             for rule in ruleSet.rules {
+                starting?(rule.id)
                 findings += evaluate(rule, in: index)
             }
         }

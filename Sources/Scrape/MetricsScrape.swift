@@ -7,6 +7,7 @@ import Glibc
 import HTTP
 import MetricRules
 import PromText
+import Synchronization
 
 /// Where an exposition comes from.
 public enum ExpositionSource: Sendable, CustomStringConvertible {
@@ -78,8 +79,16 @@ public struct MetricsScrape: Sendable {
         var report = Report(target: "metrics \(source)")
         do {
             let exposition = try await report.timed("scrape+parse") { try await fetchAndParse(client: client) }
-            let engine = RuleEngine()
-            report.findings = await report.timed("validate") { engine.evaluate(exposition, ruleSets: ruleSets) }
+            let evaluation = await report.timed("validate") { await Self.evaluate(exposition, ruleSets: ruleSets, within: timeout) }
+            guard let findings = evaluation.findings else {
+                report.findings = [.fail("rules.timeout", subject: evaluation.rule.map { "rule \($0)" } ?? "rules",
+                    expected: "the rules evaluated within --timeout (\(timeout))",
+                    observed: "still evaluating \(evaluation.rule.map { "rule \($0)" } ?? "the rules") after \(timeout)",
+                    detail: "a `matches:` regex that backtracks, such as nested quantifiers ((a+)+), can take exponential time on a "
+                        + "label value; Prometheus's RE2 never backtracks, Swift's Regex does: rewrite it without nesting quantifiers")]
+                return Outcome(report: report, exitStatus: .usageOrInput, exposition: exposition)
+            }
+            report.findings = findings
             return Outcome(report: report, exitStatus: report.exitStatus, exposition: exposition)
         } catch let failure as ScrapeFailure {
             report.findings = [failure.finding]
@@ -88,6 +97,30 @@ public struct MetricsScrape: Sendable {
             report.findings = [.fail("scrape.reachable", subject: source.description, observed: "\(error)")]
             return Outcome(report: report, exitStatus: .unreachable, exposition: nil)
         }
+    }
+
+    /// Evaluates the rules on a thread of its own, waiting at most `limit`: Swift's Regex backtracks and does not
+    /// look at task cancellation, so a rule's regex can run for hours and only giving up on it bounds the command.
+    /// Nil findings when the limit passed, with the id of the rule then running; that thread is abandoned and ends
+    /// with the process (the CLI exits right after).
+    static func evaluate(_ exposition: Exposition, ruleSets: [RuleSet], within limit: Duration) async -> (findings: [Finding]?, rule: String?) {
+        let state = EvaluationState()
+        let findings: [Finding]? = await withCheckedContinuation { continuation in
+            let settle = { @Sendable (result: [Finding]?) in
+                if state.settled.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: result) }
+            }
+            Thread {
+                settle(RuleEngine().evaluate(exposition, ruleSets: ruleSets) { id in state.rule.withLock { $0 = id } })
+            }.start()
+            DispatchQueue.global().asyncAfter(deadline: .now() + limit.seconds) { settle(nil) }
+        }
+        return (findings, findings == nil ? state.rule.withLock { $0 } : nil)
+    }
+
+    /// What the evaluation thread and the timer share: the rule running, and whether the answer was given.
+    private final class EvaluationState: Sendable {
+        let rule = Mutex<String?>(nil)
+        let settled = Mutex(false)
     }
 
     /// Parses `bytes` already in memory (e.g. fetched through the Kubernetes API proxy) and evaluates the rules.

@@ -71,6 +71,21 @@ struct MetricsCommandTests {
         #expect(run.stdout.contains("FAIL jobs.many [jobs_total] expected sum >= 10, observed sum 3 over 1 series"), "\(run.stdout)")
     }
 
+    /// Swift's Regex backtracks and ignores task cancellation: `(a+)+$` on 40 a's and a '!' runs for hours.
+    @Test("a rule whose regex backtracks exponentially ends at --timeout with exit 2, naming the rule")
+    func backtrackingRegex() async throws {
+        let rules = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-rules-\(UUID().uuidString).yaml")
+        try "rules:\n  - id: queue.name\n    metric: jobs_total\n    label: queue\n    matches: \"(a+)+$\"\n".write(to: rules, atomically: false, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: rules) }
+        let exposition = "# TYPE jobs_total counter\njobs_total{queue=\"" + String(repeating: "a", count: 40) + "!\"} 3\n"
+        // KVerifyRun's own deadline (120 s) fails the test if the command runs the regex to its end.
+        let run = try await KVerifyRun.run(["metrics", "--file", "-", "--rules", rules.path, "--timeout", "2s"], stdin: Array(exposition.utf8),
+                                           timeout: .seconds(120))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("FAIL rules.timeout [rule queue.name] expected the rules evaluated within --timeout (2.0 seconds), observed still evaluating rule queue.name after 2.0 seconds"),
+                "\(run.stdout)")
+    }
+
     @Test("usage errors exit 2 with a message", arguments: [
         (["metrics"], "exactly one of --url or --file"),
         (["metrics", "--url", "http://x", "--file", "f"], "exactly one of --url or --file"),
