@@ -56,7 +56,7 @@ deadlocked=0
 for try in $(seq 1 "$tries"); do
   app_port=$(free_port) metrics_port=$(free_port)
   (cd "$scratch" && EXPORTER_SIGCHLD_PATCH=$patch EXPORTER_MODE=sidecar REDIS_ENABLED=true REDIS_HOST=127.0.0.1 \
-    REDIS_PORT=$redis_port REDIS_KEY_PREFIX=flood-$try PROMETHEUS_MULTIPROC_DIR= PROMETHEUS_METRICS_PORT=$metrics_port \
+    REDIS_PORT=$redis_port REDIS_KEY_PREFIX=flood-$try PROMETHEUS_MULTIPROC_DIR='' PROMETHEUS_METRICS_PORT=$metrics_port \
     PROMETHEUS_BIND_ADDRESS=127.0.0.1 APP_BIND=127.0.0.1:$app_port GUNICORN_WORKERS=2 \
     exec "$repo/.venv/bin/gunicorn" -c "$repo/manifests/app/gunicorn_conf.py" --pythonpath "$repo/manifests/app" \
       app:application >"$scratch/gunicorn-$try.log" 2>&1) &
