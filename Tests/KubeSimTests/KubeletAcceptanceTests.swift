@@ -227,6 +227,32 @@ struct KubeletAcceptanceTests {
         }
     }
 
+    /// A pod name is a DNS subdomain: up to 253 characters, with no 63-character limit on a part (the hostname is
+    /// cut to 63). The sim once refused 64 characters and left 252 Pending (its file names too long).
+    @Test("pod names of 64 and 252 characters run, their hostname cut to 63; 254 characters are refused with the real message")
+    func longPodNames() async throws {
+        try await withSim(nodes: 2) { _, kubectl in
+            let medium = String(repeating: "m", count: 64)
+            let long = String(repeating: "l", count: 120) + "." + String(repeating: "k", count: 131)
+            #expect(long.count == 252)
+            // No label: a label value may not pass 63 characters, and Self.pod labels the pod with its name.
+            func unlabelled(_ name: String) -> String {
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: \(name), namespace: default}\nspec:\n  containers:\n  - name: main\n"
+                    + "    image: kverify-demo-app:dev\n    command: [sleep, \"600\"]\n"
+            }
+            for name in [medium, long] {
+                try await kubectl("apply", "--server-side", "-f", "-", stdin: unlabelled(name)).expectSuccess()
+            }
+            try await kubectl("wait", "--for=condition=Ready", "pod/\(medium)", "pod/\(long)", "--timeout=30s").expectSuccess()
+            let hostname = try await kubectl("exec", medium, "--", "printenv", "HOSTNAME")
+            try hostname.expectSuccess()
+            #expect(hostname.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(repeating: "m", count: 63))
+            let tooLong = try await kubectl("apply", "--server-side", "-f", "-", stdin: unlabelled(String(repeating: "x", count: 254)))
+            #expect(tooLong.status != 0)
+            #expect(tooLong.stderr.contains("must be no more than 253 characters"), "\(tooLong.stderr)")
+        }
+    }
+
     @Test("deleting a pod is graceful as on a real node: Terminating with deletionTimestamp, Killing events, each container's exit in its status (0 Completed on SIGTERM, 137 Error when killed at the grace period), then gone")
     func gracefulDeletion() async throws {
         try await withSim(nodes: 2) { sim, kubectl in

@@ -209,7 +209,7 @@ package final class PodWorker: Sendable {
         namespace = pod.string(at: "metadata", "namespace") ?? "default"
         name = pod.string(at: "metadata", "name") ?? ""
         nodeName = pod.string(at: "spec", "nodeName") ?? ""
-        directory = kubelet.settings.podsDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid.prefix(8))")
+        directory = kubelet.settings.podsDirectory.appendingPathComponent(Self.fileName(namespace, name, uid))
         func containers(_ field: String) -> [PodStatusModel.Container] {
             (pod.value(at: ["spec", field])?.arrayValue ?? []).map {
                 PodStatusModel.Container(name: $0["name"]?.stringValue ?? "", image: $0["image"]?.stringValue ?? "")
@@ -722,7 +722,15 @@ package final class PodWorker: Sendable {
     }
 
     private func logFile(_ container: String) -> String {
-        kubelet.settings.logDirectory.appendingPathComponent("\(namespace)_\(name)_\(uid.prefix(8))_\(container).log").path
+        kubelet.settings.logDirectory.appendingPathComponent(Self.fileName(namespace, name, uid, suffix: "_\(container).log")).path
+    }
+
+    /// `namespace_name_uid8` + `suffix`, within the 255 bytes a file name may have: a pod name may be 253 characters,
+    /// so a long one is cut (the uid keeps the name unique).
+    static func fileName(_ namespace: String, _ name: String, _ uid: String, suffix: String = "") -> String {
+        let fixed = namespace.utf8.count + uid.prefix(8).utf8.count + suffix.utf8.count + 2
+        let kept = String(decoding: name.utf8.prefix(max(0, 255 - fixed)), as: UTF8.self)
+        return "\(namespace)_\(kept)_\(uid.prefix(8))\(suffix)"
     }
 }
 

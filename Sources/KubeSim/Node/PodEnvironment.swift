@@ -39,7 +39,10 @@ package struct PodEnvironment {
         }
         let hostNetwork = pod.value(at: ["spec", "hostNetwork"]) == .bool(true)
         define("PATH", (entry.path + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]).joined(separator: ":"))
-        define("HOSTNAME", hostNetwork ? (pod.string(at: "spec", "nodeName") ?? podName) : podName)
+        // The kubelet cuts a pod's hostname to 63 characters, then of a trailing '-' or '.' (truncatePodHostnameIfNeeded).
+        var podHostname = String((pod.string(at: "spec", "hostname") ?? podName).prefix(63))
+        while podHostname.last == "-" || podHostname.last == "." { podHostname.removeLast() }
+        define("HOSTNAME", hostNetwork ? (pod.string(at: "spec", "nodeName") ?? podName) : podHostname)
         define("HOME", podDirectory.path)
         for (key, value) in entry.env.sorted(by: { $0.key < $1.key }) { define(key, value) }
         // The API server's variables are set even without service links, as the kubelet does.

@@ -120,7 +120,9 @@ package enum NameValidation {
         switch resource.plural {
         case "namespaces": return isLabel(name) ? nil : labelMessage
         case "services": return isLabel(name) && name.first.map({ $0.isLetter }) == true ? nil : dns1035Message
-        default: return isSubdomain(name) ? nil : subdomainMessage
+        default:
+            if name.utf8.count > 253 { return "must be no more than 253 characters" }
+            return isSubdomain(name) ? nil : subdomainMessage
         }
     }
 
@@ -132,9 +134,18 @@ package enum NameValidation {
         return bytes.allSatisfy { alnum($0) || $0 == 45 }
     }
 
+    /// The real check is the length and the regex: a part of a subdomain may be longer than a label's 63
+    /// characters (a 64-character pod name is valid).
     static func isSubdomain(_ name: String) -> Bool {
         guard (1...253).contains(name.utf8.count) else { return false }
-        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isLabel(String($0)) }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isLabelShape(Array($0.utf8)) }
+    }
+
+    /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, any length.
+    static func isLabelShape(_ bytes: [UInt8]) -> Bool {
+        func alnum(_ byte: UInt8) -> Bool { (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57) }
+        guard let first = bytes.first, let last = bytes.last, alnum(first), alnum(last) else { return false }
+        return bytes.allSatisfy { alnum($0) || $0 == 45 }
     }
 }
 
