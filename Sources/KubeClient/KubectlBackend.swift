@@ -252,9 +252,8 @@ extension KubectlBackend {
                 stderr.removeSubrange(range.lowerBound..<stderr.endIndex)
                 return .done(ExecResult(stdout: result.stdout, stderr: Array(stderr.utf8), exitCode: result.exitCode))
             }
-            // kubectl's own failure. A Status before the stream (its GET of the pod, the upgrade) means the command
-            // never started; output on stdout means it did, and running it again would run it twice.
-            return .failed(result, mayRetry: result.stdout.isEmpty)
+            // kubectl's own failure; run again only if the command cannot have started (`execMayRetry`).
+            return .failed(result, mayRetry: KubectlErrors.execMayRetry(stdout: result.stdout, stderr: stderr))
         }
     }
 }
@@ -300,6 +299,16 @@ enum KubectlErrors {
     }
 
     /// `Reason` of the first `Error from server (Reason)` line.
+    /// Whether a failed `kubectl exec` may run again: only when its command cannot have started — nothing on stdout,
+    /// and a failure from before the stream: a Status for kubectl's GET of the pod ("Error from server (Reason)") or
+    /// for the upgrade ("unable to upgrade connection"). A connection lost mid-stream is not retried, though it is
+    /// transient: the command may have run (a signal sent), and running it again would run it twice.
+    static func execMayRetry(stdout: [UInt8], stderr: String) -> Bool {
+        guard stdout.isEmpty else { return false }
+        let text = withoutLogLines(stderr)
+        return serverReason(in: text) != nil || text.contains("unable to upgrade connection")
+    }
+
     static func serverReason(in stderr: String) -> Substring? {
         guard let range = stderr.range(of: #"Error from server \(([A-Za-z]+)\)"#, options: .regularExpression) else { return nil }
         return stderr[range].dropFirst("Error from server (".count).dropLast()

@@ -23,6 +23,18 @@ struct KubectlErrorsTests {
         #expect(KubectlErrors.transientCause(stderr: stderr) == cause)
     }
 
+    @Test("a failed exec runs again only when its command cannot have started", arguments: [
+        ("", "Error from server (InternalError): kverify sim fault: an error on the server (\"injected\") has prevented the request from succeeding", true),
+        ("", "error: unable to upgrade connection: kverify sim fault: the server is currently unable to handle the request", true),
+        // Lost mid-stream: transient, but the command may have run.
+        ("", "E1201 05:11:02.000000   18692 v2.go:167] \"Unhandled Error\" err=\"next reader: read tcp 127.0.0.1:5555->127.0.0.1:6443: read: connection reset by peer\"\nerror: read tcp 127.0.0.1:5555->127.0.0.1:6443: read: connection reset by peer", false),
+        // Something came out of the command: it ran.
+        ("12\n", "Error from server (InternalError): an error on the server (\"\") has prevented the request from succeeding", false),
+    ] as [(String, String, Bool)])
+    func execRetry(stdout: String, stderr: String, retry: Bool) {
+        #expect(KubectlErrors.execMayRetry(stdout: Array(stdout.utf8), stderr: stderr) == retry)
+    }
+
     @Test("client-go's klog lines are dropped from the message, unless they are all there is")
     func logLines() {
         let stderr = Self.discoveryLog + "\nError from server (NotFound): pods \"nosuch\" not found\n"
