@@ -28,10 +28,7 @@ extension SimRuns {
                 let api = try SimSupport.api(sim)
                 let namespaces = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
                 #expect(namespaces.items.count == 1)
-                kill(child.pid, signal)
-                let deadline = ContinuousClock.now + .seconds(60)
-                while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-                let log = child.logTail(lines: 200)
+                let log = try await Self.interrupt(child, signal)
                 #expect(child.exitCode == 1, "\(log)")
                 #expect(log.contains("kverify: signal \(signal): stopping, cleaning up namespace kvint-"), "\(log)")
                 #expect(log.contains("FAIL run.interrupted") && log.contains("interrupted (SIGINT/SIGTERM/SIGHUP or cancelled) during the wait phase"), "\(log)")
@@ -51,10 +48,7 @@ extension SimRuns {
                 defer { child.stop() }
                 try await child.waitForLog(containing: "▸ lifecycle", timeout: .seconds(240))
                 try await Task.sleep(for: .seconds(2))
-                kill(child.pid, SIGINT)
-                let deadline = ContinuousClock.now + .seconds(90)
-                while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-                let log = child.logTail(lines: 400)
+                let log = try await Self.interrupt(child, SIGINT)
                 #expect(child.exitCode == 1, "\(log)")
                 #expect(log.contains("interrupted (SIGINT/SIGTERM/SIGHUP or cancelled) during the lifecycle phase"), "\(log)")
                 #expect(Self.failures(log) == ["run.interrupted"], "\(log)")
@@ -63,6 +57,14 @@ extension SimRuns {
                 let left = try await api.list(.namespaces, namespace: nil, options: ListOptions(labelSelector: "kverify.io/run"))
                 #expect(left.items.isEmpty, "namespaces left: \(left.items.count)")
             }
+        }
+
+        /// Sends `signal` to the run, waits for it to end (90 s at most: cleanup included) and returns its log.
+        static func interrupt(_ child: ChildProcess, _ signal: Int32) async throws -> String {
+            kill(child.pid, signal)
+            let deadline = ContinuousClock.now + .seconds(90)
+            while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            return child.logTail(lines: 400)
         }
 
         /// The check ids of the FAIL lines of a human-readable report.
