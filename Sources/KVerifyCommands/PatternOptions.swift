@@ -279,7 +279,9 @@ struct PatternOptions: ParsableArguments {
     private func renderChart(_ chart: String, pattern: Pattern) async throws -> [Manifest] {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         guard let helm = path.split(separator: ":").map({ "\($0)/helm" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw KVerifyError(.usageOrInput, "--chart \(chart) needs the helm binary on PATH (not found); install helm, or drop --chart to apply manifests/")
+            throw KVerifyError(.usageOrInput, "--chart \(chart) needs the helm binary on PATH (not found); install helm 3 "
+                               + "(https://helm.sh/docs/intro/install/; in a kverify checkout, scripts/bootstrap.sh puts helm 3.17 in .tools/bin: "
+                               + "export PATH=\"$PWD/.tools/bin:$PATH\"), or drop --chart to apply manifests/")
         }
         let result: ProcessRunner.Result
         do {

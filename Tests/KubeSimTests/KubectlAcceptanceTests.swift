@@ -319,6 +319,23 @@ struct KubectlAcceptanceTests {
 /// The DaemonSet controller with the placeholder kubelet, as `kubectl rollout status` sees it.
 @Suite("sim controllers", .simSlot)
 struct SimControllerTests {
+    /// kind's single-node cluster removes the control plane's taint, or nothing could run.
+    @Test("a 1-node sim: the control plane has no taint, and a DaemonSet's one pod runs on it")
+    func singleNode() async throws {
+        var options = SimulatedCluster.Options(nodes: 1)
+        options.instantKubelet = true
+        try await SimulatedCluster.with(options: options) { sim in
+            let kubectl = try Kubectl(kubeconfig: sim.kubeconfigPath)
+            defer { kubectl.cleanUp() }
+            let node = try await kubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name} taints=[{.spec.taints}]{end}")
+            #expect(node.stdout == "kverify-sim-control-plane taints=[]", "\(node)")
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: KubectlAcceptanceTests.manifest).expectSuccess()
+            try await kubectl("rollout", "status", "ds/exporter", "-n", "demo", "--timeout=60s").expectSuccess()
+            let nodes = try await kubectl("get", "pods", "-n", "demo", "-l", "app=exporter", "-o", "jsonpath={.items[*].spec.nodeName}")
+            #expect(nodes.stdout == "kverify-sim-control-plane", "\(nodes)")
+        }
+    }
+
     @Test("a DaemonSet gets one pod per worker (the control plane's taint keeps it off), and rollout status succeeds")
     func daemonSetRollout() async throws {
         var options = SimulatedCluster.Options(nodes: 3)
