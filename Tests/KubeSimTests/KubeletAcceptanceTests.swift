@@ -253,6 +253,35 @@ struct KubeletAcceptanceTests {
         }
     }
 
+    /// The sim capped every grace period at 10 s: an app that drains longer, within its own grace, was killed (137)
+    /// where a node lets it finish.
+    @Test("a container that drains for 11 s on SIGTERM, within its 12 s grace, finishes: exit 0, Completed")
+    func longDrain() async throws {
+        try await withSim(nodes: 2) { sim, kubectl in
+            let drain = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: (time.sleep(11), sys.exit(0))); print('ready', flush=True); time.sleep(600)"
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("drain", command: ["python", "-c", drain],
+                                                                                  extra: "  terminationGracePeriodSeconds: 12\n")).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod/drain", "--timeout=30s").expectSuccess()
+            var printed = false
+            for _ in 0..<100 where !printed {
+                printed = (try await kubectl("logs", "drain")).stdout.contains("ready")
+                if !printed { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(printed, "the SIGTERM handler is in place")
+            let subscription = sim.store.watchFromCurrentState(ResourceCatalog.all[2])
+            defer { subscription.cancel() }
+            try await kubectl("delete", "pod", "drain", "--wait=false").expectSuccess()
+            var last: JSONValue?
+            for await event in subscription.events where event.object.string(at: "metadata", "name") == "drain" {
+                if event.type == .deleted { break }
+                last = event.object.value(at: ["status"])
+            }
+            let terminated = last?.value(at: ["containerStatuses"])?.arrayValue?.first?.value(at: ["state", "terminated"])
+            #expect(terminated?["exitCode"]?.intValue == 0, "\(String(describing: last))")
+            #expect(terminated?["reason"]?.stringValue == "Completed")
+        }
+    }
+
     @Test("deleting a pod is graceful as on a real node: Terminating with deletionTimestamp, Killing events, each container's exit in its status (0 Completed on SIGTERM, 137 Error when killed at the grace period), then gone")
     func gracefulDeletion() async throws {
         try await withSim(nodes: 2) { sim, kubectl in

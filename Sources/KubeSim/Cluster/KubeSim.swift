@@ -51,7 +51,7 @@
 ///   (CrashLoopBackOff, restartCount, lastState.terminated); images without an entry fail to pull (ErrImagePull →
 ///   ImagePullBackOff); a missing executable is StartError (exit 128); stdout/stderr go to `pods/log` (with
 ///   `previous`); a pod deleted through the API turns Terminating (`deletionTimestamp`), its containers get SIGTERM,
-///   then SIGKILL after the grace period (capped at 10 s), their exits land in `state.terminated`, and the kubelet
+///   then SIGKILL after the pod's own grace period, their exits land in `state.terminated`, and the kubelet
 ///   removes the pod; namespace and cascade deletions remove at once and stop the processes the same way.
 ///   Events: Scheduled, Pulled, Created, Started, Unhealthy, Killing, BackOff, Failed.
 ///

@@ -24,8 +24,12 @@ package final class Kubelet: Sendable {
         package var podsDirectory: URL
         package var logDirectory: URL
         package var hostsDirectory: URL
-        /// Upper bound on a pod's termination grace (the spec's default is 30 s).
-        package var maxGrace: Duration = .seconds(10)
+        /// Upper bound on a pod's termination grace; nil honours the pod's own, as a kubelet does (a cap would kill an
+        /// app that drains for longer than it, and fail a shutdown check a real node passes).
+        package var maxGrace: Duration?
+
+        /// `grace`, within `maxGrace` when one is set.
+        func bounded(_ grace: Duration) -> Duration { maxGrace.map { min(grace, $0) } ?? grace }
 
         package init(runtime: RuntimeMap?, runtimeProblem: String, shim: String?, podsDirectory: URL, logDirectory: URL,
                      hostsDirectory: URL) {
@@ -234,8 +238,8 @@ package final class PodWorker: Sendable {
     }
 
     /// Graceful deletion, as the kubelet does it: the pod's run ends (nothing restarts), a Killing event per running
-    /// container, SIGTERM to every container's main process at once and SIGKILL to its group after `grace` (capped at
-    /// `Settings.maxGrace`); each exit goes into the pod's status as `state.terminated` (0: Completed, else Error; 137
+    /// container, SIGTERM to every container's main process at once and SIGKILL to its group after `grace` (bounded by
+    /// `Settings.maxGrace` when set); each exit goes into the pod's status as `state.terminated` (0: Completed, else Error; 137
     /// when killed), and the phase turns terminal, before the kubelet removes the pod.
     func terminate(grace: Duration) async {
         let running = task.withLock { $0 }
@@ -249,7 +253,7 @@ package final class PodWorker: Sendable {
             kubelet.events.record(pod, reason: "Killing", message: "Stopping container \(name)", component: "kubelet", host: nodeName,
                                   fieldPath: "spec.containers{\(name)}")
         }
-        let bounded = min(grace, kubelet.settings.maxGrace)
+        let bounded = kubelet.settings.bounded(grace)
         let exits = await withTaskGroup(of: (String, Int32).self) { group in
             for (name, process) in all { group.addTask { (name, await process.stop(grace: bounded)) } }
             var codes: [String: Int32] = [:]
@@ -276,7 +280,7 @@ package final class PodWorker: Sendable {
         running?.cancel()
         await running?.value
         let specGrace = Duration.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30)
-        let bounded = min(grace ?? specGrace, kubelet.settings.maxGrace)
+        let bounded = kubelet.settings.bounded(grace ?? specGrace)
         let all = processes.withLock { processes in
             defer { processes.removeAll() }
             return Array(processes.values)
@@ -555,7 +559,7 @@ package final class PodWorker: Sendable {
                               host: nodeName, fieldPath: fieldPath)
         var code: Int32 = 137
         if let process {
-            code = await process.stop(grace: min(.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30), kubelet.settings.maxGrace))
+            code = await process.stop(grace: kubelet.settings.bounded(.seconds(pod.value(at: ["spec", "terminationGracePeriodSeconds"])?.intValue ?? 30)))
             processes.withLock { _ = $0.removeValue(forKey: containerName) }
         }
         // The runtime's reason, as containerd reports it: a process that exits 0 on SIGTERM "Completed".
