@@ -27,9 +27,9 @@ import PromText
 /// warning when still without a non-zero sample after the signals.
 ///
 /// After a signal whose effect did not show, the master itself is examined (`stalledMaster`): a master whose main
-/// thread waits on a lock throughout, or that leaves an exited worker unreaped, no longer handles signals at all. That
-/// is a `lifecycle.master.signals` failure naming the evidence, and the remaining signals are not sent to that pod (each would
-/// only time out the same way).
+/// thread waits on a lock throughout, or that leaves an exited worker unreaped, no longer handles signals at all.
+/// That is a `lifecycle.master.signals` failure naming the evidence, and the remaining signals are not sent to that
+/// pod (each would only time out the same way).
 ///
 /// Every wait is a poll against a deadline (the process list through exec, `/metrics` through the API proxy), with a
 /// growing pause; nothing sleeps a fixed time.
