@@ -127,11 +127,7 @@ package enum NameValidation {
     }
 
     static func isLabel(_ name: String) -> Bool {
-        guard (1...63).contains(name.utf8.count) else { return false }
-        let bytes = Array(name.utf8)
-        func alnum(_ byte: UInt8) -> Bool { (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57) }
-        guard alnum(bytes[0]), alnum(bytes[bytes.count - 1]) else { return false }
-        return bytes.allSatisfy { alnum($0) || $0 == 45 }
+        (1...63).contains(name.utf8.count) && isLabelShape(Array(name.utf8))
     }
 
     /// The real check is the length and the regex: a part of a subdomain may be longer than a label's 63
