@@ -157,9 +157,9 @@ let package = Package(
 
         .testTarget(name: "FindingsTests", dependencies: ["Findings"]),
         .testTarget(name: "YAMLInputTests", dependencies: ["YAMLInput"]),
-        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport", "Processes"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport", "Processes"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "KVerifyTestSupport"]),
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),

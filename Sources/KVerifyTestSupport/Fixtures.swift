@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// A real `redis-server` on a free loopback port, without persistence, stopped by `stop()`.
 public final class RedisServerFixture: Sendable {
@@ -125,7 +126,13 @@ public final class GunicornExporterFixture: Sendable {
     public var log: String { process.logTail(lines: Int.max) }
 
     /// Sends `count` GET / requests to the app so the workers' counters, histograms and gauges are written.
-    public func sendTraffic(_ count: Int) throws {
+    /// Blocking sockets, so on a thread of its own.
+    public func sendTraffic(_ count: Int) async throws {
+        try await runBlocking { [self] in try sendTrafficBlocking(count) }
+    }
+
+    /// The same from synchronous code (a callback), on the caller's thread.
+    public func sendTrafficBlocking(_ count: Int) throws {
         for _ in 0..<count {
             let status = try TCPProbe.httpGet(port: appPort, path: "/")
             guard status == 200 else { throw FixtureError("GET / on the demo app answered \(status)") }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 import KVerifyTestSupport
 import Testing
 
@@ -150,12 +151,9 @@ struct HardeningTests {
     func redisKeyEscapes() async throws {
         try await RedisServerFixture.with { redis in
             let key = "gunicorn:\u{1B}]0;owned\u{07}\u{1B}[2J"
-            let set = Process()
-            set.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-            set.arguments = ["-p", String(redis.port), "SET", key, "1"]
-            set.standardOutput = FileHandle.nullDevice
-            try set.run()
-            set.waitUntilExit()
+            let set = try await ProcessRunner.run("/usr/bin/redis-cli", arguments: ["-p", String(redis.port), "SET", key, "1"],
+                                                  environment: ProcessInfo.processInfo.environment, timeout: .seconds(30))
+            try #require(set.exitCode == 0, "redis-cli SET: \(String(decoding: set.stderr, as: UTF8.self))")
             let run = try await KVerifyRun.run(["redis", "--addr", redis.address], timeout: .seconds(60))
             #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
             #expect(!run.stdout.contains("\u{1B}") && !run.stdout.contains("\u{07}"), "\(run.stdout.debugDescription)")
@@ -285,16 +283,10 @@ struct HardeningTests {
     /// Runs kverify with standard input redirected from `path` (a directory, say); stdout and stderr together.
     func runWithStdin(_ arguments: [String], from path: String) async throws -> (status: Int32, stdout: String) {
         let script = "exec \"$0\" \"$@\" < \"$KVERIFY_STDIN\""
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script, RepositoryPaths.kverifyExecutable.path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["KVERIFY_STDIN": path]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try await ProcessRunner.run(
+            "/bin/sh", arguments: ["-c", script, RepositoryPaths.kverifyExecutable.path] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(["KVERIFY_STDIN": path]) { $1 }, timeout: .seconds(60))
+        if result.timedOut { throw FixtureError("kverify \(arguments.joined(separator: " ")) < \(path) did not finish within 60 s") }
+        return (result.signal.map { 128 + $0 } ?? result.exitCode, String(decoding: result.stdout + result.stderr, as: UTF8.self))
     }
 }

@@ -269,7 +269,7 @@ struct KubectlAcceptanceTests {
     @Test("get --raw …/pods/NAME:PORT/proxy/metrics returns the real exporter's metrics")
     func podProxyToRealExporter() async throws {
         try await GunicornExporterFixture.withRedis { exporter, _ in
-            try exporter.sendTraffic(3)
+            try await exporter.sendTraffic(3)
             try await withSim(nodes: 1, kubelet: .none) { _, kubectl in
                 try await kubectl("apply", "--server-side", "-f", "-", stdin: Self.pod("exporter", namespace: "default", labels: ["app": "exporter"])).expectSuccess()
                 // No kubelet here: the test plays it and reports where a fixture's exporter listens.

@@ -568,14 +568,13 @@ struct SimFaultTests {
 /// Counts keys in a Redis over the real redis-cli.
 enum RedisKeys {
     static func count(host: String, port: Int, pattern: String) async throws -> Int {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-h", host, "-p", String(port), "--scan", "--pattern", pattern]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").count
+        // Off the cooperative pool, which the sim serving this test shares.
+        let result = try await ProcessRunner.run(
+            "/usr/bin/redis-cli", arguments: ["-h", host, "-p", String(port), "--scan", "--pattern", pattern],
+            environment: ProcessInfo.processInfo.environment, timeout: .seconds(60))
+        guard !result.timedOut, result.exitCode == 0 else {
+            throw FixtureError("redis-cli --scan on \(host):\(port) failed: \(String(decoding: result.stderr, as: UTF8.self))")
+        }
+        return String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").count
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 import KVerifyTestSupport
 import PromText
 import Testing
@@ -50,8 +51,8 @@ struct ExporterExpositionTests {
           .timeLimit(.minutes(2)))
     func liveExporter() async throws {
         try await GunicornExporterFixture.withRedis { exporter, _ in
-            try exporter.sendTraffic(20)
-            let (contentType, body) = try Self.fetch(exporter.metricsURL)
+            try await exporter.sendTraffic(20)
+            let (contentType, body) = try await Self.fetch(exporter.metricsURL)
             let format = try #require(FormatDetection.format(forContentType: contentType), "Content-Type \(contentType)")
             #expect(format == .text)
             let exposition = try ExpositionParser.parse(body, format: format)
@@ -70,11 +71,11 @@ struct ExporterExpositionTests {
 
     @Test("scripts/bench/gen_exposition.py writes exactly the samples it is asked for", .timeLimit(.minutes(1)),
           arguments: [false, true])
-    func generator(exporterQuirks: Bool) throws {
+    func generator(exporterQuirks: Bool) async throws {
         let script = RepositoryPaths.root.appendingPathComponent("scripts/bench/gen_exposition.py").path
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: output) }
-        try Self.run("/usr/bin/env", ["python3", script, "--samples", "5003", output.path] + (exporterQuirks ? ["--exporter-quirks"] : []))
+        try await Self.run("/usr/bin/env", ["python3", script, "--samples", "5003", output.path] + (exporterQuirks ? ["--exporter-quirks"] : []))
 
         let exposition = try ExpositionParser.parse(Array(try Data(contentsOf: output)), format: .text)
         #expect(exposition.sampleCount == 5003)
@@ -89,12 +90,12 @@ struct ExporterExpositionTests {
     // MARK: Helpers
 
     /// GET with curl (a real client, independent of the code under test), bounded by --max-time.
-    static func fetch(_ url: String) throws -> (contentType: String, body: [UInt8]) {
+    static func fetch(_ url: String) async throws -> (contentType: String, body: [UInt8]) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fetch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let headers = directory.appendingPathComponent("headers"), body = directory.appendingPathComponent("body")
-        try run("/usr/bin/env", ["curl", "-sS", "--max-time", "15", "-D", headers.path, "-o", body.path, url])
+        try await run("/usr/bin/env", ["curl", "-sS", "--max-time", "15", "-D", headers.path, "-o", body.path, url])
         let headerText = try String(contentsOf: headers, encoding: .utf8)
         let contentType = headerText.split(whereSeparator: \.isNewline)
             .first { $0.lowercased().hasPrefix("content-type:") }
@@ -102,17 +103,13 @@ struct ExporterExpositionTests {
         return (contentType, Array(try Data(contentsOf: body)))
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw FixtureError("\(arguments.prefix(2).joined(separator: " ")) exited \(process.terminationStatus): \(message)")
+    /// Waits off the cooperative pool (`ProcessRunner`), which other tests' in-process sims need.
+    static func run(_ executable: String, _ arguments: [String]) async throws {
+        let result = try await ProcessRunner.run(executable, arguments: arguments, environment: ProcessInfo.processInfo.environment,
+                                                 timeout: .seconds(60))
+        guard !result.timedOut, result.exitCode == 0 else {
+            let message = String(decoding: result.stderr, as: UTF8.self)
+            throw FixtureError("\(arguments.prefix(2).joined(separator: " ")) exited \(result.exitCode): \(message)")
         }
     }
 }

@@ -12,7 +12,7 @@ struct ExporterAuditTests {
     @Test("after traffic, the exporter's keys pass the audit: TTL set, every type present, pairs complete")
     func auditPasses() async throws {
         try await GunicornExporterFixture.withRedis(ttlSeconds: 30) { exporter, redis in
-            try exporter.sendTraffic(20)
+            try await exporter.sendTraffic(20)
             let connection = try Keyspace.connect(redis)
             let result = try await RedisAuditor(connection: connection, options: RedisAuditOptions(ttlSeconds: 30)).audit()
             #expect(result.findings.failures == [], "\(result.findings.failures)")
@@ -31,7 +31,7 @@ struct ExporterAuditTests {
     @Test("with REDIS_TTL_DISABLED=true the audit fails: N keys have no TTL")
     func ttlDisabled() async throws {
         try await GunicornExporterFixture.withRedis(ttlDisabled: true) { exporter, redis in
-            try exporter.sendTraffic(10)
+            try await exporter.sendTraffic(10)
             let connection = try Keyspace.connect(redis)
             let result = try await RedisAuditor(connection: connection).audit()
             let missing = try #require(result.findings.first("redis.ttl.missing"))
@@ -44,7 +44,7 @@ struct ExporterAuditTests {
     @Test("TTLs are refreshed while traffic flows, and every key expires within TTL + slack once it stops")
     func lifecycle() async throws {
         try await GunicornExporterFixture.withRedis(ttlSeconds: 5) { exporter, redis in
-            try exporter.sendTraffic(20)
+            try await exporter.sendTraffic(20)
             let connection = try Keyspace.connect(redis)
             // Slack 3 s instead of the default 1 s: the test shares 2 cores with gunicorn and other suites.
             let options = RedisAuditOptions(ttlSeconds: 5, expirySlack: .seconds(3))
@@ -55,7 +55,7 @@ struct ExporterAuditTests {
             auditor.onSample = { _ in
                 samples += 1
                 guard samples <= 4 else { return }
-                do { try exporter.sendTraffic(3) } catch { trafficError = error }
+                do { try exporter.sendTrafficBlocking(3) } catch { trafficError = error }
             }
             let timeline = try await auditor.observeExpiry(deadline: .now + .seconds(40))
             #expect(trafficError == nil)

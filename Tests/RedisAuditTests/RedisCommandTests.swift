@@ -13,7 +13,7 @@ struct RedisCommandTests {
     @Test("the real exporter's keys verify, and expiry is observed: exit 0")
     func verifiesExporter() async throws {
         try await GunicornExporterFixture.withRedis(ttlSeconds: 5) { exporter, redis in
-            try exporter.sendTraffic(20)
+            try await exporter.sendTraffic(20)
             let result = try await runKVerify([
                 "redis", "--addr", redis.address, "--ttl", "5", "--expect-expiry", "--expiry-timeout", "40s", "--verbose",
             ])
@@ -28,7 +28,7 @@ struct RedisCommandTests {
     @Test("REDIS_TTL_DISABLED=true: exit 1 and the report counts the keys without TTL")
     func ttlDisabled() async throws {
         try await GunicornExporterFixture.withRedis(ttlDisabled: true) { exporter, redis in
-            try exporter.sendTraffic(10)
+            try await exporter.sendTraffic(10)
             let result = try await runKVerify(["redis", "--addr", redis.address])
             #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
             #expect(result.stdout.contains("FAIL redis.ttl.missing [gunicorn:*]"))

@@ -13,7 +13,7 @@ struct RealExporterTests {
     @Test("after traffic, the gunicorn profile verifies every worker series")
     func verifiesAfterTraffic() async throws {
         try await GunicornExporterFixture.withRedis { exporter, _ in
-            try exporter.sendTraffic(20)
+            try await exporter.sendTraffic(20)
             let outcome = await MetricsScrape(source: .url(exporter.metricsURL), ruleSets: [Profiles.gunicorn]).run()
             let failures = outcome.report.findings.filter { $0.status == .fail }
             #expect(failures.isEmpty, "\(failures)\n\(exporter.log)")
@@ -33,7 +33,7 @@ struct RealExporterTests {
     @Test("asked for strict OpenMetrics, the exporter's repeated family metadata is rejected with its location")
     func strictOpenMetrics() async throws {
         try await GunicornExporterFixture.withRedis { exporter, _ in
-            try exporter.sendTraffic(5)
+            try await exporter.sendTraffic(5)
             let outcome = await MetricsScrape(source: .url(exporter.metricsURL), format: .openmetrics).run()
             #expect(outcome.exitStatus == .usageOrInput)
             let finding = try #require(outcome.report.findings.first)
@@ -61,7 +61,7 @@ struct RealExporterTests {
     @Test("an exporter that silently skipped its metrics server is reported unreachable with the likely cause")
     func metricsServerSkipped() async throws {
         try await GunicornExporterFixture.withRedis(mode: .metricsServerSkipped) { exporter, _ in
-            try exporter.sendTraffic(3)
+            try await exporter.sendTraffic(3)
             let outcome = await MetricsScrape(source: .url(exporter.metricsURL), ruleSets: [Profiles.gunicorn],
                                               timeout: .seconds(3)).run()
             #expect(outcome.exitStatus == .unreachable)

@@ -119,7 +119,7 @@ import Testing
                 """
             try Data(kubeconfig.utf8).write(to: box.kubeconfigURL("kverify"))
 
-            let result = try box.run("health-check.sh", environment: ["KUBECACHEDIR": box.directory.appendingPathComponent("cache").path])
+            let result = try await box.run("health-check.sh", environment: ["KUBECACHEDIR": box.directory.appendingPathComponent("cache").path])
             #expect(result.status == 1, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines == [

@@ -28,11 +28,11 @@ import Testing
         try Data("apiVersion: v1\n".utf8).write(to: box.kubeconfigURL("kverify"))
     }
 
-    @Test func aHealthyRecordedClusterPassesEveryCheck() throws {
+    @Test func aHealthyRecordedClusterPassesEveryCheck() async throws {
         let nodes = (1...3).map { "n\($0)\tTrue\tregistry.k8s.io/pause:3.10 \(Self.image) " }
-        try FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: nodes)]) { box in
+        try await FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: nodes)]) { box in
             try recordCluster(box, nodes: 3)
-            let result = try box.run("health-check.sh")
+            let result = try await box.run("health-check.sh")
             #expect(result.status == 0, "stdout: \(result.stdout) stderr: \(result.stderr)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0.hasPrefix("ok ") }.count == 4, "\(lines)")
@@ -47,12 +47,12 @@ import Testing
         }
     }
 
-    @Test func notReadyNodesMissingImagesAndDeniedVerbsAreEachNamed() throws {
+    @Test func notReadyNodesMissingImagesAndDeniedVerbsAreEachNamed() async throws {
         let nodes = ["n1\tTrue\t\(Self.image) ", "n2\tFalse\t\(Self.image) ", "n3\tTrue\tregistry.k8s.io/pause:3.10 "]
         let kubectl = Self.kubectl(nodes: nodes, denied: ["delete namespaces", "get pods --subresource=proxy"])
-        try FakeToolbox.with(responses: ["kubectl": kubectl]) { box in
+        try await FakeToolbox.with(responses: ["kubectl": kubectl]) { box in
             try recordCluster(box, nodes: 3)
-            let result = try box.run("health-check.sh")
+            let result = try await box.run("health-check.sh")
             #expect(result.status == 1)
             let out = result.stdout
             #expect(out.contains("FAIL  nodes        2 of 3 node(s) Ready, expected at least 3; not Ready: n2 (Ready=False)"), "\(out)")
@@ -62,28 +62,28 @@ import Testing
         }
     }
 
-    @Test func anUnreachableClusterExitsThree() throws {
-        try FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: [], reachable: false)]) { box in
-            let result = try box.run("health-check.sh", ["--context", "gone"])
+    @Test func anUnreachableClusterExitsThree() async throws {
+        try await FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: [], reachable: false)]) { box in
+            let result = try await box.run("health-check.sh", ["--context", "gone"])
             #expect(result.status == 3)
             #expect(result.stdout.contains("FAIL  reachable    context 'gone' does not answer: dial tcp 127.0.0.1:6443: connect: connection refused"),
                     "\(result.stdout)")
         }
     }
 
-    @Test func withoutARecordAMissingImageIsOnlyAWarning() throws {
+    @Test func withoutARecordAMissingImageIsOnlyAWarning() async throws {
         let nodes = ["n1\tTrue\tregistry.k8s.io/pause:3.10 "]
-        try FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: nodes)]) { box in
-            let result = try box.run("health-check.sh", ["--context", "prod", "--namespace", "kverify"])
+        try await FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: nodes)]) { box in
+            let result = try await box.run("health-check.sh", ["--context", "prod", "--namespace", "kverify"])
             #expect(result.status == 0, "\(result.stdout)")
             #expect(result.stdout.contains("warn  image        kverify-demo-app:dev not on node(s): n1"))
             #expect(try box.calls().contains { $0.arguments.contains("--namespace") && $0.arguments.contains("kverify") })
         }
     }
 
-    @Test func dryRunRunsNothing() throws {
-        try FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: [])]) { box in
-            let result = try box.run("health-check.sh", ["--dry-run", "--context", "prod"])
+    @Test func dryRunRunsNothing() async throws {
+        try await FakeToolbox.with(responses: ["kubectl": Self.kubectl(nodes: [])]) { box in
+            let result = try await box.run("health-check.sh", ["--dry-run", "--context", "prod"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(try box.calls() == [])
             #expect(result.stdout.contains("[dry-run] kubectl --context prod get --raw /readyz --request-timeout=10s\n"))
@@ -91,9 +91,9 @@ import Testing
         }
     }
 
-    @Test func withoutKubectlTheErrorSaysHowToInstallIt() throws {
-        try FakeToolbox.with(tools: ["docker", "kind"]) { box in
-            let result = try box.run("health-check.sh")
+    @Test func withoutKubectlTheErrorSaysHowToInstallIt() async throws {
+        try await FakeToolbox.with(tools: ["docker", "kind"]) { box in
+            let result = try await box.run("health-check.sh")
             #expect(result.status == 2)
             #expect(result.stderr.contains("kubectl not found on PATH"))
             #expect(result.stderr.contains("https://kubernetes.io/docs/tasks/tools/"))

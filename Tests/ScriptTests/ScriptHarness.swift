@@ -1,5 +1,6 @@
 import Foundation
 import KVerifyTestSupport
+import Processes
 import Testing
 
 /// One command a fake tool received.
@@ -36,17 +37,6 @@ final class FakeToolbox {
 
     /// Runs `body` with a toolbox holding `tools`, each answering with `responses[tool]` (bash, `$@` = argv).
     /// The directory is removed afterwards, also when `body` throws.
-    static func with<T>(
-        tools: Set<String> = allTools,
-        responses: [String: String] = [:],
-        _ body: (FakeToolbox) throws -> T
-    ) throws -> T {
-        let box = try FakeToolbox(tools: tools, responses: responses)
-        defer { try? FileManager.default.removeItem(at: box.directory) }
-        return try body(box)
-    }
-
-    /// The same for a test that awaits (e.g. a fixture's port).
     static func with<T>(
         tools: Set<String> = allTools,
         responses: [String: String] = [:],
@@ -99,12 +89,11 @@ final class FakeToolbox {
         try Data(response.utf8).write(to: directory.appendingPathComponent("respond/\(tool).sh"))
     }
 
-    /// Runs `scripts/<script>` with `arguments`; `KVERIFY_BIN=none` unless `environment` says otherwise.
-    func run(_ script: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> ScriptResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [RepositoryPaths.root.appendingPathComponent("scripts/\(script)").path] + arguments
-        process.environment = [
+    /// Runs `scripts/<script>` with `arguments`; `KVERIFY_BIN=none` unless `environment` says otherwise. The wait is
+    /// on a thread of its own (`ProcessRunner`): a test blocking one of the two cooperative threads starves every
+    /// in-process sim of the run.
+    func run(_ script: String, _ arguments: [String] = [], environment: [String: String] = [:]) async throws -> ScriptResult {
+        let environment = [
             "PATH": "\(bin.path):\(directory.appendingPathComponent("system").path)",
             "HOME": directory.appendingPathComponent("home").path,
             "LANG": "C",
@@ -112,31 +101,16 @@ final class FakeToolbox {
             "KVERIFY_STATE_DIR": stateDirectory.path,
             "KVERIFY_BIN": "none",
         ].merging(environment) { $1 }
-        let out = directory.appendingPathComponent("stdout"), err = directory.appendingPathComponent("stderr")
-        try Data().write(to: out)
-        try Data().write(to: err)
-        let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
-        defer {
-            try? outHandle.close()
-            try? errHandle.close()
-        }
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
         // A guard against a hanging script, not a timing assertion: no script here waits on anything real.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        let result = try await ProcessRunner.run(
+            "/bin/bash", arguments: [RepositoryPaths.root.appendingPathComponent("scripts/\(script)").path] + arguments,
+            environment: environment, timeout: .seconds(60))
+        if result.timedOut {
             throw FixtureError("scripts/\(script) \(arguments.joined(separator: " ")) did not finish within 60 s")
         }
-        return ScriptResult(
-            status: process.terminationStatus,
-            stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-        )
+        return ScriptResult(status: result.signal.map { 128 + $0 } ?? result.exitCode,
+                            stdout: String(decoding: result.stdout, as: UTF8.self),
+                            stderr: String(decoding: result.stderr, as: UTF8.self))
     }
 
     /// Every call the fakes recorded, in order.

@@ -1,5 +1,6 @@
 import Foundation
 import KVerifyTestSupport
+import Processes
 import Testing
 
 /// Rules every script under scripts/ follows: shellcheck-clean, strict mode, a --help that needs no tools.
@@ -16,15 +17,15 @@ import Testing
     static let executables = ["setup.sh", "setup-kind.sh", "setup-k3d.sh", "health-check.sh", "teardown.sh", "bootstrap.sh", "demo.sh", "fuzz.sh"]
 
     @Test(arguments: executables)
-    func helpExitsZeroWithoutAnyTool(script: String) throws {
-        try FakeToolbox.with(tools: []) { box in
-            let result = try box.run(script, ["--help"])
+    func helpExitsZeroWithoutAnyTool(script: String) async throws {
+        try await FakeToolbox.with(tools: []) { box in
+            let result = try await box.run(script, ["--help"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(result.stdout.hasPrefix("Usage: scripts/\(script)"), "stdout: \(result.stdout)")
         }
     }
 
-    @Test func everyExecutableScriptIsListedAndUsesStrictMode() throws {
+    @Test func everyExecutableScriptIsListedAndUsesStrictMode() async throws {
         let topLevel = try Self.shellFiles().filter { !$0.contains("/") }
         #expect(Set(topLevel) == Set(Self.executables), "update `executables` when adding a script")
         for script in topLevel {
@@ -36,7 +37,7 @@ import Testing
         }
     }
 
-    @Test func noScriptDownloadsAnything() throws {
+    @Test func noScriptDownloadsAnything() async throws {
         for file in try Self.shellFiles() {
             let text = try String(contentsOf: Self.scriptsDirectory.appendingPathComponent(file), encoding: .utf8)
             for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).hasPrefix("#") {
@@ -49,22 +50,16 @@ import Testing
         }
     }
 
-    @Test func shellcheckFindsNothing() throws {
+    @Test func shellcheckFindsNothing() async throws {
         let shellcheck = try #require(["/usr/bin/shellcheck", "/usr/local/bin/shellcheck"]
             .first(where: FileManager.default.isExecutableFile(atPath:)),
             "shellcheck is not installed: run scripts/bootstrap.sh --no-build")
         let files = try Self.shellFiles()
         try #require(files.count >= 9, "found only \(files)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: shellcheck)
-        process.arguments = ["--format=gcc"] + files
-        process.currentDirectoryURL = Self.scriptsDirectory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && output.isEmpty, "shellcheck findings:\n\(output)")
+        let result = try await ProcessRunner.run(
+            shellcheck, arguments: ["--format=gcc"] + files, environment: ProcessInfo.processInfo.environment, timeout: .seconds(300),
+            workingDirectory: Self.scriptsDirectory.path)
+        let output = String(decoding: result.stdout + result.stderr, as: UTF8.self)
+        #expect(!result.timedOut && result.exitCode == 0 && output.isEmpty, "shellcheck findings:\n\(output)")
     }
 }

@@ -9,9 +9,9 @@ import Testing
     let root = RepositoryPaths.root.path
 
     @Test(arguments: [1, 3, 5])
-    func kindCreatesOneControlPlaneAndWorkersWithNodePorts(nodes: Int) throws {
-        try FakeToolbox.with(responses: FakeResponse.standard(nodes: nodes)) { box in
-            let result = try box.run("setup.sh", ["--provider", "kind", "--nodes", "\(nodes)", "--name", "kv-test"])
+    func kindCreatesOneControlPlaneAndWorkersWithNodePorts(nodes: Int) async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard(nodes: nodes)) { box in
+            let result = try await box.run("setup.sh", ["--provider", "kind", "--nodes", "\(nodes)", "--name", "kv-test"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let kubeconfig = box.kubeconfigURL("kv-test").path
             let calls = try box.calls()
@@ -66,9 +66,9 @@ import Testing
     }
 
     @Test(arguments: [1, 3, 5])
-    func k3dCreatesOneServerAndAgentsWithNodePorts(nodes: Int) throws {
-        try FakeToolbox.with(responses: FakeResponse.standard(nodes: nodes)) { box in
-            let result = try box.run("setup.sh", ["--provider", "k3d", "--nodes", "\(nodes)", "--name", "kv-test",
+    func k3dCreatesOneServerAndAgentsWithNodePorts(nodes: Int) async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard(nodes: nodes)) { box in
+            let result = try await box.run("setup.sh", ["--provider", "k3d", "--nodes", "\(nodes)", "--name", "kv-test",
                                                   "--image", "example/app:1", "--timeout", "120"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let kubeconfig = box.kubeconfigURL("kv-test").path
@@ -107,9 +107,9 @@ import Testing
     }
 
     @Test(arguments: [1, 3, 5].flatMap { n in ["kind", "k3d"].map { DryRunCase(provider: $0, nodes: n) } })
-    func dryRunPrintsEveryCommandAndRunsNothing(_ c: DryRunCase) throws {
-        try FakeToolbox.with(responses: FakeResponse.standard(nodes: c.nodes)) { box in
-            let result = try box.run("setup.sh", ["--provider", c.provider, "--nodes", "\(c.nodes)", "--dry-run"])
+    func dryRunPrintsEveryCommandAndRunsNothing(_ c: DryRunCase) async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard(nodes: c.nodes)) { box in
+            let result = try await box.run("setup.sh", ["--provider", c.provider, "--nodes", "\(c.nodes)", "--dry-run"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(try box.calls() == [], "a dry run must not run any tool")
             #expect(!FileManager.default.fileExists(atPath: box.stateDirectory.path), "a dry run must not write state")
@@ -149,9 +149,9 @@ import Testing
         DetectionCase(installed: ["docker", "kubectl"], expected: "existing"),
         DetectionCase(installed: ["kubectl"], expected: "existing"),
     ])
-    func autoDetectionPrefersK3dThenKindThenTheCurrentContext(_ c: DetectionCase) throws {
-        try FakeToolbox.with(tools: c.installed, responses: FakeResponse.standard(nodes: 2)) { box in
-            let result = try box.run("setup.sh", ["--nodes", "2"])
+    func autoDetectionPrefersK3dThenKindThenTheCurrentContext(_ c: DetectionCase) async throws {
+        try await FakeToolbox.with(tools: c.installed, responses: FakeResponse.standard(nodes: 2)) { box in
+            let result = try await box.run("setup.sh", ["--nodes", "2"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(result.stderr.contains("provider: \(c.expected) (auto-detected)"))
             let record = try #require(box.record("kverify"))
@@ -172,9 +172,9 @@ import Testing
         }
     }
 
-    @Test func contextOptionMeansAnExistingClusterAndCreatesNothing() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
-            let result = try box.run("setup.sh", ["--context", "staging", "--name", "stage"])
+    @Test func contextOptionMeansAnExistingClusterAndCreatesNothing() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            let result = try await box.run("setup.sh", ["--context", "staging", "--name", "stage"])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(box.record("stage")?["KVERIFY_CONTEXT"] == "staging")
             #expect(box.record("stage")?["KVERIFY_CREATED"] == "no")
@@ -183,9 +183,9 @@ import Testing
         }
     }
 
-    @Test func withNoToolAtAllTheErrorNamesEveryToolAndWhereToGetIt() throws {
-        try FakeToolbox.with(tools: []) { box in
-            let result = try box.run("setup.sh")
+    @Test func withNoToolAtAllTheErrorNamesEveryToolAndWhereToGetIt() async throws {
+        try await FakeToolbox.with(tools: []) { box in
+            let result = try await box.run("setup.sh")
             #expect(result.status == 2)
             for needle in ["k3d", "kind", "kubectl", "Docker", "https://k3d.io", "https://kind.sigs.k8s.io",
                            "https://kubernetes.io/docs/tasks/tools/", "never download"] {
@@ -219,9 +219,9 @@ import Testing
         MissingToolCase(arguments: ["--provider", "kind", "--dry-run"], installed: ["docker", "kubectl"], missing: "kind",
                         hint: "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
     ])
-    func aMissingToolIsNamedWithHowToInstallIt(_ c: MissingToolCase) throws {
-        try FakeToolbox.with(tools: c.installed, responses: FakeResponse.standard()) { box in
-            let result = try box.run("setup.sh", c.arguments)
+    func aMissingToolIsNamedWithHowToInstallIt(_ c: MissingToolCase) async throws {
+        try await FakeToolbox.with(tools: c.installed, responses: FakeResponse.standard()) { box in
+            let result = try await box.run("setup.sh", c.arguments)
             #expect(result.status == 2)
             #expect(result.stderr.contains("\(c.missing) not found on PATH"), "stderr: \(result.stderr)")
             #expect(result.stderr.contains(c.hint), "stderr: \(result.stderr)")
@@ -230,10 +230,10 @@ import Testing
         }
     }
 
-    @Test func aClusterWithTheSameNameThatSetupDidNotCreateIsRefused() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+    @Test func aClusterWithTheSameNameThatSetupDidNotCreateIsRefused() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
             try Data().write(to: box.directory.appendingPathComponent("created"))  // docker now lists a kind cluster
-            let result = try box.run("setup.sh", ["--provider", "kind"])
+            let result = try await box.run("setup.sh", ["--provider", "kind"])
             #expect(result.status == 1)
             #expect(result.stderr.contains("a kind cluster named 'kverify' already exists"), "stderr: \(result.stderr)")
             #expect(result.stderr.contains("kind delete cluster --name kverify"))
@@ -242,10 +242,10 @@ import Testing
         }
     }
 
-    @Test func anAlreadyRecordedNameIsRefusedBeforeAnyCommand() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+    @Test func anAlreadyRecordedNameIsRefusedBeforeAnyCommand() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
             try box.writeRecord("kverify", ["KVERIFY_CREATED_BY": "kverify-setup", "KVERIFY_PROVIDER": "kind"])
-            let result = try box.run("setup.sh", ["--provider", "kind"])
+            let result = try await box.run("setup.sh", ["--provider", "kind"])
             #expect(result.status == 1)
             #expect(result.stderr.contains("already recorded in \(box.recordURL("kverify").path)"))
             #expect(result.stderr.contains("scripts/teardown.sh --name kverify"))
@@ -253,11 +253,11 @@ import Testing
         }
     }
 
-    @Test func waitsWithKverifyPreflightWhenTheBinarySupportsIt() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard(nodes: 3)) { box in
+    @Test func waitsWithKverifyPreflightWhenTheBinarySupportsIt() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard(nodes: 3)) { box in
             try box.install(tool: "kverify", response: "")  // `kverify preflight --help` and `preflight …` exit 0
             let kverify = box.bin.appendingPathComponent("kverify").path
-            let result = try box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--skip-build"],
+            let result = try await box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--skip-build"],
                                      environment: ["KVERIFY_BIN": kverify])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let calls = try box.calls()
@@ -270,10 +270,10 @@ import Testing
         }
     }
 
-    @Test func aKverifyWithoutPreflightFallsBackToKubectl() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard(nodes: 1)) { box in
+    @Test func aKverifyWithoutPreflightFallsBackToKubectl() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard(nodes: 1)) { box in
             try box.install(tool: "kverify", response: #"[[ "$*" == "preflight --help" ]] && exit 64"#)
-            let result = try box.run("setup.sh", ["--provider", "kind"],
+            let result = try await box.run("setup.sh", ["--provider", "kind"],
                                      environment: ["KVERIFY_BIN": box.bin.appendingPathComponent("kverify").path])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let calls = try box.calls()
@@ -283,23 +283,23 @@ import Testing
         }
     }
 
-    @Test func aKverifyOnPathIsFoundWithoutKverifyBin() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+    @Test func aKverifyOnPathIsFoundWithoutKverifyBin() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
             try box.install(tool: "kverify", response: "")
-            let result = try box.run("setup.sh", ["--provider", "k3d", "--skip-build"], environment: ["KVERIFY_BIN": ""])
+            let result = try await box.run("setup.sh", ["--provider", "k3d", "--skip-build"], environment: ["KVERIFY_BIN": ""])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(try box.calls().to("kverify").map { Array($0.arguments.prefix(3)) }
                 == [["preflight", "--help"], ["preflight", "--nodes", "1"]])
         }
     }
 
-    @Test func aPreflightThatRejectsItsArgumentsFallsBackToKubectl() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+    @Test func aPreflightThatRejectsItsArgumentsFallsBackToKubectl() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
             try box.install(tool: "kverify", response: #"""
                 [[ "$*" == "preflight --help" ]] && exit 0
                 echo "Error: Unknown option '--kubeconfig'"; exit 2
                 """#)
-            let result = try box.run("setup.sh", ["--provider", "kind"],
+            let result = try await box.run("setup.sh", ["--provider", "kind"],
                                      environment: ["KVERIFY_BIN": box.bin.appendingPathComponent("kverify").path])
             #expect(result.status == 0, "stderr: \(result.stderr)")
             #expect(result.stderr.contains("kverify preflight rejected its arguments (exit 2)"))
@@ -308,9 +308,9 @@ import Testing
         }
     }
 
-    @Test func anInvalidKverifyBinIsAUsageError() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
-            let result = try box.run("setup.sh", ["--provider", "kind"], environment: ["KVERIFY_BIN": "/nonexistent/kverify"])
+    @Test func anInvalidKverifyBinIsAUsageError() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            let result = try await box.run("setup.sh", ["--provider", "kind"], environment: ["KVERIFY_BIN": "/nonexistent/kverify"])
             #expect(result.status == 2)
             #expect(result.stderr.contains("KVERIFY_BIN='/nonexistent/kverify' is not an executable file"))
             #expect(try box.calls().to("kind").isEmpty)
@@ -318,11 +318,11 @@ import Testing
     }
 
     @Test(arguments: ["kind", "k3d"])
-    func anUnreachableDockerDaemonStopsSetupBeforeAnythingIsCreated(provider: String) throws {
+    func anUnreachableDockerDaemonStopsSetupBeforeAnythingIsCreated(provider: String) async throws {
         var responses = FakeResponse.standard()
         responses["docker"] = #"[[ $1 == info ]] && { echo "Cannot connect to the Docker daemon" >&2; exit 1; }"#
-        try FakeToolbox.with(responses: responses) { box in
-            let result = try box.run("setup.sh", ["--provider", provider])
+        try await FakeToolbox.with(responses: responses) { box in
+            let result = try await box.run("setup.sh", ["--provider", provider])
             #expect(result.status == 3)
             #expect(result.stderr.contains("docker is installed but its daemon does not answer"), "stderr: \(result.stderr)")
             #expect(try box.calls().map(\.description) == ["docker info"])
@@ -330,14 +330,14 @@ import Testing
         }
     }
 
-    @Test func preflightIsRetriedUntilTheDeadlineThenItsLastWordIsShown() throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
+    @Test func preflightIsRetriedUntilTheDeadlineThenItsLastWordIsShown() async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
             // preflight --help works; the check itself keeps failing.
             try box.install(tool: "kverify", response: #"""
                 [[ "$*" == "preflight --help" ]] && exit 0
                 echo "node kverify-worker2: Ready=False (KubeletNotReady)"; exit 1
                 """#)
-            let result = try box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--timeout", "1"],
+            let result = try await box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--timeout", "1"],
                                      environment: ["KVERIFY_BIN": box.bin.appendingPathComponent("kverify").path])
             #expect(result.status == 3)
             #expect(result.stderr.contains("nodes of context 'kind-kverify' not ready within 1s"), "stderr: \(result.stderr)")
@@ -348,10 +348,10 @@ import Testing
         }
     }
 
-    @Test func kubectlWaitGivesUpWhenNodesNeverRegister() throws {
+    @Test func kubectlWaitGivesUpWhenNodesNeverRegister() async throws {
         let responses = FakeResponse.standard(nodes: 1)  // only 1 of the 3 nodes ever shows up
-        try FakeToolbox.with(responses: responses) { box in
-            let result = try box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--timeout", "1"])
+        try await FakeToolbox.with(responses: responses) { box in
+            let result = try await box.run("setup.sh", ["--provider", "kind", "--nodes", "3", "--timeout", "1"])
             #expect(result.status == 3)
             #expect(result.stderr.contains("context 'kind-kverify': 1 of 3 node(s) registered after 1s"), "stderr: \(result.stderr)")
             #expect(try box.calls().first("kubectl", "--kubeconfig", box.kubeconfigURL("kverify").path,
@@ -377,9 +377,9 @@ import Testing
         BadArgumentCase(arguments: ["--timeout", "-5"], message: "--timeout '-5': expected a number of seconds"),
         BadArgumentCase(arguments: ["--frobnicate"], message: "unknown argument '--frobnicate'"),
     ])
-    func badArgumentsFailWithExitTwoNamingTheOption(_ c: BadArgumentCase) throws {
-        try FakeToolbox.with(responses: FakeResponse.standard()) { box in
-            let result = try box.run("setup.sh", c.arguments)
+    func badArgumentsFailWithExitTwoNamingTheOption(_ c: BadArgumentCase) async throws {
+        try await FakeToolbox.with(responses: FakeResponse.standard()) { box in
+            let result = try await box.run("setup.sh", c.arguments)
             #expect(result.status == 2)
             #expect(result.stderr.contains(c.message), "stderr: \(result.stderr)")
             #expect(try box.calls() == [])
