@@ -19,9 +19,13 @@ import sys
 import threading
 import time
 
-STARTED = re.compile(r'^◇ Test (?!case )(.+?) started\.$')  # a parameterized test's cases end with it
-ENDED = re.compile(r'^[✔✘↳➜] Test (.+?) (?:passed|failed|skipped)')
-SKIPPED = re.compile(r'^[➜✔] Test (.+?) skipped')
+STARTED = re.compile(r'^◇ Test (?!case )(.+?) started\.$')
+# "✔ Test "x" passed after…", "✘ Test "x" with 3 test cases failed after…": a parameterized test ends once, under
+# the name it started with. "✘ Test "x" recorded an issue…" is not an end.
+ENDED = re.compile(r'^[✔✘] Test (.+?)(?: with \d+ test cases?)? (?:passed|failed) after ')
+SKIPPED = re.compile(r'^[➜✔↳] Test (.+?) skipped')
+# A frame of the project's own code in a gdb backtrace: "… at /path/Sources/Module/File.swift:42".
+OWN_FRAME = re.compile(r' at (/\S*?/(?:Sources|Tests)/\S+?\.swift:\d+)')
 
 
 def descendants(pid):
@@ -50,6 +54,20 @@ def command_line(pid):
             return f.read().replace(b'\0', b' ').decode(errors='replace').strip()
     except OSError:
         return '?'
+
+
+def own_frames(dump):
+    """Per thread of a gdb dump: its innermost system call and first three frames of project code, alike ones
+    counted together. Threads with no project frame (idle pool threads, event loops) are left out."""
+    counts = {}
+    for thread in re.split(r'\n(?=Thread \d+ )', dump):
+        own = [frame for frame in OWN_FRAME.findall(thread) if '/.build/' not in frame]
+        if not own:
+            continue
+        first = re.search(r'#0 +(?:0x[0-9a-f]+ in )?(\S+)', thread)
+        key = ' <- '.join([first.group(1) if first else '?'] + [frame.rsplit('/', 1)[-1] for frame in own[:3]])
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda item: -item[1])
 
 
 def main():
@@ -87,19 +105,31 @@ def main():
             return
 
     def report(pid, hung, quiet):
+        """The whole gdb dump first; the short forms last, since a CI log is often shown by its tail."""
         out = sys.stdout
         out.write(f'\n=== test watchdog: no test ended in {quiet:.0f} s; stopping the run ===\n')
         tools = shutil.which('gdb')
+        summaries = []
         for child in [pid] + descendants(pid):
             line = command_line(child)
             if tools and ('.xctest' in line or 'swiftpm-testing-helper' in line or 'PackageTests' in line):
                 out.write(f'--- threads of {child}: {line}\n')
                 out.flush()
-                subprocess.run([tools, '-p', str(child), '-batch', '-ex', 'thread apply all bt 25'],
-                               stdout=out, stderr=subprocess.DEVNULL, timeout=120, check=False)
+                try:
+                    dump = subprocess.run([tools, '-p', str(child), '-batch', '-ex', 'thread apply all bt 40'],
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120,
+                                          check=False).stdout.decode(errors='replace')
+                except subprocess.TimeoutExpired:
+                    dump = '(gdb did not finish within 120 s)\n'
+                out.write(dump)
+                summaries.append((child, own_frames(dump)))
         out.write('--- processes still running under the test command:\n')
         for child in [pid] + descendants(pid):
             out.write(f'  {child} {command_line(child)[:200]}\n')
+        for child, threads in summaries:
+            out.write(f'--- threads of {child} in project code (innermost first, alike threads counted):\n')
+            for frames, count in threads:
+                out.write(f'  {count}x {frames}\n')
         out.write(f'--- {len(hung)} test(s) started and not ended (the run hung in one of them):\n')
         for age, name in hung[:80]:
             out.write(f'  {name} (running {age:.0f} s)\n')
