@@ -179,7 +179,7 @@ package struct APIRouter: Sendable {
             if resource.plural == "namespaces" {
                 // The namespace controller empties a Terminating namespace shortly after, as the real one does.
                 let store = self.store
-                Task {
+                Task(executorPreference: SimExecutor.shared) {
                     try? await Task.sleep(for: .milliseconds(200))
                     store.finishNamespaceTermination(name)
                 }

@@ -61,7 +61,7 @@ package final class APIServer: Sendable {
         guard let port = channel.channel.localAddress?.port else { throw SimError("the API server socket has no port") }
         let routes = router(port)
         let connections = Connections(router: routes, store: store, settings: settings, group: group, logger: logger)
-        let acceptTask = Task {
+        let acceptTask = Task(executorPreference: SimExecutor.shared) {
             await withDiscardingTaskGroup { tasks in
                 do {
                     try await channel.executeThenClose { inbound in
@@ -320,12 +320,12 @@ private struct Connections: Sendable {
         }
         // The stream ends on timeout, on the client closing the connection, or on server stop; each cancels it.
         let lifetime = faults.watchDropAfter.map { min($0, .seconds(plan.timeoutSeconds)) } ?? .seconds(plan.timeoutSeconds)
-        let timeout = Task {
+        let timeout = Task(executorPreference: SimExecutor.shared) {
             try? await Task.sleep(for: lifetime)
             subscription.cancel()
         }
         closed.whenComplete { _ in subscription.cancel() }
-        let bookmarks: Task<Void, Never>? = plan.bookmarks ? Task { [store, settings] in
+        let bookmarks: Task<Void, Never>? = plan.bookmarks ? Task(executorPreference: SimExecutor.shared) { [store, settings] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: settings.bookmarkInterval)
                 if Task.isCancelled { break }
@@ -415,7 +415,7 @@ private struct Connections: Sendable {
         headers.add(name: "Content-Length", value: String(request.body.count))
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: path, headers: headers)
         let deadline = settings.proxyTimeout
-        let watchdog = Task { [client] in
+        let watchdog = Task(executorPreference: SimExecutor.shared) { [client] in
             try? await Task.sleep(for: deadline)
             if !Task.isCancelled { try? await client.channel.close() }
         }

@@ -1,3 +1,4 @@
+import SimStore
 import SimAPIServer
 import SimNode
 import Processes
@@ -10,7 +11,7 @@ struct KubeletStreams: PodStreams {
     func exec(namespace: String, pod: String, container: String, command: [String]) throws -> StreamSession {
         let (process, ended) = try kubelet.exec(namespace: namespace, pod: pod, container: container, command: command)
         let (output, continuation) = AsyncStream<(channel: UInt8, bytes: [UInt8])>.makeStream()
-        let forward = Task {
+        let forward = Task(executorPreference: SimExecutor.shared) {
             for await chunk in process.output { continuation.yield((chunk.stream, chunk.bytes)) }
             continuation.finish()
         }
@@ -26,7 +27,7 @@ struct KubeletStreams: PodStreams {
             cancel: {
                 forward.cancel()
                 process.kill()
-                Task {
+                Task(executorPreference: SimExecutor.shared) {
                     _ = await process.waitForExit()
                     ended()
                 }
@@ -36,7 +37,7 @@ struct KubeletStreams: PodStreams {
     func attach(namespace: String, pod: String, container: String) throws -> StreamSession {
         let attachment = try kubelet.attach(namespace: namespace, pod: pod, container: container)
         let (output, continuation) = AsyncStream<(channel: UInt8, bytes: [UInt8])>.makeStream()
-        let forward = Task {
+        let forward = Task(executorPreference: SimExecutor.shared) {
             for await bytes in attachment.output { continuation.yield((1, bytes)) }
             continuation.finish()
         }

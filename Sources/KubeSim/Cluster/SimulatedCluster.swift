@@ -6,6 +6,7 @@ import SimFaults
 import SimStore
 import KubeModel
 import Logging
+import Processes
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -167,7 +168,10 @@ public final class SimulatedCluster: Sendable {
             let nodeNames = (0..<options.nodes).map(nodeName)
             let kubernetesIP = try Bootstrap.populate(store, nodeNames: nodeNames, network: network)
             // The server certificate names the `kubernetes` Service too, so in-cluster clients verify it by ClusterIP.
-            let certificates = options.insecureHTTP ? nil : try SimCertificates.generate(in: state, serviceIP: kubernetesIP)
+            // openssl runs off the cooperative pool: a test process starts many sims at once, and their waits there
+            // starved every other sim's requests.
+            let certificates = options.insecureHTTP
+                ? nil : try await runBlocking { try SimCertificates.generate(in: state, serviceIP: kubernetesIP) }
             var settings = APIServer.Settings()
             settings.port = options.port
             settings.bookmarkInterval = options.bookmarkInterval
@@ -209,11 +213,11 @@ public final class SimulatedCluster: Sendable {
             logger.info("simulated cluster with \(options.nodes) node(s) listening on \(url)")
             let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger,
                                           nodePortsUnreachable: options.faults.nodePortsUnreachable)
-            let kubeletTask = kubelet.map { kubelet in Task { await kubelet.run() } }
+            let kubeletTask = kubelet.map { kubelet in Task(executorPreference: SimExecutor.shared) { await kubelet.run() } }
             let clusterCA = certificates.map { String(decoding: $0.caCertificatePEM, as: UTF8.self) }
             let controllers = Controllers.start(store: store, instantKubelet: options.instantKubelet, events: events, clusterCA: clusterCA,
                                                  afterEachPass: { await services.reconcile() })
-            let nodeFaults = Task { [kubelet] in
+            let nodeFaults = Task(executorPreference: SimExecutor.shared) { [kubelet] in
                 await withTaskGroup(of: Void.self) { group in
                     for fault in options.faults.nodeNotReady {
                         group.addTask {

@@ -26,7 +26,7 @@ package enum Controllers {
                        ResourceCatalog.all[0], ResourceCatalog.serviceAccounts]
         // Registered before returning, so the sim's watches are all in place once `start` is done.
         let subscriptions = watched.map { store.watchFromCurrentState($0) }
-        return Task {
+        return Task(executorPreference: SimExecutor.shared) {
             let (trigger, pulse) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             await withTaskGroup(of: Void.self) { group in
                 for subscription in subscriptions {

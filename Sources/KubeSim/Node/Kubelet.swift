@@ -81,7 +81,7 @@ package final class Kubelet: Sendable {
                 }
                 if event.type == .deleted {
                     if let worker = workers.withLock({ $0.removeValue(forKey: uid) }) {
-                        let stopping = Task {
+                        let stopping = Task(executorPreference: SimExecutor.shared) {
                             await worker.stop()
                             self.retiring.withLock { _ = $0.removeValue(forKey: uid) }
                         }
@@ -113,7 +113,7 @@ package final class Kubelet: Sendable {
         guard let worker = workers.withLock({ $0.removeValue(forKey: uid) }) else { return }
         let grace = Duration.seconds(pod.value(at: ["metadata", "deletionGracePeriodSeconds"])?.intValue ?? 30)
         let namespace = pod.string(at: "metadata", "namespace"), name = pod.string(at: "metadata", "name") ?? ""
-        let stopping = Task {
+        let stopping = Task(executorPreference: SimExecutor.shared) {
             await worker.terminate(grace: grace)
             var options = DeleteOptions()
             options.gracePeriodSeconds = 0
@@ -230,7 +230,7 @@ package final class PodWorker: Sendable {
     var hostNetwork: Bool { pod.value(at: ["spec", "hostNetwork"]) == .bool(true) }
 
     func start() {
-        task.withLock { $0 = Task { await self.run() } }
+        task.withLock { $0 = Task(executorPreference: SimExecutor.shared) { await self.run() } }
     }
 
     func nodeLost() {
@@ -499,7 +499,7 @@ package final class PodWorker: Sendable {
             model.refresh(initialized: !isInit, restartPolicy: restartPolicy)
         }
         defer {
-            if let stub = stubs.withLock({ $0.removeValue(forKey: containerName) }) { Task { await stub.stop() } }
+            if let stub = stubs.withLock({ $0.removeValue(forKey: containerName) }) { Task(executorPreference: SimExecutor.shared) { await stub.stop() } }
         }
         while true {
             if let process, let code = process.exitCode {
@@ -668,7 +668,7 @@ package final class PodWorker: Sendable {
         let stdinOnce = spec["stdinOnce"] == .bool(true)
         let log = logFile(containerName)
         let (output, continuation) = AsyncStream<[UInt8]>.makeStream()
-        let follow = Task {
+        let follow = Task(executorPreference: SimExecutor.shared) {
             defer { continuation.finish() }
             guard let handle = FileHandle(forReadingAtPath: log) else { return }
             defer { try? handle.close() }
