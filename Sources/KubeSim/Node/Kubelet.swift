@@ -499,7 +499,9 @@ package final class PodWorker: Sendable {
             model.refresh(initialized: !isInit, restartPolicy: restartPolicy)
         }
         defer {
-            if let stub = stubs.withLock({ $0.removeValue(forKey: containerName) }) { Task(executorPreference: SimExecutor.shared) { await stub.stop() } }
+            if let stub = stubs.withLock({ $0.removeValue(forKey: containerName) }) {
+                Task(executorPreference: SimExecutor.shared) { await stub.stop() }
+            }
         }
         while true {
             if let process, let code = process.exitCode {
