@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(name: "YAMLInputTests", dependencies: ["YAMLInput"]),
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "KVerifyTestSupport", "Processes"], exclude: ["Fixtures"]),
         .testTarget(name: "MetricRulesTests", dependencies: ["MetricRules", "PromText", "Findings"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport", "Processes"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "KVerifyTestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "KVerifyTestSupport"]),
         .testTarget(name: "RedisAuditTests", dependencies: ["RedisAudit", "RESP", "KVerifyTestSupport", "Findings"]),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),

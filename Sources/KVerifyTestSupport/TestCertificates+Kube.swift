@@ -1,11 +1,9 @@
 import Foundation
-import Processes
 
 extension TestCertificates {
     /// Generates a PKI, runs `body`, and removes the files afterwards, also when `body` throws.
-    /// openssl runs on a thread of its own, not on one of the cooperative threads the tests' sims share.
     public static func with<T>(_ body: (TestCertificates) async throws -> T) async throws -> T {
-        let certificates = try await runBlocking { try generate() }
+        let certificates = try await generate()
         defer { certificates.remove() }
         return try await body(certificates)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// A throwaway PKI made by the real `openssl` at test time: a CA, a server certificate for 127.0.0.1/localhost
 /// and a client certificate, both signed by that CA, plus an unrelated CA for "wrong CA" tests.
@@ -13,7 +14,12 @@ public struct TestCertificates: Sendable {
     public var clientKey: URL { directory.appendingPathComponent("client.key") }
     public var otherCACertificate: URL { directory.appendingPathComponent("other-ca.crt") }
 
-    public static func generate(clientCommonName: String = "kverify-test", clientOrganization: String = "system:masters") throws -> TestCertificates {
+    /// openssl runs on a thread of its own, not on one of the cooperative threads the tests' sims share.
+    public static func generate(clientCommonName: String = "kverify-test", clientOrganization: String = "system:masters") async throws -> TestCertificates {
+        try await runBlocking { try generateBlocking(clientCommonName: clientCommonName, clientOrganization: clientOrganization) }
+    }
+
+    private static func generateBlocking(clientCommonName: String, clientOrganization: String) throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-pki-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)

@@ -1,5 +1,4 @@
 import Foundation
-import Processes
 import HTTP
 import KVerifyTestSupport
 import Testing
@@ -155,7 +154,7 @@ struct HTTPClientTests {
 struct HTTPClientTLSTests {
     @Test("verifies the server against an in-memory CA and presents a client certificate")
     func mutualTLS() async throws {
-        let pki = try await runBlocking { try TestCertificates.generate() }
+        let pki = try await TestCertificates.generate()
         defer { pki.remove() }
         let server = try await HTTPTestServer(certificates: pki, requireClientCertificate: true)
         defer { server.stop() }
@@ -170,7 +169,7 @@ struct HTTPClientTLSTests {
 
     @Test("a server certificate from another CA fails verification with tlsFailed")
     func wrongCA() async throws {
-        let pki = try await runBlocking { try TestCertificates.generate() }
+        let pki = try await TestCertificates.generate()
         defer { pki.remove() }
         let server = try await HTTPTestServer(certificates: pki)
         defer { server.stop() }
@@ -182,7 +181,7 @@ struct HTTPClientTLSTests {
 
     @Test("without a client certificate a server that requires one refuses the handshake")
     func missingClientCertificate() async throws {
-        let pki = try await runBlocking { try TestCertificates.generate() }
+        let pki = try await TestCertificates.generate()
         defer { pki.remove() }
         let server = try await HTTPTestServer(certificates: pki, requireClientCertificate: true)
         defer { server.stop() }
@@ -194,7 +193,7 @@ struct HTTPClientTLSTests {
 
     @Test("verification off (insecure-skip-tls-verify) accepts an unknown CA")
     func insecure() async throws {
-        let pki = try await runBlocking { try TestCertificates.generate() }
+        let pki = try await TestCertificates.generate()
         defer { pki.remove() }
         let server = try await HTTPTestServer(certificates: pki)
         defer { server.stop() }
