@@ -44,7 +44,7 @@ public struct KVerifyRun: Sendable {
         if result.timedOut {
             throw FixtureError("kverify \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         }
-        return KVerifyRun(status: result.signal.map { 128 + $0 } ?? result.exitCode,
+        return KVerifyRun(status: result.status,
                           stdout: String(decoding: result.stdout, as: UTF8.self), stderr: String(decoding: result.stderr, as: UTF8.self))
     }
 }

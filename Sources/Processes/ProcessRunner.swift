@@ -24,6 +24,8 @@ public enum ProcessRunner {
         public var truncated: Bool
 
         public var succeeded: Bool { exitCode == 0 && signal == nil && !timedOut }
+        /// The status a shell reports: the exit code, or 128 + the signal that ended the process.
+        public var status: Int32 { signal.map { 128 + $0 } ?? exitCode }
 
         /// The last lines of stderr, trimmed, for error messages.
         public func stderrExcerpt(maxCharacters: Int = 400) -> String {

@@ -153,7 +153,7 @@ struct HardeningTests {
             let key = "gunicorn:\u{1B}]0;owned\u{07}\u{1B}[2J"
             let set = try await ProcessRunner.run("/usr/bin/redis-cli", arguments: ["-p", String(redis.port), "SET", key, "1"],
                                                   environment: ProcessInfo.processInfo.environment, timeout: .seconds(30))
-            try #require(set.exitCode == 0, "redis-cli SET: \(String(decoding: set.stderr, as: UTF8.self))")
+            try #require(set.succeeded, "redis-cli SET: \(set.stderrExcerpt())")
             let run = try await KVerifyRun.run(["redis", "--addr", redis.address], timeout: .seconds(60))
             #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
             #expect(!run.stdout.contains("\u{1B}") && !run.stdout.contains("\u{07}"), "\(run.stdout.debugDescription)")
@@ -287,6 +287,6 @@ struct HardeningTests {
             "/bin/sh", arguments: ["-c", script, RepositoryPaths.kverifyExecutable.path] + arguments,
             environment: ProcessInfo.processInfo.environment.merging(["KVERIFY_STDIN": path]) { $1 }, timeout: .seconds(60))
         if result.timedOut { throw FixtureError("kverify \(arguments.joined(separator: " ")) < \(path) did not finish within 60 s") }
-        return (result.signal.map { 128 + $0 } ?? result.exitCode, String(decoding: result.stdout + result.stderr, as: UTF8.self))
+        return (result.status, String(decoding: result.stdout + result.stderr, as: UTF8.self))
     }
 }

@@ -572,8 +572,8 @@ enum RedisKeys {
         let result = try await ProcessRunner.run(
             "/usr/bin/redis-cli", arguments: ["-h", host, "-p", String(port), "--scan", "--pattern", pattern],
             environment: ProcessInfo.processInfo.environment, timeout: .seconds(60))
-        guard !result.timedOut, result.exitCode == 0 else {
-            throw FixtureError("redis-cli --scan on \(host):\(port) failed: \(String(decoding: result.stderr, as: UTF8.self))")
+        guard result.succeeded else {
+            throw FixtureError("redis-cli --scan on \(host):\(port) failed: \(result.stderrExcerpt())")
         }
         return String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").count
     }

@@ -107,9 +107,8 @@ struct ExporterExpositionTests {
     static func run(_ executable: String, _ arguments: [String]) async throws {
         let result = try await ProcessRunner.run(executable, arguments: arguments, environment: ProcessInfo.processInfo.environment,
                                                  timeout: .seconds(60))
-        guard !result.timedOut, result.exitCode == 0 else {
-            let message = String(decoding: result.stderr, as: UTF8.self)
-            throw FixtureError("\(arguments.prefix(2).joined(separator: " ")) exited \(result.exitCode): \(message)")
+        guard result.succeeded else {
+            throw FixtureError("\(arguments.prefix(2).joined(separator: " ")) exited \(result.status): \(result.stderrExcerpt())")
         }
     }
 }

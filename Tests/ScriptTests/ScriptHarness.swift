@@ -108,7 +108,7 @@ final class FakeToolbox {
         if result.timedOut {
             throw FixtureError("scripts/\(script) \(arguments.joined(separator: " ")) did not finish within 60 s")
         }
-        return ScriptResult(status: result.signal.map { 128 + $0 } ?? result.exitCode,
+        return ScriptResult(status: result.status,
                             stdout: String(decoding: result.stdout, as: UTF8.self),
                             stderr: String(decoding: result.stderr, as: UTF8.self))
     }

@@ -60,6 +60,6 @@ import Testing
             shellcheck, arguments: ["--format=gcc"] + files, environment: ProcessInfo.processInfo.environment, timeout: .seconds(300),
             workingDirectory: Self.scriptsDirectory.path)
         let output = String(decoding: result.stdout + result.stderr, as: UTF8.self)
-        #expect(!result.timedOut && result.exitCode == 0 && output.isEmpty, "shellcheck findings:\n\(output)")
+        #expect(result.succeeded && output.isEmpty, "shellcheck findings:\n\(output)")
     }
 }
