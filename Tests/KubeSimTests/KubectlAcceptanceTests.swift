@@ -229,6 +229,14 @@ struct KubectlAcceptanceTests {
          "is invalid: spec.selector: Required value"),
         (["apply", "--server-side", "-f", "-"], "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"z\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
          "`selector` does not match template `labels`"),
+        // Label keys and values, as ValidateLabels checks them: the pod's own and a workload's template's. With
+        // several causes kubectl lists them itself, one `*` line each, from the Status's details.
+        (["apply", "--server-side", "-f", "-"], "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"labels\":{\"app\":\"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}",
+         "The Pod \"p\" is invalid: metadata.labels: Invalid value: \"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\": must be no more than 63 characters"),
+        (["apply", "--server-side", "-f", "-"], "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"m\",\"namespace\":\"default\",\"labels\":{\"a\":\"-x\",\"b/c/d\":\"y\"}}}",
+         "The ConfigMap \"m\" is invalid: \n* metadata.labels: Invalid value: \"-x\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')\n* metadata.labels: Invalid value: \"b/c/d\": a qualified name must consist of"),
+        (["apply", "--server-side", "-f", "-"], "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\",\"Bad_Prefix/k\":\"v\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
+         "spec.template.metadata.labels: Invalid value: \"Bad_Prefix/k\": prefix part a lowercase RFC 1123 subdomain"),
     ] as [([String], String?, String)])
     func badInput(_ arguments: [String], _ body: String?, _ expected: String) async throws {
         try await withSim(nodes: 1) { sim, kubectl in

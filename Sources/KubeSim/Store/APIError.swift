@@ -58,14 +58,37 @@ public struct APIError: Error, Sendable, Equatable {
     }
 
     private static func invalid(_ resource: ResourceType, _ name: String, field: String, rendered: String, why: String) -> APIError {
-        let cause = "Invalid value: \(rendered): \(why)"
+        invalid(resource, name, causes: [Cause(field: field, rendered: rendered, why: why)])
+    }
+
+    /// One `field.Invalid` of the real validation.
+    struct Cause {
+        var field: String
+        var rendered: String
+        var why: String
+
+        init(field: String, rendered: String, why: String) {
+            self.field = field
+            self.rendered = rendered
+            self.why = why
+        }
+
+        init(field: String, value: String, why: String) {
+            self.init(field: field, rendered: "\"\(value)\"", why: why)
+        }
+    }
+
+    /// A 422 listing every problem found, worded as the real server aggregates them: one bare, several in `[…]`.
+    static func invalid(_ resource: ResourceType, _ name: String, causes: [Cause]) -> APIError {
         var detail = details(resource, name)
         detail.set(["kind"], to: .string(resource.kind))
-        detail.set(["causes"], to: .array([.object([
-            "reason": "FieldValueInvalid", "message": .string(cause), "field": .string(field),
-        ])]))
-        return APIError(code: 422, reason: "Invalid",
-                        message: "\(resource.kind) \"\(name)\" is invalid: \(field): \(cause)", details: detail)
+        detail.set(["causes"], to: .array(causes.map { cause in .object([
+            "reason": "FieldValueInvalid", "message": .string("Invalid value: \(cause.rendered): \(cause.why)"),
+            "field": .string(cause.field),
+        ]) }))
+        let listed = causes.map { "\($0.field): Invalid value: \($0.rendered): \($0.why)" }
+        let summary = listed.count == 1 ? listed[0] : "[" + listed.joined(separator: ", ") + "]"
+        return APIError(code: 422, reason: "Invalid", message: "\(resource.kind) \"\(name)\" is invalid: \(summary)", details: detail)
     }
 
     /// A required field is missing (`spec.selector: Required value`).

@@ -465,6 +465,7 @@ public final class ObjectStore: Sendable {
             state.nextClusterIP += 1
             return serviceAddress(state.nextClusterIP)
         })
+        try MetadataValidation.validate(resource, object)
         let strategy = ResourceStrategy.for(resource)
         try strategy.prepareForCreate(&object, name: name, stored: strategy.readsStored ? Self.others(of: resource, than: object, in: state) : [])
         return object
@@ -526,6 +527,7 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
+        try MetadataValidation.validate(resource, object)
         let strategy = ResourceStrategy.for(resource)
         try strategy.prepareForUpdate(&object, old: old, stored: strategy.readsStored ? Self.others(of: resource, than: object, in: state) : [])
         var comparableOld = old, comparableNew = object
@@ -594,6 +596,7 @@ public final class ObjectStore: Sendable {
             object.set(["metadata", "generation"], to: .number(Double((old.value(at: ["metadata", "generation"])?.intValue ?? 1) + 1)))
         }
         Defaults.apply(resource, to: &object, clusterIP: { old.string(at: "spec", "clusterIP") ?? "None" })
+        try MetadataValidation.validate(resource, object)
         let strategy = ResourceStrategy.for(resource)
         try strategy.prepareForUpdate(&object, old: old, stored: strategy.readsStored ? Self.others(of: resource, than: object, in: state) : [])
         // Others keep the fields this apply sets to the value they already had (co-ownership, as the real one).

@@ -95,14 +95,15 @@ package struct LabelQuery: Sendable, Equatable {
 
     /// `prefix/name` with a DNS subdomain prefix and a 63-character name of alphanumerics, `-`, `_`, `.`.
     static func isQualifiedName(_ key: String) -> Bool {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let name = parts.last, !name.isEmpty, name.count <= 63 else { return false }
-        if parts.count == 2, !NameValidation.isSubdomain(String(parts[0])) { return false }
-        return isLabelValue(String(name))
+        MetadataValidation.keyProblems(key).isEmpty
     }
 
     static func isLabelValue(_ value: String) -> Bool {
-        guard value.count <= 63 else { return false }
+        value.utf8.count <= 63 && hasLabelValueShape(value)
+    }
+
+    /// `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, any length.
+    static func hasLabelValueShape(_ value: String) -> Bool {
         if value.isEmpty { return true }
         func alnum(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
         guard let first = value.first, let last = value.last, alnum(first), alnum(last) else { return false }
