@@ -13,12 +13,19 @@ import Glibc
 public struct EnvironmentMark: Sendable, Hashable {
     public static let variable = "KVERIFY_SIM_CONTAINER_ID"
 
-    /// The value, unique to one container start.
+    /// The value, unique to one container start: this process's `owner`, a slash, then a UUID of its own.
     public let value: String
 
-    public init(value: String = UUID().uuidString) {
+    public init(value: String = Self.owner + "/" + UUID().uuidString) {
         self.value = value
     }
+
+    /// Unique to this process: every mark it hands out starts with it, so `GroupReaper`'s watchdog can find every
+    /// carrier after this process died, setsid escapees included.
+    public static let owner = UUID().uuidString
+
+    /// The start of every entry this process's marks make in an environment.
+    static var ownerEntryPrefix: String { "\(variable)=\(owner)/" }
 
     /// `NAME=value`, as it appears in `/proc/<pid>/environ`.
     public var entry: String { "\(Self.variable)=\(value)" }

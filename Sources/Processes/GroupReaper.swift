@@ -9,7 +9,8 @@ import Glibc
 ///
 /// A watchdog child (`/bin/sh`, in a process group of its own) reads "+PGID"/"-PGID" lines from a socket whose
 /// other end only this process holds. When this process dies for any reason the kernel closes that end, the
-/// watchdog reads end-of-file and SIGKILLs every group still registered.
+/// watchdog reads end-of-file and SIGKILLs every group still registered, then every process whose environment
+/// carries one of this process's `EnvironmentMark`s: those that left their group with `setsid`.
 ///
 /// Why not `PR_SET_PDEATHSIG` in each pod: it fires when the *thread* that spawned the child exits (Swift's
 /// cooperative pool and NIO threads come and go), so healthy pods would die at random; and it reaches only the
@@ -25,7 +26,9 @@ public enum GroupReaper {
     private static let state = Mutex(State())
 
     /// The watchdog: ignores the terminal's hangup and Ctrl-C (they are ours to handle); a "-PGID" removes a group
-    /// whose processes have been reaped, so a reused id is never killed.
+    /// whose processes have been reaped, so a reused id is never killed. `$1` is the start of this process's
+    /// marks' environment entry; the carriers are looked for three times, as a carrier may fork between a scan and
+    /// its kill (a killed process's environ reads empty, so it is not found again).
     static let script = """
         trap '' HUP INT
         live=' '
@@ -36,6 +39,11 @@ public enum GroupReaper {
           esac
         done
         for pg in $live; do kill -s KILL -- "-$pg" 2>/dev/null; done
+        for round in 1 2 3; do
+          found=$(grep -l -s -a -z -F -e "$1" /proc/[0-9]*/environ)
+          [ -n "$found" ] || break
+          for file in $found; do pid=${file#/proc/}; kill -s KILL "${pid%/environ}" 2>/dev/null; done
+        done
         """
 
     /// Registers a process group (a pid started by `Spawn.start`, which is its own group's id) to be killed if this
@@ -63,7 +71,7 @@ public enum GroupReaper {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else { return nil }
         defer { close(ends[1]) }
         do {
-            _ = try Spawn.start(SpawnRequest(command: "/bin/sh", arguments: ["-c", script],
+            _ = try Spawn.start(SpawnRequest(command: "/bin/sh", arguments: ["-c", script, "kverify-group-reaper", EnvironmentMark.ownerEntryPrefix],
                                              environment: ["PATH": "/usr/bin:/bin"], stdin: .descriptor(ends[1]), stdout: .file(path: "/dev/null", append: true)))
         } catch {
             close(ends[0])

@@ -92,7 +92,7 @@ struct SimCommandTests {
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(".kverify/sim/sim.pid").path))
     }
 
-    @Test("kill -9 of sim up takes its pods with it; the stale pid file is never signalled and its state is removed at the next start")
+    @Test("kill -9 of sim up takes its pods with it, a setsid escapee too; the stale pid file is never signalled and its state is removed at the next start")
     func killedSimLeavesNothing() async throws {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -101,7 +101,8 @@ struct SimCommandTests {
                                    arguments: ["sim", "up", "--nodes", "2", "--kubeconfig", kubeconfig], workingDirectory: directory)
         defer { sim.stop() }
         try await sim.waitForLog(containing: kubeconfig, timeout: .seconds(60))
-        // Redis, and a shell that forks a child of its own: both must go, the forked one too.
+        // Redis, a shell that forks a child of its own, and one whose child leaves the group with setsid: all must
+        // go, the forked and the escaped ones too (the escapee is found by the watchdog through its environment).
         let pods = """
             apiVersion: v1
             kind: Pod
@@ -112,28 +113,44 @@ struct SimCommandTests {
             kind: Pod
             metadata: {name: forker}
             spec: {containers: [{name: sh, image: busybox, command: [sh, -c, "sleep 600 & sleep 601"]}]}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: escaper}
+            spec: {containers: [{name: sh, image: busybox, command: [sh, -c, "setsid sleep 602 & sleep 603"]}]}
             """
         let environment = ["KUBECONFIG": kubeconfig, "HOME": directory.path, "PATH": "/usr/bin:/bin"]
         let apply = try await ProcessRunner.run("/usr/bin/kubectl", arguments: ["apply", "-f", "-"], environment: environment,
                                                 stdin: Array(pods.utf8), timeout: .seconds(60))
         #expect(apply.succeeded, "\(String(decoding: apply.stderr, as: UTF8.self))")
-        let ready = try await ProcessRunner.run("/usr/bin/kubectl", arguments: ["wait", "--for=condition=Ready", "pod/redis", "pod/forker", "--timeout=60s"],
+        let ready = try await ProcessRunner.run("/usr/bin/kubectl", arguments: ["wait", "--for=condition=Ready", "pod/redis", "pod/forker", "pod/escaper", "--timeout=60s"],
                                                 environment: environment, timeout: .seconds(90))
         #expect(ready.succeeded, "\(String(decoding: ready.stderr, as: UTF8.self))")
 
         // The pods' process groups: the sim's children, but for the watchdog itself.
         let groups = Set(ProcessTable.children(of: sim.pid).filter { !ProcessTable.commandLine($0).contains("trap '' HUP INT") })
         let podProcesses = ProcessTable.members(ofGroups: groups)
-        #expect(groups.count == 2, "sim children: \(ProcessTable.children(of: sim.pid).map(ProcessTable.commandLine))")
+        #expect(groups.count == 3, "sim children: \(ProcessTable.children(of: sim.pid).map(ProcessTable.commandLine))")
         #expect(podProcesses.count >= 3, "redis-server, sh and its sleeps: \(podProcesses.map(ProcessTable.commandLine))")
         let stateDirectories = ProcessTable.stateDirectories(ownedBy: sim.pid)
         #expect(stateDirectories.count == 1)
+        func escapees() -> [Int32] {
+            ProcessTable.all().map(\.pid).filter { ProcessTable.commandLine($0) == "sleep 602" && !groups.contains(getpgid($0)) }
+        }
+        let escapeDeadline = ContinuousClock.now + .seconds(10)
+        while escapees().isEmpty, ContinuousClock.now < escapeDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        let escaped = escapees()
+        #expect(escaped.count == 1, "the setsid child, outside every pod group")
 
         kill(sim.pid, SIGKILL)
         let deadline = ContinuousClock.now + .seconds(15)
         while !ProcessTable.members(ofGroups: groups).isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(ProcessTable.members(ofGroups: groups).isEmpty,
                 "survivors: \(ProcessTable.members(ofGroups: groups).map(ProcessTable.commandLine))")
+        while escaped.contains(where: EnvironmentMark.isRunning), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let escapedSurvivors = escaped.filter(EnvironmentMark.isRunning)
+        #expect(escapedSurvivors.isEmpty, "setsid escapees outlived the sim: \(escapedSurvivors)")
+        for pid in escapedSurvivors { kill(pid, SIGKILL) }
         #expect(!sim.isRunning)
 
         // The pid file now names a dead process (or, after reuse, someone else's): removed, nothing signalled.
