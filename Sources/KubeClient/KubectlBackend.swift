@@ -285,6 +285,9 @@ enum KubectlErrors {
         ("has asked us to try again later", "HTTP 429"),
         ("unable to return a response in the time allotted", "HTTP 504"),
         ("connection reset", "connection reset"),
+        // A connection that ended mid-response: Go's io.ErrUnexpectedEOF, over a WebSocket "close 1006 (abnormal
+        // closure): unexpected EOF".
+        ("unexpected eof", "connection lost"),
         // A 5xx for /openapi/v3 makes kubectl fall back to /openapi/v2; its failure is what gets printed.
         ("failed to download openapi", "OpenAPI download failed"),
     ]

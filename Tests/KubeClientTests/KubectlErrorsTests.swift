@@ -13,6 +13,7 @@ struct KubectlErrorsTests {
         ("error: unable to recognize \"STDIN\": an error on the server (\"unknown\") has prevented the request from succeeding", "HTTP 500"),
         ("error: error validating \"STDIN\": error validating data: failed to download openapi: the server could not find the requested resource", "OpenAPI download failed"),
         ("read tcp 127.0.0.1:5555->127.0.0.1:6443: read: connection reset by peer", "connection reset"),
+        ("error: error reading from error stream: next reader: websocket: close 1006 (abnormal closure): unexpected EOF", "connection lost"),
         ("Error from server (NotFound): pods \"nosuch\" not found", nil),
         // A discovery hiccup logged on the way does not make a NotFound transient.
         (discoveryLog + "\nError from server (NotFound): pods \"nosuch\" not found", nil),
@@ -27,6 +28,7 @@ struct KubectlErrorsTests {
         ("", "Error from server (InternalError): kverify sim fault: an error on the server (\"injected\") has prevented the request from succeeding", true),
         ("", "error: unable to upgrade connection: kverify sim fault: the server is currently unable to handle the request", true),
         // Lost mid-stream: transient, but the command may have run.
+        ("", "error: error reading from error stream: next reader: websocket: close 1006 (abnormal closure): unexpected EOF", false),
         ("", "E1201 05:11:02.000000   18692 v2.go:167] \"Unhandled Error\" err=\"next reader: read tcp 127.0.0.1:5555->127.0.0.1:6443: read: connection reset by peer\"\nerror: read tcp 127.0.0.1:5555->127.0.0.1:6443: read: connection reset by peer", false),
         // Something came out of the command: it ran.
         ("12\n", "Error from server (InternalError): an error on the server (\"\") has prevented the request from succeeding", false),

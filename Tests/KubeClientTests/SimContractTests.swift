@@ -357,6 +357,33 @@ struct SimContractTests {
         #expect(results[0] == results[1])
     }
 
+    /// A connection lost after the command ran (the sim's `exec.cutRate` fault): the command may have acted (a signal
+    /// sent), so neither backend runs it again; the kubectl backend retries only failures from before the stream.
+    @Test("an exec whose connection is lost after its command ran is a KubeError through both backends, and the command ran exactly once",
+          arguments: Backend.allCases)
+    func execLostMidStream(_ backend: Backend) async throws {
+        let f = try fixture
+        let namespace = try await f.readyWorkload()
+        let pod = try #require(try await f.daemonSetPods(namespace).first)
+        let marker = f.workspace.directory.appendingPathComponent("exec-ran-\(backend)").path
+        var plan = FaultPlan()
+        plan.execCutRate = 1
+        f.sim.faults.plan = plan
+        defer { f.sim.faults.plan = FaultPlan() }
+        let lost = await kubeError {
+            _ = try await f.api(backend).exec(pod: pod, namespace: namespace, container: "app",
+                                              command: ["sh", "-c", "echo ran >> \(marker); echo done"], timeout: .seconds(60))
+        }
+        #expect(lost != nil, "the exec reported success without its output or status")
+        #expect(lost?.code != .timedOut, "\(lost?.message ?? "")")
+        let runs = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""
+        #expect(runs == "ran\n", "the command ran \(runs.split(separator: "\n").count) times; error: \(lost?.message ?? "none")")
+        f.sim.faults.plan = FaultPlan()
+        // With the fault gone, the same backend's next exec works.
+        let after = try await f.api(backend).exec(pod: pod, namespace: namespace, container: "app", command: ["echo", "ok"], timeout: .seconds(60))
+        #expect(after.stdoutText == "ok\n")
+    }
+
     @Test("port-forward through both backends: 8 HTTP requests at once to the app, 200 KB each way through Redis, a refused port recorded, a missing pod a KubeError")
     func portForward() async throws {
         let f = try fixture

@@ -551,6 +551,11 @@ struct SimFaultTests {
         defer { try? FileManager.default.removeItem(at: unreachable) }
         try Data("network: {nodePortsUnreachable: true}\n".utf8).write(to: unreachable)
         #expect(try FaultPlan.load(path: unreachable.path).nodePortsUnreachable)
+        #expect(plan.execCutRate == 0)
+        try Data("exec: {cutRate: 0.5}\n".utf8).write(to: unreachable)
+        #expect(try FaultPlan.load(path: unreachable.path).execCutRate == 0.5)
+        try Data("exec: {cutRate: 2}\n".utf8).write(to: unreachable)
+        #expect(throws: SimError.self) { try FaultPlan.load(path: unreachable.path) }
         try Data("network: {nodePortsUnreachable: 1}\n".utf8).write(to: unreachable)
         #expect(throws: SimError.self) { try FaultPlan.load(path: unreachable.path) }
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(6)).yaml")

@@ -226,7 +226,7 @@ private struct Connections: Sendable {
                             await PortForwardSession(stream: stream, store: store, group: self.group, logger: logger)
                                 .run(inbound: inbound, send: sender)
                         } else {
-                            await RemoteCommandSession(stream: stream, store: store, streams: settings.streams)
+                            await RemoteCommandSession(stream: stream, store: store, streams: settings.streams, faults: settings.faults)
                                 .run(inbound: inbound, send: sender)
                         }
                         continuation.finish()

@@ -1,4 +1,5 @@
 import Foundation
+import SimFaults
 import SimStore
 import KubeModel
 import NIOCore
@@ -112,6 +113,8 @@ struct RemoteCommandSession {
     let stream: StreamRequest
     let store: ObjectStore
     let streams: (any PodStreams)?
+    /// `exec.cutRate` decides whether this session's connection is lost after its command ran.
+    var faults: FaultSwitch?
 
     func run(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, send: WebSocketSender) async {
         let session: StreamSession
@@ -131,9 +134,17 @@ struct RemoteCommandSession {
         let wantsStdout = stream.flag("stdout"), wantsStderr = stream.flag("stderr")
         let command = stream.values["command"] ?? []
         let isExec = stream.subresource == "exec"
+        let cut = isExec && Double.random(in: 0..<1) < (faults?.plan.execCutRate ?? 0)
         await withTaskGroup(of: Bool.self) { group in
             // Output, then the final status: when this ends, the session is over.
             group.addTask {
+                if cut {
+                    // The fault: the command runs to its end, then the connection just ends (no output, no Status,
+                    // no close frame), as when a connection is lost mid-stream.
+                    for await _ in session.output {}
+                    _ = await session.exitCode()
+                    return true
+                }
                 for await chunk in session.output {
                     if chunk.channel == RemoteCommandChannel.stdout, !wantsStdout { continue }
                     // Without a stderr stream the kubelet drops it (a tty would merge it; the sim has none).

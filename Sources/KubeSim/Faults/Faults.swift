@@ -17,6 +17,8 @@ import Glibc
 /// api: {latencyMilliseconds: 50, errorRate: 0.1, errorCode: 429, retryAfterSeconds: 1}   # every request
 /// api: {errors: [{code: 500, rate: 0.2}, {code: 503, rate: 0.05}, {code: 429, rate: 0.2}]}   # a mix of errors
 /// watch: {dropAfterSeconds: 5, goneRate: 0.5}  # watches cut after 5 s; half of the resumed ones get 410 Gone
+/// exec: {cutRate: 0.3}  # 30 % of exec sessions lose their connection after the command ran, before its output
+///                       # and exit status reach the client (a client must not simply run it again)
 /// network: {nodePortsUnreachable: true}  # no NodePort listens on the node addresses, as on Docker Desktop, where
 ///                                        # kind's node IPs are not routable from the host
 /// ```
@@ -82,6 +84,9 @@ public struct FaultPlan: Sendable, Equatable {
     public var watchGoneRate: Double = 0
     /// NodePort Services get no listener on the node addresses (cluster IPs still answer).
     public var nodePortsUnreachable = false
+    /// Fraction (0…1) of exec sessions whose connection ends, with no close frame, after the command exited and
+    /// before its output and Status were sent: the connection lost mid-stream that a retry must not repeat.
+    public var execCutRate: Double = 0
 
     /// One error code and the share (0…1) of API requests answered with it.
     public struct APIErrorShare: Sendable, Equatable {
@@ -136,7 +141,7 @@ public struct FaultPlan: Sendable, Equatable {
         guard let root = (document ?? [String: Any]()) as? [String: Any] else {
             throw SimError("the faults file \(path) must be a mapping")
         }
-        let known: Set<String> = ["imagePullFailure", "crashOnStart", "slowReadiness", "nodeNotReady", "api", "watch", "network"]
+        let known: Set<String> = ["imagePullFailure", "crashOnStart", "slowReadiness", "nodeNotReady", "api", "watch", "network", "exec"]
         if let unknown = root.keys.first(where: { !known.contains($0) }) {
             throw SimError("\(path): unknown fault `\(unknown)`; known: \(known.sorted().joined(separator: ", "))")
         }
@@ -193,6 +198,11 @@ public struct FaultPlan: Sendable, Equatable {
         if let watch = root["watch"] as? [String: Any] {
             plan.watchDropAfter = try number(watch, "dropAfterSeconds", in: "watch").map { .milliseconds(Int($0 * 1000)) }
             plan.watchGoneRate = try number(watch, "goneRate", in: "watch") ?? 0
+        }
+        if let exec = root["exec"] {
+            guard let mapping = exec as? [String: Any] else { throw SimError("\(path): `exec` must be a mapping") }
+            plan.execCutRate = try number(mapping, "cutRate", in: "exec") ?? 0
+            guard (0...1).contains(plan.execCutRate) else { throw SimError("\(path): exec.cutRate must be between 0 and 1") }
         }
         if let network = root["network"] {
             guard let mapping = network as? [String: Any] else { throw SimError("\(path): `network` must be a mapping") }
