@@ -9,16 +9,16 @@ import PromText
 /// its own `terminationGracePeriodSeconds`, and its end is watched —
 ///
 /// - `lifecycle.shutdown.terminating`: the API server marked it Terminating (`deletionTimestamp`) before it went;
-/// - `lifecycle.shutdown.exit`, per container: how it ended, from the last status the kubelet wrote. Exit 0, or 143
-///   (ended by the SIGTERM itself, a process without a handler), is a clean stop; 137 means it was killed at the
-///   end of its grace period (it ignored SIGTERM or took too long) — a failure with its last log lines; another
-///   code is a failure too. No terminated state seen before the pod went (a kubelet may skip the last status
-///   write) is a warning;
+/// - `lifecycle.shutdown.exit`, per container: how it ended, from the last status the kubelet wrote, and how long
+///   after the delete (SIGTERM follows it at once) that terminated state was seen. Exit 0, or 143 (ended by the
+///   SIGTERM itself, a process without a handler), is a clean stop; 137 means it was killed at the end of its grace
+///   period (it ignored SIGTERM or took too long) — a failure with its last log lines; another code is a failure
+///   too. No terminated state seen before the pod went (a kubelet may skip the last status write) is a warning;
 /// - `lifecycle.shutdown.replacement`: the controller's new pod (DaemonSet: on the same node; otherwise anywhere)
 ///   becomes Ready, answers a request and serves `/metrics`; it joins the pods the Redis phases audit;
 /// - `lifecycle.shutdown.keys` (read in the redis phase, `keysFinding`): the deleted pod's keys are not refreshed.
 ///
-/// Timings are measured, not judged: delete → gone, delete → replacement Ready.
+/// Timings are measured, not judged: delete → each container's exit seen, delete → gone, gone → replacement Ready.
 public struct Shutdown: Sendable {
     public static let terminatingCheck = "lifecycle.shutdown.terminating"
     public static let exitCheck = "lifecycle.shutdown.exit"
@@ -136,11 +136,15 @@ public struct Shutdown: Sendable {
         var name: String
         var exitCode: Int?
         var reason: String?
+        /// From the delete request to the first status showing the container terminated, as the watch saw it: the
+        /// kubelet's own `finishedAt` has whole seconds only.
+        var exitSeenAfter: Duration?
     }
 
     func exitFinding(_ container: ContainerEnd, grace: Int, logs: String?) -> Finding {
         let subject = "container/\(container.name)"
         let expected = "exits on SIGTERM within its \(grace) s grace period (exit 0, or 143 for the SIGTERM itself)"
+        let after = container.exitSeenAfter.map { ", \(Lifecycle.seconds($0)) after the delete" } ?? ""
         guard let code = container.exitCode else {
             return .warn(Self.exitCheck, subject: subject, expected: expected, observed: "no terminated state seen before the pod went",
                          detail: "the kubelet's last status write may not reach watchers before the pod is removed")
@@ -150,13 +154,13 @@ public struct Shutdown: Sendable {
         } ?? ""
         switch code {
         case 0, 143:
-            return .pass(Self.exitCheck, subject: subject, expected: expected, observed: "exit \(code) (\(container.reason ?? "?"))")
+            return .pass(Self.exitCheck, subject: subject, expected: expected, observed: "exit \(code) (\(container.reason ?? "?"))\(after)")
         case 137:
             return .fail(Self.exitCheck, subject: subject, expected: expected,
-                         observed: "killed at the end of its grace period (exit 137, \(container.reason ?? "?"))",
+                         observed: "killed at the end of its grace period (exit 137, \(container.reason ?? "?"))\(after)",
                          detail: "it ignored SIGTERM or needed longer than terminationGracePeriodSeconds\(tail)")
         default:
-            return .fail(Self.exitCheck, subject: subject, expected: expected, observed: "exit \(code) (\(container.reason ?? "?")) on SIGTERM",
+            return .fail(Self.exitCheck, subject: subject, expected: expected, observed: "exit \(code) (\(container.reason ?? "?")) on SIGTERM\(after)",
                          detail: "a non-zero exit on SIGTERM is an unclean stop\(tail)")
         }
     }
@@ -178,6 +182,7 @@ public struct Shutdown: Sendable {
             var current = initial
             let updates = api.retryingWatch(.pods, namespace: namespace, options: ListOptions(fieldSelector: "metadata.name=\(target.pod)"))
             var deleted = false
+            var deletedAt = ContinuousClock.now
             for try await update in updates {
                 let objects: [Data]
                 switch update.type {
@@ -185,6 +190,7 @@ public struct Shutdown: Sendable {
                     objects = update.snapshot
                     if !deleted {
                         deleted = true
+                        deletedAt = ContinuousClock.now
                         try await api.delete(.pods, name: target.pod, namespace: namespace, propagation: .background)
                     }
                     if objects.isEmpty { return current }
@@ -204,6 +210,7 @@ public struct Shutdown: Sendable {
                         guard let name = status["name"]?.stringValue, let index = current.containers.firstIndex(where: { $0.name == name }),
                               let terminated = status.value(at: ["state", "terminated"]) else { continue }
                         if current.containers[index].exitCode == nil {
+                            current.containers[index].exitSeenAfter = ContinuousClock.now - deletedAt
                             let later = await Self.logs(api, pod: target.pod, namespace: namespace, containers: [name])
                             current.logs.merge(later) { _, new in new }
                         }

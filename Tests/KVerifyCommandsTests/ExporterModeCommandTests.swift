@@ -14,12 +14,21 @@ struct ExporterModeCommandTests {
         findings.filter { $0["checkID"] as? String == check }
     }
 
-    /// The chart-mode runs above skip the lifecycle phase; this one runs it where the exporter's storage differs.
-    @Test("the lifecycle phase (signals, then the graceful delete) holds in embedded and multiprocess mode", arguments: ["embedded", "multiprocess"])
-    func lifecycleModes(mode: String) async throws {
+    /// The chart-mode runs below skip the lifecycle phase; these run it in every other mode (sidecar mode has its
+    /// runs in PatternRunE2ETests and PatternCommandSimTests), each mode in both patterns and through both backends.
+    @Test("the lifecycle phase (signals, then the graceful delete) holds in embedded, multiprocess and yaml mode, both patterns, both backends",
+          arguments: [
+              ("daemonset", "embedded", "api"), ("sidecar", "embedded", "kubectl"),
+              ("daemonset", "multiprocess", "kubectl"), ("sidecar", "multiprocess", "api"),
+              ("daemonset", "yaml", "api"), ("sidecar", "yaml", "kubectl"),
+          ])
+    func lifecycleModes(pattern: String, mode: String, backend: String) async throws {
         let chart = RepositoryPaths.root.appendingPathComponent("charts/kverify-demo").path
-        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "--chart", chart, "--set", "exporter.mode=\(mode)", "--skip-expiry",
-                                            "--output", "json"], timeout: .seconds(300))
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let run = try await KVerifyRun.run([pattern, "--sim", "--nodes", "3", "--chart", chart, "--set", "exporter.mode=\(mode)", "--skip-expiry",
+                                            "--backend", backend, "--output", "json"],
+                                           environment: ["KUBECACHEDIR": cache.path], timeout: .seconds(300))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let findings = try Self.findings(run)
         for check in ["lifecycle.master", "lifecycle.ttin", "lifecycle.ttou", "lifecycle.hup", "lifecycle.usr1", "lifecycle.shutdown.terminating",

@@ -126,14 +126,24 @@ struct PatternCommandTests {
 /// Whole runs through the binary on simulated clusters (the sim's real kubelet runs the pods).
 @Suite("kverify daemonset and sidecar on the sim (CLI)", .serialized)
 struct PatternCommandSimTests {
-    @Test("daemonset --sim verifies a 3-node cluster and renders one JUnit testcase per check and pod/node")
+    @Test("daemonset --sim --lifecycle-pods 2 verifies a 3-node cluster and renders one JUnit testcase per check and pod/node: every signal on both pods")
     func daemonSetJUnit() async throws {
-        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "--skip-expiry", "--output", "junit"], timeout: .seconds(240))
+        let run = try await KVerifyRun.run(["daemonset", "--sim", "--nodes", "3", "--skip-expiry", "--lifecycle-pods", "2", "--output", "junit"],
+                                           timeout: .seconds(300))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("failures=\"0\""))
         #expect(run.stdout.contains("<testcase classname=\"node.metrics\" name=\"node/kverify-sim-worker\"/>"))
         #expect(run.stdout.contains("<testcase classname=\"node.metrics\" name=\"node/kverify-sim-worker2\"/>"))
         #expect(run.stdout.contains("<testcase classname=\"cleanup.namespace\""))
+        // One testcase per signal per pod: the two DaemonSet pods, one on each worker.
+        for check in ["lifecycle.master", "lifecycle.ttin", "lifecycle.ttou", "lifecycle.hup", "lifecycle.usr1", "lifecycle.quit", "lifecycle.abort"] {
+            let nodes = run.stdout.matches(of: /<testcase classname="([^"]+)" name="node\/(\S+) pod\/\S+/)
+                .filter { $0.1 == check }.map { String($0.2) }
+            #expect(nodes.sorted() == ["kverify-sim-worker", "kverify-sim-worker2"], "\(check): \(nodes)")
+        }
+        // The graceful delete goes to one pod; each of its containers' exits is a testcase of its own.
+        let exits = run.stdout.matches(of: /<testcase classname="lifecycle.shutdown.exit" name="[^"]* container\/(\S+)"/).map { String($0.1) }
+        #expect(exits.sorted() == ["app", "prometheus-exporter"], "\(exits)")
     }
 
     @Test("sidecar --sim through kubectl: 2 replicas on 2 nodes, JSON verdict pass")

@@ -88,8 +88,15 @@ extension SimRuns {
             #expect(shipper.status == .fail)
             #expect(shipper.observed?.hasPrefix("killed at the end of its grace period (exit 137") == true, "\(shipper)")
             #expect(shipper.detail?.contains("last log lines: ") == true && shipper.detail?.contains("shipping logs") == true, "\(shipper)")
-            // The exporter's own containers stop cleanly on SIGTERM.
+            // SIGTERM → exit, per container: a kill at the end of a 3 s grace period cannot be seen sooner after the delete.
+            func secondsAfterDelete(_ finding: Finding) -> Double? {
+                (finding.observed?.firstMatch(of: /, (\d+\.\d+) s after the delete$/)).flatMap { Double($0.1) }
+            }
+            let killedAfter = try #require(secondsAfterDelete(shipper), "\(shipper)")
+            #expect(killedAfter >= 3, "\(shipper)")
+            // The exporter's own containers stop cleanly on SIGTERM, each with its time.
             #expect(exits.filter { !$0.subject.hasSuffix("container/log-shipper") }.allSatisfy { $0.status == .pass }, "\(exits)")
+            #expect(exits.count == 3 && exits.allSatisfy { secondsAfterDelete($0) != nil }, "\(exits)")
             #expect(outcome.findings(Shutdown.terminatingCheck).first?.observed?.hasPrefix("Terminating with a 3 s grace period") == true)
             #expect(outcome.findings(Shutdown.replacementCheck).map(\.status) == [.pass], "\(outcome.findings(Shutdown.replacementCheck))")
             #expect(outcome.failed.map(\.checkID) == [Shutdown.exitCheck], "\(outcome.failed)")
