@@ -341,11 +341,11 @@ struct UserManifestOptionTests {
         #expect(findings.filter { $0["checkID"] as? String == "traffic.requests" && $0["status"] as? String == "pass" }.count == 2)
     }
 
-    /// Redis as the exporter project's examples have it: behind a ClusterIP Service (here `cache`), every pod writing
-    /// under one shared prefix.
-    static func reshapedRedis() throws -> String {
+    /// Redis as the exporter project's examples have it: behind a ClusterIP Service (named `service`), every pod
+    /// writing under one shared prefix.
+    static func reshapedRedis(service: String = "cache") throws -> String {
         var text = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/redis.yaml"), encoding: .utf8)
-        for (old, new) in [("name: redis-service", "name: cache"), ("type: NodePort\n", "type: ClusterIP\n"), ("      nodePort: 30379\n", "")] {
+        for (old, new) in [("name: redis-service", "name: \(service)"), ("type: NodePort\n", "type: ClusterIP\n"), ("      nodePort: 30379\n", "")] {
             guard text.contains(old) else { throw FixtureError("manifests/redis.yaml no longer contains \(old.debugDescription)") }
             text = text.replacingOccurrences(of: old, with: new)
         }
@@ -419,8 +419,8 @@ struct UserManifestOptionTests {
     }
 
     /// `reshapedRedis()` with its data on a PersistentVolumeClaim (bound by the sim's `standard` StorageClass).
-    static func cacheWithClaim() throws -> String {
-        var cache = try reshapedRedis()
+    static func cacheWithClaim(service: String = "cache") throws -> String {
+        var cache = try reshapedRedis(service: service)
         guard cache.contains("          emptyDir: {}\n") else { throw FixtureError("manifests/redis.yaml no longer has its emptyDir") }
         cache = cache.replacingOccurrences(of: "          emptyDir: {}\n", with: "          persistentVolumeClaim: {claimName: cache-data}\n")
         return cache + """
@@ -448,29 +448,40 @@ struct UserManifestOptionTests {
         return file
     }
 
-    /// Shaped like the exporter project's own Kubernetes example: a hostNetwork DaemonSet with a hostPort, images the
-    /// bundled runtime map does not know (mapped with --sim-runtime), one shared prefix, Redis with a PVC behind a
-    /// ClusterIP Service, and a NetworkPolicy.
-    @Test("the exporter project's shape (hostNetwork, hostPort, own images via --sim-runtime, PVC, ClusterIP Redis, NetworkPolicy) verifies with expiry",
+    /// Shaped like the exporter project's own Kubernetes example: a hostNetwork DaemonSet with `hostPort: 9091`, app and
+    /// exporter under images the bundled runtime map does not know (mapped with --sim-runtime), one shared
+    /// `REDIS_KEY_PREFIX`, Redis as a Deployment with a PVC behind a ClusterIP `redis-service`, an app Service and a
+    /// metrics Service carrying `prometheus.io/*` annotations, and a NetworkPolicy.
+    @Test("the exporter project's shape (hostNetwork, hostPort 9091, own images via --sim-runtime, shared prefix, PVC, ClusterIP redis-service, annotated Services, NetworkPolicy) verifies with expiry",
           arguments: ["api", "kubectl"])
     func exporterProjectShape(backend: String) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-upstream-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        var agent = try Self.reshapedDaemonSet(annotated: true, sharedRedis: true)
+        var agent = try String(contentsOf: RepositoryPaths.root.appendingPathComponent("manifests/daemonset.yaml"), encoding: .utf8)
+        let annotations = "  annotations:\n    prometheus.io/scrape: \"true\"\n    prometheus.io/port: \"9091\"\n    prometheus.io/path: /metrics\n"
         for (old, new) in [
+            ("gunicorn-prometheus-exporter-daemonset", "shop-node-agent"),
+            ("app: gunicorn-prometheus-exporter", "app: shop"),
+            ("component: daemonset", "component: agent"),
             ("image: kverify-demo-app:dev", "image: acme/shop-web:2.1"),
-            ("      annotations:\n        prometheus.io/scrape: \"true\"\n        prometheus.io/port: \"9200\"\n        prometheus.io/path: /metrics\n    spec:\n",
-             "      annotations:\n        prometheus.io/scrape: \"true\"\n        prometheus.io/port: \"9200\"\n        prometheus.io/path: /metrics\n    spec:\n"
-                + "      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n"),
-            ("- containerPort: 9200\n", "- containerPort: 9200\n              hostPort: 9200\n"),
+            ("value: gunicorn-$(POD_NAME)", "value: shop"),
+            ("        app.kubernetes.io/part-of: kverify-demo\n    spec:\n",
+             "        app.kubernetes.io/part-of: kverify-demo\n    spec:\n      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n"),
+            ("- name: metrics\n              containerPort: 9091\n", "- name: metrics\n              containerPort: 9091\n              hostPort: 9091\n"),
+            ("  name: gunicorn-app\n", "  name: shop-http\n"),
+            ("  name: gunicorn-metrics\n", "  name: shop-metrics\n"),
+            ("    app.kubernetes.io/managed-by: kverify\nspec:\n  type: NodePort\n", "    app.kubernetes.io/managed-by: kverify\n\(annotations)spec:\n  type: ClusterIP\n"),
+            ("      nodePort: 30800\n", ""), ("      nodePort: 30991\n", ""),
         ] {
-            guard agent.contains(old) else { throw FixtureError("the reshaped DaemonSet no longer contains \(old.debugDescription)") }
+            guard agent.contains(old) else { throw FixtureError("manifests/daemonset.yaml no longer contains \(old.debugDescription)") }
             agent = agent.replacingOccurrences(of: old, with: new)
         }
-        agent += Self.shopNetworkPolicy(ports: [8080, 9200])
+        #expect(agent.components(separatedBy: "prometheus.io/port: \"9091\"").count == 3, "both Services annotated")
+        #expect(!agent.contains("nodePort"))
+        agent += Self.shopNetworkPolicy(ports: [8000, 9091])
         try agent.write(to: directory.appendingPathComponent("agent.yaml"), atomically: false, encoding: .utf8)
-        try Self.cacheWithClaim().write(to: directory.appendingPathComponent("cache.yaml"), atomically: false, encoding: .utf8)
+        try Self.cacheWithClaim(service: "redis-service").write(to: directory.appendingPathComponent("redis.yaml"), atomically: false, encoding: .utf8)
         let runtimeFile = try Self.shopRuntimeMap()
         defer { try? FileManager.default.removeItem(at: runtimeFile) }
         let kubeCache = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-kcache-\(UUID().uuidString.prefix(8))")
@@ -480,11 +491,17 @@ struct UserManifestOptionTests {
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
         func with(_ check: String) -> [[String: Any]] { findings.filter { $0["checkID"] as? String == check } }
+        func observed(_ check: String) -> [String] { with(check).compactMap { $0["observed"] as? String } }
         #expect(with("node.metrics").filter { $0["status"] as? String == "pass" }.count == 2)
-        #expect(with("redis.prefix.shared").count == 1)
+        // The metrics endpoint found from the annotated Services (before the port named metrics), on the node's address.
+        let endpoints = observed("targets.endpoints")
+        #expect(endpoints.count == 2 && endpoints.allSatisfy { $0.hasPrefix("metrics :9091/metrics (annotation prometheus.io/port on Service shop-") },
+                "\(endpoints)")
+        #expect(observed("redis.access").first?.contains("twin of ClusterIP Service redis-service") == true, "\(observed("redis.access"))")
+        #expect(observed("redis.prefix.shared").first?.hasPrefix("shared by 2 pods") == true, "\(observed("redis.prefix.shared"))")
+        #expect(with("redis.ttl.missing").map { $0["subject"] as? String } == ["shop:*"])
         #expect(with("redis.ttl.missing").map { $0["status"] as? String } == ["pass"])
         #expect(with("redis.expiry.all-expired").map { $0["status"] as? String } == ["pass"], "\(with("redis.expiry.all-expired"))")
-        #expect(with("targets.endpoints").count == 2)
     }
 
     /// The sidecar equivalent, as the exporter project's sidecar test deploys it: one Deployment with `replicas: 1`
