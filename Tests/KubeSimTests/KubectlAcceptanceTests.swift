@@ -249,6 +249,61 @@ struct KubectlAcceptanceTests {
         }
     }
 
+    /// NetworkPolicies are validated as `ValidateNetworkPolicySpec` does (and stored, not enforced): a user's broken
+    /// policy must fail at apply on the sim as on a cluster, and a valid one of every peer and port shape pass.
+    @Test("a NetworkPolicy is validated like the real server: ports, named ports, endPort, peers and ipBlocks; a valid one of every shape is stored")
+    func networkPolicyValidation() async throws {
+        try await withSim(nodes: 1) { _, kubectl in
+            let valid = """
+                apiVersion: networking.k8s.io/v1
+                kind: NetworkPolicy
+                metadata: {name: scrape, namespace: default}
+                spec:
+                  podSelector: {matchLabels: {app: shop}}
+                  policyTypes: [Ingress, Egress]
+                  ingress:
+                    - from: [{podSelector: {}, namespaceSelector: {matchLabels: {team: ops}}}, {ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]
+                      ports: [{port: metrics}, {port: 8000, endPort: 8010, protocol: TCP}, {protocol: UDP}]
+                  egress:
+                    - to: [{ipBlock: {cidr: "2001:db8::/32", except: ["2001:db8:1::/48"]}}]
+                """
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: valid).expectSuccess()
+            let stored = try await kubectl("get", "networkpolicy", "scrape", "-o", "jsonpath={.spec.ingress[0].ports[1].endPort}")
+            #expect(stored.stdout == "8010", "\(stored)")
+            let broken = """
+                apiVersion: networking.k8s.io/v1
+                kind: NetworkPolicy
+                metadata: {name: broken, namespace: default}
+                spec:
+                  podSelector: {}
+                  policyTypes: [Ingress, Sideways]
+                  ingress:
+                    - ports: [{port: 70000}, {port: "--web"}, {port: 80, endPort: 70}, {port: 80, protocol: ICMP}]
+                      from: [{}, {ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]
+                  egress:
+                    - to: [{ipBlock: {cidr: 10.0.0.0/33}}, {ipBlock: {cidr: 10.0.0.0/8, except: [192.168.0.0/16]}}]
+                """
+            let refused = try await kubectl("apply", "--server-side", "-f", "-", stdin: broken)
+            #expect(refused.status != 0)
+            for line in [
+                "The NetworkPolicy \"broken\" is invalid: ",
+                "* spec.policyTypes[1]: Unsupported value: \"Sideways\": supported values: \"Ingress\", \"Egress\"",
+                "* spec.ingress[0].ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive",
+                "* spec.ingress[0].ports[1].port: Invalid value: \"--web\": must not contain consecutive hyphens",
+                "* spec.ingress[0].ports[1].port: Invalid value: \"--web\": must not begin or end with a hyphen",
+                "* spec.ingress[0].ports[2].endPort: Invalid value: 80: must be greater than or equal to `port`",
+                "* spec.ingress[0].ports[3].protocol: Unsupported value: \"ICMP\": supported values: \"TCP\", \"UDP\", \"SCTP\"",
+                "* spec.ingress[0].from[0]: Required value: must specify a peer",
+                "* spec.ingress[0].from[1]: Forbidden: may not specify both ipBlock and another peer",
+                "* spec.egress[0].to[0].ipBlock.cidr: Invalid value: \"10.0.0.0/33\": must be a valid CIDR value",
+                "* spec.egress[0].to[1].ipBlock.except[0]: Invalid value: \"192.168.0.0/16\": must be a strict subset of `cidr`",
+            ] {
+                #expect(refused.stderr.contains(line), "missing \(line.debugDescription) in \(refused.stderr)")
+            }
+            #expect(try await kubectl("get", "networkpolicy", "broken").status != 0, "nothing was stored")
+        }
+    }
+
     @Test("conflicting server-side applies are 409 Conflict naming the other manager; --force-conflicts takes over")
     func applyConflict() async throws {
         try await withSim(nodes: 1) { _, kubectl in

@@ -58,23 +58,38 @@ public struct APIError: Error, Sendable, Equatable {
     }
 
     private static func invalid(_ resource: ResourceType, _ name: String, field: String, rendered: String, why: String) -> APIError {
-        invalid(resource, name, causes: [Cause(field: field, rendered: rendered, why: why)])
+        invalid(resource, name, causes: [.invalid(field, rendered: rendered, why: why)])
     }
 
-    /// One `field.Invalid` of the real validation.
+    /// One `field.Error` of the real validation: its reason, and its message as `field.Error.ErrorBody` words it.
     struct Cause {
         var field: String
-        var rendered: String
-        var why: String
+        var reason: String
+        var message: String
 
-        init(field: String, rendered: String, why: String) {
-            self.field = field
-            self.rendered = rendered
-            self.why = why
+        static func invalid(_ field: String, rendered: String, why: String) -> Cause {
+            Cause(field: field, reason: "FieldValueInvalid", message: "Invalid value: \(rendered): \(why)")
         }
 
-        init(field: String, value: String, why: String) {
-            self.init(field: field, rendered: "\"\(value)\"", why: why)
+        static func invalid(_ field: String, value: String, why: String) -> Cause {
+            invalid(field, rendered: "\"\(value)\"", why: why)
+        }
+
+        static func invalid(_ field: String, value: Int, why: String) -> Cause {
+            invalid(field, rendered: String(value), why: why)
+        }
+
+        static func unsupported(_ field: String, value: String, supported: [String]) -> Cause {
+            Cause(field: field, reason: "FieldValueNotSupported",
+                  message: "Unsupported value: \"\(value)\": supported values: " + supported.map { "\"\($0)\"" }.joined(separator: ", "))
+        }
+
+        static func required(_ field: String, why: String = "") -> Cause {
+            Cause(field: field, reason: "FieldValueRequired", message: why.isEmpty ? "Required value" : "Required value: \(why)")
+        }
+
+        static func forbidden(_ field: String, why: String) -> Cause {
+            Cause(field: field, reason: "FieldValueForbidden", message: "Forbidden: \(why)")
         }
     }
 
@@ -83,20 +98,16 @@ public struct APIError: Error, Sendable, Equatable {
         var detail = details(resource, name)
         detail.set(["kind"], to: .string(resource.kind))
         detail.set(["causes"], to: .array(causes.map { cause in .object([
-            "reason": "FieldValueInvalid", "message": .string("Invalid value: \(cause.rendered): \(cause.why)"),
-            "field": .string(cause.field),
+            "reason": .string(cause.reason), "message": .string(cause.message), "field": .string(cause.field),
         ]) }))
-        let listed = causes.map { "\($0.field): Invalid value: \($0.rendered): \($0.why)" }
+        let listed = causes.map { "\($0.field): \($0.message)" }
         let summary = listed.count == 1 ? listed[0] : "[" + listed.joined(separator: ", ") + "]"
         return APIError(code: 422, reason: "Invalid", message: "\(resource.kind) \"\(name)\" is invalid: \(summary)", details: detail)
     }
 
     /// A required field is missing (`spec.selector: Required value`).
     static func required(_ resource: ResourceType, _ name: String, field: String) -> APIError {
-        var detail = details(resource, name)
-        detail.set(["kind"], to: .string(resource.kind))
-        detail.set(["causes"], to: [["reason": "FieldValueRequired", "message": "Required value", "field": .string(field)]])
-        return APIError(code: 422, reason: "Invalid", message: "\(resource.kind) \"\(name)\" is invalid: \(field): Required value", details: detail)
+        invalid(resource, name, causes: [.required(field)])
     }
 
     package static func badRequest(_ message: String) -> APIError {

@@ -13,9 +13,9 @@ enum MetadataValidation {
             guard let labels = object.value(at: path + ["labels"])?.objectValue else { continue }
             let field = (path + ["labels"]).joined(separator: ".")
             for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
-                causes += keyProblems(key).map { APIError.Cause(field: field, value: key, why: $0) }
+                causes += keyProblems(key).map { APIError.Cause.invalid(field, value: key, why: $0) }
                 let text = value.stringValue ?? ""
-                causes += valueProblems(text).map { APIError.Cause(field: field, value: text, why: $0) }
+                causes += valueProblems(text).map { APIError.Cause.invalid(field, value: text, why: $0) }
             }
         }
         guard causes.isEmpty else {

@@ -29,18 +29,12 @@ package struct ResourceStrategy: Sendable {
         }
     }
 
-    // MARK: NetworkPolicies: the policy types the real validation accepts
+    // MARK: NetworkPolicies: validated as the real server does (`NetworkPolicyValidation`), not enforced
 
     static func networkPolicies(_ resource: ResourceType) -> ResourceStrategy {
         @Sendable func validate(_ object: JSONValue) throws {
-            let name = object.string(at: "metadata", "name") ?? ""
-            for (index, type) in (object.value(at: ["spec", "policyTypes"])?.arrayValue ?? []).enumerated() {
-                let text = type.stringValue ?? ""
-                guard ["Ingress", "Egress"].contains(text) else {
-                    throw APIError.invalid(resource, name, field: "spec.policyTypes[\(index)]", value: text,
-                                           why: "supported values: \"Ingress\", \"Egress\"")
-                }
-            }
+            let causes = NetworkPolicyValidation.causes(object)
+            guard causes.isEmpty else { throw APIError.invalid(resource, object.string(at: "metadata", "name") ?? "", causes: causes) }
         }
         return ResourceStrategy(prepareForCreate: { object, _, _ in try validate(object) },
                                 prepareForUpdate: { object, _, _ in try validate(object) })
