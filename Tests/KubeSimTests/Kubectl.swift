@@ -124,6 +124,16 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool
     return try condition()
 }
 
+/// `eventually` for a condition that awaits (a kubectl run); an error counts as "not yet". Polls every 200 ms.
+func eventuallyAsync(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    return (try? await condition()) == true
+}
+
 /// Starts a sim and a kubectl for it (holding a `.cluster` slot), runs `body`, and cleans both up, also when `body`
 /// throws.
 func withSim<T: Sendable>(nodes: Int = 3, historyLimit: Int = 5000, bookmarkInterval: Duration = .seconds(5),

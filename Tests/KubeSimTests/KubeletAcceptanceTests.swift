@@ -253,6 +253,92 @@ struct KubeletAcceptanceTests {
         }
     }
 
+    /// Claims as kind's local-path provisioner binds them: Pending until the first pod is scheduled, then a volume on
+    /// that pod's node, which every later pod of the claim must use — so the data survives the pod.
+    @Test("a PVC waits for its first consumer, binds to a volume on that pod's node, keeps its data for the replacement pod there; a missing claim or class is unschedulable in the scheduler's words")
+    func volumeBinding() async throws {
+        try await withSim(nodes: 3) { _, kubectl in
+            let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\n"
+                + "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: claim).expectSuccess()
+            #expect(try await kubectl("get", "pvc", "data", "-o", "jsonpath={.status.phase}/{.spec.storageClassName}").stdout == "Pending/standard")
+            let deployment = """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: writer, namespace: default}
+                spec:
+                  replicas: 1
+                  selector: {matchLabels: {app: writer}}
+                  template:
+                    metadata: {labels: {app: writer}}
+                    spec:
+                      terminationGracePeriodSeconds: 1
+                      volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+                      containers:
+                      - name: main
+                        image: busybox
+                        # The sim maps a mount path where an argument or env value starts with it (sim/runtime.yaml).
+                        env: [{name: DATA, value: /data}]
+                        command: [sh, -c, "echo $HOSTNAME >> $DATA/log; exec sleep 600"]
+                        volumeMounts: [{name: data, mountPath: /data}]
+                """
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: deployment).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=writer", "--timeout=60s").expectSuccess()
+            let first = try await kubectl("get", "pod", "-l", "app=writer", "-o", "jsonpath={.items[0].metadata.name} {.items[0].spec.nodeName}")
+            let firstParts = first.stdout.split(separator: " ").map(String.init)
+            try #require(firstParts.count == 2, "\(first)")
+            let bound = try await kubectl("get", "pvc", "data", "-o",
+                                          "jsonpath={.status.phase} {.spec.volumeName} {.metadata.uid} {.metadata.annotations.volume\\.kubernetes\\.io/selected-node}")
+            let boundParts = bound.stdout.split(separator: " ").map(String.init)
+            #expect(boundParts.count == 4 && boundParts[0] == "Bound" && boundParts[1] == "pvc-" + boundParts[2] && boundParts[3] == firstParts[1], "\(bound)")
+            let volume = try await kubectl("get", "pv", boundParts.count > 1 ? boundParts[1] : "?", "-o",
+                                           "jsonpath={.status.phase} {.spec.claimRef.name} {.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}")
+            #expect(volume.stdout == "Bound data \(firstParts[1])", "\(volume)")
+
+            // The replacement must go to the volume's node (the other worker is emptier), and finds the first pod's line.
+            try await kubectl("delete", "pod", firstParts[0], "--wait=true").expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=writer", "--timeout=60s").expectSuccess()
+            let second = try await kubectl("get", "pod", "-l", "app=writer", "-o", "jsonpath={.items[0].metadata.name} {.items[0].spec.nodeName}")
+            let secondParts = second.stdout.split(separator: " ").map(String.init)
+            #expect(secondParts.count == 2 && secondParts[0] != firstParts[0] && secondParts[1] == firstParts[1], "\(second) after \(first)")
+            // Ready comes with the start (no probe), maybe before the shell's echo: wait for its line.
+            let expected = "\(firstParts[0])\n\(secondParts.first ?? "?")\n"
+            _ = await eventuallyAsync { try await kubectl("exec", secondParts.first ?? "?", "--", "cat", "/data/log").stdout == expected }
+            let log = try await kubectl("exec", secondParts.first ?? "?", "--", "cat", "/data/log")
+            #expect(log.stdout == expected, "\(log)")
+
+            // A claim that does not exist, and a class that does not exist: unschedulable, as the real scheduler says.
+            let orphan = Self.pod("orphan", command: ["sleep", "600"], image: "busybox",
+                                  extra: "  volumes: [{name: v, persistentVolumeClaim: {claimName: ghost}}]\n")
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: orphan).expectSuccess()
+            let missing = await eventuallyAsync {
+                try await kubectl("get", "pod", "orphan", "-o", "jsonpath={.status.conditions[0].message}").stdout
+                    .hasPrefix("0/3 nodes are available: persistentvolumeclaim \"ghost\" not found.")
+            }
+            let orphanYAML = try await kubectl("get", "pod", "orphan", "-o", "yaml").stdout
+            #expect(missing, "\(orphanYAML)")
+            // Once the claim exists (of a class that does not), the reason changes; with a real class the pod runs.
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: claim.replacingOccurrences(of: "name: data", with: "name: ghost")
+                .replacingOccurrences(of: "spec: {", with: "spec: {storageClassName: fast, ")).expectSuccess()
+            let noClass = await eventuallyAsync {
+                try await kubectl("get", "pod", "orphan", "-o", "jsonpath={.status.conditions[0].message}").stdout
+                    .hasPrefix("0/3 nodes are available: storageclass.storage.k8s.io \"fast\" not found.")
+            }
+            #expect(noClass)
+            try await kubectl("delete", "pvc", "ghost").expectSuccess()
+            try await kubectl("apply", "--server-side", "-f", "-", stdin: claim.replacingOccurrences(of: "name: data", with: "name: ghost")).expectSuccess()
+            try await kubectl("wait", "--for=condition=Ready", "pod/orphan", "--timeout=60s").expectSuccess()
+
+            // The claims gone, their volumes are deleted (reclaim policy Delete).
+            try await kubectl("delete", "deployment", "writer", "--wait=true").expectSuccess()
+            try await kubectl("delete", "pod", "orphan", "--wait=true").expectSuccess()
+            try await kubectl("delete", "pvc", "data", "ghost").expectSuccess()
+            let reclaimed = await eventuallyAsync { try await kubectl("get", "pv", "-o", "name").stdout.isEmpty }
+            let left = try await kubectl("get", "pv", "-o", "name").stdout
+            #expect(reclaimed, "\(left)")
+        }
+    }
+
     /// The sim capped every grace period at 10 s: an app that drains longer, within its own grace, was killed (137)
     /// where a node lets it finish.
     @Test("a container that drains for 11 s on SIGTERM, within its 12 s grace, finishes: exit 0, Completed")

@@ -32,7 +32,8 @@
 /// - `limit`/`continue` are ignored: lists are returned whole. `fieldValidation` is accepted but no schema is checked.
 /// - Pod deletion is immediate in the API (the kubelet then stops the processes within the grace period);
 ///   namespace termination takes one short step.
-/// - PersistentVolumeClaims are Bound at once (a claim mounted by a pod is a directory of the sim's).
+/// - PersistentVolumeClaims bind at their first pod's scheduling, to a volume on its node (`VolumeBinding`; a
+///   volume is a directory of the sim's).
 ///
 /// ## Controllers, scheduler, kubelet (real semantics)
 /// - DaemonSet controller: one pod per eligible node (nodeSelector, taints vs tolerations), RollingUpdate by

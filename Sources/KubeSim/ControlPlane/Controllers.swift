@@ -23,7 +23,7 @@ package enum Controllers {
     package static func start(store: ObjectStore, instantKubelet: Bool, events: EventRecorder, clusterCA: String? = nil,
                       afterEachPass: (@Sendable () async -> Void)? = nil) -> Task<Void, Never> {
         let watched = [daemonSets, pods, nodes, WorkloadControllers.deployments, WorkloadControllers.replicaSets, ResourceCatalog.all[3],
-                       ResourceCatalog.all[0], ResourceCatalog.serviceAccounts]
+                       ResourceCatalog.all[0], ResourceCatalog.serviceAccounts, VolumeBinding.claims]
         // Registered before returning, so the sim's watches are all in place once `start` is done.
         let subscriptions = watched.map { store.watchFromCurrentState($0) }
         return Task(executorPreference: SimExecutor.shared) {
@@ -41,6 +41,8 @@ package enum Controllers {
                         if Task.isCancelled { break }
                         ServiceAccountController.reconcile(store: store, clusterCA: clusterCA)
                         Scheduler.run(store, events: events)
+                        VolumeBinding.provisionForPlacedPods(store: store, events: events)
+                        VolumeBinding.reclaim(store: store)
                         if instantKubelet { runKubelet(store) }
                         for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store, events: events) }
                         for deployment in store.list(WorkloadControllers.deployments, namespace: nil).items {

@@ -4,8 +4,9 @@ import KubeModel
 
 /// The sim's scheduler: binds each pending pod without `spec.nodeName` to a feasible node (Ready, schedulable,
 /// taints tolerated, nodeSelector matched, required pod anti-affinity and DoNotSchedule topology spread on any
-/// topology key honoured), preferring the node with the fewest pods. When nothing fits the pod gets
-/// `PodScheduled=False, reason Unschedulable` and a `FailedScheduling` event worded as the real scheduler's.
+/// topology key honoured, its claims' volumes on the node — `VolumeBinding`), preferring the node with the fewest
+/// pods. When nothing fits the pod gets `PodScheduled=False, reason Unschedulable` and a `FailedScheduling` event
+/// worded as the real scheduler's.
 package enum Scheduler {
     static let pods = ResourceCatalog.all[2]
     static let nodes = ResourceCatalog.all[1]
@@ -21,8 +22,16 @@ package enum Scheduler {
                 && $0.string(at: "status", "phase") != "Failed" }
             var reasons: [String: Int] = [:]
             var feasible: [JSONValue] = []
+            let volumes = VolumeBinding.placement(of: pod, store: store)
+            if let problem = volumes.problem {
+                let message = "0/\(nodes.count) nodes are available: \(problem). preemption: 0/\(nodes.count) nodes are available: \(nodes.count) Preemption is not helpful for scheduling."
+                markUnschedulable(pod, message: message, store: store, events: events)
+                continue
+            }
             for node in nodes {
-                if let reason = rejection(pod, on: node, nodes: nodes, assigned: assigned) {
+                if let pinned = volumes.node, node.string(at: "metadata", "name") != pinned {
+                    reasons["node(s) had volume node affinity conflict", default: 0] += 1
+                } else if let reason = rejection(pod, on: node, nodes: nodes, assigned: assigned) {
                     reasons[reason, default: 0] += 1
                 } else {
                     feasible.append(node)
@@ -32,6 +41,9 @@ package enum Scheduler {
             if let chosen = feasible.min(by: { (load[$0.string(at: "metadata", "name") ?? ""] ?? 0, $0.string(at: "metadata", "name") ?? "")
                 < (load[$1.string(at: "metadata", "name") ?? ""] ?? 0, $1.string(at: "metadata", "name") ?? "") }),
                let nodeName = chosen.string(at: "metadata", "name") {
+                // As the real VolumeBinding plugin's PreBind: the claims are bound before the pod is, so the kubelet
+                // never sees the pod with a claim still Pending.
+                VolumeBinding.provision(for: pod, on: nodeName, store: store, events: events)
                 let bound = store.modify(Self.pods, namespace: namespace, name: name, manager: "kube-scheduler") { current in
                     guard (current.string(at: "spec", "nodeName") ?? "").isEmpty else { return nil }
                     var changed = current
@@ -48,17 +60,23 @@ package enum Scheduler {
             } else {
                 let parts = reasons.sorted { ($0.value, $0.key) > ($1.value, $1.key) }.map { "\($0.value) \($0.key)" }
                 let message = "0/\(nodes.count) nodes are available: \(parts.joined(separator: ", ")). preemption: 0/\(nodes.count) nodes are available: \(nodes.count) Preemption is not helpful for scheduling."
-                store.modify(Self.pods, namespace: namespace, name: name, manager: "kube-scheduler") { current in
-                    let existing = (current.value(at: ["status", "conditions"])?.arrayValue ?? []).first { $0["type"] == "PodScheduled" }
-                    if existing?["message"]?.stringValue == message { return nil }
-                    var changed = current
-                    setCondition(&changed, ["type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": .string(message),
-                                            "lastProbeTime": .null, "lastTransitionTime": existing?["lastTransitionTime"] ?? .string(ObjectStore.now())])
-                    return changed
-                }
-                events.record(pod, type: "Warning", reason: "FailedScheduling", message: message, component: "default-scheduler")
+                markUnschedulable(pod, message: message, store: store, events: events)
             }
         }
+    }
+
+    /// `PodScheduled=False, Unschedulable` with the scheduler's message, and its `FailedScheduling` event.
+    static func markUnschedulable(_ pod: JSONValue, message: String, store: ObjectStore, events: EventRecorder) {
+        guard let name = pod.string(at: "metadata", "name"), let namespace = pod.string(at: "metadata", "namespace") else { return }
+        store.modify(Self.pods, namespace: namespace, name: name, manager: "kube-scheduler") { current in
+            let existing = (current.value(at: ["status", "conditions"])?.arrayValue ?? []).first { $0["type"] == "PodScheduled" }
+            if existing?["message"]?.stringValue == message { return nil }
+            var changed = current
+            setCondition(&changed, ["type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": .string(message),
+                                    "lastProbeTime": .null, "lastTransitionTime": existing?["lastTransitionTime"] ?? .string(ObjectStore.now())])
+            return changed
+        }
+        events.record(pod, type: "Warning", reason: "FailedScheduling", message: message, component: "default-scheduler")
     }
 
     /// Replaces the pod's condition of the same type, keeping the others (a kubelet or a test may have set them).

@@ -208,8 +208,12 @@ package struct PodEnvironment {
         var directory = podDirectory.appendingPathComponent("volumes/\(name)")
         if let hostPath = volume.value(at: ["hostPath", "path"])?.stringValue { return URL(fileURLWithPath: hostPath) }
         if let claim = volume.value(at: ["persistentVolumeClaim", "claimName"])?.stringValue {
-            // A claim outlives its pods: one directory per claim beside the pods' directories.
-            directory = podDirectory.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("claims/\(namespace)_\(claim)")
+            // A volume outlives its pods: one directory per claim beside the pods' directories, named like the volume
+            // provisioned for it (`pvc-<claim uid>`), so a claim deleted and made again gets a new, empty one, as
+            // local-path gives it. Nil only for a claim that is gone, whose pod the scheduler would not have placed.
+            let uid = (try? store.get(ResourceCatalog.persistentVolumeClaims, namespace: namespace, name: claim))?.string(at: "metadata", "uid")
+            directory = podDirectory.deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("claims/" + (uid.map { "pvc-\($0)" } ?? "\(namespace)_\(claim)"))
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         if let configMap = volume["configMap"] {

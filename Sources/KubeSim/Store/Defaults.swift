@@ -40,15 +40,11 @@ package enum Defaults {
                 }))
             }
         case "persistentvolumeclaims":
-            // No storage exists: a claim is bound at once, as with kind's local-path provisioner after first use,
-            // to the default class `standard` when it names none.
+            // The default class `standard` when it names none; Pending until its first pod is scheduled
+            // (WaitForFirstConsumer), when `VolumeBinding` provisions and binds it.
             setIfMissing(["spec", "storageClassName"], "standard")
             setIfMissing(["spec", "volumeMode"], "Filesystem")
-            setIfMissing(["status", "phase"], "Bound")
-            if let request = object.value(at: ["spec", "resources", "requests", "storage"]) {
-                setIfMissing(["status", "capacity", "storage"], request)
-            }
-            setIfMissing(["status", "accessModes"], object.value(at: ["spec", "accessModes"]) ?? ["ReadWriteOnce"])
+            setIfMissing(["status", "phase"], "Pending")
         case "daemonsets":
             setIfMissing(["spec", "updateStrategy", "type"], "RollingUpdate")
             if object.string(at: "spec", "updateStrategy", "type") == "RollingUpdate" {

@@ -52,9 +52,12 @@ public enum ResourceCatalog {
         // Stored, validated and listed; not enforced (the sim's loopback network has no policy engine).
         ResourceType(group: "networking.k8s.io", version: "v1", plural: "networkpolicies", singular: "networkpolicy",
                      kind: "NetworkPolicy", namespaced: true, shortNames: ["netpol"], subresources: [], tracksGeneration: true),
-        // `standard`, the default class, exists from the start as on kind (local-path); claims bind at once.
+        // `standard`, the default class, exists from the start as on kind (local-path, WaitForFirstConsumer): a claim
+        // binds when the scheduler places its first pod (`VolumeBinding`).
         ResourceType(group: "storage.k8s.io", version: "v1", plural: "storageclasses", singular: "storageclass",
                      kind: "StorageClass", namespaced: false, shortNames: ["sc"], subresources: [], tracksGeneration: false),
+        // The volumes `VolumeBinding` provisions for claims, pinned to their node as local-path's are.
+        core("persistentvolumes", "persistentvolume", "PersistentVolume", namespaced: false, short: ["pv"], sub: ["status"]),
     ]
 
     public static let groups: [(name: String, version: String)] = [
@@ -67,6 +70,9 @@ public enum ResourceCatalog {
     public static let roleBindings = all[15]
     public static let clusterRoles = all[16]
     public static let clusterRoleBindings = all[17]
+    public static let persistentVolumeClaims = find(group: "", version: "v1", plural: "persistentvolumeclaims")!
+    public static let persistentVolumes = find(group: "", version: "v1", plural: "persistentvolumes")!
+    public static let storageClasses = find(group: "storage.k8s.io", version: "v1", plural: "storageclasses")!
 
     /// The resource served under `group/version` with plural name `plural`.
     public static func find(group: String, version: String, plural: String) -> ResourceType? {
