@@ -14,7 +14,7 @@ struct ClientBodyAcceptanceTests {
         return try JSONValue.parse(json: Data(result.stdout.utf8))
     }
 
-    @Test("kubectl create deployment, service and serviceaccount send protobuf bodies the sim decodes into the objects kubectl meant")
+    @Test("kubectl create deployment, service, serviceaccount, role, rolebinding, clusterrole and clusterrolebinding send protobuf bodies the sim decodes into the objects kubectl meant")
     func createSendsProtobuf() async throws {
         try await withSim(nodes: 1) { _, kubectl in
             try #require(try await kubectl("create", "namespace", "pb-lab").status == 0)
@@ -46,6 +46,32 @@ struct ClientBodyAcceptanceTests {
 
             let account = try await kubectl("create", "serviceaccount", "pb-robot", "-n", "pb-lab")
             #expect(account.status == 0, "\(account)")
+
+            // RBAC: the core group is the empty string, an element a list must keep.
+            let role = try await kubectl("create", "role", "pb-reader", "-n", "pb-lab", "--verb=get,list", "--resource=pods,deployments.apps",
+                                         "--resource-name=pb-web")
+            #expect(role.status == 0, "\(role)")
+            let rules = try Self.json(try await kubectl("get", "role", "pb-reader", "-n", "pb-lab", "-o", "json")).value(at: ["rules"])
+            #expect(rules == [["apiGroups": [""], "resources": ["pods"], "resourceNames": ["pb-web"], "verbs": ["get", "list"]],
+                              ["apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["pb-web"], "verbs": ["get", "list"]]],
+                    "\(String(describing: rules))")
+            let binding = try await kubectl("create", "rolebinding", "pb-reads", "-n", "pb-lab", "--role=pb-reader",
+                                            "--serviceaccount=pb-lab:pb-robot", "--user=ann")
+            #expect(binding.status == 0, "\(binding)")
+            let bound = try Self.json(try await kubectl("get", "rolebinding", "pb-reads", "-n", "pb-lab", "-o", "json"))
+            #expect(bound.value(at: ["roleRef"]) == ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pb-reader"])
+            #expect(bound.value(at: ["subjects"]) == [["apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "ann"],
+                                                      ["kind": "ServiceAccount", "name": "pb-robot", "namespace": "pb-lab"]],
+                    "\(String(describing: bound.value(at: ["subjects"])))")
+            let clusterRole = try await kubectl("create", "clusterrole", "pb-nodes", "--verb=get,watch", "--resource=nodes")
+            #expect(clusterRole.status == 0, "\(clusterRole)")
+            let clusterRules = try Self.json(try await kubectl("get", "clusterrole", "pb-nodes", "-o", "json")).value(at: ["rules"])
+            #expect(clusterRules == [["apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "watch"]]], "\(String(describing: clusterRules))")
+            let clusterBinding = try await kubectl("create", "clusterrolebinding", "pb-nodes", "--clusterrole=pb-nodes", "--group=ops")
+            #expect(clusterBinding.status == 0, "\(clusterBinding)")
+            let clusterBound = try Self.json(try await kubectl("get", "clusterrolebinding", "pb-nodes", "-o", "json"))
+            #expect(clusterBound.value(at: ["roleRef", "kind"]) == "ClusterRole")
+            #expect(clusterBound.value(at: ["subjects"]) == [["apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "ops"]])
         }
     }
 

@@ -5,8 +5,9 @@ import KubeModel
 
 /// Decodes the few protobuf request bodies kubectl sends through its typed clients (`kubectl create namespace`,
 /// `create configmap`, `create secret`): the `k8s\0` envelope around `runtime.Unknown`, then Namespace, ConfigMap
-/// or Secret with the ObjectMeta fields such a command sets; the workload kinds, Pod, Service and DeleteOptions through
-/// the field tables of `ProtobufSchema` (`kubectl create deployment`, `helm uninstall`). Other kinds get 415 (kubectl
+/// or Secret with the ObjectMeta fields such a command sets; the workload kinds, Pod, Service, the RBAC kinds and
+/// DeleteOptions through the field tables of `ProtobufSchema` (`kubectl create deployment`, `create role`, `helm
+/// uninstall`). Other kinds get 415 (kubectl
 /// does not fall back to JSON then); the sim answers in JSON, which those clients also accept.
 package enum ProtobufBody {
     static let magic: [UInt8] = [0x6B, 0x38, 0x73, 0x00]

@@ -34,6 +34,7 @@ enum ProtobufSchema {
     static let topLevel: [String: String] = [
         "Deployment": "Deployment", "DaemonSet": "DaemonSet", "ReplicaSet": "ReplicaSet", "Pod": "Pod",
         "Service": "Service", "ServiceAccount": "ServiceAccount", "DeleteOptions": "DeleteOptions",
+        "Role": "Role", "ClusterRole": "ClusterRole", "RoleBinding": "RoleBinding", "ClusterRoleBinding": "RoleBinding",
     ]
     static var decodedKinds: String { (["Namespace", "ConfigMap", "Secret"] + topLevel.keys.sorted()).joined(separator: ", ") }
 
@@ -141,6 +142,17 @@ enum ProtobufSchema {
             5: f("dryRun", .string, repeated: true),
         ],
         "Preconditions": [1: f("uid", .optional(.string)), 2: f("resourceVersion", .optional(.string))],
+        // rbac.authorization.k8s.io/v1 (`kubectl create role|clusterrole|rolebinding|clusterrolebinding`).
+        "Role": [2: f("rules", .message("PolicyRule"), repeated: true)],
+        "ClusterRole": [2: f("rules", .message("PolicyRule"), repeated: true), 3: f("aggregationRule", .optional(.message("AggregationRule")))],
+        "AggregationRule": [1: f("clusterRoleSelectors", .message("LabelSelector"), repeated: true)],
+        "PolicyRule": [
+            1: f("verbs", .string, repeated: true), 2: f("apiGroups", .string, repeated: true), 3: f("resources", .string, repeated: true),
+            4: f("resourceNames", .string, repeated: true), 5: f("nonResourceURLs", .string, repeated: true),
+        ],
+        "RoleBinding": [2: f("subjects", .message("Subject"), repeated: true), 3: f("roleRef", .message("RoleRef"))],
+        "Subject": [1: f("kind", .string), 2: f("apiGroup", .string), 3: f("name", .string), 4: f("namespace", .string)],
+        "RoleRef": [1: f("apiGroup", .string), 2: f("kind", .string), 3: f("name", .string)],
     ]
 
     /// Decodes one message as JSON by its table; the result is always an object.
@@ -171,7 +183,8 @@ enum ProtobufSchema {
                 if !map.isEmpty { object[field.name] = .object(map) }
                 continue
             }
-            let decoded = try values.compactMap { try value($0, field.shape) }
+            // A list keeps its empty elements (`apiGroups: [""]`, the core group); only a lone empty field is omitted.
+            let decoded = try values.compactMap { try value($0, field.repeated ? element(field.shape) : field.shape) }
             if field.repeated {
                 if !decoded.isEmpty { object[field.name] = .array(decoded) }
             } else if let last = decoded.last {
@@ -179,6 +192,14 @@ enum ProtobufSchema {
             }
         }
         return .object(object)
+    }
+
+    /// The shape of one element of a repeated field: present means kept, also when empty.
+    private static func element(_ shape: Shape) -> Shape {
+        switch shape {
+        case .string, .int, .bool, .message: .optional(shape)
+        default: shape
+        }
     }
 
     /// One value of a field, or nil when JSON would omit it.
