@@ -24,7 +24,7 @@ extension PatternRun {
     public func run() async -> Result {
         var report = Report(target: target)
         var stoppedBy: (any Error & Sendable)?
-        var created = false
+        var created = NamespaceCreation.notAttempted
         var targets: [PodTarget] = []
         do {
             try await phases(&report, created: &created, targets: &targets, stoppedBy: &stoppedBy)
@@ -64,7 +64,7 @@ extension PatternRun {
         return Result(report: report, stoppedBy: stoppedBy, targets: targets)
     }
 
-    private func phases(_ report: inout Report, created: inout Bool, targets: inout [PodTarget], stoppedBy: inout (any Error & Sendable)?) async throws {
+    private func phases(_ report: inout Report, created: inout NamespaceCreation, targets: inout [PodTarget], stoppedBy: inout (any Error & Sendable)?) async throws {
         // The manifests' own faults are found before the cluster is contacted.
         try ManifestScope.check(options.manifests, pattern: options.pattern)
         try options.endpointDiscovery.check(options.manifests, pattern: options.pattern)
@@ -79,8 +79,9 @@ extension PatternRun {
         guard report.verdict != .fail else { return }
 
         let applied = try await phase("apply", &report) { () -> (Applied, [Finding]) in
+            created = .requested
             try await self.createNamespace()
-            created = true
+            created = .confirmed
             let applied = try await self.apply()
             var findings: [Finding] = [.pass("apply", subject: "namespace/\(applied.namespace)", expected: "server-side applied (fieldManager kverify)",
                                              observed: applied.workloads.joined(separator: ", "))]

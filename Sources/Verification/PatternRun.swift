@@ -144,10 +144,21 @@ public struct PatternRun: Sendable {
             throw KubeError(.alreadyExists, "namespace \(namespace) already exists; kverify creates a fresh namespace per run and never "
                 + "adopts one. Pick another --namespace prefix, or delete it if a killed run left it (kubectl delete namespace \(namespace))")
         } catch let error as KubeError where error.code == .notFound {}
-        try await api.createNamespace(namespace)
+        // Made with its run label in one request: a namespace this run may have made always says so, which is what
+        // `cleanup` checks after an interruption that left the answer unknown.
         let labelled: JSONValue = ["apiVersion": "v1", "kind": "Namespace",
                                    "metadata": ["name": .string(namespace), "labels": .object([RunLabel.key: .string(options.runID)])]]
         _ = try await api.apply(labelled, resource: .namespaces, fieldManager: "kverify", force: false)
+    }
+
+    /// How far the run got in making its namespace; `cleanup` deletes only a namespace that is this run's.
+    public enum NamespaceCreation: Sendable {
+        /// `createNamespace()` was not called: nothing to clean up.
+        case notAttempted
+        /// Called, and it did not return (an interruption, an error): the namespace may exist.
+        case requested
+        /// `createNamespace()` returned.
+        case confirmed
     }
 
     /// The manifests as the run applies them (`ManifestPreparation`).
@@ -431,11 +442,29 @@ public struct PatternRun: Sendable {
     }
 
     /// Deletes the run namespace (and so everything kverify applied) and waits until it is gone — unless
-    /// `keep`. Pass `createdNamespace: false` when `createNamespace()` did not succeed: then nothing is touched.
-    public func cleanup(createdNamespace: Bool = true) async -> Finding {
+    /// `keep`. Pass how far `createNamespace()` got: a namespace it may or may not have made is deleted only when it
+    /// carries this run's label.
+    public func cleanup(createdNamespace: NamespaceCreation = .confirmed) async -> Finding {
         let namespace = options.namespace
-        guard createdNamespace else {
-            return .pass("cleanup.namespace", subject: "namespace/\(namespace)", expected: "nothing left behind", observed: "nothing was created")
+        let nothing = Finding.pass("cleanup.namespace", subject: "namespace/\(namespace)", expected: "nothing left behind", observed: "nothing was created")
+        switch createdNamespace {
+        case .notAttempted:
+            return nothing
+        case .requested:
+            // The create may have reached the server before an interruption cut its answer off: the namespace is this
+            // run's if it carries this run's label (only this run's request sets it), and is then deleted below.
+            do {
+                let object = try decodeObject(JSONValue.self, try await api.get(.namespaces, name: namespace, namespace: nil), what: "namespace \(namespace)")
+                guard object.string(at: "metadata", "labels", RunLabel.key) == options.runID else { return nothing }
+            } catch let error as KubeError where error.code == .notFound {
+                return nothing
+            } catch {
+                return .fail("cleanup.namespace", subject: "namespace/\(namespace)", expected: "nothing left behind",
+                             observed: "the run was stopped while creating it, and whether it exists could not be read: \(error)",
+                             detail: "check with: kubectl get namespace \(namespace) --show-labels (this run's label: \(RunLabel.key)=\(options.runID))")
+            }
+        case .confirmed:
+            break
         }
         if options.keep {
             return .warn("cleanup.namespace", subject: "namespace/\(namespace)", expected: "deleted", observed: "kept (--keep)",

@@ -53,6 +53,36 @@ extension SimRuns {
             }
         }
 
+        /// An interruption while the namespace's create is in flight leaves its fate unknown (an adversarial pass saw
+        /// SIGINT 0.4–0.6 s into apply leave it Active while the report said "nothing was created"): cleanup then
+        /// deletes it when it carries this run's label, and leaves a namespace of the same name that is not this run's.
+        @Test("cleanup after an interrupted create: this run's labelled namespace is deleted, someone else's of that name is left, none is nothing")
+        func cleanupAfterInterruptedCreate() async throws {
+            var options = SimulatedCluster.Options(nodes: 1)
+            options.instantKubelet = true
+            try await SimulatedCluster.with(options: options) { sim in
+                let api = try SimSupport.api(sim)
+                func run(_ id: String) throws -> PatternRun {
+                    PatternRun(api: api, options: .init(pattern: .daemonset, nodes: 1, manifests: try SimSupport.manifests(["daemonset.yaml"]),
+                                                        runID: id, timeout: .seconds(60)))
+                }
+                let ours = try run("intr01")
+                try await ours.createNamespace()
+                let deleted = await ours.cleanup(createdNamespace: .requested)
+                #expect(deleted.status == .pass && deleted.observed == "gone", "\(deleted)")
+                #expect(try await SimSupport.namespaceExists("kverify-intr01", api: api) == false)
+
+                // A namespace of that name that is not this run's (made without its label): never deleted.
+                try await api.createNamespace("kverify-intr02")
+                let left = await try run("intr02").cleanup(createdNamespace: .requested)
+                #expect(left.status == .pass && left.observed == "nothing was created", "\(left)")
+                #expect(try await SimSupport.namespaceExists("kverify-intr02", api: api) == true)
+
+                let never = await try run("intr03").cleanup(createdNamespace: .requested)
+                #expect(never.status == .pass && never.observed == "nothing was created", "\(never)")
+            }
+        }
+
         @Test("step by step with running pods: traffic moves the exporter's counter (MetricWait), then every pod is judged")
         func stepByStepWithTraffic() async throws {
             try await SimulatedCluster.with(options: .init(nodes: 2)) { sim in
