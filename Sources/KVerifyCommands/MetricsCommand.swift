@@ -73,11 +73,31 @@ struct MetricsCommand: AsyncParsableCommand {
             }
             // A URL libcurl cannot parse ("http://[::1/metrics": an unclosed IPv6 bracket) is the user's typo, not an
             // unreachable server.
+            if let port = Self.port(of: url), !(1...65535).contains(port) {
+                throw ValidationError("--url '\(Redaction.redact(url))': port \(port) is not in 1…65535")
+            }
             guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
                 throw ValidationError("--url '\(Redaction.redact(url))': not a URL whose host can be read; expected http(s)://HOST[:PORT]/PATH "
                                       + "(an IPv6 address in brackets: http://[::1]:9091/metrics)")
             }
         }
+    }
+
+    /// The port written in the URL's authority, read by hand: libcurl reports one past 65535 as a bad URL at
+    /// transfer time, which looked like an unreachable server (exit 3).
+    static func port(of url: String) -> Int? {
+        guard let scheme = url.range(of: "://") else { return nil }
+        var authority = url[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let portText: Substring
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]"), authority[close...].hasPrefix("]:") else { return nil }
+            portText = authority[authority.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = authority.lastIndex(of: ":") else { return nil }
+            portText = authority[authority.index(after: colon)...]
+        }
+        return Int(portText)
     }
 
     func run() async throws {

@@ -252,7 +252,7 @@ struct PatternOptions: ParsableArguments {
     /// The pattern's manifests: `helm template` of `--chart`, else the `-f` files, else the bundled manifests.
     func loadManifests(_ pattern: Pattern) async throws -> [Manifest] {
         if let chart { return try await renderChart(chart, pattern: pattern) }
-        if !filenames.isEmpty { return try UserManifests.load(filenames) }
+        if !filenames.isEmpty { return try UserManifests.load(filenames, timeout: timeout) }
         let directory = try manifestsDirectory(pattern)
         do {
             return try pattern.manifestFiles.flatMap { try ManifestLoader.load(file: "\(directory)/\($0)") }

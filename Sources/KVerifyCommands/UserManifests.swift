@@ -8,13 +8,14 @@ import YAMLInput
 enum UserManifests {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
 
-    static func load(_ paths: [String]) throws -> [Manifest] {
+    /// `timeout` bounds reading standard input (`-f -`), as `--timeout` bounds the rest of the run.
+    static func load(_ paths: [String], timeout: DurationArgument? = nil) throws -> [Manifest] {
         var manifests: [Manifest] = []
         for path in paths {
             for file in try files(path) {
                 do {
                     if file == "-" {
-                        manifests += try ManifestLoader.load(yaml: try readStandardInput(), file: "standard input")
+                        manifests += try ManifestLoader.load(yaml: try readStandardInput(timeout: timeout), file: "standard input")
                     } else {
                         manifests += try ManifestLoader.load(file: file)
                     }
@@ -31,11 +32,13 @@ enum UserManifests {
 
     /// All of standard input, as `kubectl apply -f -` reads it (until end of file), through read(2): FileHandle traps
     /// on a read error, and `-f - < /tmp` gives EISDIR. More than the YAML budget's bytes is refused, not buffered.
-    static func readStandardInput() throws -> String {
+    static func readStandardInput(timeout: DurationArgument? = nil) throws -> String {
         do {
-            return String(decoding: try InputFile.read(descriptor: STDIN_FILENO), as: UTF8.self)
+            return String(decoding: try InputFile.read(descriptor: STDIN_FILENO, deadline: timeout.map { .now + $0.duration }), as: UTF8.self)
         } catch {
-            throw KVerifyError(.usageOrInput, "-f -: standard input \(error.reason); pipe the manifests in, or name the files with -f")
+            let bound = timeout.map { " (--timeout \($0))" } ?? ""
+            throw KVerifyError(error.timedOut ? .unreachable : .usageOrInput,
+                               "-f -: standard input \(error.reason)\(bound); pipe the manifests in and end the input, or name the files with -f")
         }
     }
 

@@ -15,6 +15,9 @@ public final class ScriptedTCPServer: Sendable {
         case reply([UInt8], close: Bool)
         /// Reads and never answers.
         case silent
+        /// Sends `head`, then `chunk` again and again as fast as the client takes it, until it goes away or the
+        /// server stops: a body that never ends.
+        case endless(head: [UInt8], chunk: [UInt8])
     }
 
     public let port: Int
@@ -89,6 +92,12 @@ public final class ScriptedTCPServer: Sendable {
                     clients.removeAll { $0 == client }
                     continue
                 }
+                if case .endless(let head, let chunk) = script {
+                    // The client is the streaming thread's from now on; it closes it.
+                    clients.removeAll { $0 == client }
+                    Thread { [self] in stream(head, then: chunk, to: client) }.start()
+                    continue
+                }
                 guard case .reply(let bytes, let shouldClose) = script, !answered.contains(client) else { continue }
                 answered.insert(client)
                 _ = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -98,5 +107,14 @@ public final class ScriptedTCPServer: Sendable {
                 }
             }
         }
+    }
+
+    private func stream(_ head: [UInt8], then chunk: [UInt8], to client: Int32) {
+        defer { close(client) }
+        func sendAll(_ bytes: [UInt8]) -> Bool {
+            bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        }
+        guard sendAll(head) else { return }
+        while !stopped.withLock({ $0 }), sendAll(chunk) {}
     }
 }

@@ -11,6 +11,16 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// Parses `HOST:PORT` (`127.0.0.1:6379`, `redis-service:6379`, `[::1]:6379`).
     /// - Returns: the endpoint, or a failure saying what is wrong with the text.
     public static func parse(_ text: String) -> Result<RedisEndpoint, EndpointParseError> {
+        // A URL (`redis://:password@host:6379`) or credentials (`user:password@host`): refused without echoing them.
+        if text.contains("://") || text.contains("@") {
+            var shown = text
+            if let at = text.lastIndex(of: "@") {
+                let start = text.firstRange(of: "://")?.upperBound ?? text.startIndex
+                if start <= at { shown.replaceSubrange(start..<at, with: "REDACTED") }
+            }
+            return .failure(EndpointParseError("'\(shown)' is not HOST:PORT (e.g. 127.0.0.1:6379): no URL scheme or user:password@; "
+                + "a password is read from the environment variable --password-env names, or from the exporter's REDIS_PASSWORD in a pattern run"))
+        }
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {

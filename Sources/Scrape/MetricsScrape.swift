@@ -133,7 +133,7 @@ public struct MetricsScrape: Sendable {
         let deadline = ContinuousClock.now + timeout
         switch source {
         case .url(let url):
-            return try await fetch(url, client: client ?? HTTPClient())
+            return try await fetch(url, client: client ?? HTTPClient(), deadline: deadline)
         case .file(let path):
             // O_NONBLOCK: opening a FIFO blocks until a writer opens it, past any deadline. Reads then wait in poll(2),
             // which (on Linux) does not report a FIFO's hang-up before its first writer came, so --timeout holds.
@@ -149,7 +149,7 @@ public struct MetricsScrape: Sendable {
         }
     }
 
-    private func fetch(_ url: String, client: HTTPClient) async throws -> Exposition {
+    private func fetch(_ url: String, client: HTTPClient, deadline: ContinuousClock.Instant) async throws -> Exposition {
         let request = HTTPRequest(url: url, headers: [HTTPHeader("Accept", acceptHeader)], timeout: timeout,
                                   connectTimeout: timeout, maxResponseBytes: maxBytes)
         let response: HTTPStreamingResponse
@@ -176,8 +176,19 @@ public struct MetricsScrape: Sendable {
                 detail: "pass --format text or --format openmetrics to parse it anyway"))
         }
         var parser = ExpositionParser(format: format)
+        var received = 0
         do {
-            for try await chunk in response.body { try consume(&parser, chunk, format: format) }
+            // libcurl stops reading at --timeout, but what it read faster than the parser can go is queued: an endless
+            // body from a fast server kept the parse going 14 s past a 1 s --timeout (third adversarial pass of #18).
+            for try await chunk in response.body {
+                guard ContinuousClock.now < deadline else {
+                    throw ScrapeFailure(.unreachable, .fail("scrape.reachable", subject: url, expected: "the whole exposition within --timeout (\(timeout))",
+                                                            observed: "\(received) bytes parsed, and the body had not ended",
+                                                            detail: "does the server end its response? Raise --timeout if it is just large"))
+                }
+                received += chunk.count
+                try consume(&parser, chunk, format: format)
+            }
         } catch let error as HTTPError {
             throw ScrapeFailure(for: error, url: url, maxBytes: maxBytes)
         }

@@ -12,6 +12,8 @@ public enum InputFile {
     /// Why a file could not be read: `reason` completes "FILE …" ("is a directory").
     public struct Unreadable: Error, Sendable, Equatable, CustomStringConvertible {
         public var reason: String
+        /// The input had not ended by the caller's deadline (a timeout, not bad input).
+        public var timedOut = false
         public var description: String { reason }
     }
 
@@ -36,11 +38,21 @@ public enum InputFile {
         return try read(descriptor: fd, limit: limit)
     }
 
-    /// Reads `fd` to its end, at most `limit` bytes (standard input: `-f -`).
-    public static func read(descriptor fd: Int32, limit: Int = YAMLBudget.Limits.standard.maxBytes) throws(Unreadable) -> [UInt8] {
+    /// Reads `fd` to its end, at most `limit` bytes (standard input: `-f -`). With a `deadline`, a writer that has not
+    /// ended its input by then is an error rather than a wait without end (`sleep 100 | kverify daemonset -f -`).
+    public static func read(descriptor fd: Int32, limit: Int = YAMLBudget.Limits.standard.maxBytes,
+                            deadline: ContinuousClock.Instant? = nil) throws(Unreadable) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
+            if let deadline {
+                let remaining = deadline - .now
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let (seconds, attoseconds) = remaining.components
+                let waited = remaining > .zero ? poll(&ready, 1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)) : 0
+                if waited < 0, errno == EINTR { continue }
+                if waited == 0 { throw Unreadable(reason: "had not ended by the deadline (\(bytes.count) bytes read)", timedOut: true) }
+            }
             let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }

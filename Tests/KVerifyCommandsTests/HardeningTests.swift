@@ -58,6 +58,22 @@ struct HardeningTests {
         }
     }
 
+    /// libcurl stopped at the deadline, but the bytes it had queued faster than the parser goes kept the parse going
+    /// 14 s past a 1 s --timeout (third adversarial pass), and past any bound with a large --max-bytes.
+    @Test("--timeout bounds a body that never ends, from a server faster than the parser: exit 3 naming the deadline")
+    func endlessBody() async throws {
+        let head = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\r\n".utf8)
+        let chunk = Array(String(repeating: "endless_total{shard=\"a\"} 1\n", count: 2_000).utf8)
+        try await ScriptedTCPServer.with(.endless(head: head, chunk: chunk)) { server in
+            // The old code was still parsing when the harness's 120 s limit killed it.
+            let run = try await KVerifyRun.run(["metrics", "--url", "http://\(server.address)/metrics", "--timeout", "1s",
+                                                "--max-bytes", "2000000000"], timeout: .seconds(120))
+            #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains("FAIL scrape.reachable [http://\(server.address)/metrics]"), "\(run.stdout)")
+            #expect(run.stdout.contains("the body had not ended"), "\(run.stdout)")
+        }
+    }
+
     @Test("--timeout bounds reading standard input: a writer that stalls ends at the deadline with exit 3")
     func stdinTimeout() async throws {
         let run = try await KVerifyRun.run(["metrics", "--file", "-", "--timeout", "1s"], stdin: Array("g 1\n".utf8),
@@ -65,6 +81,15 @@ struct HardeningTests {
         #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("FAIL input.readable [standard input] expected the end of the input within --timeout"), "\(run.stdout)")
         #expect(run.stdout.contains("observed 4 bytes, then nothing more before the deadline"), "\(run.stdout)")
+    }
+
+    @Test("--timeout bounds reading manifests from standard input (-f -): a writer that never ends its input is exit 3, before any cluster")
+    func manifestStdinTimeout() async throws {
+        let run = try await KVerifyRun.run(["daemonset", "-f", "-", "--sim", "--timeout", "1s"], stdin: Array("apiVersion: v1\n".utf8),
+                                           timeout: .seconds(30), keepStdinOpen: true)
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("-f -: standard input had not ended by the deadline (15 bytes read) (--timeout 1s)"), "\(run.stderr)")
+        #expect(!run.stderr.contains("simulated cluster"), "no sim was started: \(run.stderr)")
     }
 
     @Test("--timeout bounds a FIFO nobody opens for writing: exit 3 at the deadline, not a wait in open(2)")
@@ -185,12 +210,15 @@ struct HardeningTests {
         #expect(!run.stderr.contains("pw-27182818"), "\(run.stderr)")
     }
 
-    @Test("--url that cannot be parsed (an unclosed IPv6 bracket, no host) is a usage error (exit 2), not an unreachable server",
-          arguments: ["http://[::1/metrics", "http:///metrics", "https://u:pw-31415926@[fe80::1/m"])
-    func urlUnparsable(url: String) async throws {
+    @Test("--url that cannot be parsed (an unclosed IPv6 bracket, no host, a port past 65535) is a usage error (exit 2), not an unreachable server",
+          arguments: [("http://[::1/metrics", "not a URL whose host can be read"), ("http:///metrics", "not a URL whose host can be read"),
+                      ("https://u:pw-31415926@[fe80::1/m", "not a URL whose host can be read"),
+                      ("http://127.0.0.1:99999/metrics", "port 99999 is not in 1…65535"),
+                      ("http://u:pw-31415926@[::1]:99999/m", "port 99999 is not in 1…65535")])
+    func urlUnparsable(url: String, reason: String) async throws {
         let run = try await KVerifyRun.run(["metrics", "--url", url], timeout: .seconds(30))
         #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
-        #expect(run.stderr.contains("not a URL whose host can be read"), "\(run.stderr)")
+        #expect(run.stderr.contains(reason), "\(run.stderr)")
         #expect(!run.stderr.contains("pw-31415926"), "\(run.stderr)")
     }
 

@@ -238,6 +238,10 @@ struct RESPEncoderTests {
         ("localhost:http", "port 'http'"),
         ("::1:6379", "IPv6 address in brackets"),
         (":6379", "empty host"),
+        // Credentials are refused without being echoed (a third adversarial pass saw the password printed).
+        ("redis://:hunter2@127.0.0.1:6379", "'redis://REDACTED@127.0.0.1:6379' is not HOST:PORT"),
+        ("default:hunter2@127.0.0.1:6379", "'REDACTED@127.0.0.1:6379' is not HOST:PORT"),
+        ("rediss://cache:6380", "'rediss://cache:6380' is not HOST:PORT"),
     ])
     func badEndpoint(_ text: String, reason: String) {
         guard case .failure(let error) = RedisEndpoint.parse(text) else {
@@ -245,5 +249,6 @@ struct RESPEncoderTests {
             return
         }
         #expect(error.description.contains(reason), "\(error)")
+        #expect(!error.description.contains("hunter2"), "\(error)")
     }
 }
