@@ -78,6 +78,33 @@ struct SimCommandTests {
         #expect(try String(contentsOf: kubeconfig, encoding: .utf8) == "apiVersion: v1\nkind: Config\ncurrent-context: prod\n")
     }
 
+    /// A second `sim up` from another directory overwrote a running sim's kubeconfig, and removed it when it stopped
+    /// (third adversarial pass of #18): the running sim's users lost their cluster.
+    @Test("sim up refuses the kubeconfig path of a sim that still runs (exit 2, the file untouched); a killed sim's is taken")
+    func upKeepsRunningSimsKubeconfig() async throws {
+        let first = try scratchDirectory(), second = try scratchDirectory()
+        defer { for directory in [first, second] { try? FileManager.default.removeItem(at: directory) } }
+        let kubeconfig = first.appendingPathComponent("shared.kubeconfig").path
+        let sim = try ChildProcess(name: "kverify-sim-first", executable: RepositoryPaths.kverifyExecutable,
+                                   arguments: ["sim", "up", "--instant-kubelet", "--kubeconfig", kubeconfig], workingDirectory: first)
+        defer { sim.stop() }
+        try await sim.waitForLog(containing: kubeconfig, timeout: .seconds(60))
+        let before = try String(contentsOfFile: kubeconfig, encoding: .utf8)
+        let again = try await KVerifyRun.run(["sim", "up", "--instant-kubelet", "--kubeconfig", kubeconfig], timeout: .seconds(30), workingDirectory: second)
+        #expect(again.status == 2, "\(again.stdout)\(again.stderr)")
+        #expect(again.stderr.contains("is the kubeconfig of a sim that still runs (process \(sim.pid))"), "\(again.stderr)")
+        #expect(try String(contentsOfFile: kubeconfig, encoding: .utf8) == before)
+        // Killed, the first sim cannot remove its kubeconfig: the next sim may take that path.
+        kill(sim.pid, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(15)
+        while sim.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let next = try ChildProcess(name: "kverify-sim-next", executable: RepositoryPaths.kverifyExecutable,
+                                    arguments: ["sim", "up", "--instant-kubelet", "--kubeconfig", kubeconfig], workingDirectory: second)
+        defer { next.stop() }
+        try await next.waitForLog(containing: kubeconfig, timeout: .seconds(60))
+        #expect(try String(contentsOfFile: kubeconfig, encoding: .utf8) != before)
+    }
+
     @Test("sim up without the network shim is exit 2 with the build step, before anything starts")
     func upWithoutShim() async throws {
         let directory = try scratchDirectory()

@@ -209,7 +209,7 @@ public final class SimulatedCluster: Sendable {
             let scheme = certificates == nil ? "http" : "https"
             let url = "\(scheme)://127.0.0.1:\(server.port)"
             let kubeconfig = options.kubeconfigPath ?? state.appendingPathComponent("kubeconfig").path
-            try Kubeconfig.write(to: kubeconfig, server: url, certificates: certificates)
+            try Kubeconfig.write(to: kubeconfig, server: url, certificates: certificates, mark: Kubeconfig.mark(stateDirectory: state))
             logger.info("simulated cluster with \(options.nodes) node(s) listening on \(url)")
             let services = ServiceNetwork(store: store, group: group, hostsDirectory: hosts, logger: logger,
                                           nodePortsUnreachable: options.faults.nodePortsUnreachable)
@@ -262,7 +262,10 @@ public final class SimulatedCluster: Sendable {
         await services.stop()
         try? await group.shutdownGracefully()
         if ownsStateDirectory { try? FileManager.default.removeItem(at: stateDirectory) }
-        try? FileManager.default.removeItem(atPath: kubeconfigPath)
+        // Only while it is still this sim's: removing another's would cut its users off.
+        if Kubeconfig.writer(at: kubeconfigPath) == Kubeconfig.mark(stateDirectory: stateDirectory) {
+            try? FileManager.default.removeItem(atPath: kubeconfigPath)
+        }
     }
 
     /// Makes a node stop reporting, as a failed kubelet does: its Ready condition turns Unknown
@@ -311,15 +314,34 @@ public final class SimulatedCluster: Sendable {
 package enum Kubeconfig {
     static let name = "kind-kverify-sim"
 
-    /// Why the sim will not write its kubeconfig to `path` (a file it did not write is there); nil when it may. A
-    /// sim killed with SIGKILL leaves its kubeconfig behind: that one is overwritten; anything else, such as
-    /// `~/.kube/config`, would be lost when the sim removes its kubeconfig at stop.
+    /// Why the sim will not write its kubeconfig to `path`; nil when it may. A sim killed with SIGKILL leaves its
+    /// kubeconfig behind: that one is overwritten. Anything else, such as `~/.kube/config`, would be lost when the sim
+    /// removes its kubeconfig at stop, and a running sim's would be taken from its users.
     package static func overwriteProblem(at path: String) -> String? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        if existing.contains("current-context: \(name)\n") { return nil }
-        return "the kubeconfig path \(path) holds a file the sim did not write; the sim removes its kubeconfig when it stops, "
-            + "so it will not overwrite it: give a new path, such as /tmp/sim.kubeconfig"
+        guard existing.contains("current-context: \(name)\n") else {
+            return "the kubeconfig path \(path) holds a file the sim did not write; the sim removes its kubeconfig when it stops, "
+                + "so it will not overwrite it: give a new path, such as /tmp/sim.kubeconfig"
+        }
+        if let writer = writer(at: path), let pid = writer.split(separator: " ").last.flatMap({ pid_t($0) }),
+           kill(pid, 0) == 0 || errno == EPERM {
+            return "the kubeconfig path \(path) is the kubeconfig of a sim that still runs (process \(pid)); stop that sim first "
+                + "(kverify sim down in its directory), or give a new path"
+        }
+        return nil
+    }
+
+    /// The first line of a kubeconfig this sim writes: which sim (its state directory) in which process.
+    static func mark(stateDirectory: URL) -> String {
+        "# written by kverify sim \(stateDirectory.path) pid \(getpid())"
+    }
+
+    /// The mark line of the kubeconfig at `path`, nil when there is none (not a sim's, or an older sim's).
+    static func writer(at path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let first = text.split(separator: "\n", maxSplits: 1).first, first.hasPrefix("# written by kverify sim ") else { return nil }
+        return String(first)
     }
 
     static func render(server: String, certificates: SimCertificates?) -> String {
@@ -351,7 +373,7 @@ package enum Kubeconfig {
 
     /// Writes the kubeconfig to `path`; `start` has refused a path holding a file a sim did not write
     /// (`overwriteProblem`) before the server listened.
-    static func write(to path: String, server: String, certificates: SimCertificates?) throws {
+    static func write(to path: String, server: String, certificates: SimCertificates?, mark: String) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         // Created empty with 0600 first, so the key is never readable by others even for a moment.
@@ -360,7 +382,7 @@ package enum Kubeconfig {
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         try handle.truncate(atOffset: 0)
-        try handle.write(contentsOf: Data(render(server: server, certificates: certificates).utf8))
+        try handle.write(contentsOf: Data((mark + "\n" + render(server: server, certificates: certificates)).utf8))
     }
 }
 
