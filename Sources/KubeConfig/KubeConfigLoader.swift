@@ -91,7 +91,7 @@ public struct KubeConfigLoader: Sendable {
             guard !text.allSatisfy(\.isWhitespace) else { return (path, KubeConfigFile()) }
             return (path, try YAMLDecoder().decode(KubeConfigFile.self, from: text))
         } catch {
-            throw KubeConfigError(.malformed, "kubeconfig \(path) is not a valid kubeconfig: \(YAMLLocation.describe(error))")
+            throw KubeConfigError(.malformed, "kubeconfig \(path) is not a valid kubeconfig: \(YAMLLocation.describe(error, source: text))")
         }
     }
 

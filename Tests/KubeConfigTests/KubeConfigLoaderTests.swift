@@ -174,12 +174,21 @@ struct KubeConfigLoaderTests {
         }
     }
 
-    @Test("a field of the wrong type names its path")
-    func wrongType() async throws {
+    /// A third adversarial pass saw these without a line, and "users[0].user.token: REDACTED Scalar": the redaction
+    /// took the word after "token:" for a secret.
+    @Test("a field of the wrong type names its path, line and column, what was expected and what was found; a secret field's name stays readable",
+          arguments: [
+              ("clusters:\n- name: c\n  cluster:\n    insecure-skip-tls-verify: [1]\n",
+               "expected a scalar at clusters[0].cluster.insecure-skip-tls-verify (line 4, column 31), found a sequence"),
+              ("users:\n- name: u\n  user: {token: [1, 2]}\n", "expected a scalar at users[0].user.token (line 3, column 17), found a sequence"),
+              ("clusters: 5\n", "expected a sequence at clusters (line 1, column 11), found a scalar"),
+          ])
+    func wrongType(yaml: String, message: String) async throws {
         try await Scratch.with { scratch in
-            let path = try scratch.write("bad", "clusters:\n- name: c\n  cluster:\n    insecure-skip-tls-verify: [1]\n")
+            let path = try scratch.write("bad", yaml)
             let error = expectError(.malformed) { _ = try scratch.loader(kubeconfigEnv: path).load() }
-            #expect(error?.message.contains("insecure-skip-tls-verify") == true)
+            #expect(error?.message.hasSuffix("is not a valid kubeconfig: \(message)") == true, "\(error?.message ?? "")")
+            #expect(Redaction.redact(error?.message ?? "") == error?.message, "nothing in it looks like a secret")
         }
     }
 
