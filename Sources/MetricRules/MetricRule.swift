@@ -98,7 +98,8 @@ public struct ValuePredicate: Sendable, Hashable, CustomStringConvertible {
         case 1 where words[0] == "finite":
             form = .finite
         case 2:
-            guard let op = Operator(rawValue: words[0]), let bound = Double(words[1]) else { return nil }
+            // NaN compares false with everything: a rule bounded by it could never pass.
+            guard let op = Operator(rawValue: words[0]), let bound = Double(words[1]), !bound.isNaN else { return nil }
             form = .compare(op, bound)
         case 3 where words[0] == "between":
             guard let low = Double(words[1]), let high = Double(words[2]), low <= high else { return nil }

@@ -312,14 +312,16 @@ public struct RESPParser: Sendable {
             guard digit >= 48, digit <= 57 else {
                 throw RESPProtocolError(offset: offset, message: "\(kind) \(text(line)) is not a 64-bit integer")
             }
+            // Accumulated with its sign, so Int64.min (whose magnitude Int64 cannot hold) is read too.
             let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times.addingReportingOverflow(Int64(digit - 48))
+            let (sum, overflow2) = negative ? times.subtractingReportingOverflow(Int64(digit - 48))
+                                            : times.addingReportingOverflow(Int64(digit - 48))
             guard !overflow1, !overflow2 else {
                 throw RESPProtocolError(offset: offset, message: "\(kind) \(text(line)) overflows a 64-bit integer")
             }
             value = sum
         }
-        return negative ? -value : value
+        return value
     }
 
     // MARK: - Aggregates

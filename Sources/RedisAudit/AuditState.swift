@@ -195,7 +195,13 @@ struct AuditState {
     private mutating func checkFields(name: String, key: CompactKey, reply: RESPValue) {
         var fields: [String: String] = [:]
         switch reply {
-        case .array(let flat) where flat.count % 2 == 0:
+        case .array(let flat) where flat.count % 2 == 1:
+            // Field/value pairs cannot be odd: a broken server or proxy. Counted, not skipped, so the check stays.
+            summary.sampledHashes += 1
+            summary.hashesWithMissingFields += 1
+            missingFields.add("\(name) (HGETALL answered \(flat.count) elements, not field/value pairs)")
+            return
+        case .array(let flat):
             for index in stride(from: 0, to: flat.count, by: 2) {
                 if let field = flat[index].string { fields[field] = flat[index + 1].string ?? "" }
             }
@@ -210,7 +216,9 @@ struct AuditState {
         switch key.kind {
         case .metric:
             for field in ["value", "timestamp"] where fields[field] == nil { problems.append("missing \(field)") }
-            if let value = fields["value"], Double(value) == nil { problems.append("value \(value.debugDescription) is not a number") }
+            for field in ["value", "timestamp"] {
+                if let text = fields[field], Double(text) == nil { problems.append("\(field) \(text.debugDescription) is not a number") }
+            }
         case .meta:
             if fields["original_key"] == nil { problems.append("missing original_key") }
         }

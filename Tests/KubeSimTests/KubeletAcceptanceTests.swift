@@ -621,7 +621,7 @@ struct SimFaultTests {
     }
 
     @Test("the faults file is read with the fields it documents, and rejects unknown ones by name")
-    func faultsFile() throws {
+    func faultsFile() async throws {
         let plan = try FaultPlan.load(path: RepositoryPaths.root.appendingPathComponent("sim/faults.example.yaml").path)
         #expect(plan.imagePullFailures == [.init(image: "kverify-demo-app:*", container: "prometheus-exporter")])
         #expect(plan.crashOnStart.first?.exitCode == 3)
@@ -642,6 +642,17 @@ struct SimFaultTests {
         #expect(try FaultPlan.load(path: unreachable.path).execCutRate == 0.5)
         try Data("exec: {cutRate: 2}\n".utf8).write(to: unreachable)
         #expect(throws: SimError.self) { try FaultPlan.load(path: unreachable.path) }
+        var options = SimulatedCluster.Options(nodes: 2)
+        options.faults.nodeNotReady = [.init(node: "kverify-sim-worker9")]
+        await #expect(throws: SimError.self) { _ = try await SimulatedCluster.start(options: options) }
+        // Out-of-range numbers (a third adversarial pass: 1e18 ms of latency started a sim that never answered).
+        for (yaml, message) in [("api: {latencyMilliseconds: 1e18}\n", "api.latencyMilliseconds must be between 0 and 60000, got 1e+18"),
+                                ("watch: {dropAfterSeconds: -1}\n", "watch.dropAfterSeconds must be between 0.001 and 86400, got -1"),
+                                ("crashOnStart: [{exitCode: 300}]\n", "crashOnStart.exitCode must be between 0 and 255, got 300")] {
+            try Data(yaml.utf8).write(to: unreachable)
+            #expect(throws: SimError.self) { try FaultPlan.load(path: unreachable.path) }
+            do { _ = try FaultPlan.load(path: unreachable.path) } catch { #expect("\(error)".contains(message), "\(error)") }
+        }
         try Data("network: {nodePortsUnreachable: 1}\n".utf8).write(to: unreachable)
         #expect(throws: SimError.self) { try FaultPlan.load(path: unreachable.path) }
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-faults-\(UUID().uuidString.prefix(6)).yaml")

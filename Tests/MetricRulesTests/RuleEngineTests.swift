@@ -180,7 +180,7 @@ struct DeclarativeRuleTests {
         #expect(predicate.holds(for: value) == holds)
     }
 
-    @Test("malformed predicates are rejected", arguments: [">0", "> x", "between 5 1", "around 3", ""])
+    @Test("malformed predicates are rejected, a NaN bound among them (it could never hold)", arguments: [">0", "> x", "between 5 1", "around 3", "", "> NaN", "<= nan", "between NaN 1"])
     func badPredicates(text: String) {
         #expect(ValuePredicate(parsing: text) == nil)
     }

@@ -1,6 +1,8 @@
+import Findings
 import Foundation
 import Testing
 
+import RESP
 @testable import RedisAudit
 
 @Suite("Exporter key layout")
@@ -47,5 +49,23 @@ struct ExporterKeyTests {
     ])
     func matchPattern(_ prefix: String, pattern: String) {
         #expect(RedisAuditOptions(prefix: prefix).matchPattern == pattern)
+    }
+}
+
+/// A reply no Redis sends, from a broken server or proxy: the check must fail on it, not vanish from the report.
+@Suite("the audit's hash check against malformed replies")
+struct MalformedHashReplyTests {
+    @Test("an HGETALL reply with an odd number of elements fails redis.hash.missing-field, naming the key and the count")
+    func oddHashReply() throws {
+        var state = AuditState(options: RedisAuditOptions(ttlSeconds: 300))
+        let key = Array("gunicorn:counter:4242:metric:\(String(repeating: "a", count: 32))".utf8)
+        let layout = CompactKey.parse(key, prefix: Array("gunicorn:".utf8))
+        try state.record(key: key, layout: layout, type: .simpleString("hash"), pttl: .integer(200_000),
+                         hash: .array([.bulkString(Array("value".utf8)), .bulkString(Array("1".utf8)), .bulkString(Array("timestamp".utf8))]),
+                         address: "127.0.0.1:6379")
+        state.finish()
+        let check = try #require(state.findings().first { $0.checkID == AuditCheck.hashMissingField })
+        #expect(check.status == .fail)
+        #expect(check.observed?.contains("(HGETALL answered 3 elements, not field/value pairs)") == true, "\(check)")
     }
 }

@@ -137,6 +137,10 @@ public final class SimulatedCluster: Sendable {
             throw SimError("--nodes must be between 1 and \(SimNetwork.maxNodes), got \(options.nodes)")
         }
         guard (0...65535).contains(options.port) else { throw SimError("--port must be between 0 and 65535, got \(options.port)") }
+        let names = (0..<options.nodes).map(nodeName)
+        if let unknown = options.faults.nodeNotReady.first(where: { !names.contains($0.node) }) {
+            throw SimError("faults: nodeNotReady names node \(unknown.node), which this sim does not have; its nodes: \(names.joined(separator: ", "))")
+        }
         // Before anything starts: the sim removes its kubeconfig when it stops, so a file it did not write is never taken.
         if let path = options.kubeconfigPath, let problem = Kubeconfig.overwriteProblem(at: path) { throw SimError(problem) }
         let ownsState = options.stateDirectory == nil

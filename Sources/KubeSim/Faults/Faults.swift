@@ -152,11 +152,23 @@ public struct FaultPlan: Sendable, Equatable {
             }
             return items
         }
+        // Every number a fault takes is a count, a rate or a duration: finite, not negative, and bounded, so a typo
+        // (1e18 ms of latency) is refused here instead of starting a sim that never answers.
+        let bounds: [String: ClosedRange<Double>] = [
+            "latencyMilliseconds": 0...60_000, "retryAfterSeconds": 0...3600, "dropAfterSeconds": 0.001...86_400,
+            "delaySeconds": 0...86_400, "afterSeconds": 0...86_400, "exitCode": 0...255,
+        ]
         func number(_ item: [String: Any], _ key: String, in field: String) throws -> Double? {
             guard let value = item[key] else { return nil }
-            if let int = value as? Int { return Double(int) }
-            if let double = value as? Double { return double }
-            throw SimError("\(path): \(field).\(key) must be a number, got \(value)")
+            let number: Double
+            if let int = value as? Int { number = Double(int) } else if let double = value as? Double { number = double } else {
+                throw SimError("\(path): \(field).\(key) must be a number, got \(value)")
+            }
+            if let range = bounds[key], !range.contains(number) {
+                throw SimError("\(path): \(field).\(key) must be between \(String(format: "%g", range.lowerBound)) and \(String(format: "%g", range.upperBound)), got \(value)")
+            }
+            guard number.isFinite else { throw SimError("\(path): \(field).\(key) must be a finite number, got \(value)") }
+            return number
         }
         func match(_ item: [String: Any]) -> ContainerMatch {
             ContainerMatch(image: item["image"] as? String ?? "*", container: item["container"] as? String ?? "*",
