@@ -286,8 +286,9 @@ struct PatternOptions: ParsableArguments {
         let result: ProcessRunner.Result
         do {
             // The chart's own switches (charts/kverify-demo: mode, nodes); images, TTL and replicas are kverify's rewrite.
-            // Then the user's own values and sets, which helm applies after (and so over) these.
-            let arguments = ["template", "kverify", chart, "--set", "mode=\(pattern.rawValue)", "--set", "nodes=\(nodes)"]
+            // Then the user's own values and sets, which helm applies after (and so over) these. `helm test` pods are
+            // left out, as `helm install` leaves them out.
+            let arguments = ["template", "kverify", chart, "--skip-tests", "--set", "mode=\(pattern.rawValue)", "--set", "nodes=\(nodes)"]
                 + chartValues.flatMap { ["--values", $0] } + chartSets.flatMap { ["--set", $0] }
             result = try await ProcessRunner.run(helm, arguments: arguments, environment: ProcessInfo.processInfo.environment,
                                                  timeout: .seconds(60))

@@ -265,7 +265,7 @@ struct PatternCommandSimTests {
         let run = try await KVerifyRun.run(["sidecar", "--sim", "--nodes", "2", "--chart", chart, "--skip-expiry", "--output", "json"],
                                            environment: ["PATH": path], timeout: .seconds(240))
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        #expect(try String(contentsOf: log, encoding: .utf8) == "template kverify \(chart) --set mode=sidecar --set nodes=2\n")
+        #expect(try String(contentsOf: log, encoding: .utf8) == "template kverify \(chart) --skip-tests --set mode=sidecar --set nodes=2\n")
         let findings = try #require(try PatternCommandTests.report(run)["findings"] as? [[String: Any]])
         #expect(findings.filter { $0["checkID"] as? String == "node.metrics" && $0["status"] as? String == "pass" }.count == 2)
     }

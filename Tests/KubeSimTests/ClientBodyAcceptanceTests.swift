@@ -245,4 +245,41 @@ struct ClientBodyAcceptanceTests {
             }
         }
     }
+
+    /// Issue #14's helm step on the project's own chart: real gunicorn pods with the exporter and Redis, and the chart's
+    /// `helm test` hook (templates/tests/metrics-test.yaml) checking through the Services that the exporter counts
+    /// requests.
+    @Test("helm install --wait, upgrade --wait, test and uninstall --wait of charts/kverify-demo on a 3-node sim: real pods, the chart's test hook passes")
+    func helmLifecycleOfBundledChart() async throws {
+        try await withSim(nodes: 3) { _, kubectl in
+            let helm = kubectl.helm()
+            let chart = RepositoryPaths.root.appendingPathComponent("charts/kverify-demo").path
+            let installed = try await helm("install", "demo", chart, "-n", "demo-helm", "--create-namespace", "--wait", "--timeout", "240s",
+                                           timeout: .seconds(250))
+            try #require(installed.status == 0, "\(installed)")
+            let ready = try await kubectl("get", "daemonset", "gunicorn-prometheus-exporter-daemonset", "-n", "demo-helm", "-o",
+                                          "jsonpath={.status.numberReady}/{.status.desiredNumberScheduled}")
+            #expect(ready.stdout == "2/2", "one pod per worker: \(ready)")
+
+            let upgraded = try await helm("upgrade", "demo", chart, "-n", "demo-helm", "--set", "ttlSeconds=120", "--wait", "--timeout", "240s",
+                                          timeout: .seconds(250))
+            try #require(upgraded.status == 0, "\(upgraded)")
+            #expect(upgraded.stdout.contains("REVISION: 2"), "\(upgraded)")
+            let ttl = try await kubectl("get", "daemonset", "gunicorn-prometheus-exporter-daemonset", "-n", "demo-helm", "-o",
+                                        "jsonpath={.spec.template.spec.containers[0].env[?(@.name==\"REDIS_TTL_SECONDS\")].value}")
+            #expect(ttl.stdout == "120", "\(ttl)")
+
+            // The hook exits 0 only once gunicorn-metrics serves the request counter; it is deleted when it succeeds
+            // (hook-succeeded), so its log cannot be fetched afterwards, on a cluster as here.
+            let tested = try await helm("test", "demo", "-n", "demo-helm", "--timeout", "120s", timeout: .seconds(130))
+            #expect(tested.status == 0, "\(tested)")
+            #expect(tested.stdout.contains("TEST SUITE:     demo-metrics-test") && tested.stdout.contains("Phase:          Succeeded"), "\(tested)")
+
+            let uninstalled = try await helm("uninstall", "demo", "-n", "demo-helm", "--wait", "--timeout", "120s", timeout: .seconds(130))
+            #expect(uninstalled.status == 0, "\(uninstalled)")
+            let left = try await kubectl("get", "daemonsets,deployments,services,configmaps,pods", "-n", "demo-helm", "-o", "name")
+            let remaining = left.stdout.split(separator: "\n").filter { !$0.contains("kube-root-ca.crt") }
+            #expect(left.status == 0 && remaining.isEmpty, "\(left)")
+        }
+    }
 }
