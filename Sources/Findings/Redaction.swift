@@ -39,7 +39,7 @@ public enum Redaction {
     }
 
     /// C0 controls (but newline and tab), DEL and C1 controls as `\xNN`; a backslash stays a backslash.
-    static func escapeControlCharacters(_ text: String) -> String {
+    public static func escapeControlCharacters(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: isEscaped) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 8)

@@ -47,7 +47,9 @@ public struct KVerify: AsyncParsableCommand {
                 return ExitStatus.verified.rawValue
             }
             if parserCode == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                // The message quotes what the user typed, which may hold terminal escapes (the validations redact the
+                // secrets they quote themselves; the generic rules would take "passwd': expected" for one).
+                FileHandle.standardError.write(Data((Redaction.escapeControlCharacters(fullMessage(for: error)) + "\n").utf8))
                 return ExitStatus.usageOrInput.rawValue
             }
             FileHandle.standardError.write(Data("kverify: error: \(Redaction.redact(String(describing: error)))\n".utf8))

@@ -8,6 +8,7 @@ import KubeModel
 import KubeSim
 import SimFaults
 import SimNode
+import SimStore
 import RESP
 import Synchronization
 import Verification
@@ -135,8 +136,10 @@ struct PatternOptions: ParsableArguments {
         for (name, port) in [("--metrics-port", metricsPort), ("--app-port", appPort)] {
             if let port, !(1...65535).contains(port) { throw ValidationError("\(name) must be a port between 1 and 65535, got \(port)") }
         }
-        for path in trafficPaths + (metricsPath.map { [$0] } ?? []) where !path.hasPrefix("/") || path.contains(where: { $0 == " " || $0.isNewline }) {
-            throw ValidationError("--path/--metrics-path '\(path)': an absolute URL path (starting with /, no spaces)")
+        // A space or a control character (ESC, tab, newline) is no URL path: refused here, not after minutes of retries.
+        for path in trafficPaths + (metricsPath.map { [$0] } ?? [])
+        where !path.hasPrefix("/") || path.unicodeScalars.contains(where: { $0 == " " || $0.properties.generalCategory == .control }) {
+            throw ValidationError("--path/--metrics-path '\(path)': an absolute URL path (starting with /, no spaces or control characters)")
         }
         guard namespace.range(of: "^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$", options: .regularExpression) != nil else {
             throw ValidationError("--namespace '\(namespace)': a prefix of lower-case letters, digits and '-', at most 42 characters")
@@ -184,7 +187,10 @@ struct PatternOptions: ParsableArguments {
             try checkSimPrerequisites(pattern, manifests: loaded)
             var simOptions = SimulatedCluster.Options(nodes: nodes)
             do {
-                if let faults { simOptions.faults = try FaultPlan.load(path: faults) }
+                if let faults {
+                    simOptions.faults = try FaultPlan.load(path: faults)
+                    if let problem = simOptions.faults.problem(forNodes: SimulatedCluster.nodeNames(nodes)) { throw SimError("\(faults): \(problem)") }
+                }
                 if let simRuntime {
                     _ = try RuntimeMap.load(path: simRuntime)
                     simOptions.runtimePath = simRuntime

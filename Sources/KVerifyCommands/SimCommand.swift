@@ -4,6 +4,7 @@ import Foundation
 import KubeSim
 import SimFaults
 import SimNode
+import SimStore
 import Logging
 
 #if canImport(Glibc)
@@ -90,7 +91,10 @@ extension KVerify.Sim {
             // Bad input files are usage errors (exit 2), found before anything starts.
             var faultPlan = FaultPlan()
             do {
-                if let faults { faultPlan = try FaultPlan.load(path: faults) }
+                if let faults {
+                    faultPlan = try FaultPlan.load(path: faults)
+                    if let problem = faultPlan.problem(forNodes: SimulatedCluster.nodeNames(nodes)) { throw SimError("\(faults): \(problem)") }
+                }
                 if let runtime { _ = try RuntimeMap.load(path: runtime) }
             } catch {
                 throw KVerifyError(.usageOrInput, "kverify sim: \(error)")

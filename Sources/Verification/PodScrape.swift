@@ -61,12 +61,12 @@ public struct PodScrape: Sendable {
 
     private func scrapeOnce(_ target: PodTarget, api: any KubeAPI) async -> PodMetrics {
         let bytes: [UInt8]
+        let (metricsPort, metricsPath) = (port ?? target.endpoints.metrics.port, path ?? target.endpoints.metrics.path)
         do {
-            bytes = try await api.proxyGet(pod: target.pod, port: port ?? target.endpoints.metrics.port,
-                                           path: path ?? target.endpoints.metrics.path, namespace: namespace)
+            bytes = try await api.proxyGet(pod: target.pod, port: metricsPort, path: metricsPath, namespace: namespace)
         } catch {
             return PodMetrics(target: target, exposition: nil, bytes: 0, findings: [.fail(
-                "scrape.reachable", subject: target.subject, expected: "metrics on :\(port)/\(path) through the API proxy",
+                "scrape.reachable", subject: target.subject, expected: "metrics on :\(metricsPort)\(metricsPath) through the API proxy",
                 observed: "\(error)",
                 detail: "is the exporter listening? A metrics server skipped at start-up ('skipping metrics server') looks like this")])
         }

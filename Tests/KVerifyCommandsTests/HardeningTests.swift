@@ -201,6 +201,21 @@ struct HardeningTests {
         if message.contains("they have") { #expect(run.stderr.contains("app"), "\(run.stderr)") }
     }
 
+    /// A fourth adversarial pass: usage errors quoted the user's text raw (ESC, BEL), and a path with an escape was
+    /// accepted and failed minutes later as an unreachable scrape.
+    @Test("usage errors quote control characters escaped; a --metrics-path with one is exit 2 at once", arguments: [
+        (["daemonset", "--nodes", "2", "--env=X\u{1B}[31mRED"], "--env 'X\\x1b[31mRED'"),
+        (["daemonset", "--namespace=a\u{1B}]0;pwn\u{07}"], "--namespace 'a\\x1b]0;pwn\\x07'"),
+        (["daemonset", "--metrics-path=/m\u{1B}[2J"], "no spaces or control characters"),
+        (["sidecar", "--path=/a\tb"], "no spaces or control characters"),
+    ] as [([String], String)])
+    func usageErrorEscapes(arguments: [String], message: String) async throws {
+        let run = try await KVerifyRun.run(arguments, timeout: .seconds(30))
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains(message), "\(run.stderr.debugDescription)")
+        #expect(!run.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(run.stderr.debugDescription)")
+    }
+
     @Test("--url with a scheme other than http(s) is a usage error (exit 2)",
           arguments: ["ftp://127.0.0.1/metrics", "file:///etc/passwd", "127.0.0.1:9091/metrics", "ftp://u:pw-27182818@127.0.0.1/m"])
     func urlScheme(url: String) async throws {

@@ -53,6 +53,8 @@ struct SimCommandTests {
     @Test("sim up rejects a broken faults file or runtime map with exit 2, naming the file and the problem", arguments: [
         ("--faults", "crashOnStart: 3\n", "`crashOnStart` must be a list of mappings"),
         ("--faults", "nodeNotReady: [{afterSeconds: 1}]\n", "nodeNotReady needs `node: NAME`"),
+        ("--faults", "nodeNotReady: [{node: nosuch}]\n", "nodeNotReady names node nosuch, which this sim does not have"),
+        ("--faults", "api: {latencyMilliseconds: 1e18}\n", "api.latencyMilliseconds must be between 0 and 60000"),
         ("--runtime", "images: [{entrypoint: [x]}]\n", "images[0] needs an `image` pattern"),
         ("--runtime", "images:\n  - image: x\n    comand: [y]\n", "unknown field `comand`"),
     ])

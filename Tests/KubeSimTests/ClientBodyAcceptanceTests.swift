@@ -235,15 +235,22 @@ struct ClientBodyAcceptanceTests {
                 let history = try await helm("history", "hlab", "-n", "helm-lab")
                 #expect(history.stdout.contains("superseded") && history.stdout.contains("deployed"), "\(history)")
 
-                let uninstalled = try await helm("uninstall", "hlab", "-n", "helm-lab", "--wait", "--timeout", "60s", timeout: .seconds(70))
-                #expect(uninstalled.status == 0, "\(uninstalled)")
-                let left = try await kubectl("get", "deployments,services,configmaps,secrets", "-n", "helm-lab", "-o", "name")
-                let remaining = left.stdout.split(separator: "\n").filter { !$0.contains("kube-root-ca.crt") }
-                #expect(left.status == 0 && remaining.isEmpty, "\(left)")
+                try await Self.uninstallLeavesNothing(helm, kubectl, release: "hlab", namespace: "helm-lab",
+                                                      kinds: "deployments,services,configmaps,secrets", seconds: 60)
                 let listed = try await helm("list", "-n", "helm-lab", "-a", "-q")
                 #expect(listed.status == 0 && listed.stdout.isEmpty, "\(listed)")
             }
         }
+    }
+
+    /// `helm uninstall --wait`, then none of `kinds` is left in `namespace` but the root CA ConfigMap every namespace gets.
+    static func uninstallLeavesNothing(_ helm: Kubectl, _ kubectl: Kubectl, release: String, namespace: String, kinds: String,
+                                       seconds: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let uninstalled = try await helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "\(seconds)s", timeout: .seconds(seconds + 10))
+        #expect(uninstalled.status == 0, "\(uninstalled)", sourceLocation: sourceLocation)
+        let left = try await kubectl("get", kinds, "-n", namespace, "-o", "name")
+        let remaining = left.stdout.split(separator: "\n").filter { !$0.contains("kube-root-ca.crt") }
+        #expect(left.status == 0 && remaining.isEmpty, "\(left)", sourceLocation: sourceLocation)
     }
 
     /// Issue #14's helm step on the project's own chart: real gunicorn pods with the exporter and Redis, and the chart's
@@ -275,11 +282,13 @@ struct ClientBodyAcceptanceTests {
             #expect(tested.status == 0, "\(tested)")
             #expect(tested.stdout.contains("TEST SUITE:     demo-metrics-test") && tested.stdout.contains("Phase:          Succeeded"), "\(tested)")
 
-            let uninstalled = try await helm("uninstall", "demo", "-n", "demo-helm", "--wait", "--timeout", "120s", timeout: .seconds(130))
-            #expect(uninstalled.status == 0, "\(uninstalled)")
-            let left = try await kubectl("get", "daemonsets,deployments,services,configmaps,pods", "-n", "demo-helm", "-o", "name")
-            let remaining = left.stdout.split(separator: "\n").filter { !$0.contains("kube-root-ca.crt") }
-            #expect(left.status == 0 && remaining.isEmpty, "\(left)")
+            try await Self.uninstallLeavesNothing(helm, kubectl, release: "demo", namespace: "demo-helm",
+                                                  kinds: "daemonsets,deployments,services,configmaps", seconds: 120)
+            // `--wait` covers what helm created; their pods go by garbage collection, gracefully, a moment later.
+            let podsGone = await eventuallyAsync(timeout: .seconds(90)) {
+                try await kubectl("get", "pods", "-n", "demo-helm", "-o", "name").stdout.isEmpty
+            }
+            #expect(podsGone, "pods left after the uninstall")
         }
     }
 }

@@ -62,7 +62,10 @@ extension SimRuns {
         /// Sends `signal` to the run, waits for it to end (90 s at most: cleanup included) and returns its log.
         static func interrupt(_ child: ChildProcess, _ signal: Int32) async throws -> String {
             kill(child.pid, signal)
-            let deadline = ContinuousClock.now + .seconds(90)
+            // kverify's cleanup allows the namespace's deletion 120 s (pods end within their grace periods): the test
+            // waits that long and more before it calls the run hung (once, on a machine also running a 1,000-node sim,
+            // 90 s was not enough).
+            let deadline = ContinuousClock.now + .seconds(180)
             while child.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
             return child.logTail(lines: 400)
         }

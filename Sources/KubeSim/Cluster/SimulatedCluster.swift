@@ -78,6 +78,9 @@ public final class SimulatedCluster: Sendable {
     /// Where container logs are kept (`<namespace>_<pod>_<uid prefix>_<container>.log`).
     public let logDirectory: URL
     public let nodeNames: [String]
+
+    /// The names a sim of `count` nodes gives its nodes, as kind names them.
+    public static func nodeNames(_ count: Int) -> [String] { (0..<count).map(nodeName) }
     /// Each node's InternalIP, in `nodeNames` order (loopback addresses of this sim's own /16).
     public let nodeAddresses: [String]
     public let network: SimNetwork
@@ -137,10 +140,7 @@ public final class SimulatedCluster: Sendable {
             throw SimError("--nodes must be between 1 and \(SimNetwork.maxNodes), got \(options.nodes)")
         }
         guard (0...65535).contains(options.port) else { throw SimError("--port must be between 0 and 65535, got \(options.port)") }
-        let names = (0..<options.nodes).map(nodeName)
-        if let unknown = options.faults.nodeNotReady.first(where: { !names.contains($0.node) }) {
-            throw SimError("faults: nodeNotReady names node \(unknown.node), which this sim does not have; its nodes: \(names.joined(separator: ", "))")
-        }
+        if let problem = options.faults.problem(forNodes: nodeNames(options.nodes)) { throw SimError("faults: \(problem)") }
         // Before anything starts: the sim removes its kubeconfig when it stops, so a file it did not write is never taken.
         if let path = options.kubeconfigPath, let problem = Kubeconfig.overwriteProblem(at: path) { throw SimError(problem) }
         let ownsState = options.stateDirectory == nil

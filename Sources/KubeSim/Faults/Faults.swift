@@ -102,6 +102,12 @@ public struct FaultPlan: Sendable, Equatable {
 
     public var isEmpty: Bool { self == FaultPlan() }
 
+    /// Why this plan does not fit a sim of these nodes (a `nodeNotReady` naming none of them); nil when it does.
+    public func problem(forNodes names: [String]) -> String? {
+        guard let unknown = nodeNotReady.first(where: { !names.contains($0.node) }) else { return nil }
+        return "nodeNotReady names node \(unknown.node), which this sim does not have; its nodes: \(names.joined(separator: ", "))"
+    }
+
     /// The error code to answer one request with, nil to serve it: the shares are disjoint slices of [0, 1).
     package func injectedError(roll: Double = Double.random(in: 0..<1)) -> Int? {
         var upper = 0.0
