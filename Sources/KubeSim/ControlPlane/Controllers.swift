@@ -41,7 +41,6 @@ package enum Controllers {
                         if Task.isCancelled { break }
                         ServiceAccountController.reconcile(store: store, clusterCA: clusterCA)
                         Scheduler.run(store, events: events)
-                        VolumeBinding.provisionForPlacedPods(store: store, events: events)
                         VolumeBinding.reclaim(store: store)
                         if instantKubelet { runKubelet(store) }
                         for daemonSet in store.list(daemonSets, namespace: nil).items { reconcile(daemonSet, store: store, events: events) }

@@ -15,7 +15,12 @@ package enum Scheduler {
         let nodes = store.list(Self.nodes, namespace: nil).items
         var pods = store.list(Self.pods, namespace: nil).items
         for (index, pod) in pods.enumerated() {
-            guard (pod.string(at: "spec", "nodeName") ?? "").isEmpty, pod.string(at: "metadata", "deletionTimestamp") == nil,
+            // A pod its maker placed itself (the DaemonSet controller sets nodeName) gets its claims bound there.
+            if let placed = pod.string(at: "spec", "nodeName"), !placed.isEmpty {
+                if pod.string(at: "metadata", "deletionTimestamp") == nil { VolumeBinding.provision(for: pod, on: placed, store: store, events: events) }
+                continue
+            }
+            guard pod.string(at: "metadata", "deletionTimestamp") == nil,
                   (pod.string(at: "spec", "schedulerName") ?? "default-scheduler") == "default-scheduler",
                   let name = pod.string(at: "metadata", "name"), let namespace = pod.string(at: "metadata", "namespace") else { continue }
             let assigned = pods.filter { !($0.string(at: "spec", "nodeName") ?? "").isEmpty && $0.string(at: "status", "phase") != "Succeeded"

@@ -125,15 +125,6 @@ package enum VolumeBinding {
         }
     }
 
-    /// Pods placed without the scheduler (`spec.nodeName` set by their maker, as the DaemonSet controller does here):
-    /// their claims still Pending are provisioned on that node.
-    static func provisionForPlacedPods(store: ObjectStore, events: EventRecorder) {
-        for pod in store.list(ResourceCatalog.all[2], namespace: nil).items where !claimNames(of: pod).isEmpty {
-            guard let node = pod.string(at: "spec", "nodeName"), !node.isEmpty, pod.string(at: "metadata", "deletionTimestamp") == nil else { continue }
-            provision(for: pod, on: node, store: store, events: events)
-        }
-    }
-
     /// Deletes every provisioned volume whose claim is gone (or was replaced by another of the same name).
     static func reclaim(store: ObjectStore) {
         for volume in store.list(volumes, namespace: nil).items {
