@@ -71,8 +71,9 @@ public final class HTTPTestServer: Sendable {
     ///   - certificates: serve TLS with the server certificate.
     ///   - requireClientCertificate: demand a client certificate signed by the test CA.
     public init(certificates: TestCertificates? = nil, requireClientCertificate: Bool = false) async throws {
-        port = try TCPProbe.freePort()
-        var arguments = [RepositoryPaths.root.appendingPathComponent("scripts/testing/http_test_server.py").path, "--port", "\(port)"]
+        // The server binds port 0 and says which port it got: a port chosen here and bound there a moment later
+        // could be taken in between by whatever else the parallel suites start.
+        var arguments = [RepositoryPaths.root.appendingPathComponent("scripts/testing/http_test_server.py").path, "--port", "0"]
         if let certificates {
             arguments += ["--cert", certificates.serverCertificate.path, "--key", certificates.serverKey.path]
             if requireClientCertificate { arguments += ["--client-ca", certificates.caCertificate.path] }
@@ -81,7 +82,12 @@ public final class HTTPTestServer: Sendable {
         process = try ChildProcess(name: "http-test-server", executable: URL(fileURLWithPath: "/usr/bin/env"),
                                    arguments: ["python3"] + arguments)
         do {
-            try await process.waitForPort(port)
+            try await process.waitForLog(containing: "listening on 127.0.0.1:")
+            let line = process.logTail(lines: 10_000).split(separator: "\n").first { $0.hasPrefix("listening on 127.0.0.1:") }
+            guard let line, let port = Int(line.dropFirst("listening on 127.0.0.1:".count)) else {
+                throw FixtureError("http-test-server did not say which port it listens on:\n\(process.logTail())")
+            }
+            self.port = port
         } catch {
             process.stop()
             throw error

@@ -110,7 +110,8 @@ def main():
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(args.client_ca)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-    print(f"listening on 127.0.0.1:{args.port}", flush=True)
+    # --port 0 lets the kernel choose; the line names the port really bound.
+    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
