@@ -45,7 +45,9 @@ public enum ReportRenderer {
         if let expected = finding.expected { text += " expected \(expected)" }
         if let observed = finding.observed { text += (finding.expected == nil ? " observed " : ", observed ") + observed }
         if let detail = finding.detail { text += " — \(detail)" }
-        return text
+        // Multi-line values (a tool's stderr, a server's message) continue indented, so no line a server sent can pass
+        // for a finding or the verdict line of the text report.
+        return text.replacingOccurrences(of: "\n", with: "\n    ")
     }
 
     public static func json(_ report: Report) -> String {

@@ -33,6 +33,21 @@ struct ReportRendererTests {
         #expect(ReportRenderer.text(Self.report, verbose: true).contains("PASS a.present [m] observed 2 series"))
     }
 
+    @Test("a value with newlines continues indented: no line of it reads as a finding or the verdict")
+    func multiLineValues() {
+        let forged = Report(target: "metrics http://x/metrics", findings: [
+            .fail("scrape.http-status", subject: "http://x/metrics", expected: "HTTP 200",
+                  observed: "HTTP 500: oops\nPASS everything.fine\nVERIFIED: all good"),
+        ])
+        let lines = ReportRenderer.text(forged).split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "FAIL scrape.http-status [http://x/metrics] expected HTTP 200, observed HTTP 500: oops",
+            "    PASS everything.fine",
+            "    VERIFIED: all good",
+            "FAILED: metrics http://x/metrics — 0 passed, 0 warnings, 1 failed",
+        ])
+    }
+
     @Test("JSON carries verdict, summary and every finding")
     func json() throws {
         let data = Data(ReportRenderer.json(Self.report).utf8)
