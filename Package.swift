@@ -32,6 +32,8 @@ let package = Package(
         // build time (CI rebuilds from scratch) for routing we do in a few lines.
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        // HTTP/2 with ALPN, as a real API server offers it: client-go, kubectl, helm and libcurl then multiplex.
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.30.0"),
     ],
     targets: [
         // The executable is a thin shell: everything lives in library targets.
@@ -117,6 +119,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/KubeSim/APIServer"
@@ -171,7 +175,8 @@ let package = Package(
         .testTarget(name: "KubeConfigTests", dependencies: ["KubeConfig", "KubeModel", "Findings", "KVerifyTestSupport"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore", "Processes"],
+            dependencies: ["KubeClient", "KubeConfig", "KubeModel", "Findings", "HTTP", "KVerifyTestSupport", "KubeSim", "SimFaults", "SimStore",
+                           "SimAPIServer", "Processes"],
             resources: [.copy("Resources")]
         ),
         .testTarget(

@@ -63,6 +63,9 @@ final class Transfer: @unchecked Sendable {  // confined to the loop thread; cro
             check(kv_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, quiet.curlMilliseconds / 1000)))
         }
         check(kv_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
+        // Requests started together wait for the first connection's ALPN answer and share it if it is h2, instead of
+        // each opening a connection of its own.
+        check(kv_setopt_long(easy, CURLOPT_PIPEWAIT, 1))
         check(kv_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0))
         check(kv_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
         check(kv_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, ""))

@@ -80,6 +80,9 @@ extension KVerify.Sim {
         @Flag(help: "Mark scheduled pods Running and Ready at once without running them (for API-only experiments; probes are then not real).")
         var instantKubelet = false
 
+        @Flag(help: "Serve HTTP/1.1 only: no HTTP/2 offered in the TLS handshake (to compare, or for a client that mishandles h2).")
+        var http1Only = false
+
         public init() {}
 
         public func validate() throws {
@@ -117,6 +120,7 @@ extension KVerify.Sim {
             do {
                 var options = SimulatedCluster.Options(nodes: nodes, port: port, kubeconfigPath: kubeconfig)
                 options.instantKubelet = instantKubelet
+                options.http2 = !http1Only
                 options.runtimePath = runtime
                 options.faults = faultPlan
                 sim = try await SimulatedCluster.start(options: options)

@@ -4,24 +4,26 @@
 # upstream scripts reach pods. Starts its own `kverify sim up` with stub pods (image kverify/stub-exporter:1: the
 # sim serves sim/stub-metrics.prom in-process on every declared port, so no process per pod) and stops it on exit.
 #
-# Usage: scripts/bench/kube_proxy.sh [--pods N] [--nodes N] [--requests N] [--debug]
+# Usage: scripts/bench/kube_proxy.sh [--pods N] [--nodes N] [--requests N] [--http1-only] [--debug]
 #   --pods N      replicas of the stub Deployment (default 1000)
 #   --nodes N     sim nodes (default 51: the tainted control plane + 50 workers)
 #   --requests N  GETs per run (default 1000; each pod once when N <= pods)
+#   --http1-only  start the sim with `sim up --http1-only` (no HTTP/2 offered), to compare with h2
 #   --debug       use the debug build instead of building release (faster to build, slower server)
 # Prints a markdown table. Needs swift, kubectl (1.32 dispatcher), python3.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-pods=1000 nodes=51 requests=1000 config=release
+pods=1000 nodes=51 requests=1000 config=release protocol_flag="" protocol="HTTP/2 offered"
 while [ $# -gt 0 ]; do
   case "$1" in
     --pods) pods=$2; shift 2 ;;
     --nodes) nodes=$2; shift 2 ;;
     --requests) requests=$2; shift 2 ;;
     --debug) config=debug; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --http1-only) protocol_flag=--http1-only protocol="HTTP/1.1 only"; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "kube_proxy.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +55,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 export KUBECONFIG=$workdir/kubeconfig KUBECACHEDIR=$workdir/kubecache
-"$bin/kverify" sim up --nodes "$nodes" --kubeconfig "$KUBECONFIG" >"$workdir/sim.out" 2>"$workdir/sim.log" &
+# shellcheck disable=SC2086  # empty or one flag
+"$bin/kverify" sim up --nodes "$nodes" --kubeconfig "$KUBECONFIG" $protocol_flag >"$workdir/sim.out" 2>"$workdir/sim.log" &
 sim_pid=$!
 for _ in $(seq 600); do
   grep -q . "$workdir/sim.out" 2>/dev/null && break
@@ -99,12 +102,12 @@ for spec in "rest 1" "kubectl 1" "rest 16" "kubectl 2"; do
   echo "bench: $spec…" >&2; run $spec | tee -a "$results" >&2
 done
 
-python3 - "$results" "$pods" "$requests" "$ready_seconds" <<'PY'
+python3 - "$results" "$pods" "$requests" "$ready_seconds" "$protocol" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-pods, requests, ready = sys.argv[2], sys.argv[3], sys.argv[4]
+pods, requests, ready, protocol = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 rest1 = next(r for r in rows if r["backend"] == "rest" and r["concurrency"] == 1)
-print(f"{requests} proxy GETs of /metrics to {min(int(pods), int(requests))} distinct stub pods ({pods} Ready after {ready} s)\n")
+print(f"{requests} proxy GETs of /metrics to {min(int(pods), int(requests))} distinct stub pods ({pods} Ready after {ready} s; sim: {protocol})\n")
 print("| client | in flight | wall (s) | median (ms) | p95 (ms) | requests/s | vs REST sequential (wall) |")
 print("|---|---|---|---|---|---|---|")
 names = {"rest": "kverify REST backend (libcurl)", "kubectl": "`kubectl get --raw` per request"}

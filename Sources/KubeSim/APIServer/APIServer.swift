@@ -1,16 +1,19 @@
 import Foundation
 import SimFaults
+import Synchronization
 import SimStore
 import KubeModel
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import NIOWebSocket
 
-/// The I/O shell of the API server: HTTPS (a client certificate or a ServiceAccount token) or plain HTTP on loopback, HTTP/1.1
-/// keep-alive, one task per connection; every request goes through `APIRouter`, watches stream chunked JSON
+/// The I/O shell of the API server: HTTPS (a client certificate or a ServiceAccount token) or plain HTTP on loopback;
+/// over TLS, HTTP/2 when ALPN offers it (one task per stream) and HTTP/1.1 keep-alive otherwise (one task per connection); every request goes through `APIRouter`, watches stream chunked JSON
 /// lines, proxy requests are forwarded to the pod's process. A WebSocket upgrade of `pods/NAME/exec|attach` becomes
 /// a `RemoteCommandSession`, of `pods/NAME/portforward` a `PortForwardSession` (SPDY over the WebSocket).
 package final class APIServer: Sendable {
@@ -18,11 +21,14 @@ package final class APIServer: Sendable {
     private let serverChannel: any Channel
     private let acceptTask: Task<Void, Never>
     private let store: ObjectStore
+    /// Connections by protocol and HTTP/2 streams served, for tests and benchmarks that prove what clients negotiated.
+    package let traffic: Traffic
 
     /// Request bodies above this are refused with 413, as the real server's 3 MiB limit.
     static let maxBodyBytes = 3 * 1024 * 1024
 
-    private init(port: Int, serverChannel: any Channel, acceptTask: Task<Void, Never>, store: ObjectStore) {
+    private init(port: Int, serverChannel: any Channel, acceptTask: Task<Void, Never>, store: ObjectStore, traffic: Traffic) {
+        self.traffic = traffic
         self.port = port
         self.serverChannel = serverChannel
         self.acceptTask = acceptTask
@@ -51,27 +57,53 @@ package final class APIServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .bind(host: settings.host, port: settings.port) { child in
                 child.eventLoop.makeCompletedFuture {
-                    if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    let upgraded = try child.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: Self.pipeline)
-                    let upgrader = try child.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Accepted>.self)
-                    try child.pipeline.syncOperations.addHandler(RefusedUpgradeFilter(), position: .before(upgrader))
-                    return upgraded
+                    guard let tls else {
+                        return child.eventLoop.makeSucceededFuture(Negotiated.http1(try Self.configureHTTP1(child)))
+                    }
+                    try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    // ALPN decides, as on a real API server: h2 for clients that offer it (client-go, kubectl, helm,
+                    // libcurl), HTTP/1.1 for the rest and for the upgrades of exec, attach and port-forward.
+                    let negotiation = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
+                        switch result {
+                        case .negotiated("h2"):
+                            return channel.configureAsyncHTTP2Pipeline(mode: .server, configuration: Self.http2Configuration) { stream in
+                                stream.eventLoop.makeCompletedFuture {
+                                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: stream)
+                                }
+                            }.map { .http2(channel, $0) }
+                        default:
+                            return channel.eventLoop.makeCompletedFuture { .http1(try Self.configureHTTP1(channel)) }
+                        }
+                    }
+                    try child.pipeline.syncOperations.addHandler(negotiation)
+                    return negotiation.protocolNegotiationResult
                 }
             }
         guard let port = channel.channel.localAddress?.port else { throw SimError("the API server socket has no port") }
         let routes = router(port)
-        let connections = Connections(router: routes, store: store, settings: settings, group: group, logger: logger)
+        let traffic = Traffic()
+        let connections = Connections(router: routes, store: store, settings: settings, group: group, logger: logger, traffic: traffic)
         let acceptTask = Task(executorPreference: SimExecutor.shared) {
             await withDiscardingTaskGroup { tasks in
                 do {
                     try await channel.executeThenClose { inbound in
-                        for try await accepted in inbound {
+                        for try await negotiated in inbound {
                             tasks.addTask {
-                                // The first request decides: an upgrade to a stream, or plain HTTP from then on.
-                                switch try? await accepted.get() {
-                                case .http(let connection)?: await connections.serve(connection)
-                                case .webSocket(let connection, let stream)?: await connections.serve(connection, stream)
-                                case .spdy(let connection, let stream)?: await connections.serve(connection, stream)
+                                switch try? await negotiated.get() {
+                                case .http1(let accepted)?:
+                                    traffic.count(\.http1Connections)
+                                    // The first request decides: an upgrade to a stream, or plain HTTP from then on.
+                                    switch try? await accepted.get() {
+                                    case .http(let connection)?: await connections.serve(connection)
+                                    case .webSocket(let connection, let stream)?: await connections.serve(connection, stream)
+                                    case .spdy(let connection, let stream)?: await connections.serve(connection, stream)
+                                    case nil: break
+                                    }
+                                case .http2(let connection, let multiplexer)?:
+                                    traffic.count(\.http2Connections)
+                                    await connections.serve(multiplexer, on: connection)
+                                    try? await connection.close()
                                 case nil: break
                                 }
                             }
@@ -82,7 +114,46 @@ package final class APIServer: Sendable {
                 }
             }
         }
-        return APIServer(port: port, serverChannel: channel.channel, acceptTask: acceptTask, store: store)
+        return APIServer(port: port, serverChannel: channel.channel, acceptTask: acceptTask, store: store, traffic: traffic)
+    }
+
+    package final class Traffic: Sendable {
+        package struct Counts: Sendable, Equatable {
+            package var http1Connections = 0
+            package var http2Connections = 0
+            package var http2Streams = 0
+        }
+
+        private let counts = Mutex(Counts())
+        package var snapshot: Counts { counts.withLock { $0 } }
+        func count(_ field: WritableKeyPath<Counts, Int>) { counts.withLock { $0[keyPath: field] += 1 } }
+    }
+
+    /// What ALPN chose for a connection (plain HTTP is always HTTP/1.1).
+    enum Negotiated: Sendable {
+        case http1(EventLoopFuture<Accepted>)
+        /// Every stream a request, served as HTTP/1 parts through `HTTP2FramePayloadToHTTP1ServerCodec`.
+        case http2(any Channel, NIOHTTP2Handler.AsyncStreamMultiplexer<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>>)
+    }
+
+    /// kube-apiserver's settings: 1,000 concurrent streams per connection (`--http2-max-streams-per-connection`);
+    /// 1 MiB windows, so a 3 MiB apply body is not sent in 64 KiB steps.
+    static let http2Configuration: NIOHTTP2Handler.Configuration = {
+        var configuration = NIOHTTP2Handler.Configuration()
+        configuration.connection.initialSettings = nioDefaultSettings.filter { $0.parameter != .maxConcurrentStreams } + [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
+            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+        ]
+        configuration.connection.targetWindowSize = 1 << 20
+        configuration.stream.targetWindowSize = 1 << 20
+        return configuration
+    }()
+
+    private static func configureHTTP1(_ channel: any Channel) throws -> EventLoopFuture<Accepted> {
+        let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipeline)
+        let upgrader = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Accepted>.self)
+        try channel.pipeline.syncOperations.addHandler(RefusedUpgradeFilter(), position: .before(upgrader))
+        return upgraded
     }
 
     /// What a connection became after its first request.
@@ -135,11 +206,31 @@ private struct Connections: Sendable {
     let settings: APIServer.Settings
     let group: any EventLoopGroup
     let logger: Logger
+    let traffic: APIServer.Traffic
 
     typealias Outbound = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
 
-    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    /// Serves each HTTP/2 stream of a connection as one request, concurrently, until the client ends the connection.
+    func serve(_ multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>>,
+               on connection: any Channel) async {
+        await withDiscardingTaskGroup { streams in
+            do {
+                for try await stream in multiplexer.inbound {
+                    traffic.count(\.http2Streams)
+                    // The stream's channel is a child of the connection's, which holds the TLS handler.
+                    streams.addTask { await serve(stream, tlsChannel: connection) }
+                }
+            } catch {
+                logger.debug("HTTP/2 connection ended: \(error)")
+            }
+        }
+    }
+
+    /// Serves the requests of an HTTP/1.1 connection, or the one request of an HTTP/2 stream; `tlsChannel` holds the
+    /// TLS handler (for a stream, its connection's channel).
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, tlsChannel: (any Channel)? = nil) async {
         let closed = connection.channel.closeFuture
+        let tlsChannel = tlsChannel ?? connection.channel
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -163,7 +254,7 @@ private struct Connections: Sendable {
                             body: Data(body.readableBytesView))
                         if hasClientCertificate == nil {
                             hasClientCertificate = settings.tls == nil
-                                ? false : (try? await connection.channel.nioSSL_peerCertificate().get()) != nil
+                                ? false : (try? await tlsChannel.nioSSL_peerCertificate().get()) != nil
                         }
                         guard let identity = authenticate(request, clientCertificate: hasClientCertificate ?? false) else {
                             try await writeWhole(status: 401, contentType: "application/json", Self.unauthorized.status.data,

@@ -46,6 +46,8 @@ public final class SimulatedCluster: Sendable {
         public var runtimePath: String?
         /// Faults to inject from the start (tests can change them later through `faults`).
         public var faults = FaultPlan()
+        /// Offer HTTP/2 in the TLS handshake (ALPN `h2`), as kube-apiserver does; false serves HTTP/1.1 only.
+        public var http2 = true
 
         public init(nodes: Int = 1, port: Int = 0, kubeconfigPath: String? = nil, stateDirectory: URL? = nil,
                     insecureHTTP: Bool = false, bookmarkInterval: Duration = .seconds(5), historyLimit: Int = 5000) {
@@ -90,6 +92,8 @@ public final class SimulatedCluster: Sendable {
     public let certificates: SimCertificates?
 
     private let server: APIServer
+    /// What clients negotiated so far: connections by protocol, HTTP/2 streams.
+    package var traffic: APIServer.Traffic.Counts { server.traffic.snapshot }
     private let controllers: Task<Void, Never>
     private let kubelet: Kubelet?
     private let kubeletTask: Task<Void, Never>?
@@ -179,7 +183,7 @@ public final class SimulatedCluster: Sendable {
             var settings = APIServer.Settings()
             settings.port = options.port
             settings.bookmarkInterval = options.bookmarkInterval
-            if let certificates { settings.tls = try tlsContext(certificates) }
+            if let certificates { settings.tls = try tlsContext(certificates, http2: options.http2) }
 
             settings.faults = faults
 
@@ -299,7 +303,7 @@ public final class SimulatedCluster: Sendable {
         return changed != nil
     }
 
-    static func tlsContext(_ certificates: SimCertificates) throws -> NIOSSLContext {
+    static func tlsContext(_ certificates: SimCertificates, http2: Bool) throws -> NIOSSLContext {
         let certificate = try NIOSSLCertificate(bytes: Array(certificates.serverCertificatePEM), format: .pem)
         let key = try NIOSSLPrivateKey(bytes: Array(certificates.serverKeyPEM), format: .pem)
         let authority = try NIOSSLCertificate(bytes: Array(certificates.caCertificatePEM), format: .pem)
@@ -310,6 +314,8 @@ public final class SimulatedCluster: Sendable {
         configuration.certificateVerification = .optionalVerification
         configuration.trustRoots = .certificates([authority])
         configuration.minimumTLSVersion = .tlsv12
+        // Offered in this order, as kube-apiserver does; the API server configures the connection for what is chosen.
+        configuration.applicationProtocols = http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         return try NIOSSLContext(configuration: configuration)
     }
 }
