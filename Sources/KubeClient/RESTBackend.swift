@@ -290,11 +290,14 @@ public final class RESTBackend: KubeAPI {
         return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
     }
 
-    /// A connection the server dropped (not one it refused): worth another try for an idempotent call.
+    /// A connection the server dropped (not one it refused): worth another try for an idempotent call. On HTTP/2
+    /// that includes a connection ended under its streams (a GOAWAY, as kube-apiserver's `--goaway-chance` sends on
+    /// purpose): libcurl says "Error in the HTTP2 framing layer", or "Stream error in the HTTP/2 framing layer".
     static func isReset(_ error: HTTPError) -> Bool {
         guard error.kind == .protocolError else { return false }
         let reason = error.reason.lowercased()
-        return ["reset", "empty reply", "recv failure", "partial", "transferred a partial", "connection died", "closed"]
+        return ["reset", "empty reply", "recv failure", "partial", "transferred a partial", "connection died", "closed",
+                "framing layer", "goaway"]
             .contains(where: reason.contains) && !reason.contains("ssl") && !reason.contains("alert")
     }
 

@@ -1,4 +1,5 @@
 @testable import KubeClient
+import HTTP
 import Testing
 
 /// kubectl's stderr as kubectl 1.32 printed it against the sim's fault plan (`api: {errors: …}`).
@@ -42,5 +43,30 @@ struct KubectlErrorsTests {
         let stderr = Self.discoveryLog + "\nError from server (NotFound): pods \"nosuch\" not found\n"
         #expect(KubectlErrors.withoutLogLines(stderr) == "Error from server (NotFound): pods \"nosuch\" not found")
         #expect(KubectlErrors.withoutLogLines(Self.discoveryLog) == Self.discoveryLog)
+    }
+}
+
+/// libcurl's words (7.88, `curl_easy_strerror` and its error buffer) for a connection the server dropped: an
+/// idempotent REST call retries them; a refusal, a TLS failure or an answer does not.
+@Suite("REST transport errors: which are a dropped connection")
+struct RESTResetTests {
+    @Test("dropped connections, HTTP/2's among them, are resets", arguments: [
+        "Error in the HTTP2 framing layer",
+        "Stream error in the HTTP/2 framing layer",
+        "Recv failure: Connection reset by peer",
+        "Empty reply from server",
+        "transfer closed with 120 bytes remaining to read",
+    ])
+    func resets(reason: String) {
+        #expect(RESTBackend.isReset(HTTPError(.protocolError, url: "https://127.0.0.1:6443/api", reason: reason)))
+    }
+
+    @Test("TLS failures and other kinds are not", arguments: [
+        (HTTPError.Kind.protocolError, "OpenSSL SSL_read: error:0A000412:SSL routines::sslv3 alert bad certificate, errno 0"),
+        (.connectionFailed, "Failed to connect to 127.0.0.1 port 6443: Connection refused"),
+        (.timedOut, "Operation timed out after 20001 milliseconds with 0 bytes received"),
+    ])
+    func notResets(kind: HTTPError.Kind, reason: String) {
+        #expect(!RESTBackend.isReset(HTTPError(kind, url: "https://127.0.0.1:6443/api", reason: reason)))
     }
 }

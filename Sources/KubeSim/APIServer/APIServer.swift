@@ -13,8 +13,8 @@ import NIOTLS
 import NIOWebSocket
 
 /// The I/O shell of the API server: HTTPS (a client certificate or a ServiceAccount token) or plain HTTP on loopback;
-/// over TLS, HTTP/2 when ALPN offers it (one task per stream) and HTTP/1.1 keep-alive otherwise (one task per connection); every request goes through `APIRouter`, watches stream chunked JSON
-/// lines, proxy requests are forwarded to the pod's process. A WebSocket upgrade of `pods/NAME/exec|attach` becomes
+/// over TLS, HTTP/2 when ALPN chooses it (one task per stream), else HTTP/1.1 keep-alive (one task per connection).
+/// Every request goes through `APIRouter`, watches stream JSON lines, proxy requests are forwarded to the pod's process. A WebSocket upgrade of `pods/NAME/exec|attach` becomes
 /// a `RemoteCommandSession`, of `pods/NAME/portforward` a `PortForwardSession` (SPDY over the WebSocket).
 package final class APIServer: Sendable {
     package let port: Int
@@ -71,7 +71,10 @@ package final class APIServer: Sendable {
                                     try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: stream)
                                 }
-                            }.map { .http2(channel, $0) }
+                            }.flatMapThrowing { multiplexer in
+                                try channel.pipeline.syncOperations.addHandler(ConnectionErrorLogger(logger: logger))
+                                return .http2(channel, multiplexer)
+                            }
                         default:
                             return channel.eventLoop.makeCompletedFuture { .http1(try Self.configureHTTP1(channel)) }
                         }
@@ -137,9 +140,15 @@ package final class APIServer: Sendable {
     }
 
     /// kube-apiserver's settings: 1,000 concurrent streams per connection (`--http2-max-streams-per-connection`);
-    /// 1 MiB windows, so a 3 MiB apply body is not sent in 64 KiB steps.
+    /// 1 MiB windows, so a 3 MiB apply body is not sent in 64 KiB steps. NIO's DoS limits (200 client resets or
+    /// stream errors per 30 s, 200 glitches per connection) are raised: Go's server, which kube-apiserver is, has no
+    /// such limits, and one kverify run on one connection cancels more than 200 requests and watches (a lifecycle
+    /// phase lost its connection to ENHANCE_YOUR_CALM: libcurl's "Error in the HTTP2 framing layer").
     static let http2Configuration: NIOHTTP2Handler.Configuration = {
         var configuration = NIOHTTP2Handler.Configuration()
+        configuration.connection.maximumConnectionGlitches = 1_000_000
+        configuration.stream.streamResetFrameRateLimit.maximumCount = 1_000_000
+        configuration.stream.streamErrorRateLimit.maximumCount = 1_000_000
         configuration.connection.initialSettings = nioDefaultSettings.filter { $0.parameter != .maxConcurrentStreams } + [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
             HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
@@ -590,5 +599,24 @@ struct LegacySPDYUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         channel.eventLoop.makeCompletedFuture {
             .spdy(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), StreamRequest(spdy: upgradeRequest)!)
         }
+    }
+}
+
+/// Logs why an HTTP/2 connection failed (a protocol error, a limit): every stream on it fails with it, and the client
+/// says no more than "Error in the HTTP2 framing layer".
+private final class ConnectionErrorLogger: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Any
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A client that vanished is routine; anything else is the protocol or a limit, worth a line.
+        if error is IOError {
+            logger.debug("HTTP/2 connection from \(context.remoteAddress?.description ?? "?") ended: \(error)")
+        } else {
+            logger.warning("HTTP/2 connection from \(context.remoteAddress?.description ?? "?") failed: \(error)")
+        }
+        context.fireErrorCaught(error)
     }
 }
