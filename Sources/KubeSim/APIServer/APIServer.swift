@@ -611,8 +611,11 @@ private final class ConnectionErrorLogger: ChannelInboundHandler, RemovableChann
     init(logger: Logger) { self.logger = logger }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A client that vanished is routine; anything else is the protocol or a limit, worth a line.
-        if error is IOError {
+        // A client that vanished is routine (kubectl exits without a TLS close_notify); anything else is the protocol
+        // or a limit, worth a line.
+        var routine = error is IOError
+        if case .uncleanShutdown? = error as? NIOSSLError { routine = true }
+        if routine {
             logger.debug("HTTP/2 connection from \(context.remoteAddress?.description ?? "?") ended: \(error)")
         } else {
             logger.warning("HTTP/2 connection from \(context.remoteAddress?.description ?? "?") failed: \(error)")

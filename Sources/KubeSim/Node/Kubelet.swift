@@ -758,6 +758,9 @@ package struct ProbeState {
                            _ environment: PodEnvironment) async -> ProbeOutcome? {
         guard let spec, now >= next else { return nil }
         let outcome = await worker.probe(spec, container, environment)
+        // The pod is stopping: a probe cut short by that says nothing, and counted as a liveness failure it killed the
+        // container before the graceful stop could record its exit (its final status then had no terminated state).
+        if Task.isCancelled { return nil }
         next = ContinuousClock.now + spec.period
         if outcome == .success {
             successes += 1
