@@ -34,11 +34,14 @@ done
 if [ "$config" = release ]; then
   echo "bench: building kverify and kverify-bench (release)" >&2
   swift build -c release --product kverify >/dev/null
+  # The sim's pods need the network shim beside the binary (kverify sim looks for it there).
+  swift build -c release --product KVerifySimNet >/dev/null
   swift build -c release --package-path Benchmarks --product kverify-bench >/dev/null
   bin=.build/release bench_bin=Benchmarks/.build/release
 else
   echo "bench: building kverify and kverify-bench (debug)" >&2
   swift build --product kverify >/dev/null
+  swift build --product KVerifySimNet >/dev/null
   swift build --package-path Benchmarks --product kverify-bench >/dev/null
   bin=.build/debug bench_bin=Benchmarks/.build/debug
 fi
