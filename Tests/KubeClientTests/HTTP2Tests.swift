@@ -36,6 +36,13 @@ struct HTTP2Tests {
                 #expect(after.http2Connections == 1 && before.http2Connections == 1, "\(before) → \(after)")
                 #expect(after.http2Streams - before.http2Streams == 50, "\(before) → \(after)")
                 #expect(after.http1Connections == 0, "\(after)")
+                // Each stream's request loop ends by itself once both sides ended it (the server does not reset it).
+                var open = after.openStreams
+                for _ in 0..<100 where open > 0 {
+                    try await Task.sleep(for: .milliseconds(50))
+                    open = sim.traffic.openStreams
+                }
+                #expect(open == 0, "\(sim.traffic)")
             }
         }
     }

@@ -125,11 +125,13 @@ package final class APIServer: Sendable {
             package var http1Connections = 0
             package var http2Connections = 0
             package var http2Streams = 0
+            /// h2 streams whose request loop has not ended yet.
+            package var openStreams = 0
         }
 
         private let counts = Mutex(Counts())
         package var snapshot: Counts { counts.withLock { $0 } }
-        func count(_ field: WritableKeyPath<Counts, Int>) { counts.withLock { $0[keyPath: field] += 1 } }
+        func count(_ field: WritableKeyPath<Counts, Int>, by change: Int = 1) { counts.withLock { $0[keyPath: field] += change } }
     }
 
     /// What ALPN chose for a connection (plain HTTP is always HTTP/1.1).
@@ -226,8 +228,11 @@ private struct Connections: Sendable {
             do {
                 for try await stream in multiplexer.inbound {
                     traffic.count(\.http2Streams)
-                    // The stream's channel is a child of the connection's, which holds the TLS handler.
-                    streams.addTask { await serve(stream, tlsChannel: connection) }
+                    traffic.count(\.openStreams)
+                    streams.addTask {
+                        await serve(stream, onStreamOf: connection)
+                        traffic.count(\.openStreams, by: -1)
+                    }
                 }
             } catch {
                 logger.debug("HTTP/2 connection ended: \(error)")
@@ -235,11 +240,16 @@ private struct Connections: Sendable {
         }
     }
 
-    /// Serves the requests of an HTTP/1.1 connection, or the one request of an HTTP/2 stream; `tlsChannel` holds the
-    /// TLS handler (for a stream, its connection's channel).
-    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, tlsChannel: (any Channel)? = nil) async {
+    /// Serves the requests of an HTTP/1.1 connection, or the one request of an HTTP/2 stream of `parent` (whose channel
+    /// holds the TLS handler).
+    ///
+    /// An HTTP/1.1 connection that may not carry another request is closed after the response. An h2 stream is not:
+    /// closing it before its END_STREAM left NIO's flow-control buffer (a busy connection, a slow reader) sends
+    /// RST_STREAM(CANCEL) and cuts the response. It ends by itself once both sides ended, which ends `inbound`.
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, onStreamOf parent: (any Channel)? = nil) async {
         let closed = connection.channel.closeFuture
-        let tlsChannel = tlsChannel ?? connection.channel
+        let tlsChannel = parent ?? connection.channel
+        let isStream = parent != nil
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -268,7 +278,7 @@ private struct Connections: Sendable {
                         guard let identity = authenticate(request, clientCertificate: hasClientCertificate ?? false) else {
                             try await writeWhole(status: 401, contentType: "application/json", Self.unauthorized.status.data,
                                                  keepAlive: requestHead.isKeepAlive, to: outbound)
-                            if !requestHead.isKeepAlive { return }
+                            if !requestHead.isKeepAlive && !isStream { return }
                             continue
                         }
                         request.identity = identity
@@ -280,7 +290,7 @@ private struct Connections: Sendable {
                                 let retry = code == 429 ? [("Retry-After", String(plan.retryAfterSeconds))] : []
                                 try await writeWhole(status: error.code, contentType: "application/json", error.status.data,
                                                      keepAlive: requestHead.isKeepAlive, to: outbound, extraHeaders: retry)
-                                if !requestHead.isKeepAlive { return }
+                                if !requestHead.isKeepAlive && !isStream { return }
                                 continue
                             }
                         }
@@ -288,7 +298,7 @@ private struct Connections: Sendable {
                             ? .error(APIError(code: 413, reason: "RequestEntityTooLarge", message: "Request entity too large: limit is 3145728"))
                             : router.route(request)
                         let keepAlive = try await send(reply, for: request, keepAlive: requestHead.isKeepAlive, to: outbound, closed: closed)
-                        if !keepAlive { return }
+                        if !keepAlive && !isStream { return }
                     }
                 }
             }
