@@ -27,8 +27,12 @@ package final class APIServer: Sendable {
     /// Request bodies above this are refused with 413, as the real server's 3 MiB limit.
     static let maxBodyBytes = 3 * 1024 * 1024
 
-    private init(port: Int, serverChannel: any Channel, acceptTask: Task<Void, Never>, store: ObjectStore, traffic: Traffic) {
+    private let proxyPool: ProxyPool
+
+    private init(port: Int, serverChannel: any Channel, acceptTask: Task<Void, Never>, store: ObjectStore, traffic: Traffic,
+                 proxyPool: ProxyPool) {
         self.traffic = traffic
+        self.proxyPool = proxyPool
         self.port = port
         self.serverChannel = serverChannel
         self.acceptTask = acceptTask
@@ -86,7 +90,9 @@ package final class APIServer: Sendable {
         guard let port = channel.channel.localAddress?.port else { throw SimError("the API server socket has no port") }
         let routes = router(port)
         let traffic = Traffic()
-        let connections = Connections(router: routes, store: store, settings: settings, group: group, logger: logger, traffic: traffic)
+        let proxyPool = ProxyPool(group: group)
+        let connections = Connections(router: routes, store: store, settings: settings, group: group, logger: logger, traffic: traffic,
+                                      proxyPool: proxyPool)
         let acceptTask = Task(executorPreference: SimExecutor.shared) {
             await withDiscardingTaskGroup { tasks in
                 do {
@@ -117,7 +123,8 @@ package final class APIServer: Sendable {
                 }
             }
         }
-        return APIServer(port: port, serverChannel: channel.channel, acceptTask: acceptTask, store: store, traffic: traffic)
+        return APIServer(port: port, serverChannel: channel.channel, acceptTask: acceptTask, store: store, traffic: traffic,
+                         proxyPool: proxyPool)
     }
 
     package final class Traffic: Sendable {
@@ -127,6 +134,8 @@ package final class APIServer: Sendable {
             package var http2Streams = 0
             /// h2 streams whose request loop has not ended yet.
             package var openStreams = 0
+            /// Connections the proxy opened to pods (a keep-alive pod's are reused: fewer dials than requests).
+            package var proxyDials = 0
         }
 
         private let counts = Mutex(Counts())
@@ -207,6 +216,7 @@ package final class APIServer: Sendable {
         try? await serverChannel.close()
         acceptTask.cancel()
         await acceptTask.value
+        proxyPool.closeAll()
     }
 }
 
@@ -218,6 +228,7 @@ private struct Connections: Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     let traffic: APIServer.Traffic
+    let proxyPool: ProxyPool
 
     typealias Outbound = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
 
@@ -397,9 +408,11 @@ private struct Connections: Sendable {
         headers.add(name: "Cache-Control", value: "no-cache, private")
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)))
-        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: data))))
-        try await outbound.write(.end(nil))
+        // One write, so one flush: a TLS record and a syscall per response rather than three.
+        try await outbound.write(contentsOf: [
+            .head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)),
+            .body(.byteBuffer(ByteBuffer(bytes: data))), .end(nil),
+        ])
     }
 
     private func startChunked(contentType: String, to outbound: Outbound) async throws {
@@ -498,69 +511,94 @@ private struct Connections: Sendable {
 
     // MARK: Proxy
 
-    /// Forwards one request to `host:port` over plain HTTP and streams the answer back.
+    /// Forwards one request to `host:port` over plain HTTP, on a pooled keep-alive connection, and streams the answer
+    /// back. An idempotent request whose reused connection failed before any answer is sent once more on a new one.
     private func forward(_ request: APIRequest, host: String, port: Int, path: String, keepAlive: Bool,
                          to outbound: Outbound) async throws -> Bool {
-        let client: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
-        do {
-            client = try await ClientBootstrap(group: group)
-                .connectTimeout(.seconds(5))
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            let reason = "\(error)".contains("refused") ? "connect: connection refused" : "\(error)"
-            let failure = APIError.serviceUnavailable("error trying to reach service: dial tcp \(host):\(port): \(reason)")
-            try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: keepAlive, to: outbound)
-            return keepAlive
-        }
+        let endpoint = ProxyPool.Endpoint(host: host, port: port)
         var headers = HTTPHeaders()
-        let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "authorization", "content-length", "te", "trailer"]
-        for (name, value) in request.headers where !hopByHop.contains(name) { headers.add(name: name, value: value) }
+        for (name, value) in request.headers where !Self.hopByHop.contains(name) { headers.add(name: name, value: value) }
         headers.add(name: "Host", value: "\(host):\(port)")
-        headers.add(name: "Connection", value: "close")
         headers.add(name: "Content-Length", value: String(request.body.count))
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: path, headers: headers)
-        let deadline = settings.proxyTimeout
-        let watchdog = Task(executorPreference: SimExecutor.shared) { [client] in
-            try? await Task.sleep(for: deadline)
-            if !Task.isCancelled { try? await client.channel.close() }
-        }
-        defer { watchdog.cancel() }
-        var answered = false
-        try await client.executeThenClose { inbound, requestWriter in
-            try await requestWriter.write(.head(head))
-            if !request.body.isEmpty { try await requestWriter.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
-            try await requestWriter.write(.end(nil))
-            for try await part in inbound {
-                switch part {
-                case .head(let response):
-                    var forwarded = HTTPHeaders()
-                    for header in response.headers where !hopByHop.contains(header.name.lowercased()) || header.name.lowercased() == "content-length" {
-                        forwarded.add(name: header.name, value: header.value)
+        let idempotent = ["GET", "HEAD", "OPTIONS"].contains(request.method)
+        let answered = Mutex(false)
+        for attempt in 1...2 {
+            let connection: ProxiedConnection, reused: Bool
+            do {
+                (connection, reused) = try await proxyPool.checkout(endpoint)
+                if !reused { traffic.count(\.proxyDials) }
+            } catch {
+                let reason = "\(error)".contains("refused") ? "connect: connection refused" : "\(error)"
+                let failure = APIError.serviceUnavailable("error trying to reach service: dial tcp \(host):\(port): \(reason)")
+                try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: keepAlive, to: outbound)
+                return keepAlive
+            }
+            let deadline = settings.proxyTimeout
+            let watchdog = Task(executorPreference: SimExecutor.shared) {
+                try? await Task.sleep(for: deadline)
+                if !Task.isCancelled { connection.close() }
+            }
+            defer { watchdog.cancel() }
+            do {
+                let reusable = try await connection.run { [request] inbound, requestWriter in
+                    try await requestWriter.write(.head(head))
+                    if !request.body.isEmpty { try await requestWriter.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
+                    try await requestWriter.write(.end(nil))
+                    var podKeepsAlive = false
+                    // An answer of a small declared length goes to the client in one write (one flush), as the
+                    // real proxy buffers between its flushes; anything else streams part by part.
+                    var held: [HTTPServerResponsePart]? = nil
+                    while let part = try await inbound.next() {
+                        if held != nil, case .body(let chunk) = part {
+                            held?.append(.body(.byteBuffer(chunk)))
+                            continue
+                        }
+                        switch part {
+                        case .head(let response):
+                            var forwarded = HTTPHeaders()
+                            for header in response.headers where !Self.hopByHop.contains(header.name.lowercased()) || header.name.lowercased() == "content-length" {
+                                forwarded.add(name: header.name, value: header.value)
+                            }
+                            if !forwarded.contains(name: "content-length") { forwarded.add(name: "Transfer-Encoding", value: "chunked") }
+                            if !keepAlive { forwarded.add(name: "Connection", value: "close") }
+                            // Only a body with a known end leaves the connection usable; one read to EOF ends it.
+                            podKeepsAlive = response.isKeepAlive
+                                && (response.headers.contains(name: "content-length") || response.headers.contains(name: "transfer-encoding"))
+                            answered.withLock { $0 = true }
+                            let forwardedHead = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: forwarded))
+                            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length <= Self.heldAnswerBytes {
+                                held = [forwardedHead]
+                            } else {
+                                try await outbound.write(forwardedHead)
+                            }
+                        case .body(let chunk):
+                            try await outbound.write(.body(.byteBuffer(chunk)))
+                        case .end:
+                            try await outbound.write(contentsOf: (held ?? []) + [.end(nil)])
+                            return podKeepsAlive
+                        }
                     }
-                    if !forwarded.contains(name: "content-length") { forwarded.add(name: "Transfer-Encoding", value: "chunked") }
-                    if !keepAlive { forwarded.add(name: "Connection", value: "close") }
-                    answered = true
-                    try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: forwarded)))
-                case .body(let chunk):
-                    try await outbound.write(.body(.byteBuffer(chunk)))
-                case .end:
-                    try await outbound.write(.end(nil))
-                    return
+                    throw ChannelError.eof
                 }
+                if reusable { proxyPool.checkin(connection, endpoint) } else { connection.close() }
+                return keepAlive
+            } catch {
+                connection.close()
+                if answered.withLock({ $0 }) { throw error }   // the client has part of an answer: only closing tells it
+                if reused, idempotent, attempt == 1 { continue }
+                break
             }
         }
-        guard answered else {
-            let failure = APIError.serviceUnavailable("error trying to reach service: \(host):\(port) closed the connection without an answer")
-            try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: false, to: outbound)
-            return false
-        }
-        return keepAlive
+        let failure = APIError.serviceUnavailable("error trying to reach service: \(host):\(port) closed the connection without an answer")
+        try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: false, to: outbound)
+        return false
     }
+
+    /// Answers up to this declared length are forwarded in one write.
+    static let heldAnswerBytes = 256 * 1024
+
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "authorization", "content-length", "te", "trailer"]
 }
 
 /// Turns an upgrade the sim does not serve (kubectl's legacy `SPDY/3.1` for exec and attach) into a plain request, so

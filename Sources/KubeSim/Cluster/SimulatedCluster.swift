@@ -147,6 +147,7 @@ public final class SimulatedCluster: Sendable {
         if let problem = options.faults.problem(forNodes: nodeNames(options.nodes)) { throw SimError("faults: \(problem)") }
         // Before anything starts: the sim removes its kubeconfig when it stops, so a file it did not write is never taken.
         if let path = options.kubeconfigPath, let problem = Kubeconfig.overwriteProblem(at: path) { throw SimError(problem) }
+        FileLimit.raiseToHardLimit()
         let ownsState = options.stateDirectory == nil
         if ownsState {
             for stale in StateDirectory.removeStale() { logger.info("removed the state of a sim that no longer runs: \(stale.path)") }
