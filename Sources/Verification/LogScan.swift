@@ -12,7 +12,6 @@ public struct LogScan: Sendable {
         public var meaning: String
     }
 
-    /// What the Gunicorn Prometheus Exporter (0.2.x) logs when something is wrong.
     /// What the Gunicorn Prometheus Exporter (0.2.4, `hooks.py`) logs when something is wrong. The sidecar
     /// hook's own INFO line "Sidecar mode: skipping metrics server setup in app container" is expected, so the
     /// needle is the WARNING's exact wording.
@@ -56,30 +55,47 @@ public struct LogScan: Sendable {
         return findings
     }
 
-    /// Every container of every target pod; a pass finding per pod when its logs are clean.
-    public func run(_ targets: [PodTarget], pods: [Pod], api: any KubeAPI) async -> [Finding] {
-        var findings: [Finding] = []
-        for target in targets {
-            guard let pod = pods.first(where: { $0.name == target.pod }) else { continue }
-            let containers = (pod.spec?.initContainers ?? []).map(\.name) + (pod.spec?.containers ?? []).map(\.name)
-            var podFindings: [Finding] = []
-            var read: [String] = []
-            for container in containers {
-                do {
-                    let log = try await api.logs(pod: target.pod, namespace: namespace, container: container, tailLines: tailLines)
-                    podFindings += self.findings(log: log, subject: "\(target.subject) container/\(container)")
-                    read.append(container)
-                } catch {
-                    podFindings.append(.warn("logs.readable", subject: "\(target.subject) container/\(container)",
-                                             expected: "the container's log", observed: "\(error)"))
+    /// Every container of every target pod, `concurrency` pods at a time, findings in the targets' order; a pass
+    /// finding per pod when its logs are clean. One pod at a time made this phase 0.9–4 s of a 200–500-pod run.
+    public func run(_ targets: [PodTarget], pods: [Pod], api: any KubeAPI, concurrency: Int = 16) async -> [Finding] {
+        let podsByName = Dictionary(pods.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let work = targets.compactMap { target in podsByName[target.pod].map { (target, $0) } }
+        let next = JobCounter()
+        let perPod: [(Int, [Finding])] = await withTaskGroup(of: [(Int, [Finding])].self) { group in
+            for _ in 0..<max(1, min(concurrency, work.count)) {
+                group.addTask {
+                    var mine: [(Int, [Finding])] = []
+                    while let index = next.take(below: work.count) {
+                        mine.append((index, await scan(work[index].0, work[index].1, api: api)))
+                    }
+                    return mine
                 }
             }
-            if podFindings.isEmpty {
-                podFindings.append(.pass("logs.clean", subject: target.subject, expected: "no known exporter failure messages",
-                                         observed: "none in \(read.joined(separator: ", "))"))
-            }
-            findings += podFindings
+            var all: [(Int, [Finding])] = []
+            for await part in group { all += part }
+            return all
         }
-        return findings
+        return perPod.sorted { $0.0 < $1.0 }.flatMap(\.1)
+    }
+
+    private func scan(_ target: PodTarget, _ pod: Pod, api: any KubeAPI) async -> [Finding] {
+        let containers = (pod.spec?.initContainers ?? []).map(\.name) + (pod.spec?.containers ?? []).map(\.name)
+        var podFindings: [Finding] = []
+        var read: [String] = []
+        for container in containers {
+            do {
+                let log = try await api.logs(pod: target.pod, namespace: namespace, container: container, tailLines: tailLines)
+                podFindings += self.findings(log: log, subject: "\(target.subject) container/\(container)")
+                read.append(container)
+            } catch {
+                podFindings.append(.warn("logs.readable", subject: "\(target.subject) container/\(container)",
+                                         expected: "the container's log", observed: "\(error)"))
+            }
+        }
+        if podFindings.isEmpty {
+            podFindings.append(.pass("logs.clean", subject: target.subject, expected: "no known exporter failure messages",
+                                     observed: "none in \(read.joined(separator: ", "))"))
+        }
+        return podFindings
     }
 }

@@ -149,8 +149,10 @@ public struct RolloutWait: Sendable {
                 let seen = Set(workloads.map(\.reference))
                 let absent = workloads.isEmpty ? Array(self.workloads) : self.workloads.subtracting(seen).sorted()
                 if !absent.isEmpty, case .ready = state { state = .progressing(absent.map { "\($0) not created yet" }) }
-                last = (workloads, pods.sorted { $0.name < $1.name }, nodes.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }, state)
-                progress?(last.pods, last.nodes, state)
+                // Sorted only for whoever reads them: sorting every snapshot of a 200-node rollout took a tenth of
+                // kverify's CPU in the wait (perf).
+                last = (workloads, pods, nodes, state)
+                if let progress { progress(Self.byName(pods), Self.byName(nodes), state) }
                 switch state {
                 case .ready: return outcome(.ready, last, start)
                 case .failed(let problems): return outcome(.failed(problems), last, start)
@@ -164,8 +166,12 @@ public struct RolloutWait: Sendable {
 
     private func outcome(_ result: Outcome.Result, _ last: (workloads: [Workload], pods: [Pod], nodes: [Node], state: RolloutState),
                          _ start: ContinuousClock.Instant) -> Outcome {
-        Outcome(result: result, workloads: last.workloads, pods: last.pods, nodes: last.nodes, elapsed: ContinuousClock.now - start)
+        Outcome(result: result, workloads: last.workloads, pods: Self.byName(last.pods), nodes: Self.byName(last.nodes),
+                elapsed: ContinuousClock.now - start)
     }
+
+    private static func byName(_ pods: [Pod]) -> [Pod] { pods.sorted { $0.name < $1.name } }
+    private static func byName(_ nodes: [Node]) -> [Node] { nodes.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") } }
 
     /// An update with its objects decoded: what to store under which key, or remove.
     private enum Change {

@@ -28,7 +28,7 @@ public struct Traffic: Sendable {
 
     /// Requests in flight at once, over all pods. Measured on the sim (scripts/bench/pattern_scale.sh): one task per
     /// pod with 200 pods opened 200 TLS connections at once and was slower than a bounded pool of workers.
-    public var concurrency = 16
+    public var concurrency = 64
 
     public func run(_ targets: [PodTarget], api: any KubeAPI) async -> [PodResult] {
         // Round-robin over the pods, so every pod gets its first request early.
@@ -83,8 +83,8 @@ public struct Traffic: Sendable {
     }
 }
 
-/// Hands out job indices to the traffic workers.
-private final class JobCounter: Sendable {
+/// Hands out job indices to a bounded pool of workers (traffic, log reads).
+final class JobCounter: Sendable {
     private let next = Mutex(0)
 
     func take(below limit: Int) -> Int? {
