@@ -6,6 +6,7 @@ import KubeClient
 import KubeConfig
 import KubeModel
 import KubeSim
+import SimAPIServer
 import SimFaults
 import SimStore
 import Testing
@@ -18,6 +19,19 @@ import Testing
 @Suite("KubeAPI contract against the sim: REST, kubectl backend and the kubectl CLI agree", .serialized, .simSlot, .sharedSim)
 struct SimContractTests {
     var fixture: SimContractFixture { get throws { try #require(SimContractFixture.current) } }
+
+    @Test("the clients spoke the protocol this run is for: HTTP/2, or HTTP/1.1 with KVERIFY_CONTRACT_HTTP1 set")
+    func protocolOfTheRun() async throws {
+        let f = try fixture
+        _ = try await f.rest.serverVersion()
+        _ = try await f.kubectl.serverVersion()
+        let traffic = f.sim.traffic
+        if SimContractFixture.http1Only {
+            #expect(traffic.http2Connections == 0 && traffic.http1Connections >= 2, "\(traffic)")
+        } else {
+            #expect(traffic.http2Connections >= 2, "\(traffic)")
+        }
+    }
 
     @Test("server version")
     func version() async throws {
@@ -696,8 +710,14 @@ final class SimContractFixture: Sendable {
         self.cli = cli
     }
 
+    /// Set (by `make test`'s second pass over this suite) to run the whole contract over HTTP/1.1: the sim then
+    /// offers no h2, as a server or proxy without it would not, and every client falls back through ALPN.
+    static let http1Only = ProcessInfo.processInfo.environment["KVERIFY_CONTRACT_HTTP1"] != nil
+
     static func start() async throws -> SimContractFixture {
-        let sim = try await SimulatedCluster.start(options: .init(nodes: 3))
+        var options = SimulatedCluster.Options(nodes: 3)
+        options.http2 = !http1Only
+        let sim = try await SimulatedCluster.start(options: options)
         do {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kverify-simcontract-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
