@@ -219,7 +219,9 @@ struct PatternOptions: ParsableArguments {
             options.lifecyclePods = lifecyclePods
             options.endpointDiscovery = endpointDiscovery
             let progress = Progress(enabled: output.output == .text && !output.quiet, live: isatty(STDOUT_FILENO) == 1)
-            let run = PatternRun(api: api, options: options) { progress.show($0) }
+            var onEvent: (@Sendable (PatternRun.Event) -> Void)?
+            if progress.enabled { onEvent = { progress.show($0) } }
+            let run = PatternRun(api: api, options: options, onEvent: onEvent)
             let task = Task { await run.run() }
             let interrupter = Task {
                 let received = await signals.next()
@@ -315,7 +317,7 @@ struct PatternOptions: ParsableArguments {
 /// Progress while a run goes on: one plain line per phase (and per rollout change) when stdout is not a
 /// terminal; on a terminal, a per-node table redrawn in place during the rollout wait.
 final class Progress: Sendable {
-    private let enabled: Bool
+    let enabled: Bool
     private let live: Bool
     private let state = Mutex<(tableLines: Int, lastLine: String, lastTable: [String])>((0, "", []))
 
@@ -337,9 +339,11 @@ final class Progress: Sendable {
                 write("  \(finding.subject): \(finding.status == .pass ? "PASS" : finding.status == .warn ? "WARN" : "FAIL") \(finding.observed ?? "")")
             }
         case .rollout(let pods, let nodes, let rolloutState):
-            let rows = nodes.map { node -> String in
+            // Pods grouped by node once: filtering all pods for each node cost nodes × pods per watch event.
+            let podsByNode = live ? Dictionary(grouping: pods, by: { $0.spec?.nodeName ?? "" }) : [:]
+            let rows = !live ? [] : nodes.map { node -> String in
                 let name = node.metadata.name ?? "?"
-                let here = pods.filter { $0.spec?.nodeName == name }
+                let here = podsByNode[name] ?? []
                 let podText = here.isEmpty ? "-" : here.map { pod in
                     let waiting = ((pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])).compactMap { $0.state?.waiting?.reason }.first
                     return "\(pod.metadata.name ?? "?") \(pod.isReady ? "Ready" : (waiting ?? pod.status?.phase?.rawValue ?? "Pending"))"

@@ -211,7 +211,10 @@ public struct PatternRun: Sendable {
         let rules = RolloutRules(pattern: options.pattern, nodes: options.nodes, unschedulableGrace: options.unschedulableGrace)
         let wait = RolloutWait(rules: rules, namespace: applied.namespace, workloads: Set(applied.workloads), timeout: options.timeout)
         let onEvent = self.onEvent
-        return try await wait.run(api) { pods, nodes, state in onEvent?(.rollout(pods: pods, nodes: nodes, state: state)) }
+        // No listener, no progress snapshots: each one sorts every pod and node of the run.
+        var progress: RolloutWait.Progress?
+        if let onEvent { progress = { pods, nodes, state in onEvent(.rollout(pods: pods, nodes: nodes, state: state)) } }
+        return try await wait.run(api, progress: progress)
     }
 
     /// Findings for a rollout outcome; failing pods get their events and log tails first.
