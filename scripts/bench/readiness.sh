@@ -2,7 +2,9 @@
 # Readiness detection latency: from the instant the sim's store makes the rollout complete (every pod Ready and
 # the workloads' statuses say so) to kverify's verdict (PatternRun.wait over the REST backend), and, in the same
 # runs, from the DaemonSet's completed status to `kubectl rollout status` exiting. Stub app pods (no processes),
-# real readiness probes, real Redis. Usage: scripts/bench/readiness.sh [NODES] [RUNS] (default 10 nodes, 15 runs).
+# real readiness probes, real Redis. Also, per run, each waiter's time from the apply (both start at that instant)
+# and how far kverify's verdict came after kubectl's exit: the same-run view at fleet size
+# (`scripts/bench/readiness.sh 500 3`). Usage: scripts/bench/readiness.sh [NODES] [RUNS] (default 10 nodes, 15 runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 nodes=${1:-10}
@@ -26,4 +28,12 @@ print(f"| waiter ({runs[0]['pods']} app pods + Redis) | runs | median (ms) | p95
 print("|---|---|---|---|---|")
 row("kverify rollout wait (REST watches, kstatus-strict)", "kverify_ms")
 row("kubectl rollout status ds/…", "kubectl_rollout_status_ms")
+print()
+print("Same run, from the apply (both waiters started at that instant):")
+print()
+print("| from the apply | runs | median (ms) | p95 (ms) | max (ms) |")
+print("|---|---|---|---|---|")
+row("kverify's wait verdict", "kverify_from_apply_ms")
+row("`kubectl rollout status` exit", "kubectl_from_apply_ms")
+row("kverify's verdict after kubectl's exit (negative: before)", "kverify_after_kubectl_ms")
 PY

@@ -118,6 +118,7 @@ for run in 1...runs {
     }
     try await pattern.createNamespace()
     let applied = try await pattern.apply()
+    let appliedAt = clock.now
     // kubectl's own wait, started at the same moment as kverify's.
     let kubectl = Process()
     kubectl.executableURL = URL(fileURLWithPath: "/usr/bin/kubectl")
@@ -153,7 +154,12 @@ for run in 1...runs {
     let kverifyMs = milliseconds(kverifyDone - everythingReady), kubectlMs = milliseconds(kubectlInstant - daemonSetComplete)
     kverifyLatencies.append(kverifyMs)
     kubectlLatencies.append(kubectlMs)
-    print("{\"run\":\(run),\"pods\":\(nodes - 1),\"kverify_ms\":\(String(format: "%.1f", kverifyMs)),\"kubectl_rollout_status_ms\":\(String(format: "%.1f", kubectlMs))}")
+    // The same-run view: both waiters started right after the apply; how long each took from there, and how far
+    // kverify's verdict came after kubectl's exit (negative: before).
+    let kverifyFromApply = milliseconds(kverifyDone - appliedAt), kubectlFromApply = milliseconds(kubectlInstant - appliedAt)
+    print("{\"run\":\(run),\"pods\":\(nodes - 1),\"kverify_ms\":\(String(format: "%.1f", kverifyMs)),\"kubectl_rollout_status_ms\":\(String(format: "%.1f", kubectlMs)),"
+          + "\"kverify_from_apply_ms\":\(String(format: "%.1f", kverifyFromApply)),\"kubectl_from_apply_ms\":\(String(format: "%.1f", kubectlFromApply)),"
+          + "\"kverify_after_kubectl_ms\":\(String(format: "%.1f", kverifyFromApply - kubectlFromApply))}")
     _ = await pattern.cleanup()
 }
 print("{\"summary\":true,\"runs\":\(runs),\"pods\":\(nodes - 1),\"kverify_median_ms\":\(String(format: "%.1f", median(kverifyLatencies))),\"kverify_max_ms\":\(String(format: "%.1f", kverifyLatencies.max() ?? 0)),\"kubectl_median_ms\":\(String(format: "%.1f", median(kubectlLatencies))),\"kubectl_max_ms\":\(String(format: "%.1f", kubectlLatencies.max() ?? 0))}")
