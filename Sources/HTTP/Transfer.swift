@@ -139,11 +139,15 @@ final class Transfer: @unchecked Sendable {  // confined to the loop thread; cro
 
     private func headersComplete() {
         lock.lock()
-        defer { lock.unlock() }
-        if case .streaming(let head?, let stream) = delivery {
-            head.resume(returning: HTTPStreamingResponse(status: status, headers: responseHeaders, body: stream.stream))
-            delivery = .streaming(head: nil, body: stream)
+        guard case .streaming(let head?, let stream) = delivery else {
+            lock.unlock()
+            return
         }
+        delivery = .streaming(head: nil, body: stream)
+        lock.unlock()
+        // Resumed outside the lock, for the reason given in `receivedBody`: the waiting task's cancellation handler
+        // takes this lock while holding that task's status lock, which a resume also takes.
+        head.resume(returning: HTTPStreamingResponse(status: status, headers: responseHeaders, body: stream.stream))
     }
 
     /// Returns false to make libcurl abort the transfer.
@@ -161,11 +165,20 @@ final class Transfer: @unchecked Sendable {  // confined to the loop thread; cro
             return false
         }
         lock.lock()
-        defer { lock.unlock() }
         switch delivery {
-        case .whole: body.append(contentsOf: bytes)
-        case .streaming(_, let stream): stream.continuation.yield(Array(bytes))
-        case nil: return false
+        case .whole:
+            body.append(contentsOf: bytes)
+            lock.unlock()
+        case .streaming(_, let stream):
+            lock.unlock()
+            // Yielded outside the lock: a yield resumes the reading task, which takes that task's status lock, and
+            // cancelling that task runs `finish` (through the stream's onTermination) under the same status lock,
+            // then waits for this lock. Holding it here deadlocked a 500-node readiness run (both threads in gdb).
+            // A yield after a cancelling `finish` is dropped by the finished stream, as it should be.
+            stream.continuation.yield(Array(bytes))
+        case nil:
+            lock.unlock()
+            return false
         }
         return true
     }

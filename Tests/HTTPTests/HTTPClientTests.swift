@@ -202,3 +202,42 @@ struct HTTPClientTLSTests {
         #expect(try await client.execute(HTTPRequest(url: server.url("/text"))).status == 200)
     }
 }
+
+/// The loop thread yields body chunks to the reading task while that task may be being cancelled; the two once took
+/// the transfer's lock and the task's status lock in opposite orders and deadlocked (seen in a 500-node readiness
+/// run). Cancelling readers of a body that never ends, hundreds of times, must always come back.
+@Suite("HTTPClient: cancelling a streamed body while it flows")
+struct HTTPStreamCancellationTests {
+    @Test("300 readers of an endless body cancelled mid-flow all end, and the client still works")
+    func cancelMidFlow() async throws {
+        let head = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".utf8)
+        try await ScriptedTCPServer.with(.endless(head: head, chunk: Array(repeating: UInt8(ascii: "a"), count: 16_384))) { server in
+            let client = HTTPClient()
+            let request = HTTPRequest(url: "http://\(server.address)/")
+            let rounds = Task {
+                for round in 0..<300 {
+                    let reader = Task {
+                        let response = try await client.stream(request)
+                        for try await _ in response.body {}
+                    }
+                    try await Task.sleep(for: .microseconds(200 * (round % 10)))
+                    reader.cancel()
+                    _ = await reader.result
+                }
+            }
+            let finished = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await rounds.value) != nil }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(120))
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(finished, "a cancelled reader never came back: the client's loop thread is stuck")
+            // Only a client whose loop is not stuck can be shut down (shutdown waits for the loop thread).
+            if finished { client.shutdown() }
+        }
+    }
+}
