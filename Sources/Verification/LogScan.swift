@@ -60,22 +60,9 @@ public struct LogScan: Sendable {
     public func run(_ targets: [PodTarget], pods: [Pod], api: any KubeAPI, concurrency: Int = 16) async -> [Finding] {
         let podsByName = Dictionary(pods.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let work = targets.compactMap { target in podsByName[target.pod].map { (target, $0) } }
-        let next = JobCounter()
-        let perPod: [(Int, [Finding])] = await withTaskGroup(of: [(Int, [Finding])].self) { group in
-            for _ in 0..<max(1, min(concurrency, work.count)) {
-                group.addTask {
-                    var mine: [(Int, [Finding])] = []
-                    while let index = next.take(below: work.count) {
-                        mine.append((index, await scan(work[index].0, work[index].1, api: api)))
-                    }
-                    return mine
-                }
-            }
-            var all: [(Int, [Finding])] = []
-            for await part in group { all += part }
-            return all
-        }
-        return perPod.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        return await boundedMap(work.count, concurrency: concurrency) { index in
+            await scan(work[index].0, work[index].1, api: api)
+        }.flatMap { $0 }
     }
 
     private func scan(_ target: PodTarget, _ pod: Pod, api: any KubeAPI) async -> [Finding] {

@@ -535,9 +535,13 @@ private struct Connections: Sendable {
                 return keepAlive
             }
             let deadline = settings.proxyTimeout
+            let timedOut = Mutex(false)
             let watchdog = Task(executorPreference: SimExecutor.shared) {
                 try? await Task.sleep(for: deadline)
-                if !Task.isCancelled { connection.close() }
+                if !Task.isCancelled {
+                    timedOut.withLock { $0 = true }
+                    connection.close()
+                }
             }
             defer { watchdog.cancel() }
             do {
@@ -565,16 +569,17 @@ private struct Connections: Sendable {
                             // Only a body with a known end leaves the connection usable; one read to EOF ends it.
                             podKeepsAlive = response.isKeepAlive
                                 && (response.headers.contains(name: "content-length") || response.headers.contains(name: "transfer-encoding"))
-                            answered.withLock { $0 = true }
                             let forwardedHead = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: forwarded))
                             if let length = response.headers.first(name: "content-length").flatMap(Int.init), length <= Self.heldAnswerBytes {
                                 held = [forwardedHead]
                             } else {
+                                answered.withLock { $0 = true }
                                 try await outbound.write(forwardedHead)
                             }
                         case .body(let chunk):
                             try await outbound.write(.body(.byteBuffer(chunk)))
                         case .end:
+                            answered.withLock { $0 = true }
                             try await outbound.write(contentsOf: (held ?? []) + [.end(nil)])
                             return podKeepsAlive
                         }
@@ -585,8 +590,10 @@ private struct Connections: Sendable {
                 return keepAlive
             } catch {
                 connection.close()
-                if answered.withLock({ $0 }) { throw error }   // the client has part of an answer: only closing tells it
-                if reused, idempotent, attempt == 1 { continue }
+                // Once part of the answer went to the client, only ending its stream or connection can tell it.
+                if answered.withLock({ $0 }) { throw error }
+                // A kept connection the pod had closed fails at once; a pod too slow to answer is not asked twice.
+                if reused, idempotent, attempt == 1, !timedOut.withLock({ $0 }) { continue }
                 break
             }
         }

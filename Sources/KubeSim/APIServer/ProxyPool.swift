@@ -28,8 +28,14 @@ final class ProxyPool: Sendable {
     static let idleTimeout: Duration = .seconds(90)
 
     private let group: any EventLoopGroup
-    private let idle = Mutex<(byEndpoint: [Endpoint: [(connection: ProxiedConnection, since: ContinuousClock.Instant)]], count: Int)>(([:], 0))
-    private let closed = Mutex(false)
+    private struct Idle {
+        var byEndpoint: [Endpoint: [(connection: ProxiedConnection, since: ContinuousClock.Instant)]] = [:]
+        var count = 0
+        /// After `closeAll` nothing is kept.
+        var closed = false
+    }
+
+    private let idle = Mutex(Idle())
 
     init(group: any EventLoopGroup) { self.group = group }
 
@@ -64,8 +70,8 @@ final class ProxyPool: Sendable {
 
     /// Hands a connection back after a complete keep-alive exchange; beyond the idle limit, or after `closeAll`, it is closed.
     func checkin(_ connection: ProxiedConnection, _ endpoint: Endpoint) {
-        let kept = closed.withLock { $0 } ? false : idle.withLock { idle in
-            guard connection.isOpen, idle.count < Self.maxIdleTotal,
+        let kept = idle.withLock { idle in
+            guard !idle.closed, connection.isOpen, idle.count < Self.maxIdleTotal,
                   idle.byEndpoint[endpoint, default: []].count < Self.maxIdlePerEndpoint else { return false }
             idle.byEndpoint[endpoint, default: []].append((connection, .now))
             idle.count += 1
@@ -76,9 +82,8 @@ final class ProxyPool: Sendable {
 
     /// Closes every idle connection; connections in use are closed when they come back.
     func closeAll() {
-        closed.withLock { $0 = true }
         let all = idle.withLock { idle in
-            defer { idle = ([:], 0) }
+            defer { idle = Idle(closed: true) }
             return idle.byEndpoint.values.flatMap { $0.map(\.connection) }
         }
         for connection in all { connection.close() }
@@ -141,7 +146,9 @@ final class ProxiedConnection: Sendable {
                         }
                     }
                 }
-            } catch {}
+            } catch {
+                // A failed exchange was already reported to its caller; what is left is the channel's close.
+            }
             // Whoever handed a job in after the end learns that the connection is gone.
             jobs.finish()
             while let job = await pending.next() { job.done.resume(throwing: ChannelError.ioOnClosedChannel) }
