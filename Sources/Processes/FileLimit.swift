@@ -1,5 +1,9 @@
 #if canImport(Glibc)
 import Glibc
+private let openFiles = Int32(RLIMIT_NOFILE.rawValue)
+#elseif canImport(Darwin)
+import Darwin
+private let openFiles = RLIMIT_NOFILE
 #endif
 
 /// The process's open-file limit.
@@ -10,11 +14,11 @@ public enum FileLimit {
     @discardableResult
     public static func raiseToHardLimit() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return -1 }
+        guard getrlimit(openFiles, &limit) == 0 else { return -1 }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+            if setrlimit(openFiles, &raised) == 0 { limit = raised }
         }
         return Int(clamping: limit.rlim_cur)
     }

@@ -37,7 +37,6 @@ struct ProxyPoolUnitTests {
     func staleConnectionIsNotReused() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = ProxyPool(group: group)
-        defer { pool.closeAll() }
         try await ScriptedTCPServer.with(.reply(Self.answer, close: false)) { keeps in
             let endpoint = ProxyPool.Endpoint(host: "127.0.0.1", port: keeps.port)
             let (first, firstReused) = try await pool.checkout(endpoint)
@@ -58,8 +57,14 @@ struct ProxyPoolUnitTests {
             while first.isOpen, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             let (second, reused) = try await pool.checkout(endpoint)
             #expect(!reused && second !== first)
-            second.close()
+            // A fresh checkout dials even when an idle connection is at hand.
+            #expect(try await Self.get(second) == ("ok\n", true))
+            pool.checkin(second, endpoint)
+            let (third, thirdReused) = try await pool.checkout(endpoint, fresh: true)
+            #expect(!thirdReused && third !== second)
         }
+        // closeAll closes every connection, in use or idle, and waits for their tasks before the loops go away.
+        await pool.closeAll()
         try await group.shutdownGracefully()
     }
 }

@@ -216,7 +216,7 @@ package final class APIServer: Sendable {
         try? await serverChannel.close()
         acceptTask.cancel()
         await acceptTask.value
-        proxyPool.closeAll()
+        await proxyPool.closeAll()
     }
 }
 
@@ -526,7 +526,8 @@ private struct Connections: Sendable {
         for attempt in 1...2 {
             let connection: ProxiedConnection, reused: Bool
             do {
-                (connection, reused) = try await proxyPool.checkout(endpoint)
+                // The second attempt dials: the next idle connection may be as stale as the first.
+                (connection, reused) = try await proxyPool.checkout(endpoint, fresh: attempt > 1)
                 if !reused { traffic.count(\.proxyDials) }
             } catch {
                 let reason = "\(error)".contains("refused") ? "connect: connection refused" : "\(error)"
@@ -534,18 +535,24 @@ private struct Connections: Sendable {
                 try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: keepAlive, to: outbound)
                 return keepAlive
             }
+            // The exchange and its watchdog settle who ended it under one lock: a watchdog that woke as the exchange
+            // finished must not close the connection once it is back in the pool for another request.
             let deadline = settings.proxyTimeout
-            let timedOut = Mutex(false)
+            let state = Mutex(ExchangeState.running)
             let watchdog = Task(executorPreference: SimExecutor.shared) {
                 try? await Task.sleep(for: deadline)
-                if !Task.isCancelled {
-                    timedOut.withLock { $0 = true }
-                    connection.close()
+                let expired = state.withLock { state in
+                    guard state == .running else { return false }
+                    state = .timedOut
+                    return true
                 }
+                if expired { connection.close() }
             }
             defer { watchdog.cancel() }
             do {
-                let reusable = try await connection.run { [request] inbound, requestWriter in
+                // The exchange runs on the connection's own task; the request's cancellation (the client gone,
+                // the server stopping) closes the connection, which ends it.
+                let reusable = try await withTaskCancellationHandler { try await connection.run { [request] inbound, requestWriter in
                     try await requestWriter.write(.head(head))
                     if !request.body.isEmpty { try await requestWriter.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
                     try await requestWriter.write(.end(nil))
@@ -585,15 +592,23 @@ private struct Connections: Sendable {
                         }
                     }
                     throw ChannelError.eof
+                } } onCancel: {
+                    connection.close()
                 }
-                if reusable { proxyPool.checkin(connection, endpoint) } else { connection.close() }
+                let finishedInTime = state.withLock { state in
+                    guard state == .running else { return false }
+                    state = .done
+                    return true
+                }
+                if reusable, finishedInTime { proxyPool.checkin(connection, endpoint) } else { connection.close() }
                 return keepAlive
             } catch {
+                state.withLock { if $0 == .running { $0 = .done } }
                 connection.close()
                 // Once part of the answer went to the client, only ending its stream or connection can tell it.
                 if answered.withLock({ $0 }) { throw error }
                 // A kept connection the pod had closed fails at once; a pod too slow to answer is not asked twice.
-                if reused, idempotent, attempt == 1, !timedOut.withLock({ $0 }) { continue }
+                if reused, idempotent, attempt == 1, state.withLock({ $0 }) != .timedOut, !Task.isCancelled { continue }
                 break
             }
         }
@@ -601,6 +616,8 @@ private struct Connections: Sendable {
         try await writeWhole(status: failure.code, contentType: "application/json", failure.status.data, keepAlive: false, to: outbound)
         return false
     }
+
+    private enum ExchangeState { case running, done, timedOut }
 
     /// Answers up to this declared length are forwarded in one write.
     static let heldAnswerBytes = 256 * 1024

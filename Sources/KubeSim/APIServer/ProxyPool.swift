@@ -31,6 +31,8 @@ final class ProxyPool: Sendable {
     private struct Idle {
         var byEndpoint: [Endpoint: [(connection: ProxiedConnection, since: ContinuousClock.Instant)]] = [:]
         var count = 0
+        /// Every open connection, idle or in use, so that `closeAll` can close them and wait for their tasks.
+        var live: [ObjectIdentifier: ProxiedConnection] = [:]
         /// After `closeAll` nothing is kept.
         var closed = false
     }
@@ -39,11 +41,12 @@ final class ProxyPool: Sendable {
 
     init(group: any EventLoopGroup) { self.group = group }
 
-    /// A connection to `endpoint`: an idle one that is still open, or a new one; `reused` says which.
-    func checkout(_ endpoint: Endpoint) async throws -> (connection: ProxiedConnection, reused: Bool) {
+    /// A connection to `endpoint`: an idle one that is still open (unless `fresh`), or a new one; `reused` says which.
+    func checkout(_ endpoint: Endpoint, fresh: Bool = false) async throws -> (connection: ProxiedConnection, reused: Bool) {
         let now = ContinuousClock.now
         var stale: [ProxiedConnection] = []
-        let found: ProxiedConnection? = idle.withLock { idle in
+        let found: ProxiedConnection? = fresh ? nil : idle.withLock { idle in
+            defer { if idle.byEndpoint[endpoint]?.isEmpty == true { idle.byEndpoint[endpoint] = nil } }
             while let candidate = idle.byEndpoint[endpoint]?.popLast() {
                 idle.count -= 1
                 if candidate.connection.isOpen, now - candidate.since < Self.idleTimeout { return candidate.connection }
@@ -54,6 +57,14 @@ final class ProxyPool: Sendable {
         for connection in stale { connection.close() }
         if let found { return (found, true) }
         let connection = try await ProxiedConnection.dial(endpoint, group: group)
+        let closed = idle.withLock { idle in
+            if !idle.closed { idle.live[ObjectIdentifier(connection)] = connection }
+            return idle.closed
+        }
+        if closed {
+            connection.close()
+            throw ChannelError.ioOnClosedChannel
+        }
         // A pod that goes away takes its idle connections out of the count with it.
         connection.channel.closeFuture.whenComplete { [weak self] _ in self?.forget(connection, endpoint) }
         return (connection, false)
@@ -61,6 +72,7 @@ final class ProxyPool: Sendable {
 
     private func forget(_ connection: ProxiedConnection, _ endpoint: Endpoint) {
         idle.withLock { idle in
+            idle.live[ObjectIdentifier(connection)] = nil
             guard let index = idle.byEndpoint[endpoint]?.firstIndex(where: { $0.connection === connection }) else { return }
             idle.byEndpoint[endpoint]?.remove(at: index)
             if idle.byEndpoint[endpoint]?.isEmpty == true { idle.byEndpoint[endpoint] = nil }
@@ -80,13 +92,15 @@ final class ProxyPool: Sendable {
         if !kept { connection.close() }
     }
 
-    /// Closes every idle connection; connections in use are closed when they come back.
-    func closeAll() {
+    /// Closes every connection, idle or in use, and waits for their tasks, so none touches the event loops after
+    /// the sim shuts them down.
+    func closeAll() async {
         let all = idle.withLock { idle in
             defer { idle = Idle(closed: true) }
-            return idle.byEndpoint.values.flatMap { $0.map(\.connection) }
+            return Array(idle.live.values)
         }
         for connection in all { connection.close() }
+        for connection in all { await connection.finished() }
     }
 }
 
@@ -105,11 +119,16 @@ final class ProxiedConnection: Sendable {
 
     let channel: any Channel
     private let jobs: AsyncStream<Job>.Continuation
+    private let task: Task<Void, Never>
 
-    private init(channel: any Channel, jobs: AsyncStream<Job>.Continuation) {
+    private init(channel: any Channel, jobs: AsyncStream<Job>.Continuation, task: Task<Void, Never>) {
         self.channel = channel
         self.jobs = jobs
+        self.task = task
     }
+
+    /// Returns once the connection's task ended (after the channel closed).
+    func finished() async { await task.value }
 
     var isOpen: Bool { channel.isActive }
 
@@ -128,9 +147,8 @@ final class ProxiedConnection: Sendable {
             try await bootstrap.connect(host: endpoint.host, port: endpoint.port, channelInitializer: initializer)
         }
         let (stream, jobs) = AsyncStream<Job>.makeStream()
-        let connection = ProxiedConnection(channel: client.channel, jobs: jobs)
         client.channel.closeFuture.whenComplete { _ in jobs.finish() }
-        Task(executorPreference: SimExecutor.shared) {
+        let task = Task(executorPreference: SimExecutor.shared) {
             var pending = stream.makeAsyncIterator()
             do {
                 try await client.executeThenClose { inbound, outbound in
@@ -153,7 +171,7 @@ final class ProxiedConnection: Sendable {
             jobs.finish()
             while let job = await pending.next() { job.done.resume(throwing: ChannelError.ioOnClosedChannel) }
         }
-        return connection
+        return ProxiedConnection(channel: client.channel, jobs: jobs, task: task)
     }
 
     /// Runs `exchange` on this connection's task; returns whether the connection may carry another request.
