@@ -315,3 +315,43 @@ struct PodEnvironmentTests {
         }
     }
 }
+
+/// A write hands its event to every watch; a watching task may be cancelled at that moment, and its watch's
+/// `onTermination` then unregisters it from the store. Yielding under the store's lock made the two wait on each
+/// other (a sim stop hung in CI). Cancelling readers while a writer keeps writing must always come back.
+@Suite("object store: watches cancelled while events flow")
+struct ObjectStoreWatchCancellationTests {
+    @Test("300 watching tasks cancelled mid-stream while a writer writes all end, and the store still answers")
+    func cancelWhileWriting() async throws {
+        let store = try freshStore()
+        let writer = Task.detached {
+            var index = 0
+            while !Task.isCancelled {
+                index += 1
+                _ = try? store.create(configMaps, namespace: "default", body: ["metadata": ["name": .string("w\(index)")]])
+            }
+        }
+        let rounds = Task.detached {
+            for round in 0..<300 {
+                let subscription = try store.watch(configMaps, namespace: nil, start: .after(store.currentResourceVersion))
+                let reader = Task.detached { for await _ in subscription.events {} }
+                try await Task.sleep(for: .microseconds(100 * (round % 10)))
+                reader.cancel()
+                _ = await reader.value
+            }
+        }
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await rounds.value) != nil }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(120))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        writer.cancel()
+        #expect(finished, "a cancelled watch never came back: the store's lock is held by a stuck writer")
+        if finished { #expect(store.watcherCount == 0) }
+    }
+}
