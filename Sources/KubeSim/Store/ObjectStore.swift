@@ -50,36 +50,9 @@ public final class ObjectStore: Sendable {
         var watchers: [UInt64: Watcher] = [:]
         var nextWatcher: UInt64 = 0
         var nextClusterIP = 10
-        /// Events recorded but not yet handed to their watches, in commit order (see `deliver`).
-        var undelivered: [(AsyncStream<StoreEvent>.Continuation, StoreEvent)] = []
     }
 
-    private let locked = Mutex(State())
-    /// Held while handing events to watches, so two writers deliver in commit order.
-    private let delivery = Mutex(())
-
-    /// The store's state, then the events its change recorded handed to their watches outside the lock. A yield
-    /// resumes the watching task and takes its status lock, and a task being cancelled holds that lock while its
-    /// watch's `onTermination` waits for this one: yielding under it deadlocked a `sim stop` (CI, gdb).
-    private var state: StateAccess { StateAccess(store: self) }
-
-    struct StateAccess {
-        let store: ObjectStore
-        func withLock<T, E: Error>(_ body: (inout sending State) throws(E) -> sending T) throws(E) -> sending T {
-            defer { store.deliver() }
-            return try store.locked.withLock(body)
-        }
-    }
-
-    private func deliver() {
-        delivery.withLock { _ in
-            let batch = locked.withLock { state -> [(AsyncStream<StoreEvent>.Continuation, StoreEvent)] in
-                defer { state.undelivered.removeAll(keepingCapacity: true) }
-                return state.undelivered
-            }
-            for (continuation, event) in batch { continuation.yield(event) }
-        }
-    }
+    private let state = Mutex(State())
     /// How many events watches can replay; a resourceVersion older than that gets 410 Expired.
     public let historyLimit: Int
 
@@ -355,9 +328,7 @@ public final class ObjectStore: Sendable {
         }
         // Weak: the watcher's continuation holds this closure, and the store holds the continuation.
         let cancel: @Sendable () -> Void = { [weak self] in
-            // The lock itself, not `state`: this runs from a cancelled task's handler, which must not wait for a
-            // delivery in progress (the deliverer may be waiting for that task).
-            let watcher = self?.locked.withLock { $0.watchers.removeValue(forKey: id) }
+            let watcher = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
             watcher?.continuation.finish()
         }
         continuation.onTermination = { _ in cancel() }
@@ -529,7 +500,7 @@ public final class ObjectStore: Sendable {
         while state.history.count > limit { state.history.removeFirst() }
         for watcher in state.watchers.values where watcher.resource == resource {
             if let filtered = filter(event, namespace: watcher.namespace, labels: watcher.labels, fields: watcher.fields) {
-                state.undelivered.append((watcher.continuation, filtered))
+                watcher.continuation.yield(filtered)
             }
         }
     }
