@@ -260,7 +260,9 @@ private struct Connections: Sendable {
     func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, onStreamOf parent: (any Channel)? = nil) async {
         let closed = connection.channel.closeFuture
         let tlsChannel = parent ?? connection.channel
+        // Whether the connection ends after a reply: an HTTP/1.1 one that may carry no more, never an h2 stream.
         let isStream = parent != nil
+        func endsAfterReply(keepAlive: Bool) -> Bool { !keepAlive && !isStream }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -289,7 +291,7 @@ private struct Connections: Sendable {
                         guard let identity = authenticate(request, clientCertificate: hasClientCertificate ?? false) else {
                             try await writeWhole(status: 401, contentType: "application/json", Self.unauthorized.status.data,
                                                  keepAlive: requestHead.isKeepAlive, to: outbound)
-                            if !requestHead.isKeepAlive && !isStream { return }
+                            if endsAfterReply(keepAlive: requestHead.isKeepAlive) { return }
                             continue
                         }
                         request.identity = identity
@@ -301,7 +303,7 @@ private struct Connections: Sendable {
                                 let retry = code == 429 ? [("Retry-After", String(plan.retryAfterSeconds))] : []
                                 try await writeWhole(status: error.code, contentType: "application/json", error.status.data,
                                                      keepAlive: requestHead.isKeepAlive, to: outbound, extraHeaders: retry)
-                                if !requestHead.isKeepAlive && !isStream { return }
+                                if endsAfterReply(keepAlive: requestHead.isKeepAlive) { return }
                                 continue
                             }
                         }
@@ -309,7 +311,7 @@ private struct Connections: Sendable {
                             ? .error(APIError(code: 413, reason: "RequestEntityTooLarge", message: "Request entity too large: limit is 3145728"))
                             : router.route(request)
                         let keepAlive = try await send(reply, for: request, keepAlive: requestHead.isKeepAlive, to: outbound, closed: closed)
-                        if !keepAlive && !isStream { return }
+                        if endsAfterReply(keepAlive: keepAlive) { return }
                     }
                 }
             }
