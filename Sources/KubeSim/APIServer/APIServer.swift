@@ -524,7 +524,7 @@ private struct Connections: Sendable {
         headers.add(name: "Content-Length", value: String(request.body.count))
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: path, headers: headers)
         let idempotent = ["GET", "HEAD", "OPTIONS"].contains(request.method)
-        let answered = Mutex(false)
+        let answered = AnswerStarted()
         for attempt in 1...2 {
             let connection: ProxiedConnection, reused: Bool
             do {
@@ -554,47 +554,9 @@ private struct Connections: Sendable {
             do {
                 // The exchange runs on the connection's own task; the request's cancellation (the client gone,
                 // the server stopping) closes the connection, which ends it.
-                let reusable = try await withTaskCancellationHandler { try await connection.run { [request] inbound, requestWriter in
-                    try await requestWriter.write(.head(head))
-                    if !request.body.isEmpty { try await requestWriter.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
-                    try await requestWriter.write(.end(nil))
-                    var podKeepsAlive = false
-                    // An answer of a small declared length goes to the client in one write (one flush), as the
-                    // real proxy buffers between its flushes; anything else streams part by part.
-                    var held: [HTTPServerResponsePart]? = nil
-                    while let part = try await inbound.next() {
-                        if held != nil, case .body(let chunk) = part {
-                            held?.append(.body(.byteBuffer(chunk)))
-                            continue
-                        }
-                        switch part {
-                        case .head(let response):
-                            var forwarded = HTTPHeaders()
-                            for header in response.headers where !Self.hopByHop.contains(header.name.lowercased()) || header.name.lowercased() == "content-length" {
-                                forwarded.add(name: header.name, value: header.value)
-                            }
-                            if !forwarded.contains(name: "content-length") { forwarded.add(name: "Transfer-Encoding", value: "chunked") }
-                            if !keepAlive { forwarded.add(name: "Connection", value: "close") }
-                            // Only a body with a known end leaves the connection usable; one read to EOF ends it.
-                            podKeepsAlive = response.isKeepAlive
-                                && (response.headers.contains(name: "content-length") || response.headers.contains(name: "transfer-encoding"))
-                            let forwardedHead = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: forwarded))
-                            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length <= Self.heldAnswerBytes {
-                                held = [forwardedHead]
-                            } else {
-                                answered.withLock { $0 = true }
-                                try await outbound.write(forwardedHead)
-                            }
-                        case .body(let chunk):
-                            try await outbound.write(.body(.byteBuffer(chunk)))
-                        case .end:
-                            answered.withLock { $0 = true }
-                            try await outbound.write(contentsOf: (held ?? []) + [.end(nil)])
-                            return podKeepsAlive
-                        }
-                    }
-                    throw ChannelError.eof
-                } } onCancel: {
+                let reusable = try await withTaskCancellationHandler {
+                    try await relay(head, body: request.body, over: connection, keepAlive: keepAlive, answered: answered, to: outbound)
+                } onCancel: {
                     connection.close()
                 }
                 let finishedInTime = state.withLock { state in
@@ -608,7 +570,7 @@ private struct Connections: Sendable {
                 state.withLock { if $0 == .running { $0 = .done } }
                 connection.close()
                 // Once part of the answer went to the client, only ending its stream or connection can tell it.
-                if answered.withLock({ $0 }) { throw error }
+                if answered.isSet { throw error }
                 // A kept connection the pod had closed fails at once; a pod too slow to answer is not asked twice.
                 if reused, idempotent, attempt == 1, state.withLock({ $0 }) != .timedOut, !Task.isCancelled { continue }
                 break
@@ -619,7 +581,64 @@ private struct Connections: Sendable {
         return false
     }
 
+    /// Sends one request on `connection` and streams the pod's answer to the client; whether the connection may carry
+    /// another request. `answered` turns true once any byte of the answer reached the client.
+    private func relay(_ head: HTTPRequestHead, body: Data, over connection: ProxiedConnection, keepAlive: Bool,
+                       answered: AnswerStarted, to outbound: Outbound) async throws -> Bool {
+        try await connection.run { inbound, requestWriter in
+            // The whole request goes out in one flush: a pod that answers and closes as soon as it has the head must not
+            // make the write of the end fail.
+            var parts: [HTTPClientRequestPart] = [.head(head)]
+            if !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            parts.append(.end(nil))
+            try await requestWriter.write(contentsOf: parts)
+            var podKeepsAlive = false
+            // An answer of a small declared length goes to the client in one write (one flush), as the
+            // real proxy buffers between its flushes; anything else streams part by part.
+            var held: [HTTPServerResponsePart]? = nil
+            while let part = try await inbound.next() {
+                if held != nil, case .body(let chunk) = part {
+                    held?.append(.body(.byteBuffer(chunk)))
+                    continue
+                }
+                switch part {
+                case .head(let response):
+                    var forwarded = HTTPHeaders()
+                    for header in response.headers where !Self.hopByHop.contains(header.name.lowercased()) || header.name.lowercased() == "content-length" {
+                        forwarded.add(name: header.name, value: header.value)
+                    }
+                    if !forwarded.contains(name: "content-length") { forwarded.add(name: "Transfer-Encoding", value: "chunked") }
+                    if !keepAlive { forwarded.add(name: "Connection", value: "close") }
+                    // Only a body with a known end leaves the connection usable; one read to EOF ends it.
+                    podKeepsAlive = response.isKeepAlive
+                        && (response.headers.contains(name: "content-length") || response.headers.contains(name: "transfer-encoding"))
+                    let forwardedHead = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: forwarded))
+                    if let length = response.headers.first(name: "content-length").flatMap(Int.init), length <= Self.heldAnswerBytes {
+                        held = [forwardedHead]
+                    } else {
+                        answered.set()
+                        try await outbound.write(forwardedHead)
+                    }
+                case .body(let chunk):
+                    try await outbound.write(.body(.byteBuffer(chunk)))
+                case .end:
+                    answered.set()
+                    try await outbound.write(contentsOf: (held ?? []) + [.end(nil)])
+                    return podKeepsAlive
+                }
+            }
+            throw ChannelError.eof
+        }
+    }
+
     private enum ExchangeState { case running, done, timedOut }
+
+    /// Whether any byte of a proxied answer reached the client; after that a failure cannot be retried.
+    private final class AnswerStarted: Sendable {
+        private let started = Mutex(false)
+        var isSet: Bool { started.withLock { $0 } }
+        func set() { started.withLock { $0 = true } }
+    }
 
     /// Answers up to this declared length are forwarded in one write.
     static let heldAnswerBytes = 256 * 1024
