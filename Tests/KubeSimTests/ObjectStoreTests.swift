@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 import Testing
 @testable import KubeSim
@@ -313,5 +314,104 @@ struct PodEnvironmentTests {
             #expect(error.message.contains("exec: \"gunicorn\": executable file not found in $PATH"), "\(error.message)")
             #expect(error.message.contains("run scripts/bootstrap.sh to create the .venv"), "\(error.message)")
         }
+    }
+}
+
+/// A write hands its event to every watch under the store's lock; a watching task may be cancelled at that moment,
+/// and its cancellation handler (the stream's `onTermination`, or a loop's own `subscription.cancel()` as the kubelet
+/// and the controllers have) runs holding that task's status lock, which the yield needs. Ending a watch must not wait
+/// for the store's lock: a sim stop hung in CI that way.
+@Suite("object store: watches cancelled while events flow")
+struct ObjectStoreWatchCancellationTests {
+    enum CancelStyle: String, CaseIterable, Sendable { case taskCancellation, cancelInHandler }
+
+    @Test("300 watching tasks cancelled mid-stream while a writer writes all end, and the store drops their watchers",
+          arguments: CancelStyle.allCases)
+    func cancelWhileWriting(style: CancelStyle) async throws {
+        let store = try freshStore(historyLimit: 100)
+        // A thread, not a task: a loop that never suspends would take one of the (here two) cooperative threads.
+        let writing = WritingThread(store)
+        defer { writing.stop() }
+        let rounds = Task.detached {
+            var received = 0
+            for round in 0..<300 {
+                let subscription = try store.watch(configMaps, namespace: nil, start: .after(store.currentResourceVersion))
+                let reader = Task.detached {
+                    var count = 0
+                    switch style {
+                    case .taskCancellation:
+                        for await _ in subscription.events { count += 1 }
+                    case .cancelInHandler:
+                        await withTaskCancellationHandler {
+                            for await _ in subscription.events { count += 1 }
+                        } onCancel: {
+                            subscription.cancel()
+                        }
+                    }
+                    return count
+                }
+                try await Task.sleep(for: .microseconds(100 * (round % 10) + 200))
+                reader.cancel()
+                received += await reader.value
+            }
+            return received
+        }
+        let received = await withTaskGroup(of: Int?.self) { group in
+            group.addTask { try? await rounds.value }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(120))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        writing.stop()
+        #expect(writing.writes > 0)
+        #expect(received != nil, "a cancelled watch never came back: the store's lock is held by a stuck writer")
+        #expect((received ?? 0) > 0, "no watch saw any of the writer's events")
+        #expect(store.watcherCount == 0)
+    }
+
+    /// Creates ConfigMaps as fast as it can until stopped.
+    final class WritingThread: Sendable {
+        private let stopped = Atomic(false)
+        private let count = Atomic(0)
+        private let done = DispatchSemaphore(value: 0)
+        var writes: Int { count.load(ordering: .relaxed) }
+
+        init(_ store: ObjectStore) {
+            Thread { [self] in
+                while !stopped.load(ordering: .relaxed) {
+                    let index = count.add(1, ordering: .relaxed).newValue
+                    _ = try? store.create(configMaps, namespace: "default", body: ["metadata": ["name": .string("w\(index)")]])
+                }
+                done.signal()
+            }.start()
+        }
+
+        /// Stops the thread and waits for it; a second call returns at once.
+        func stop() {
+            if stopped.exchange(true, ordering: .relaxed) == false { done.wait() }
+        }
+    }
+
+    @Test("cancel ends the stream of a watch whose task goes on; the other watches keep receiving")
+    func cancelEndsOnlyItsStream() async throws {
+        let store = try freshStore()
+        let cancelled = try store.watch(configMaps, namespace: nil, start: .after(store.currentResourceVersion))
+        let kept = try store.watch(configMaps, namespace: nil, start: .after(store.currentResourceVersion))
+        let reader = Task { var names: [String] = []; for await event in cancelled.events { names.append(event.object.string(at: "metadata", "name") ?? "") }; return names }
+        _ = try store.create(configMaps, namespace: "default", body: ["metadata": ["name": "before"]])
+        #expect(store.watcherCount == 2)
+        cancelled.cancel()
+        _ = try store.create(configMaps, namespace: "default", body: ["metadata": ["name": "after"]])
+        #expect(await reader.value == ["before"])
+        #expect(store.watcherCount == 1)
+        var iterator = kept.events.makeAsyncIterator()
+        #expect(await iterator.next()?.object.string(at: "metadata", "name") == "before")
+        #expect(await iterator.next()?.object.string(at: "metadata", "name") == "after")
+        kept.cancel()
+        #expect(store.watcherCount == 0)
     }
 }

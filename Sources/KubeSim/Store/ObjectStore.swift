@@ -41,6 +41,17 @@ public final class ObjectStore: Sendable {
         var labels: LabelQuery
         var fields: FieldQuery?
         var continuation: AsyncStream<StoreEvent>.Continuation
+        var liveness: WatchLiveness
+    }
+
+    /// Set when a watch ends, without the store's lock: the store drops ended watchers the next time it holds the lock.
+    /// A cancel may run inside a task's cancellation handler, which holds that task's status lock, while a writer holds
+    /// the store's lock and yields to the same task's stream, which needs the status lock. If the cancel waited for the
+    /// store's lock the two would wait for each other forever (a sim stop hung in CI that way).
+    final class WatchLiveness: Sendable {
+        private let ended = Atomic(false)
+        var hasEnded: Bool { ended.load(ordering: .acquiring) }
+        func end() { ended.store(true, ordering: .releasing) }
     }
 
     struct State: Sendable {
@@ -74,7 +85,18 @@ public final class ObjectStore: Sendable {
     }
 
     public var currentResourceVersion: Int { state.withLock { $0.resourceVersion } }
-    public var watcherCount: Int { state.withLock { $0.watchers.count } }
+    public var watcherCount: Int {
+        state.withLock { state in
+            Self.dropEndedWatchers(&state)
+            return state.watchers.count
+        }
+    }
+
+    static func dropEndedWatchers(_ state: inout State) {
+        var ended: [UInt64] = []
+        for (id, watcher) in state.watchers where watcher.liveness.hasEnded { ended.append(id) }
+        for id in ended { state.watchers.removeValue(forKey: id) }
+    }
 
     static func key(_ namespace: String?, _ name: String) -> String { "\(namespace ?? "")/\(name)" }
 
@@ -298,7 +320,10 @@ public final class ObjectStore: Sendable {
     package func watch(_ resource: ResourceType, namespace: String?, labels: LabelQuery = LabelQuery(),
                fields: FieldQuery? = nil, start: WatchStart) throws -> Subscription {
         let (stream, continuation) = AsyncStream<StoreEvent>.makeStream(bufferingPolicy: .unbounded)
-        let id: UInt64 = try state.withLock { state in
+        let liveness = WatchLiveness()
+        // Neither this nor `cancel` takes the store's lock (see WatchLiveness).
+        continuation.onTermination = { _ in liveness.end() }
+        try state.withLock { state in
             var initial: [StoreEvent] = []
             switch start {
             case .current:
@@ -320,18 +345,16 @@ public final class ObjectStore: Sendable {
                 }
             }
             for event in initial { continuation.yield(event) }
+            Self.dropEndedWatchers(&state)
             let id = state.nextWatcher
             state.nextWatcher += 1
             state.watchers[id] = Watcher(resource: resource, namespace: namespace, labels: labels, fields: fields,
-                                         continuation: continuation)
-            return id
+                                         continuation: continuation, liveness: liveness)
         }
-        // Weak: the watcher's continuation holds this closure, and the store holds the continuation.
-        let cancel: @Sendable () -> Void = { [weak self] in
-            let watcher = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
-            watcher?.continuation.finish()
+        let cancel: @Sendable () -> Void = {
+            liveness.end()
+            continuation.finish()
         }
-        continuation.onTermination = { _ in cancel() }
         return Subscription(events: stream, cancel: cancel, continuation: continuation)
     }
 
@@ -498,6 +521,7 @@ public final class ObjectStore: Sendable {
                                resourceVersion: state.resourceVersion)
         state.history.append(event)
         while state.history.count > limit { state.history.removeFirst() }
+        dropEndedWatchers(&state)
         for watcher in state.watchers.values where watcher.resource == resource {
             if let filtered = filter(event, namespace: watcher.namespace, labels: watcher.labels, fields: watcher.fields) {
                 watcher.continuation.yield(filtered)
