@@ -326,6 +326,35 @@ final class Progress: Sendable {
         self.live = live
     }
 
+    /// One row per node: its readiness and each of its pods with its state.
+    static func nodeRows(pods: [Pod], nodes: [Node]) -> [String] {
+        // Pods grouped by node once: filtering all pods for each node cost nodes × pods per watch event.
+        let podsByNode = Dictionary(grouping: pods, by: { $0.spec?.nodeName ?? "" })
+        return nodes.map { node in
+            let name = node.metadata.name ?? "?"
+            let here = podsByNode[name] ?? []
+            let podText = here.isEmpty ? "-" : here.map { pod in
+                let waiting = ((pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])).compactMap { $0.state?.waiting?.reason }.first
+                return "\(pod.metadata.name ?? "?") \(pod.isReady ? "Ready" : (waiting ?? pod.status?.phase?.rawValue ?? "Pending"))"
+            }.joined(separator: ", ")
+            return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(node.isReady ? "Ready   " : "NotReady") \(podText)"
+        }
+    }
+
+    /// Replaces the table drawn last with `lines`, when they differ.
+    private func redraw(_ lines: [String]) {
+        state.withLock { current in
+            // Watch events often change nothing the table shows: redraw only on a visible change.
+            guard current.tableLines == 0 || current.lastTable != lines else { return }
+            current.lastTable = lines
+            var text = current.tableLines > 0 ? "\u{1B}[\(current.tableLines)A\u{1B}[J" : ""
+            // Pod names and waiting reasons come from the cluster: redacted like every report line.
+            text += Redaction.redact(lines.joined(separator: "\n")) + "\n"
+            FileHandle.standardOutput.write(Data(text.utf8))
+            current.tableLines = lines.count
+        }
+    }
+
     func show(_ event: PatternRun.Event) {
         guard enabled else { return }
         switch event {
@@ -339,33 +368,13 @@ final class Progress: Sendable {
                 write("  \(finding.subject): \(finding.status == .pass ? "PASS" : finding.status == .warn ? "WARN" : "FAIL") \(finding.observed ?? "")")
             }
         case .rollout(let pods, let nodes, let rolloutState):
-            // Pods grouped by node once: filtering all pods for each node cost nodes × pods per watch event.
-            let podsByNode = live ? Dictionary(grouping: pods, by: { $0.spec?.nodeName ?? "" }) : [:]
-            let rows = !live ? [] : nodes.map { node -> String in
-                let name = node.metadata.name ?? "?"
-                let here = podsByNode[name] ?? []
-                let podText = here.isEmpty ? "-" : here.map { pod in
-                    let waiting = ((pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])).compactMap { $0.state?.waiting?.reason }.first
-                    return "\(pod.metadata.name ?? "?") \(pod.isReady ? "Ready" : (waiting ?? pod.status?.phase?.rawValue ?? "Pending"))"
-                }.joined(separator: ", ")
-                return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(node.isReady ? "Ready   " : "NotReady") \(podText)"
-            }
             let summary: String = switch rolloutState {
             case .ready: "  rollout: ready"
             case .failed(let problems): "  rollout: failed (\(problems.map(\.reason).joined(separator: ", ")))"
             case .progressing(let missing): "  rollout: waiting for \(missing.first ?? "?")" + (missing.count > 1 ? " (+\(missing.count - 1))" : "")
             }
             if live {
-                state.withLock { current in
-                    // Watch events often change nothing the table shows: redraw only on a visible change.
-                    guard current.tableLines == 0 || current.lastTable != rows + [summary] else { return }
-                    current.lastTable = rows + [summary]
-                    var text = current.tableLines > 0 ? "\u{1B}[\(current.tableLines)A\u{1B}[J" : ""
-                    // Pod names and waiting reasons come from the cluster: redacted like every report line.
-                    text += Redaction.redact((rows + [summary]).joined(separator: "\n")) + "\n"
-                    FileHandle.standardOutput.write(Data(text.utf8))
-                    current.tableLines = rows.count + 1
-                }
+                redraw(Self.nodeRows(pods: pods, nodes: nodes) + [summary])
             } else {
                 // Plain lines only when something changed, so a log stays readable.
                 let line = summary.trimmingCharacters(in: .whitespaces)
