@@ -225,16 +225,7 @@ struct HTTPStreamCancellationTests {
                     _ = await reader.result
                 }
             }
-            let finished = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { (try? await rounds.value) != nil }
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(120))
-                    return false
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
-            }
+            let finished = (try? await awaitResult(of: rounds, within: .seconds(120))?.get()) != nil
             #expect(finished, "a cancelled reader never came back: the client's loop thread is stuck")
             // Only a client whose loop is not stuck can be shut down (shutdown waits for the loop thread).
             if finished { client.shutdown() }

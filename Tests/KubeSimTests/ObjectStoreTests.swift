@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import KVerifyTestSupport
 import KubeModel
 import Testing
 @testable import KubeSim
@@ -356,16 +357,7 @@ struct ObjectStoreWatchCancellationTests {
             }
             return received
         }
-        let received = await withTaskGroup(of: Int?.self) { group in
-            group.addTask { try? await rounds.value }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(120))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        let received = try await awaitResult(of: rounds, within: .seconds(120))?.get()
         writing.stop()
         #expect(writing.writes > 0)
         #expect(received != nil, "a cancelled watch never came back: the store's lock is held by a stuck writer")
