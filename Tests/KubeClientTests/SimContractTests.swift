@@ -281,8 +281,18 @@ struct SimContractTests {
             let kubectl = try await f.kubectl.events(forUID: uid, namespace: namespace).map(EventSummary.init).sorted()
             let cli = try JSONDecoder().decode(KubeList<Event>.self, from: try await f.cli.json(
                 ["get", "events", "-n", namespace, "--field-selector", "involvedObject.uid=\(uid)", "--output=json"])).items.map(EventSummary.init).sorted()
-            #expect(rest == kubectl)
-            #expect(rest == cli)
+            // The pod's lifecycle events are final: all three reads agree exactly. A probe failure (a loaded machine
+            // times probes out now and then) may repeat between the reads, so a later read has it at least as often.
+            let lifecycle: Set<String> = ["Scheduled", "Pulled", "Created", "Started"]
+            #expect(rest.filter { lifecycle.contains($0.reason) } == kubectl.filter { lifecycle.contains($0.reason) })
+            #expect(rest.filter { lifecycle.contains($0.reason) } == cli.filter { lifecycle.contains($0.reason) })
+            for (label, later) in [("kubectl backend", kubectl), ("kubectl CLI", cli)] {
+                for event in rest where !lifecycle.contains(event.reason) {
+                    #expect(later.contains { $0.object == event.object && $0.reason == event.reason && $0.message == event.message
+                                             && $0.type == event.type && $0.count >= event.count },
+                            "\(label) lacks \(event) that the REST read had: \(later)")
+                }
+            }
             let name = pod.metadata.name ?? ""
             #expect(rest.allSatisfy { $0.object == "Pod/\(name)" })
             let reasons = Set(rest.map(\.reason))
