@@ -44,7 +44,7 @@ SWIFT
     swiftc "${flags[@]}" -module-name PromText -o libPromText.a "$OLDPWD"/Sources/PromText/*.swift
     swiftc "${flags[@]}" -module-name Findings -o libFindings.a "$OLDPWD"/Sources/Findings/*.swift
     swiftc "${flags[@]}" -module-name MetricRules -o libMetricRules.a \
-      "$OLDPWD"/Sources/MetricRules/{GenericRules,RuleEngine,MetricRule}.swift
+      "$OLDPWD"/Sources/MetricRules/{GenericRules,RuleEngine,MetricRule,CheckIDs}.swift
     swiftc -O -I . -L . -o driver main.swift -lMetricRules -lFindings -lPromText
   ) 2>&1 | grep -v warning >&2 || true
   printf 'a 1\n' >"$work/one.prom"
