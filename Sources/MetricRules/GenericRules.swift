@@ -57,7 +57,7 @@ struct GenericRules {
     private func summaryProblems(_ family: MetricFamily) -> [SeriesProblem] {
         family.samples.compactMap { sample in
             if sample.name == family.name, let quantile = sample.label("quantile") {
-                guard let q = Double(quantile), q >= 0, q <= 1 else {
+                guard let q = ExpositionNumber.parseFloat(quantile), q >= 0, q <= 1 else {
                     return (sample.seriesDescription, "quantile in [0, 1]", "quantile=\"\(quantile)\"")
                 }
             } else if sample.name == family.name + "_count", sample.value.isNaN || sample.value < 0 {
@@ -96,7 +96,7 @@ enum HistogramCheck {
         let groups = group(family)
         var problems: [SeriesProblem] = []
         for series in groups {
-            let subject = describe(family.name, series.labels)
+            lazy var subject = describe(family.name, series.labels)  // built only for a series with a problem
             let buckets = series.buckets.sorted { $0.le < $1.le }
             if let negative = buckets.first(where: { $0.value < 0 || $0.value.isNaN }) {
                 problems.append((subject, "bucket counts ≥ 0", "le=\"\(format(negative.le))\" has \(format(negative.value))"))
@@ -121,18 +121,23 @@ enum HistogramCheck {
         return (groups.count, problems)
     }
 
-
     /// Groups the family's samples by label set without `le`, in order of first appearance.
     private static func group(_ family: MetricFamily) -> [Series] {
         let gauge = family.type == .gaugehistogram
         let bucketName = family.name + "_bucket"
         let countName = family.name + (gauge ? "_gcount" : "_count")
         let sumName = family.name + (gauge ? "_gsum" : "_sum")
-        var index: [[Label]: Int] = [:]
+        // Series by a cheap fingerprint of their sorted labels (hashing `[Label]` through `Hasher` cost more than
+        // the rest of the check); groups with the same fingerprint are chained and compared label by label.
+        var firstWithFingerprint: [UInt64: Int] = [:]
+        var nextWithSameFingerprint: [Int] = []  // parallel to `groups`; -1 ends a chain
         var groups: [Series] = []
         // A series' buckets, count and sum are usually adjacent: compare with the previous sample's labels (in
         // their written order, without allocating) before building a key and hashing it.
         var previous: (written: [Label], position: Int)?
+        // Every series lists the same bounds in the same order: the k-th bucket's `le` text is usually the one the
+        // previous series had at k (one comparison of interned strings instead of parsing it again).
+        var boundsByIndex: [(text: String, bound: Double)] = []
         for sample in family.samples {
             let position: Int
             if let previous, sameLabelsIgnoringLE(sample.labels, previous.written) {
@@ -141,25 +146,52 @@ enum HistogramCheck {
                 let written = sample.labels.filter { $0.name != "le" }
                 // The same series may list its labels in another order on another line.
                 let key = written.isSorted(by: { $0.name < $1.name }) ? written : written.sorted { $0.name < $1.name }
-                if let existing = index[key] {
-                    position = existing
+                let fingerprint = Self.fingerprint(key)
+                var candidate = firstWithFingerprint[fingerprint] ?? -1
+                while candidate >= 0 && groups[candidate].labels != key { candidate = nextWithSameFingerprint[candidate] }
+                if candidate >= 0 {
+                    position = candidate
                 } else {
                     position = groups.count
-                    index[key] = position
+                    nextWithSameFingerprint.append(firstWithFingerprint[fingerprint] ?? -1)
+                    firstWithFingerprint[fingerprint] = position
                     groups.append(Series(labels: key))
+                    groups[position].buckets.reserveCapacity(boundsByIndex.count)
                 }
                 previous = (written, position)
             }
             switch sample.name {
             case bucketName:
-                let le = sample.labels.first { $0.name == "le" }?.value
-                groups[position].buckets.append((le.flatMap(parseBound) ?? .nan, sample.value))
+                let k = groups[position].buckets.count
+                let bound = sample.label("le").map { le in
+                    if k < boundsByIndex.count && boundsByIndex[k].text == le { return boundsByIndex[k].bound }
+                    let bound = ExpositionNumber.parseFloat(le) ?? .nan
+                    if k < boundsByIndex.count {
+                        boundsByIndex[k] = (le, bound)
+                    } else if k == boundsByIndex.count {
+                        boundsByIndex.append((le, bound))
+                    }
+                    return bound
+                } ?? .nan
+                groups[position].buckets.append((bound, sample.value))
             case countName: groups[position].count = sample.value
             case sumName: groups[position].sum = sample.value
             default: break
             }
         }
         return groups
+    }
+
+    /// FNV-1a over the label names and values, with a separator after each so that `a="bc"` and `ab="c"` differ.
+    private static func fingerprint(_ labels: [Label]) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for label in labels {
+            for byte in label.name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+            hash = (hash ^ 0x100) &* 0x100_0000_01B3
+            for byte in label.value.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+            hash = (hash ^ 0x200) &* 0x100_0000_01B3
+        }
+        return hash
     }
 
     private static func sameLabelsIgnoringLE(_ labels: [Label], _ written: [Label]) -> Bool {
@@ -173,13 +205,6 @@ enum HistogramCheck {
 
     private static func describe(_ name: String, _ labels: [Label]) -> String {
         labels.isEmpty ? name : "\(name){\(labels.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ","))}"
-    }
-
-    private static func parseBound(_ text: String) -> Double? {
-        switch text {
-        case "+Inf", "Inf", "inf", "+inf": .infinity
-        default: Double(text)
-        }
     }
 }
 

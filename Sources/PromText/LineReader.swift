@@ -47,6 +47,9 @@ struct RawSample {
     /// Index in `labels` of the `le` and `quantile` labels, if present (found by hash while reading).
     var leIndex = -1
     var quantileIndex = -1
+    /// The floats the `le` and `quantile` values spell, read from the line's bytes (nil: absent or not a float).
+    var leBound: Double?
+    var quantileBound: Double?
 
     static let none = RawSample(
         name: "", nameHash: 0, labels: [], seriesHash: 0, labelsHash: 0, value: 0, timestamp: nil, exemplar: nil, valueColumn: 0,
@@ -68,16 +71,17 @@ struct LineReader {
     private(set) var labelColumns: [Int] = []
     private var interner = StringInterner()
     private var scratch: [UInt8] = []
-    /// Capacity to reserve for the next label array: the label count last seen with the same metric name, so
-    /// the array is allocated once at the right size (histograms alternate 2-label `_sum` and 3-label buckets).
-    private var expectedLabelCount = 4
-    private var labelCountByName: [(nameHash: UInt64, count: Int)] = []
+    /// The labels of the label set being read (reused between lines), and the arrays samples share.
+    private var scratchLabels: [Label] = []
+    private var labelSets = LabelSetTable()
     /// Hashes of the label names the grammar and the assemblers treat specially (same hash as the interner's).
     private let leHash = hashWords(loadWords("le", 2), 2)
     private let quantileHash = hashWords(loadWords("quantile", 8), 8)
     private let reservedNameHash = hashWords(loadWords("__name__", 8), 8)
     private var leIndex = -1
     private var quantileIndex = -1
+    private var leBound: Double?
+    private var quantileBound: Double?
     /// The last unquoted metric name read, as bytes and as its token.
     private var previousName: [UInt8] = []
     private var previousNameToken: (string: String, hash: UInt64) = ("", 0)
@@ -157,10 +161,10 @@ struct LineReader {
         var labelsHash: UInt64 = 0
         leIndex = -1
         quantileIndex = -1
+        leBound = nil
+        quantileBound = nil
         if !c.atEnd && c.byte == UInt8(ascii: "{") {
-            if let name { predictLabelCount(for: name.hash) }
             try readLabels(&c, into: &labels, hash: &labelsHash, metricName: &name, strict: false)
-            if let name { rememberLabelCount(labels.count, for: name.hash) }
             c.skipBlanks()
         }
         guard let name else {
@@ -193,7 +197,8 @@ struct LineReader {
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
             labelsHash: labelsHash,
             value: value, timestamp: timestamp, exemplar: nil, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
-            exemplarColumn: 0, leIndex: leIndex, quantileIndex: quantileIndex)
+            exemplarColumn: 0, leIndex: leIndex, quantileIndex: quantileIndex,
+            leBound: leBound, quantileBound: quantileBound)
     }
 
     // MARK: OpenMetrics 1.0
@@ -244,6 +249,8 @@ struct LineReader {
         var labelsHash: UInt64 = 0
         leIndex = -1
         quantileIndex = -1
+        leBound = nil
+        quantileBound = nil
         if !c.atEnd && c.byte == UInt8(ascii: "{") {
             try readLabels(&c, into: &labels, hash: &labelsHash, metricName: &name, strict: true)
         }
@@ -282,7 +289,8 @@ struct LineReader {
             name: name.string, nameHash: name.hash, labels: labels, seriesHash: combineHashes(name.hash, labelsHash),
             labelsHash: labelsHash,
             value: value, timestamp: timestamp, exemplar: exemplar, valueColumn: valueStart + 1, timestampColumn: timestampStart + 1,
-            exemplarColumn: exemplarStart + 1, leIndex: leIndex, quantileIndex: quantileIndex)
+            exemplarColumn: exemplarStart + 1, leIndex: leIndex, quantileIndex: quantileIndex,
+            leBound: leBound, quantileBound: quantileBound)
     }
 
     /// `# {labels} value [timestamp]`, the cursor on the '#'.
@@ -296,12 +304,12 @@ struct LineReader {
         // also when the exemplar is malformed. (Restoring only two let an exemplar with more labels than the sample
         // leave `labelNameHashes` longer than `labelColumns`: the next sample's labels indexed past the end — found
         // by FuzzPromText.)
-        let saved = (labelColumns, labelPairHashes, labelNameHashes, leIndex, quantileIndex)
-        defer { (labelColumns, labelPairHashes, labelNameHashes, leIndex, quantileIndex) = saved }
+        let saved = (labelColumns, labelPairHashes, labelNameHashes, leIndex, quantileIndex, leBound, quantileBound)
+        defer { (labelColumns, labelPairHashes, labelNameHashes, leIndex, quantileIndex, leBound, quantileBound) = saved }
         var labels: [Label] = []
         var hash: UInt64 = 0
         var noName: (string: String, hash: UInt64)? = ("", 0)  // a name inside exemplar braces is not allowed
-        try readLabels(&c, into: &labels, hash: &hash, metricName: &noName, strict: true)
+        try readLabels(&c, into: &labels, hash: &hash, metricName: &noName, strict: true, share: false)
         let length = labels.reduce(0) { $0 + ByteChecks.codePointCount($1.name) + ByteChecks.codePointCount($1.value) }
         if length > 128 {
             throw c.error("exemplar label set has \(length) code points; OpenMetrics allows at most 128", at: start)
@@ -365,14 +373,16 @@ struct LineReader {
 
     /// `{name="value",...}` with the cursor on '{'; leaves the cursor after '}'. `strict` is OpenMetrics: no
     /// blanks, no trailing comma, unknown escapes kept as written. A quoted term without '=' is the metric name
-    /// when `metricName` is still nil.
+    /// when `metricName` is still nil. A sample's labels (`share`) come from `labelSets`; an exemplar's get their
+    /// own array.
     private mutating func readLabels(
         _ c: inout Cursor, into labels: inout [Label], hash: inout UInt64,
-        metricName: inout (string: String, hash: UInt64)?, strict: Bool
+        metricName: inout (string: String, hash: UInt64)?, strict: Bool, share: Bool = true
     ) throws(ParseError) {
         let open = c.i
         c.i += 1
-        labels.reserveCapacity(expectedLabelCount)
+        scratchLabels.removeAll(keepingCapacity: true)
+        var orderedHash: UInt64 = 0  // unlike `hash`, depends on the order (the shared array must match exactly)
         var afterComma = false
         while true {
             if !strict { c.skipBlanks() }
@@ -394,11 +404,11 @@ struct LineReader {
                 }
                 c.i += 1
                 c.skip(class: ByteClass.labelName)
-                labelName = interner.intern(c.p + nameStart, c.i - nameStart, position: 1 + 2 * labels.count)
+                labelName = interner.intern(c.p + nameStart, c.i - nameStart, position: 1 + 2 * scratchLabels.count)
             }
             if !strict { c.skipBlanks() }
             if c.atEnd || c.byte != UInt8(ascii: "=") {
-                if quoted && metricName == nil && labels.isEmpty
+                if quoted && metricName == nil && scratchLabels.isEmpty
                     && !c.atEnd && (c.byte == UInt8(ascii: ",") || c.byte == UInt8(ascii: "}")) {
                     if labelName.string.isEmpty { throw c.error("empty quoted metric name", at: nameStart) }
                     metricName = labelName
@@ -413,14 +423,15 @@ struct LineReader {
                 throw c.error("expected '\"' to start the value of label \"\(labelName.string)\", found \(c.found)")
             }
             let valueColumn = c.i + 1
+            let valueQuote = c.i
             let value = try readQuoted(&c, strictEscapes: !strict, what: .labelValue(labelName.string),
-                                       position: 2 + 2 * labels.count)
+                                       position: 2 + 2 * scratchLabels.count)
             if labelName.hash == reservedNameHash && labelName.string == "__name__" {
                 throw c.error("label name \"__name__\" is reserved (the metric name goes before '{')", at: nameStart)
             }
-            let k = labels.count
+            let k = scratchLabels.count
             let pairHash = combineHashes(labelName.hash, value.hash)
-            for earlier in 0..<k where labelNameHashes[earlier] == labelName.hash && labels[earlier].name == labelName.string {
+            for earlier in 0..<k where labelNameHashes[earlier] == labelName.hash && scratchLabels[earlier].name == labelName.string {
                 throw c.error("duplicate label name \"\(labelName.string)\"", at: nameStart)
             }
             if k < labelNameHashes.count {
@@ -432,9 +443,16 @@ struct LineReader {
                 labelColumns.append(valueColumn)
                 labelPairHashes.append(pairHash)
             }
-            if labelName.hash == leHash && labelName.string == "le" { leIndex = k }
-            if labelName.hash == quantileHash && labelName.string == "quantile" { quantileIndex = k }
+            if labelName.hash == leHash && labelName.string == "le" {
+                leIndex = k
+                leBound = Self.float(in: c, quotedAt: valueQuote, value: value.string)
+            }
+            if labelName.hash == quantileHash && labelName.string == "quantile" {
+                quantileIndex = k
+                quantileBound = Self.float(in: c, quotedAt: valueQuote, value: value.string)
+            }
             hash = hash &+ pairHash
+            orderedHash = combineHashes(orderedHash, pairHash)
             if !strict { c.skipBlanks() }
             guard !c.atEnd, c.byte == UInt8(ascii: ",") || c.byte == UInt8(ascii: "}") else {
                 throw c.error("expected ',' or '}' after the value of label \"\(labelName.string)\", found \(c.found)")
@@ -442,24 +460,17 @@ struct LineReader {
             afterComma = c.byte == UInt8(ascii: ",")
             if afterComma { c.i += 1 }
             // Last use of both tokens: their strings move into the label.
-            labels.append(Label(name: labelName.string, value: value.string))
+            scratchLabels.append(Label(name: labelName.string, value: value.string))
         }
+        labels = share ? labelSets.shared(scratchLabels, fingerprint: orderedHash) : Array(scratchLabels)
     }
 
-    private mutating func predictLabelCount(for nameHash: UInt64) {
-        for entry in labelCountByName where entry.nameHash == nameHash {
-            expectedLabelCount = entry.count
-            return
-        }
-    }
-
-    private mutating func rememberLabelCount(_ count: Int, for nameHash: UInt64) {
-        for k in labelCountByName.indices where labelCountByName[k].nameHash == nameHash {
-            labelCountByName[k].count = count
-            return
-        }
-        if labelCountByName.count == 8 { labelCountByName.removeFirst() }
-        labelCountByName.append((nameHash, count))
+    /// The float a label value just read spells, parsed from its bytes on the line (the cursor is after the
+    /// closing quote). A value whose bytes are longer than its text had escapes, and no float has any.
+    private static func float(in c: Cursor, quotedAt quote: Int, value: String) -> Double? {
+        let length = c.i - quote - 2
+        guard length > 0, length == value.utf8.count else { return nil }
+        return NumberSyntax.parseFloat(c.p + quote + 1, length)
     }
 
     /// A double-quoted string with the cursor on the opening quote; leaves the cursor after the closing quote.

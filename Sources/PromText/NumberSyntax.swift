@@ -6,6 +6,18 @@ import Musl
 import Darwin
 #endif
 
+/// The float grammar of sample values and of `le` and `quantile` label values, for code that reads the model
+/// (rules check bucket bounds and quantiles the way the parser read them, without a `strtod` per sample).
+public enum ExpositionNumber {
+    /// `text` read as the parser reads a float (decimal, ±Inf, NaN; no hexadecimal, no `_`), or nil.
+    public static func parseFloat(_ text: String) -> Double? {
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.isEmpty ? nil : NumberSyntax.parseFloat(bytes.baseAddress!, bytes.count)
+        }
+    }
+}
+
 /// The number grammars of the two formats, read straight from bytes.
 ///
 /// Accepted floats: `[+-]digits[.digits][(e|E)[+-]digits]`, `[+-].digits…`, `[+-](Inf|Infinity)` and `NaN`

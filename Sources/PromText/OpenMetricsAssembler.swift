@@ -162,7 +162,7 @@ struct OpenMetricsAssembler {
             guard raw.leIndex >= 0 else { throw error(1, "histogram bucket \"\(raw.name)\" has no \"le\" label") }
             let le = raw.labels[raw.leIndex].value
             let column = columns[raw.leIndex]
-            guard let bound = TextAssembler.float(le), !bound.isNaN else {
+            guard let bound = raw.leBound, !bound.isNaN else {
                 throw error(column, "invalid \"le\" value \"\(le)\" on \"\(raw.name)\" (expected a float, not NaN)")
             }
             if bound == .infinity && le != "+Inf" {
@@ -181,7 +181,7 @@ struct OpenMetricsAssembler {
                 throw error(1, "summary quantile sample \"\(raw.name)\" has no \"quantile\" label")
             }
             let text = raw.labels[raw.quantileIndex].value
-            guard let quantile = TextAssembler.float(text), quantile >= 0, quantile <= 1 else {
+            guard let quantile = raw.quantileBound, quantile >= 0, quantile <= 1 else {
                 throw error(columns[raw.quantileIndex],
                             "invalid \"quantile\" value \"\(text)\" on \"\(raw.name)\" (expected a float in 0…1)")
             }
@@ -338,7 +338,7 @@ struct OpenMetricsAssembler {
             state!.lastLine = sample.line
             switch suffix {
             case .bucket:
-                let bound = sample.label("le").flatMap(TextAssembler.float) ?? .nan
+                let bound = sample.label("le").flatMap(ExpositionNumber.parseFloat) ?? .nan
                 if bound < 0 { state!.negativeBuckets = true }
                 if let previous = state!.bucket, bound <= previous {
                     throw ParseError(line: sample.line, column: 1, reason:

@@ -150,12 +150,10 @@ struct TextAssembler {
     private static func check(_ raw: RawSample, role: Role, type: MetricType, line: Int, columns: [Int]) throws(ParseError) {
         switch (type, role) {
         case (.histogram, .bucket):
-            if raw.leIndex >= 0 {
+            if raw.leIndex >= 0 && raw.leBound == nil {
                 let le = raw.labels[raw.leIndex].value
-                if float(le) == nil {
-                    throw ParseError(line: line, column: columns[raw.leIndex], reason:
-                        "expected a float as value of label \"le\" of \"\(raw.name)\", found \"\(le)\"")
-                }
+                throw ParseError(line: line, column: columns[raw.leIndex], reason:
+                    "expected a float as value of label \"le\" of \"\(raw.name)\", found \"\(le)\"")
             }
             if raw.value < 0 {
                 throw ParseError(line: line, column: raw.valueColumn, reason:
@@ -167,7 +165,8 @@ struct TextAssembler {
                     "negative count \(raw.value) for \"\(raw.name)\"")
             }
         case (.summary, .plain):
-            if raw.quantileIndex >= 0, case let quantile = raw.labels[raw.quantileIndex].value, float(quantile) == nil {
+            if raw.quantileIndex >= 0 && raw.quantileBound == nil {
+                let quantile = raw.labels[raw.quantileIndex].value
                 throw ParseError(line: line, column: columns[raw.quantileIndex], reason:
                     "expected a float as value of label \"quantile\" of \"\(raw.name)\", found \"\(quantile)\"")
             }
@@ -196,13 +195,6 @@ struct TextAssembler {
         }
         states[i].left = false
         current = i
-    }
-
-    static func float(_ text: String) -> Double? {
-        var text = text
-        return text.withUTF8 { bytes in
-            bytes.isEmpty ? nil : NumberSyntax.parseFloat(bytes.baseAddress!, bytes.count)
-        }
     }
 
     private static func sameSeries(_ a: Sample, _ b: Sample) -> Bool {

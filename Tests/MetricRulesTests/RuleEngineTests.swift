@@ -69,6 +69,19 @@ struct GenericRuleTests {
         #expect(failures.map(\.subject) == ["h{worker=\"bad\"}"])
     }
 
+    @Test("series with different bucket bounds are each judged by their own bounds")
+    func differentBounds() {
+        // The check reuses the previous series' parsed bound at the same bucket index when the text matches; a
+        // series with other bounds at the same indexes must not inherit them.
+        let first = histogram("h", labels: ["worker": "a"], buckets: [("0.1", 1), ("1", 2), ("+Inf", 3)], count: 3, sum: 1)
+        let shifted = histogram("h", labels: ["worker": "b"], buckets: [("1", 2), ("0.1", 1), ("+Inf", 3)], count: 3, sum: 1)
+        let noInf = histogram("h", labels: ["worker": "c"], buckets: [("0.1", 1), ("1", 2), ("5", 3)], count: 3, sum: 1)
+        let findings = RuleEngine().evaluate(Exposition(format: .text, families: [family("h", .histogram, first + shifted + noInf)], oddities: []))
+        let failures = findings.filter { $0.status == .fail }
+        #expect(failures.map(\.subject) == ["h{worker=\"c\"}"])
+        #expect(failures.first?.observed == "highest le=\"5\"")
+    }
+
     @Test("negative and NaN counters fail, _created is ignored")
     func counters() {
         let exposition = Exposition(format: .text, families: [

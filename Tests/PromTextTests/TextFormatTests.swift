@@ -187,6 +187,45 @@ struct TextFormatTests {
         #expect(exposition.oddities.first?.message.contains("repeats line 1") == true)
     }
 
+    @Test("every sample keeps its own labels in written order when label sets repeat across families")
+    func repeatedLabelSets() throws {
+        // The parser shares one label array between samples with the same set in the same order; sets that differ
+        // in order, in one value or in an escaped value must still come out exactly as written.
+        let input = """
+            a{pid="1",worker="w1"} 1
+            b{pid="1",worker="w1"} 2
+            b{worker="w1",pid="1"} 3
+            c{pid="1",worker="w2"} 4
+            c{pid="1",worker="w\\\\1"} 5
+            d{pid="1"} 6
+            a{pid="1",worker="w1"} 7
+
+            """
+        let exposition = try ExpositionParser.parse(input, format: .text)
+        let written = exposition.families.flatMap(\.samples).sorted { $0.line < $1.line }
+            .map { sample in sample.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",") }
+        #expect(written == ["pid=1,worker=w1", "pid=1,worker=w1", "worker=w1,pid=1", "pid=1,worker=w2",
+                            "pid=1,worker=w\\1", "pid=1", "pid=1,worker=w1"])
+    }
+
+    @Test("le and quantile values are checked as written: escapes and empty values are not floats")
+    func boundsAsWritten() {
+        let cases = [
+            ("# TYPE h histogram\nh_bucket{le=\"1\\n\"} 1\n", "label \"le\""),
+            ("# TYPE h histogram\nh_bucket{le=\"\"} 1\n", "label \"le\""),
+            ("# TYPE s summary\ns{quantile=\"0.5x\"} 1\n", "label \"quantile\""),
+        ]
+        for (input, reason) in cases {
+            #expect(throws: ParseError.self) { try ExpositionParser.parse(input, format: .text) }
+            do {
+                _ = try ExpositionParser.parse(input, format: .text)
+            } catch {
+                #expect(error.line == 2 && error.reason.contains(reason), "\(error)")
+            }
+        }
+        #expect((try? ExpositionParser.parse("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n", format: .text)) != nil)
+    }
+
     @Test("a second HELP or TYPE of the same type is duplicate metadata, the first HELP is kept")
     func duplicateMetadata() throws {
         let input = "# HELP g First.\n# TYPE g gauge\n# HELP g Second.\n# TYPE g gauge\ng 1\n"

@@ -1,0 +1,61 @@
+/// Shares one `[Label]` between samples that carry the same label set in the same order.
+///
+/// A large exposition repeats label sets across families (a worker's `pid`/`worker_id` pair on every per-worker
+/// metric), so most samples can point at an array already built instead of allocating their own: fewer
+/// allocations while parsing and a smaller model (on the gunicorn-shaped benchmark 8,679 distinct sets among
+/// 30,000 samples). The table is bounded; past `maxEntries` new sets get their own array, as before.
+struct LabelSetTable {
+    private struct Slot {
+        var fingerprint: UInt64 = 0  // 0: empty
+        var labels: [Label] = []
+    }
+
+    private var slots = [Slot](repeating: Slot(), count: 1 << 10)
+    private var count = 0
+    private let maxEntries: Int
+
+    init(maxEntries: Int = 1 << 16) {
+        self.maxEntries = maxEntries
+    }
+
+    /// An array equal to `labels`, shared with earlier callers when one was seen before. `fingerprint` is an
+    /// order-dependent hash of the set (equal sets in the same order must give equal fingerprints).
+    mutating func shared(_ labels: [Label], fingerprint rawFingerprint: UInt64) -> [Label] {
+        let fingerprint = rawFingerprint == 0 ? 1 : rawFingerprint
+        let mask = slots.count - 1
+        var index = Int(truncatingIfNeeded: fingerprint) & mask
+        while slots[index].fingerprint != 0 {
+            if slots[index].fingerprint == fingerprint && Self.same(slots[index].labels, labels) { return slots[index].labels }
+            index = (index + 1) & mask
+        }
+        let copy = Array(labels)
+        guard count < maxEntries else { return copy }
+        slots[index] = Slot(fingerprint: fingerprint, labels: copy)
+        count += 1
+        if count * 2 > slots.count { grow() }
+        return copy
+    }
+
+    /// Element-wise equality; the strings are usually the interner's, so each comparison is one of identity.
+    @inline(__always)
+    private static func same(_ a: [Label], _ b: [Label]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                for i in 0..<a.count where a[i].name != b[i].name || a[i].value != b[i].value { return false }
+                return true
+            }
+        }
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [Slot](repeating: Slot(), count: old.count * 2)
+        let mask = slots.count - 1
+        for slot in old where slot.fingerprint != 0 {
+            var index = Int(truncatingIfNeeded: slot.fingerprint) & mask
+            while slots[index].fingerprint != 0 { index = (index + 1) & mask }
+            slots[index] = slot
+        }
+    }
+}
