@@ -524,7 +524,7 @@ private struct Connections: Sendable {
         headers.add(name: "Content-Length", value: String(request.body.count))
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: path, headers: headers)
         let idempotent = ["GET", "HEAD", "OPTIONS"].contains(request.method)
-        let answered = AnswerStarted()
+        let answered = OnceFlag()  // set once the pod's answer has started to reach the client
         for attempt in 1...2 {
             let connection: ProxiedConnection, reused: Bool
             do {
@@ -584,7 +584,7 @@ private struct Connections: Sendable {
     /// Sends one request on `connection` and streams the pod's answer to the client; whether the connection may carry
     /// another request. `answered` turns true once any byte of the answer reached the client.
     private func relay(_ head: HTTPRequestHead, body: Data, over connection: ProxiedConnection, keepAlive: Bool,
-                       answered: AnswerStarted, to outbound: Outbound) async throws -> Bool {
+                       answered: OnceFlag, to outbound: Outbound) async throws -> Bool {
         try await connection.run { inbound, requestWriter in
             // The whole request goes out in one flush: a pod that answers and closes as soon as it has the head must not
             // make the write of the end fail.
@@ -634,12 +634,6 @@ private struct Connections: Sendable {
     private enum ExchangeState { case running, done, timedOut }
 
     /// Whether any byte of a proxied answer reached the client; after that a failure cannot be retried.
-    private final class AnswerStarted: Sendable {
-        private let started = Mutex(false)
-        var isSet: Bool { started.withLock { $0 } }
-        func set() { started.withLock { $0 = true } }
-    }
-
     /// Answers up to this declared length are forwarded in one write.
     static let heldAnswerBytes = 256 * 1024
 

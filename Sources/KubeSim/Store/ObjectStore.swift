@@ -41,17 +41,12 @@ public final class ObjectStore: Sendable {
         var labels: LabelQuery
         var fields: FieldQuery?
         var continuation: AsyncStream<StoreEvent>.Continuation
-        var liveness: WatchLiveness
-    }
-
-    /// Set when a watch ends, without the store's lock: the store drops ended watchers the next time it holds the lock.
-    /// A cancel may run inside a task's cancellation handler, which holds that task's status lock, while a writer holds
-    /// the store's lock and yields to the same task's stream, which needs the status lock. If the cancel waited for the
-    /// store's lock the two would wait for each other forever (a sim stop hung in CI that way).
-    final class WatchLiveness: Sendable {
-        private let ended = Atomic(false)
-        var hasEnded: Bool { ended.load(ordering: .acquiring) }
-        func end() { ended.store(true, ordering: .releasing) }
+        /// Set when the watch ends, without the store's lock: the store drops ended watchers the next time it
+        /// holds the lock. A cancel may run inside a task's cancellation handler, which holds that task's status
+        /// lock, while a writer holds the store's lock and yields to the same task's stream, which needs the status
+        /// lock. If the cancel waited for the store's lock the two would wait for each other forever (a sim stop
+        /// hung in CI that way).
+        var ended: OnceFlag
     }
 
     struct State: Sendable {
@@ -94,7 +89,7 @@ public final class ObjectStore: Sendable {
 
     static func dropEndedWatchers(_ state: inout State) {
         var ended: [UInt64] = []
-        for (id, watcher) in state.watchers where watcher.liveness.hasEnded { ended.append(id) }
+        for (id, watcher) in state.watchers where watcher.ended.isSet { ended.append(id) }
         for id in ended { state.watchers.removeValue(forKey: id) }
     }
 
@@ -320,9 +315,9 @@ public final class ObjectStore: Sendable {
     package func watch(_ resource: ResourceType, namespace: String?, labels: LabelQuery = LabelQuery(),
                fields: FieldQuery? = nil, start: WatchStart) throws -> Subscription {
         let (stream, continuation) = AsyncStream<StoreEvent>.makeStream(bufferingPolicy: .unbounded)
-        let liveness = WatchLiveness()
-        // Neither this nor `cancel` takes the store's lock (see WatchLiveness).
-        continuation.onTermination = { _ in liveness.end() }
+        let ended = OnceFlag()
+        // Neither this nor `cancel` takes the store's lock (see `Watcher.ended`).
+        continuation.onTermination = { _ in ended.set() }
         try state.withLock { state in
             var initial: [StoreEvent] = []
             switch start {
@@ -349,10 +344,10 @@ public final class ObjectStore: Sendable {
             let id = state.nextWatcher
             state.nextWatcher += 1
             state.watchers[id] = Watcher(resource: resource, namespace: namespace, labels: labels, fields: fields,
-                                         continuation: continuation, liveness: liveness)
+                                         continuation: continuation, ended: ended)
         }
         let cancel: @Sendable () -> Void = {
-            liveness.end()
+            ended.set()
             continuation.finish()
         }
         return Subscription(events: stream, cancel: cancel, continuation: continuation)
@@ -521,12 +516,17 @@ public final class ObjectStore: Sendable {
                                resourceVersion: state.resourceVersion)
         state.history.append(event)
         while state.history.count > limit { state.history.removeFirst() }
-        dropEndedWatchers(&state)
-        for watcher in state.watchers.values where watcher.resource == resource {
-            if let filtered = filter(event, namespace: watcher.namespace, labels: watcher.labels, fields: watcher.fields) {
+        // One pass: deliver to the live watchers of this resource, collect the ended ones.
+        var ended: [UInt64] = []
+        for (id, watcher) in state.watchers {
+            if watcher.ended.isSet {
+                ended.append(id)
+            } else if watcher.resource == resource,
+                      let filtered = filter(event, namespace: watcher.namespace, labels: watcher.labels, fields: watcher.fields) {
                 watcher.continuation.yield(filtered)
             }
         }
+        for id in ended { state.watchers.removeValue(forKey: id) }
     }
 
     /// Writes a changed object: keeps identity and (unless `statusOnly`) status, bumps generation on spec change,
