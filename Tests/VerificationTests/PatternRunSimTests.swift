@@ -104,7 +104,8 @@ extension SimRuns {
                 #expect(total >= 5)
 
                 let (metrics, findings) = await run.scrape([target])
-                #expect(metrics.first?.exposition?.family(named: "gunicorn_worker_requests_total") != nil)
+                #expect((metrics.first?.samples ?? 0) > 0)
+                #expect(findings.contains { $0.checkID == "gunicorn.requests.present" && $0.status == .pass })
                 #expect(findings.filter { $0.status == .fail }.isEmpty, "\(findings.filter { $0.status == .fail })")
                 #expect(PodScrape.perNode(metrics).map(\.status) == [.pass])
                 #expect(await run.cleanup().status == .pass)
