@@ -26,16 +26,18 @@ public enum Redaction {
     public static func redact(_ report: Report) -> Report {
         var copy = report
         copy.target = redact(report.target)
-        copy.findings = report.findings.map { finding in
-            var redacted = finding
-            redacted.checkID = redact(finding.checkID)
-            redacted.subject = redact(finding.subject)
-            redacted.expected = finding.expected.map(redact)
-            redacted.observed = finding.observed.map(redact)
-            redacted.detail = finding.detail.map(redact)
-            return redacted
-        }
+        copy.findings = report.findings.map(redact)
         return copy
+    }
+
+    public static func redact(_ finding: Finding) -> Finding {
+        var redacted = finding
+        redacted.checkID = redact(finding.checkID)
+        redacted.subject = redact(finding.subject)
+        redacted.expected = finding.expected.map(redact)
+        redacted.observed = finding.observed.map(redact)
+        redacted.detail = finding.detail.map(redact)
+        return redacted
     }
 
     /// C0 controls (but newline and tab), DEL and C1 controls as `\xNN`; a backslash stays a backslash.

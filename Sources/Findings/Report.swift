@@ -38,13 +38,15 @@ public struct Report: Sendable, Codable {
 
     private enum CodingKeys: String, CodingKey { case target, verdict, summary, findings, phases }
 
-    private struct Summary: Codable { var pass: Int; var warn: Int; var fail: Int }
+    struct Summary: Codable { var pass: Int; var warn: Int; var fail: Int }
+
+    var summary: Summary { Summary(pass: count(.pass), warn: count(.warn), fail: count(.fail)) }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(target, forKey: .target)
         try container.encode(verdict, forKey: .verdict)
-        try container.encode(Summary(pass: count(.pass), warn: count(.warn), fail: count(.fail)), forKey: .summary)
+        try container.encode(summary, forKey: .summary)
         try container.encode(findings, forKey: .findings)
         try container.encode(phases, forKey: .phases)
     }

@@ -22,8 +22,20 @@ struct OutputOptions: ParsableArguments {
         if status != .verified { throw ExitCode(status.rawValue) }
     }
 
-    /// Prints the report on stdout in the chosen format.
+    /// Prints the report on stdout in the chosen format. JSON goes out in pieces of about 64 KiB, never whole.
     func print(_ report: Report) {
+        if output == .json {
+            var pending = ""
+            ReportRenderer.writeJSON(report) { piece in
+                pending += piece
+                if pending.utf8.count >= 1 << 16 {
+                    FileHandle.standardOutput.write(Data(pending.utf8))
+                    pending = ""
+                }
+            }
+            FileHandle.standardOutput.write(Data(pending.utf8))
+            return
+        }
         var rendered = ReportRenderer.render(report, as: output, verbose: verbose)
         if quiet && output == .text, let verdict = rendered.split(separator: "\n").last {
             rendered = verdict + "\n"

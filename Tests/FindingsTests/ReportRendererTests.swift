@@ -61,6 +61,25 @@ struct ReportRendererTests {
         #expect(decoded.findings == Self.report.findings)
     }
 
+    @Test("JSON written a finding at a time is byte for byte JSONEncoder's encoding of the whole redacted report")
+    func jsonStreamed() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let tricky = Report(target: "daemonset https://10.0.0.1:6443/api token=sekret", findings: [
+            .fail("c.value", subject: "m{path=\"/a/b\"}", expected: "é ≥ 0 \\ \"q\"", observed: "line 1\nline 2\ttab \u{1}",
+                  detail: "Authorization: Bearer abc.def.ghi"),
+            Finding(checkID: "d.about", subject: "pod/x", status: .warn, observed: "[] {}", about: Finding.Subject(metric: "m")),
+        ] + Self.report.findings, phases: [.init(name: "wait", seconds: 1.0 / 3), .init(name: "scrape", seconds: 2)])
+        for report in [Self.report, tricky, Report(target: "empty"), Report(target: "no phases", findings: [.pass("a")])] {
+            let whole = String(decoding: try encoder.encode(Redaction.redact(report)), as: UTF8.self) + "\n"
+            var pieces: [String] = []
+            ReportRenderer.writeJSON(report) { pieces.append($0) }
+            #expect(pieces.joined() == whole)
+            #expect(pieces.count >= report.findings.count)
+        }
+        #expect(!ReportRenderer.json(tricky).contains("sekret") && !ReportRenderer.json(tricky).contains("abc.def.ghi"))
+    }
+
     @Test("JUnit has one testcase per finding, failures as <failure>, XML-escaped")
     func junit() throws {
         let xml = ReportRenderer.junit(Self.report)
