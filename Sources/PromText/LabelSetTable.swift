@@ -49,13 +49,8 @@ struct LabelSetTable {
     }
 
     private mutating func grow() {
-        let old = slots
-        slots = [Slot](repeating: Slot(), count: old.count * 2)
-        let mask = slots.count - 1
-        for slot in old where slot.fingerprint != 0 {
-            var index = Int(truncatingIfNeeded: slot.fingerprint) & mask
-            while slots[index].fingerprint != 0 { index = (index + 1) & mask }
-            slots[index] = slot
+        slots = doubled(slots, empty: Slot(), hash: { $0.fingerprint == 0 ? nil : $0.fingerprint }) { hash, mask in
+            Int(truncatingIfNeeded: hash) & mask
         }
     }
 }

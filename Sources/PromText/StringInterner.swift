@@ -74,15 +74,25 @@ struct StringInterner {
 
     private mutating func grow() {
         for position in lastSlotAtPosition.indices { lastSlotAtPosition[position] = -1 }
-        let old = entries
-        entries = [Entry](repeating: Entry(), count: old.count * 2)
-        let mask = entries.count - 1
-        for entry in old where entry.hash != 0 {
-            var slot = Int(truncatingIfNeeded: entry.hash) & mask
-            while entries[slot].hash != 0 { slot = (slot + 1) & mask }
-            entries[slot] = entry
+        entries = doubled(entries, empty: Entry(), hash: { $0.hash == 0 ? nil : $0.hash }) { hash, mask in
+            Int(truncatingIfNeeded: hash) & mask
         }
     }
+}
+
+/// The slots of an open-addressing table (linear probing) moved into a table twice the size, for the parser's
+/// three tables (interned strings, shared label sets, series). `hash` is a slot's hash, nil for an empty slot;
+/// `home` is where probing for a hash starts in a table of `mask + 1` slots.
+func doubled<Slot>(_ old: [Slot], empty: Slot, hash: (Slot) -> UInt64?, home: (UInt64, Int) -> Int) -> [Slot] {
+    var slots = [Slot](repeating: empty, count: old.count * 2)
+    let mask = slots.count - 1
+    for slot in old {
+        guard let slotHash = hash(slot) else { continue }
+        var index = home(slotHash, mask)
+        while hash(slots[index]) != nil { index = (index + 1) & mask }
+        slots[index] = slot
+    }
+    return slots
 }
 
 /// Up to 16 bytes as two words, read without going past `length` (overlapping reads where needed). For a given

@@ -248,13 +248,9 @@ struct SeriesTable {
     }
 
     private mutating func grow() {
-        let old = slots
-        slots = [UInt64](repeating: 0, count: old.count * 2)
-        let mask = slots.count - 1
-        for slot in old where slot != 0 {
-            var index = Self.home(slot >> 32, mask: mask)
-            while slots[index] != 0 { index = (index + 1) & mask }
-            slots[index] = slot
+        // A slot's fingerprint (its high half) is what its home is computed from.
+        slots = doubled(slots, empty: 0, hash: { $0 == 0 ? nil : $0 >> 32 }) { fingerprint, mask in
+            Self.home(fingerprint, mask: mask)
         }
     }
 

@@ -208,6 +208,25 @@ struct TextFormatTests {
                             "pid=1,worker=w\\1", "pid=1", "pid=1,worker=w1"])
     }
 
+    @Test("past the shared label sets' bound (65,536) and through every table growth, each sample keeps its labels")
+    func manyDistinctLabelSets() throws {
+        // 70,000 distinct sets, then the first 1,000 again (shared with their first appearance or not, they must
+        // read back the same). Also grows the interner and the series table many times.
+        var input = "# TYPE m gauge\n"
+        for i in 0..<70_000 { input += "m{id=\"\(i)\",k=\"\(i % 7)\"} \(i)\n" }
+        for i in 0..<1_000 { input += "n{id=\"\(i)\",k=\"\(i % 7)\"} \(i)\n" }
+        let exposition = try ExpositionParser.parse(input, format: .text)
+        for name in ["m", "n"] {
+            let samples = try #require(exposition.family(named: name)).samples
+            let wrong = samples.filter { sample in
+                let i = Int(sample.value)
+                return sample.labels != [Label(name: "id", value: "\(i)"), Label(name: "k", value: "\(i % 7)")]
+            }
+            #expect(wrong.isEmpty, "\(name): \(wrong.prefix(3).map { "\($0.line): \($0.labels)" })")
+            #expect(samples.count == (name == "m" ? 70_000 : 1_000))
+        }
+    }
+
     @Test("le and quantile values are checked as written: escapes and empty values are not floats")
     func boundsAsWritten() {
         let cases = [
