@@ -183,15 +183,28 @@ enum HistogramCheck {
     }
 
     /// FNV-1a over the label names and values, with a separator after each so that `a="bc"` and `ab="c"` differ.
+    /// Series are told apart with Swift's `==` (as everywhere in kverify), which calls canonically equivalent text
+    /// equal ("é" precomposed or decomposed), so a string with non-ASCII bytes adds a constant instead of its bytes:
+    /// equal strings must give equal fingerprints, whatever their bytes.
     private static func fingerprint(_ labels: [Label]) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for label in labels {
-            for byte in label.name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+            mix(label.name, into: &hash)
             hash = (hash ^ 0x100) &* 0x100_0000_01B3
-            for byte in label.value.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+            mix(label.value, into: &hash)
             hash = (hash ^ 0x200) &* 0x100_0000_01B3
         }
         return hash
+    }
+
+    private static func mix(_ text: String, into hash: inout UInt64) {
+        var mixed = hash
+        var bytesOr: UInt8 = 0
+        for byte in text.utf8 {
+            mixed = (mixed ^ UInt64(byte)) &* 0x100_0000_01B3
+            bytesOr |= byte
+        }
+        hash = bytesOr < 0x80 ? mixed : (hash ^ 0x300) &* 0x100_0000_01B3
     }
 
     private static func sameLabelsIgnoringLE(_ labels: [Label], _ written: [Label]) -> Bool {

@@ -18,23 +18,29 @@ struct LabelSetTable {
         self.maxEntries = maxEntries
     }
 
-    /// An array equal to `labels`, shared with earlier callers when one was seen before. `fingerprint` is an
-    /// order-dependent hash of the set (equal sets in the same order must give equal fingerprints).
-    mutating func shared(_ labels: [Label], fingerprint rawFingerprint: UInt64) -> [Label] {
-        let fingerprint = rawFingerprint == 0 ? 1 : rawFingerprint
+    /// The array shared by earlier samples with exactly `labels`, or nil and the slot where `insert` puts a new
+    /// one. `fingerprint` is an order-dependent hash of the set (equal sets in the same order give equal ones).
+    func find(_ labels: [Label], fingerprint: UInt64) -> (shared: [Label]?, slot: Int) {
+        let fingerprint = Self.stored(fingerprint)
         let mask = slots.count - 1
         var index = Int(truncatingIfNeeded: fingerprint) & mask
         while slots[index].fingerprint != 0 {
-            if slots[index].fingerprint == fingerprint && Self.same(slots[index].labels, labels) { return slots[index].labels }
+            if slots[index].fingerprint == fingerprint && Self.same(slots[index].labels, labels) { return (slots[index].labels, index) }
             index = (index + 1) & mask
         }
-        let copy = Array(labels)
-        guard count < maxEntries else { return copy }
-        slots[index] = Slot(fingerprint: fingerprint, labels: copy)
+        return (nil, index)
+    }
+
+    /// Keeps `labels` for later samples, at the slot `find` returned (unless the table is full).
+    mutating func insert(_ labels: [Label], fingerprint: UInt64, at slot: Int) {
+        guard count < maxEntries else { return }
+        slots[slot] = Slot(fingerprint: Self.stored(fingerprint), labels: labels)
         count += 1
         if count * 2 > slots.count { grow() }
-        return copy
     }
+
+    /// 0 marks an empty slot.
+    private static func stored(_ fingerprint: UInt64) -> UInt64 { fingerprint == 0 ? 1 : fingerprint }
 
     /// Element-wise equality; the strings are usually the interner's, so each comparison is one of identity.
     @inline(__always)

@@ -462,7 +462,27 @@ struct LineReader {
             // Last use of both tokens: their strings move into the label.
             scratchLabels.append(Label(name: labelName.string, value: value.string))
         }
-        labels = share ? labelSets.shared(scratchLabels, fingerprint: orderedHash) : Array(scratchLabels)
+        guard share else {
+            labels = takeScratchLabels()
+            return
+        }
+        let (shared, slot) = labelSets.find(scratchLabels, fingerprint: orderedHash)
+        if let shared {
+            labels = shared
+        } else {
+            labels = takeScratchLabels()
+            labelSets.insert(labels, fingerprint: orderedHash, at: slot)
+        }
+    }
+
+    /// The scratch labels handed over as an array of their own, without copying them: the scratch starts a new
+    /// buffer sized like this set. (Handing over a copy made with `Array(scratchLabels)` shares the buffer, and the
+    /// next `removeAll(keepingCapacity:)` then reallocates at the widest line's capacity for every later set.)
+    private mutating func takeScratchLabels() -> [Label] {
+        let taken = scratchLabels
+        scratchLabels = []
+        scratchLabels.reserveCapacity(taken.count)
+        return taken
     }
 
     /// The float a label value just read spells, parsed from its bytes on the line (the cursor is after the

@@ -82,6 +82,18 @@ struct GenericRuleTests {
         #expect(failures.first?.observed == "highest le=\"5\"")
     }
 
+    @Test("precomposed and decomposed é are one series (Swift's ==), whether their lines are adjacent or not")
+    func seriesByBytes() {
+        let precomposed = histogram("h", labels: ["w": "\u{E9}"], buckets: [("+Inf", 2)], count: 2, sum: 1)
+        let decomposed = histogram("h", labels: ["w": "e\u{301}"], buckets: [("+Inf", 5)], count: 5, sum: 1)
+        let other = histogram("h", labels: ["w": "x"], buckets: [("+Inf", 1)], count: 1, sum: 1)
+        for samples in [precomposed + decomposed + other, precomposed + other + decomposed] {
+            let findings = RuleEngine().evaluate(Exposition(format: .text, families: [family("h", .histogram, samples)], oddities: []))
+            let histogram = findings.filter { $0.checkID == "exposition.histogram-consistent" }
+            #expect(histogram.map(\.observed) == ["2 series consistent"])
+        }
+    }
+
     @Test("negative and NaN counters fail, _created is ignored")
     func counters() {
         let exposition = Exposition(format: .text, families: [
