@@ -147,13 +147,14 @@ enum HistogramCheck {
                 // The same series may list its labels in another order on another line.
                 let key = written.isSorted(by: { $0.name < $1.name }) ? written : written.sorted { $0.name < $1.name }
                 let fingerprint = Self.fingerprint(key)
-                var candidate = firstWithFingerprint[fingerprint] ?? -1
+                let chain = firstWithFingerprint[fingerprint] ?? -1
+                var candidate = chain
                 while candidate >= 0 && groups[candidate].labels != key { candidate = nextWithSameFingerprint[candidate] }
                 if candidate >= 0 {
                     position = candidate
                 } else {
                     position = groups.count
-                    nextWithSameFingerprint.append(firstWithFingerprint[fingerprint] ?? -1)
+                    nextWithSameFingerprint.append(chain)
                     firstWithFingerprint[fingerprint] = position
                     groups.append(Series(labels: key))
                     groups[position].buckets.reserveCapacity(boundsByIndex.count)

@@ -25,7 +25,8 @@ struct LabelSetTable {
         let mask = slots.count - 1
         var index = Int(truncatingIfNeeded: fingerprint) & mask
         while slots[index].fingerprint != 0 {
-            if slots[index].fingerprint == fingerprint && Self.same(slots[index].labels, labels) { return (slots[index].labels, index) }
+            // The strings are usually the interner's, so `==` on them is a comparison of identity.
+            if slots[index].fingerprint == fingerprint && slots[index].labels == labels { return (slots[index].labels, index) }
             index = (index + 1) & mask
         }
         return (nil, index)
@@ -41,18 +42,6 @@ struct LabelSetTable {
 
     /// 0 marks an empty slot.
     private static func stored(_ fingerprint: UInt64) -> UInt64 { fingerprint == 0 ? 1 : fingerprint }
-
-    /// Element-wise equality; the strings are usually the interner's, so each comparison is one of identity.
-    @inline(__always)
-    private static func same(_ a: [Label], _ b: [Label]) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                for i in 0..<a.count where a[i].name != b[i].name || a[i].value != b[i].value { return false }
-                return true
-            }
-        }
-    }
 
     private mutating func grow() {
         slots = doubled(slots, empty: Slot(), hash: { $0.fingerprint == 0 ? nil : $0.fingerprint }) { hash, mask in
