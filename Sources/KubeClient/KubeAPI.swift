@@ -219,6 +219,16 @@ extension KubeAPI {
     }
 }
 
+/// An untyped object through the hand-written parser (`JSONValue.parse(json:)`), not `JSONDecoder`.
+public func decodeObject(_ type: JSONValue.Type, _ data: Data, what: String) throws -> JSONValue {
+    do {
+        return try JSONValue.parse(json: data)
+    } catch {
+        let start = String(decoding: data.prefix(60), as: UTF8.self)
+        throw KubeError(.badResponse, "\(what): the server's answer is not JSON: \(error) (\(data.count) bytes starting \(start.debugDescription))")
+    }
+}
+
 public func decodeObject<T: Decodable>(_ type: T.Type, _ data: Data, what: String) throws -> T {
     do {
         return try JSONDecoder().decode(type, from: data)

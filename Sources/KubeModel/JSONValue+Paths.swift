@@ -52,11 +52,6 @@ extension JSONValue {
         set(path, to: .array(items))
     }
 
-    /// Parses JSON bytes.
-    public static func parse(json data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
-    }
-
     /// Compact JSON bytes; encoding a `JSONValue` cannot fail, so an empty object stands in for the impossible.
     public var data: Data { (try? jsonData()) ?? Data("{}".utf8) }
 }

@@ -143,7 +143,7 @@ public struct WatchEventType: OpenEnum {
 extension JSONValue {
     /// Any Encodable as an untyped value.
     public static func encoded(_ value: some Encodable) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))
+        try parse(json: try JSONEncoder().encode(value))
     }
 
     /// An object with `fields` set (replacing existing keys); other values are returned unchanged.

@@ -181,7 +181,7 @@ public struct PatternRun: Sendable {
         try await ManifestScope.refuseClusterScoped(prepared, api: api)
         let stored = try await api.apply(prepared, fieldManager: "kverify", force: true)
         for (manifest, data) in zip(prepared, stored) {
-            guard let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { continue }
+            guard let object = try? JSONValue.parse(json: data) else { continue }
             if ManifestPreparation.workloadKinds.contains(manifest.kind) {
                 applied.workloads.append("\(manifest.kind)/\(manifest.name)")
                 if !ManifestPreparation.isRedisWorkload(manifest.object) && manifest.kind == options.pattern.workloadKind {
@@ -258,10 +258,10 @@ public struct PatternRun: Sendable {
     public func targets(_ applied: Applied) async throws -> [PodTarget] {
         let list = try await api.list(.pods, namespace: applied.namespace, options: ListOptions(labelSelector: applied.appSelector))
         let services = try await api.list(.services, namespace: applied.namespace, options: ListOptions()).items
-            .compactMap { try? JSONDecoder().decode(JSONValue.self, from: $0) }
+            .compactMap { try? JSONValue.parse(json: $0) }
         var targets: [PodTarget] = []
         for data in list.items {
-            guard let object = try? JSONDecoder().decode(JSONValue.self, from: data),
+            guard let object = try? JSONValue.parse(json: data),
                   object.value(at: ["metadata", "deletionTimestamp"]) == nil,
                   let name = object.value(at: ["metadata", "name"])?.stringValue else { continue }
             let endpoints = try options.endpointDiscovery.endpoints(of: object, services: services, what: "pod/\(name)")
@@ -430,7 +430,7 @@ public struct PatternRun: Sendable {
     }
 
     private static func objectName(_ data: Data) -> String? {
-        (try? JSONDecoder().decode(JSONValue.self, from: data))?.value(at: ["metadata", "name"])?.stringValue
+        (try? JSONValue.parse(json: data))?.value(at: ["metadata", "name"])?.stringValue
     }
 
     /// Stops the app (`stopApp`) and watches every key expire. Redis' clock is read first, so that a key without a

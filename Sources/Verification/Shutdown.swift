@@ -198,7 +198,7 @@ public struct Shutdown: Sendable {
                     objects = update.object.map { [$0] } ?? []
                 }
                 for data in objects {
-                    guard let object = try? JSONDecoder().decode(JSONValue.self, from: data), object.string(at: "metadata", "uid") == uid else { continue }
+                    guard let object = try? JSONValue.parse(json: data), object.string(at: "metadata", "uid") == uid else { continue }
                     if object.string(at: "metadata", "deletionTimestamp") != nil {
                         if !current.terminating {
                             // Logs while the containers still run; read again once they ended, if the pod is still there.

@@ -8,7 +8,8 @@
 #   UPSTREAM_KEYS  keys the slow upstream approach is timed on (default 2000; its time is extrapolated; 0 skips
 #                  it and the redis-benchmark ceiling, e.g. for a 1,000,000-key memory run)
 # Prints a markdown table: wall time, peak RSS, the client's CPU (user + sys) and the server's CPU per run
-# (`INFO cpu` before and after the runs, divided by their number). Needs redis-server, redis-cli,
+# (`INFO cpu` before and after the runs, divided by their number); then the server's CPU for the commands alone
+# (SCAN, SCAN … TYPE hash, PTTL per key, KEYS), the floor any audit over SCAN stands on. Needs redis-server, redis-cli,
 # redis-benchmark, python3, /usr/bin/time, swift.
 set -euo pipefail
 
@@ -77,6 +78,68 @@ best_of() {
   echo "$best"
 }
 
+# The server's own CPU for the commands an audit cannot avoid, on the same keys (a raw RESP client, so the client's
+# speed does not matter): SCAN alone, SCAN with kverify's TYPE filter, one PTTL per key, and KEYS. Prints table rows.
+server_floor() {
+  python3 - 127.0.0.1 "$port" <<'PY'
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+sock = socket.create_connection((host, port))
+buf = b""
+def send(*commands):
+    out = bytearray()
+    for args in commands:
+        out += b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+    sock.sendall(out)
+def fill(n):
+    global buf
+    while len(buf) < n:
+        chunk = sock.recv(1 << 20)
+        if not chunk: raise SystemExit("redis closed the connection")
+        buf += chunk
+def line():
+    global buf
+    while b"\r\n" not in buf: fill(len(buf) + 1)
+    i = buf.index(b"\r\n"); l = buf[:i]; buf = buf[i + 2:]; return l
+def reply():
+    global buf
+    l = line(); t = l[:1]
+    if t in (b"+", b":"): return l[1:]
+    if t == b"-": raise SystemExit(l.decode())
+    if t == b"$":
+        n = int(l[1:])
+        if n < 0: return None
+        fill(n + 2); v = buf[:n]; buf = buf[n + 2:]; return v
+    if t == b"*": return [reply() for _ in range(int(l[1:]))]
+def cpu():
+    send(("INFO", "cpu")); info = reply().decode()
+    return sum(float(x.split(":")[1]) for x in info.split("\r\n") if x.startswith(("used_cpu_user:", "used_cpu_sys:")))
+def scan(*extra):
+    cursor, keys = b"0", []
+    while True:
+        send(("SCAN", cursor, "COUNT", 1000) + extra); cursor, page = reply(); keys += page
+        if cursor == b"0": return keys
+keys = scan("MATCH", "gunicorn:*")
+def pttl():
+    for i in range(0, len(keys), 1000):
+        batch = keys[i:i + 1000]; send(*[("PTTL", k) for k in batch])
+        for _ in batch: reply()
+def keys_cmd():
+    send(("KEYS", "gunicorn:*")); reply()
+runs = 5
+for name, body in [("SCAN COUNT 1000 MATCH (names only)", lambda: scan("MATCH", "gunicorn:*")),
+                   ("SCAN COUNT 1000 MATCH TYPE hash (kverify's scan)", lambda: scan("MATCH", "gunicorn:*", "TYPE", "hash")),
+                   ("PTTL per key, pipelined 1000 at a time", pttl),
+                   ("KEYS gunicorn:* (blocks the server)", keys_cmd)]:
+    before = cpu()
+    for _ in range(runs): body()
+    print(f"| {name} | {(cpu() - before) / runs:.3f} s |")
+PY
+}
+
 echo "building kverify (release)..." >&2
 swift build -c release --product kverify >/dev/null
 kverify=.build/release/kverify
@@ -98,6 +161,15 @@ best_of "${cli[@]}" --scan --pattern 'gunicorn:*' >"$workdir/best"
 read -r scan_s scan_kb scan_cpu <"$workdir/best"
 scan_server=$SERVER_CPU
 
+echo "measuring the server's CPU per command kind..." >&2
+floor_rows=$(server_floor)
+floor_table="
+Server CPU per audit of $keys keys for the commands alone (\\`INFO cpu\\`, mean of 5, a raw RESP client):
+
+| commands | server CPU |
+|---|---|
+$floor_rows"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.1f×", a/b; else print "n/a" }'; }
 if [ "$upstream_keys" -eq 0 ]; then
   cat <<TABLE
@@ -110,6 +182,7 @@ if [ "$upstream_keys" -eq 0 ]; then
 | \`redis-cli --scan --pattern 'gunicorn:*'\` (names only) | ${scan_s} s | $((scan_kb / 1024)) MB | ${scan_cpu} s | ${scan_server} s | $(ratio "$scan_s" "$kv_s") |
 
 kverify verdict: $(cat "$workdir/verdict")
+$floor_table
 TABLE
   exit 0
 fi
@@ -141,4 +214,5 @@ cat <<TABLE
 | redis-benchmark \`-P 100 PTTL\` ceiling: ${rps} ops/s, 1 command/key | ${ceiling_s} s | – | – | – | $(ratio "$ceiling_s" "$kv_s") |
 
 kverify verdict: $(cat "$workdir/verdict")
+$floor_table
 TABLE

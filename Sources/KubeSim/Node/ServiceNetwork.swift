@@ -141,9 +141,14 @@ package final class ServiceNetwork: Sendable {
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
                 guard let target = pick() else { return inbound.close() }
-                return ClientBootstrap(group: inbound.eventLoop)
-                    .connectTimeout(.seconds(5))
-                    .connect(host: target.host, port: target.port)
+                let bootstrap = ClientBootstrap(group: inbound.eventLoop).connectTimeout(.seconds(5))
+                // An endpoint's pod IP needs no resolver.
+                let connected = if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+                    bootstrap.connect(to: address)
+                } else {
+                    bootstrap.connect(host: target.host, port: target.port)
+                }
+                return connected
                     .flatMap { outbound in
                         let (local, remote) = GlueHandler.matchedPair()
                         return inbound.pipeline.addHandler(local).flatMap {
