@@ -164,7 +164,7 @@ scan_server=$SERVER_CPU
 echo "measuring the server's CPU per command kind..." >&2
 floor_rows=$(server_floor)
 floor_table="
-Server CPU per audit of $keys keys for the commands alone (\\`INFO cpu\\`, mean of 5, a raw RESP client):
+Server CPU per audit of $keys keys for the commands alone (\`INFO cpu\`, mean of 5, a raw RESP client):
 
 | commands | server CPU |
 |---|---|
