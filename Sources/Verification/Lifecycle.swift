@@ -465,6 +465,11 @@ public struct Lifecycle: Sendable {
             await self.traffic(target, requests: 4)
             return try await self.scrape(target).families.flatMap(\.samples).first { $0.label("pid") == String(victim) }?.label("worker_id")
         }
+        // The requests that found its worker_id leave the worker writing their metrics to Redis just after it answered:
+        // a signal then lands inside a write far more often than in production (see above). A pause lets those writes
+        // finish, so the hang that remains is the exporter's race with the kubelet's probes, not with kverify's own
+        // requests (without it, two hangs in a row failed a sim test run on 2026-12-02).
+        try await Task.sleep(for: .milliseconds(500))
         let start = ContinuousClock.now
         try await self.signal(signal, victim, target)
         let replaced = try await waitForChildren(of: master, in: target, "\(workers.count) workers, without \(victim)") {

@@ -39,6 +39,13 @@ public struct MetricWait: Sendable {
     /// - Throws: `TimedOut` naming the metric, the pod, the predicate and the last value (or error) seen.
     @discardableResult
     public func sum(_ metric: String, of target: PodTarget, _ predicate: ValuePredicate, timeout: Duration) async throws -> Double {
+        try await scrape(until: metric, of: target, predicate, timeout: timeout).sum
+    }
+
+    /// As `sum`, and also the bytes of the scrape that satisfied `predicate`, for a caller that judges that scrape
+    /// instead of fetching another.
+    public func scrape(until metric: String, of target: PodTarget, _ predicate: ValuePredicate,
+                       timeout: Duration) async throws -> (sum: Double, bytes: [UInt8]) {
         let deadline = ContinuousClock.now + timeout
         var pause = Duration.milliseconds(100)
         var last = "no scrape yet"
@@ -48,7 +55,7 @@ public struct MetricWait: Sendable {
                                                    path: path ?? target.endpoints.metrics.path, namespace: namespace)
                 let exposition = try ExpositionParser.parse(bytes, format: FormatDetection.sniff(bytes))
                 if let value = Self.sum(metric, in: exposition) {
-                    if predicate.holds(for: value) { return value }
+                    if predicate.holds(for: value) { return (value, bytes) }
                     last = "sum \(value)"
                 } else {
                     last = "no \(metric) series (\(exposition.sampleCount) samples in all)"

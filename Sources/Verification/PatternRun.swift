@@ -287,27 +287,26 @@ public struct PatternRun: Sendable {
         return traffic.findings(await traffic.run(targets, api: api))
     }
 
-    /// Waits (per pod, concurrently) until the exporter shows the traffic, then scrapes and judges every pod.
+    /// Per pod, 64 at a time: waits until the exporter shows the traffic, then judges that same scrape (the traffic
+    /// is over, so a second fetch would see the same; at 500 pods it cost a third of the phase).
     public func scrape(_ targets: [PodTarget]) async -> (metrics: [PodScrape.PodMetrics], findings: [Finding]) {
         let wait = MetricWait(api: api, namespace: options.namespace)
-        let waited = await withTaskGroup(of: Finding.self) { group in
-            for target in targets {
-                group.addTask {
-                    do {
-                        let total = try await wait.sum("gunicorn_worker_requests_total", of: target, .greater(0), timeout: .seconds(30))
-                        return .pass("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0",
-                                     observed: "sum \(Int(total))")
-                    } catch {
-                        return .fail("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0 within 30s",
-                                     observed: "\(error)")
-                    }
-                }
+        let podScrape = PodScrape(namespace: options.namespace)
+        let results = await boundedMap(targets.count, concurrency: 64) { index -> (Finding, PodScrape.PodMetrics) in
+            let target = targets[index]
+            do {
+                let (total, bytes) = try await wait.scrape(until: "gunicorn_worker_requests_total", of: target, .greater(0), timeout: .seconds(30))
+                return (.pass("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0",
+                              observed: "sum \(Int(total))"),
+                        await podScrape.scrape(target, api: self.api, first: bytes))
+            } catch {
+                return (.fail("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0 within 30s",
+                              observed: "\(error)"),
+                        await podScrape.scrape(target, api: self.api))
             }
-            var findings: [Finding] = []
-            for await finding in group { findings.append(finding) }
-            return findings.sorted { $0.subject < $1.subject }
         }
-        let metrics = await PodScrape(namespace: options.namespace).run(targets, api: api)
+        let waited = results.map(\.0).sorted { $0.subject < $1.subject }
+        let metrics = results.map(\.1).sorted { $0.target.pod < $1.target.pod }
         return (metrics, waited + metrics.flatMap(\.findings) + PodScrape.perNode(metrics))
     }
 

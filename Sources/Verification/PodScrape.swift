@@ -43,8 +43,10 @@ public struct PodScrape: Sendable {
     /// and kubelet probes are requests too, so a scrape can catch a histogram mid-update (seen on the sim: no +Inf
     /// bucket, 6 s into a run with a 30 s TTL). An inconsistent histogram is therefore scraped again, twice at
     /// most; one that heals is a warning naming what was seen, one that persists (expired buckets) stays a failure.
-    public func scrape(_ target: PodTarget, api: any KubeAPI) async -> PodMetrics {
-        var result = await scrapeOnce(target, api: api)
+    /// - Parameter first: an answer already fetched from the pod's metrics endpoint (`MetricWait`'s last scrape), judged
+    ///   in place of the first fetch.
+    public func scrape(_ target: PodTarget, api: any KubeAPI, first: [UInt8]? = nil) async -> PodMetrics {
+        var result = if let first { judge(first, of: target) } else { await scrapeOnce(target, api: api) }
         var transient: [Finding] = []
         for _ in 0..<2 where result.findings.contains(where: { $0.checkID == Self.histogramCheck && $0.status == .fail }) {
             transient = result.findings.filter { $0.checkID == Self.histogramCheck && $0.status == .fail }
@@ -73,6 +75,11 @@ public struct PodScrape: Sendable {
                 observed: "\(error)",
                 detail: "is the exporter listening? A metrics server skipped at start-up ('skipping metrics server') looks like this")])
         }
+        return judge(bytes, of: target)
+    }
+
+    /// Parses one answer of the pod's metrics endpoint and runs the rule sets on it.
+    private func judge(_ bytes: [UInt8], of target: PodTarget) -> PodMetrics {
         do {
             let (exposition, findings) = try MetricsScrape.evaluate(bytes, format: FormatDetection.sniff(bytes), ruleSets: ruleSets)
             let scoped = findings.map { finding in
