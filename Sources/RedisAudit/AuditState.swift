@@ -128,7 +128,7 @@ struct AuditState {
             pids.insert(parsed.pair.pid)
             lastPid = parsed.pair.pid
         }
-        // An ended writer's keys may lack their twin (it stopped between the two writes): not judged as pairs, counted.
+        // A killed writer's keys may lack their twin (it died between the two writes): not judged as pairs, counted.
         if options.killedWriters.isEmpty || options.killedWriters[parsed.pair.pid] == nil {
             pair(parsed)
         } else {
@@ -284,7 +284,7 @@ struct AuditState {
             let count = summary.keysWithoutTTLOfKilledWriters
             findings.append(.warn(
                 AuditCheck.ttlKilledWriter, subject: pattern, expected: "every key to have a TTL",
-                observed: "\(count) key\(plural(count)) without a TTL (PTTL -1) written by a writer ended mid-write: \(killedWithoutTTL.listed)",
+                observed: "\(count) key\(plural(count)) without a TTL (PTTL -1) written by a killed writer: \(killedWithoutTTL.listed)",
                 detail: killedPids.sorted().compactMap { options.killedWriters[$0] }.joined(separator: "; ")
                     + ". It died between a write and its EXPIRE, so these keys never expire: delete them (redis-cli DEL)"))
         }
@@ -341,7 +341,7 @@ struct AuditState {
         } else if summary.layoutKeys > 0 {
             let unchecked = summary.keysOfKilledWritersNotPaired
             findings.append(.pass("redis.meta.unpaired", subject: pattern, expected: "metric/meta pairs",
-                                  observed: "all keys paired" + (unchecked > 0 ? " (\(unchecked) key\(plural(unchecked)) of ended writers not checked)" : "")))
+                                  observed: "all keys paired" + (unchecked > 0 ? " (\(unchecked) key\(plural(unchecked)) of killed writers not checked)" : "")))
         }
         if summary.hashesWithMissingFields > 0 {
             findings.append(.fail(

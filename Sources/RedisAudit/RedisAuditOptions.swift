@@ -17,11 +17,10 @@ public struct RedisAuditOptions: Sendable {
     public var pollInterval: Duration?
     /// How long after TTL a key may outlive the last write; nil picks max(1 s, 2 × poll interval).
     public var expirySlack: Duration?
-    /// Writers (by the pid in their keys) known to have been killed or ended, possibly in the middle of a write,
-    /// with why. Such a writer may leave a key without a TTL (the exporter sends `HSET` and `EXPIRE` separately) or a
-    /// metric hash without its meta twin; those keys are reported as the writer's (`redis.ttl.killed-writer`, a
-    /// warning), not as the exporter's TTL handling failing, are not judged as pairs, and the expiry observation
-    /// does not wait for them.
+    /// Writers (by the pid in their keys) known to have been killed in the middle of a write, with why. Such a
+    /// writer may leave a key without a TTL (the exporter sends `HSET` and `EXPIRE` separately); those keys are
+    /// reported as the killed writer's (`redis.ttl.killed-writer`, a warning), not as the exporter's TTL handling
+    /// failing, and the expiry observation does not wait for them.
     public var killedWriters: [Int: String]
     /// Redis server time (`TIME`, in seconds) at which the writers were told to stop, for an expiry observation: a
     /// key without a TTL whose hash says it was written after that (`updated_at`, `created_at`) was written while

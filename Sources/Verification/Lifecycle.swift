@@ -72,39 +72,33 @@ public struct Lifecycle: Sendable {
         var description: String
     }
 
-    /// A worker the phase ended with a signal. Either way it may have stopped between two Redis writes: gunicorn's
-    /// worker leaves by `sys.exit` from its QUIT/ABRT handler, which raises wherever the worker was (say between a
-    /// metric's `HSET` and its meta's, or before the `EXPIRE`), and a worker that hung in its handler was killed by
-    /// the master (see `workerSignal`).
-    public struct EndedWorker: Sendable, Hashable {
+    /// A worker that hung in its signal handler until gunicorn's master killed it (see `workerSignal`).
+    public struct HungWorker: Sendable, Hashable {
         public var pod: String
         public var pid: Int
         public var signal: String
-        /// It hung in its signal handler until gunicorn's master killed it at its timeout.
-        public var hung: Bool
 
-        public init(pod: String, pid: Int, signal: String, hung: Bool) {
+        public init(pod: String, pid: Int, signal: String) {
             self.pod = pod
             self.pid = pid
             self.signal = signal
-            self.hung = hung
         }
     }
 
-    /// What the phase found on one pod, and the workers it ended (their Redis keys may lack a TTL or a twin).
+    /// What the phase found on one pod, and the workers it left killed mid-write (their Redis keys may lack a TTL).
     public struct Outcome: Sendable {
         public var findings: [Finding]
-        public var endedWorkers: [EndedWorker]
+        public var hungWorkers: [HungWorker]
     }
 
     /// One finding per signal for the pod, then the restart-families warning (or pass).
     public func run(_ target: PodTarget) async -> Outcome {
-        var ended: [EndedWorker] = []
-        let findings = await run(target, ended: &ended)
-        return Outcome(findings: findings, endedWorkers: ended)
+        var hung: [HungWorker] = []
+        let findings = await run(target, hung: &hung)
+        return Outcome(findings: findings, hungWorkers: hung)
     }
 
-    private func run(_ target: PodTarget, ended: inout [EndedWorker]) async -> [Finding] {
+    private func run(_ target: PodTarget, hung: inout [HungWorker]) async -> [Finding] {
         let subject = "container/\(container)"
         let master: Int
         var workers: Set<Int>
@@ -219,18 +213,18 @@ public struct Lifecycle: Sendable {
             do {
                 let signalled = try await workerSignal(signal, reason: reason, check: check, master: master, workers: workers, target)
                 workers = signalled.workers
-                ended.append(EndedWorker(pod: target.pod, pid: signalled.victim, signal: signal, hung: signalled.hung))
-                guard signalled.hung else {
+                guard let first = signalled.hung else {
                     findings.append(signalled.finding)
                     continue
                 }
                 // One hang is the exporter's race with a write in progress; the same signal to the next worker must
                 // then end it cleanly, or the handler is broken for another reason.
+                hung.append(HungWorker(pod: target.pod, pid: first, signal: signal))
                 let again = try await workerSignal(signal, reason: reason, check: check, master: master, workers: workers, target)
                 workers = again.workers
-                ended.append(EndedWorker(pod: target.pod, pid: again.victim, signal: signal, hung: again.hung))
                 var finding = signalled.finding
-                if again.hung {
+                if let second = again.hung {
+                    hung.append(HungWorker(pod: target.pod, pid: second, signal: signal))
                     finding.status = .fail
                     finding.observed = "two workers in a row hung on SIG\(signal) until gunicorn killed them: " + (signalled.finding.observed ?? "")
                         + "; then " + (again.finding.observed ?? "")
@@ -456,10 +450,10 @@ public struct Lifecycle: Sendable {
     /// write — the kubelet's probes keep workers writing. It then deadlocks until gunicorn's master kills it at its
     /// `timeout` ("WORKER TIMEOUT (pid:N)" in the log, then SIGKILL), and the key it was writing keeps no TTL. Seen
     /// here once in 60 signals with light traffic, 8 times in 10 with one worker under steady load. That is reported
-    /// as a warning (`hung`), so the Redis audit can attribute the keys left without a TTL to the `victim`, rather
+    /// as a warning with its `pid` (`hung`), so the Redis audit can attribute the keys left without a TTL, rather
     /// than as a failed deployment.
     func workerSignal(_ signal: String, reason: String, check: String, master: Int, workers: Set<Int>,
-                      _ target: PodTarget) async throws -> (workers: Set<Int>, finding: Finding, victim: Int, hung: Bool) {
+                      _ target: PodTarget) async throws -> (workers: Set<Int>, finding: Finding, hung: Int?) {
         guard let victim = workers.min() else { throw Failed(description: "the master has no worker to signal") }
         let workerID = try await poll("the worker_id of worker pid \(victim) in /metrics") { () -> String? in
             await self.traffic(target, requests: 4)
@@ -489,7 +483,7 @@ public struct Lifecycle: Sendable {
                 detail: "likely a defect of gunicorn_prometheus_exporter: its worker signal handlers write metrics through the Redis client, "
                     + "whose lock the interrupted request may hold (the signal landed inside a metric write), so the worker deadlocks; the key "
                     + "it was writing keeps no TTL (the Redis audit names it). Production meets it when gunicorn aborts a busy worker at its timeout")),
-                    victim, true)
+                    victim)
         }
         let counted = try await poll("gunicorn_worker_restart_total{reason=\"\(reason)\",worker_id=\"\(workerID)\"} ≥ 1") { () -> Double? in
             let value = try await self.scrape(target).families.flatMap(\.samples).filter {
@@ -500,7 +494,7 @@ public struct Lifecycle: Sendable {
         return (replaced, target.scope(.pass(check, subject: "container/\(container)",
             expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
             observed: "worker pid \(victim) (\(workerID)) ended; pid \(added.sorted()) forked \(Self.seconds(spawned)) after the signal, serving after "
-                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")), victim, false)
+                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")), nil)
     }
 
     /// Whether gunicorn's master logged that it killed `pid` at its timeout (the worker did not exit by itself).

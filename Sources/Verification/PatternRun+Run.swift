@@ -119,30 +119,30 @@ extension PatternRun {
                 + PodStability(namespace: applied.namespace).run(readyPods: outcome.pods, api: self.api))
         }
 
-        // Workers the lifecycle's signals ended (cleanly or hung until gunicorn killed them): the keys they were writing
-        // may lack a TTL or their twin, which the Redis phases then attribute to them instead of failing the exporter.
-        var endedWorkers: [Lifecycle.EndedWorker] = []
+        // Workers the lifecycle's signals left hung until gunicorn killed them: the keys they were writing may lack a
+        // TTL, which the Redis phases then attribute to them instead of failing the exporter's TTL handling.
+        var hungWorkers: [Lifecycle.HungWorker] = []
         // The pods the Redis phases audit: with the shutdown check, the deleted pod's keys and its replacement's.
         var redisTargets = podTargets
         var deleted: (target: PodTarget, goneAt: ContinuousClock.Instant)?
         if options.lifecycle {
-            let (ended, shutdown) = try await phase("lifecycle", &report) { () -> (([Lifecycle.EndedWorker], Shutdown.Outcome?), [Finding]) in
+            let (hung, shutdown) = try await phase("lifecycle", &report) { () -> (([Lifecycle.HungWorker], Shutdown.Outcome?), [Finding]) in
                 let lifecycle = Lifecycle(api: self.api, namespace: applied.namespace, container: exporter?.container ?? "app",
                                           seriesExpire: exporter?.mode != .multiprocess)
                 var findings: [Finding] = []
-                var ended: [Lifecycle.EndedWorker] = []
+                var hung: [Lifecycle.HungWorker] = []
                 for target in podTargets.prefix(max(0, self.options.lifecyclePods)) {
                     let outcome = await lifecycle.run(target)
                     findings += outcome.findings
-                    ended += outcome.endedWorkers
+                    hung += outcome.hungWorkers
                 }
                 // Last, as it ends the pod the signals went to: a graceful delete and the controller's replacement.
-                guard self.options.shutdown, let first = podTargets.first else { return ((ended, nil), findings) }
+                guard self.options.shutdown, let first = podTargets.first else { return ((hung, nil), findings) }
                 let shutdown = await Shutdown(api: self.api, namespace: applied.namespace, timeout: self.options.timeout)
                     .run(first, selector: applied.appSelector) { name in try await self.targets(applied).first { $0.pod == name } }
-                return ((ended, shutdown), findings + shutdown.findings)
+                return ((hung, shutdown), findings + shutdown.findings)
             }
-            endedWorkers = ended
+            hungWorkers = hung
             deleted = shutdown?.deleted
             let replacement = shutdown?.replacement
             // The deleted pod's own keys are judged by lifecycle.shutdown.keys: no longer written, they may have expired
@@ -163,7 +163,7 @@ extension PatternRun {
         let reached: Void? = try await withRedis(applied) { endpoint, via in
             try await phase("redis", &report) { () -> ((), [Finding]) in
                 let reached = Finding.pass("redis.access", subject: "redis \(endpoint)", expected: "Redis reachable from kverify", observed: via)
-                var findings = [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: endedWorkers))
+                var findings = [reached] + (try await self.redisAudit(redisTargets, endpoint: endpoint, killedWriters: hungWorkers))
                 // The pod the shutdown check deleted, under a prefix of its own: its keys are no longer written.
                 if let deleted, let prefix = deleted.target.keyPrefix, !redisTargets.contains(where: { $0.keyPrefix == prefix }) {
                     let left = try await self.redisCheck(endpoint).keysLeft(prefix: prefix)
@@ -174,7 +174,7 @@ extension PatternRun {
             }
             guard options.observeExpiry else { return }
             try await phase("expiry", &report) { () -> ((), [Finding]) in
-                ((), try await self.redisExpiry(redisTargets, applied: applied, endpoint: endpoint, killedWriters: endedWorkers))
+                ((), try await self.redisExpiry(redisTargets, applied: applied, endpoint: endpoint, killedWriters: hungWorkers))
             }
         }
         if reached == nil {

@@ -396,10 +396,9 @@ public struct PatternRun: Sendable {
                           credentials: exporter?.redisPassword.map { RedisCredentials(password: $0) }, database: exporter?.redisDatabase ?? 0)
     }
 
-    /// - Parameter killedWriters: workers the lifecycle phase ended, possibly mid-write: their keys without a TTL are
-    ///   reported as theirs (a warning) rather than as the exporter's TTL handling failing, and their keys are not
-    ///   judged as metric/meta pairs.
-    public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint, killedWriters: [Lifecycle.EndedWorker] = []) async throws -> [Finding] {
+    /// - Parameter killedWriters: workers killed mid-write, whose keys without a TTL are reported as theirs (a
+    ///   warning) rather than as the exporter's TTL handling failing.
+    public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint, killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
         var check = redisCheck(endpoint)
         check.killedWriters = killedWriters
         return try await check.audit(targets)
@@ -435,7 +434,7 @@ public struct PatternRun: Sendable {
     /// Stops the app (`stopApp`) and watches every key expire. Redis' clock is read first, so that a key without a
     /// TTL the app wrote while it shut down is told apart from one it left earlier.
     public func redisExpiry(_ targets: [PodTarget], applied: Applied, endpoint: RedisEndpoint,
-                            killedWriters: [Lifecycle.EndedWorker] = []) async throws -> [Finding] {
+                            killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
         var check = redisCheck(endpoint)
         check.killedWriters = killedWriters
         // Without Redis' clock (TIME refused or renamed) every key without a TTL is judged as before: a failure.

@@ -16,8 +16,8 @@ public struct RedisCheck: Sendable {
     /// The exporter's own login (`REDIS_PASSWORD`, `REDIS_DB`), so kverify reads the keys where it writes them.
     public var credentials: RedisCredentials?
     public var database: Int
-    /// Workers the lifecycle phase ended, possibly mid-write: their keys without a TTL or a twin are theirs.
-    public var killedWriters: [Lifecycle.EndedWorker] = []
+    /// Workers known to have been killed mid-write (by the lifecycle phase): their keys without a TTL are theirs.
+    public var killedWriters: [Lifecycle.HungWorker] = []
 
     public init(endpoint: RedisEndpoint, ttlSeconds: Int, connectTimeout: Duration = .seconds(5), credentials: RedisCredentials? = nil, database: Int = 0) {
         self.endpoint = endpoint
@@ -149,16 +149,13 @@ public struct RedisCheck: Sendable {
         }
     }
 
-    /// How each ended worker of the pods writing under one prefix ended, by pid. A pid names a process only
+    /// Why each killed worker of the pods writing under one prefix was killed, by pid. A pid names a process only
     /// within its pod: under a prefix several pods share, another pod's worker may have the same pid, which the
     /// reason then says.
     func killedWriterReasons(of pods: [PodTarget]) -> [Int: String] {
         var reasons: [Int: [String]] = [:]
         for worker in killedWriters where pods.contains(where: { $0.pod == worker.pod }) {
-            reasons[worker.pid, default: []].append(worker.hung
-                ? "worker pid \(worker.pid) of pod \(worker.pod) hung on the lifecycle phase's SIG\(worker.signal) and was killed by gunicorn"
-                : "worker pid \(worker.pid) of pod \(worker.pod) was ended by the lifecycle phase's SIG\(worker.signal) (gunicorn's worker exits from "
-                    + "its signal handler, wherever it was in a write)")
+            reasons[worker.pid, default: []].append("worker pid \(worker.pid) of pod \(worker.pod) hung on the lifecycle phase's SIG\(worker.signal) and was killed by gunicorn")
         }
         let shared = pods.count > 1 ? " (the prefix is shared by \(pods.count) pods: a worker of another pod with the same pid cannot be told apart)" : ""
         return reasons.mapValues { $0.joined(separator: "; ") + shared }

@@ -160,8 +160,8 @@ struct PatternCommandSimTests {
         #expect(report["verdict"] as? String == (warnings.isEmpty ? "pass" : "warn"))
         // …and the exporter's restart families that no signal increments (the lifecycle phase, through kubectl exec).
         #expect(warnings.contains("lifecycle.restart_families"), "\(warnings)")
-        // A worker that hung in the exporter's signal handler (Lifecycle.workerSignal) is a warning naming gunicorn's kill;
-        // the keys a signalled worker (hung or not) left without a TTL are its own warning.
+        // A worker that hung in the exporter's signal handler (Lifecycle.workerSignal) is a warning naming gunicorn's kill,
+        // and the keys it left without a TTL are its own warning.
         let hangWarnings = ["lifecycle.quit", "lifecycle.abort", "redis.ttl.killed-writer"]
         #expect(warnings.allSatisfy { ["exposition.histogram-consistent", "lifecycle.restart_families"].contains($0) || hangWarnings.contains($0) },
                 "\(warnings)")

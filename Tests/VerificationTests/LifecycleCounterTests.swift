@@ -79,15 +79,12 @@ struct LifecycleCounterTests {
         #expect(!Lifecycle.logShowsTimeoutKill(log, pid: 1234))
     }
 
-    @Test("ended workers are attributed to the prefix of their own pod, hung or not; a shared prefix says a pid may be another pod's")
+    @Test("hung workers are attributed to the prefix of their own pod; a shared prefix says a pid may be another pod's")
     func killedWriterReasons() {
         let web1 = PodTarget(pod: "web-1", node: "n1", keyPrefix: "shop-web-1"), web2 = PodTarget(pod: "web-2", node: "n2", keyPrefix: "shop-web-2")
         var check = RedisCheck(endpoint: RedisEndpoint(host: "127.0.0.1", port: 6379), ttlSeconds: 30)
-        check.killedWriters = [.init(pod: "web-1", pid: 7, signal: "QUIT", hung: true), .init(pod: "web-2", pid: 7, signal: "ABRT", hung: true),
-                               .init(pod: "web-1", pid: 9, signal: "ABRT", hung: false)]
-        #expect(check.killedWriterReasons(of: [web1]) == [7: "worker pid 7 of pod web-1 hung on the lifecycle phase's SIGQUIT and was killed by gunicorn",
-                                                     9: "worker pid 9 of pod web-1 was ended by the lifecycle phase's SIGABRT (gunicorn's worker exits "
-                                                        + "from its signal handler, wherever it was in a write)"])
+        check.killedWriters = [.init(pod: "web-1", pid: 7, signal: "QUIT"), .init(pod: "web-2", pid: 7, signal: "ABRT")]
+        #expect(check.killedWriterReasons(of: [web1]) == [7: "worker pid 7 of pod web-1 hung on the lifecycle phase's SIGQUIT and was killed by gunicorn"])
         #expect(check.killedWriterReasons(of: [PodTarget(pod: "web-3", node: "n3", keyPrefix: "x")]) == [:])
         let shared = check.killedWriterReasons(of: [web1, web2])[7] ?? ""
         #expect(shared.hasPrefix("worker pid 7 of pod web-1 hung on the lifecycle phase's SIGQUIT and was killed by gunicorn; worker pid 7 of pod web-2 hung"), "\(shared)")
