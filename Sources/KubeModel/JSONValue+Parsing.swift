@@ -19,8 +19,8 @@ extension JSONValue {
     /// Written by hand because `JSONDecoder` through `init(from:)` tries each case in turn and every miss builds a
     /// `DecodingError` with its coding path: listing 500 pods (11 KB each) took ~1 s of CPU that way, about half of it
     /// in error paths (perf, a 500-node `kverify daemonset`). Accepts what Go's `encoding/json` accepts (a scalar at
-    /// top level too); invalid UTF-8 and lone surrogates become U+FFFD as there, and a repeated key keeps its last
-    /// value.
+    /// top level too); invalid UTF-8 and lone surrogates become U+FFFD as there (one per maximal invalid sequence,
+    /// where Go writes one per byte), and a repeated key keeps its last value.
     public static func parse(json data: Data) throws -> JSONValue {
         try data.withUnsafeBytes { try parse(json: $0) }
     }
@@ -56,16 +56,31 @@ private struct JSONTreeParser {
 
     var atEnd: Bool { index >= bytes.count }
 
-    /// The current byte as Go quotes it in its messages.
+    /// The current byte as Go's `quoteChar` quotes it in its messages: `strconv.Quote` of the byte taken as a code
+    /// point, between single quotes.
     var quotedCurrent: String {
         guard !atEnd else { return "EOF" }
         let byte = bytes[index]
-        switch byte {
-        case UInt8(ascii: "'"): return "'\\''"
-        case UInt8(ascii: "\""): return "'\"'"
-        case 0x20..<0x7F: return "'\(Character(Unicode.Scalar(byte)))'"
-        default: return "'\\x\(String(byte, radix: 16))'"
+        func hex(_ value: UInt8, digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
         }
+        let inner: String = switch byte {
+        case UInt8(ascii: "'"): "\\'"
+        case UInt8(ascii: "\\"): "\\\\"
+        case 0x07: "\\a"
+        case 0x08: "\\b"
+        case 0x0C: "\\f"
+        case 0x0A: "\\n"
+        case 0x0D: "\\r"
+        case 0x09: "\\t"
+        case 0x0B: "\\v"
+        case 0x00..<0x20, 0x7F: "\\x" + hex(byte, digits: 2)
+        // Latin-1 code points: C1 controls, NBSP and the soft hyphen are not printable to Go.
+        case 0x80..<0xA1, 0xAD: "\\u00" + hex(byte, digits: 2)
+        default: String(Character(Unicode.Scalar(byte)))
+        }
+        return "'" + inner + "'"
     }
 
     mutating func skipWhitespace() {

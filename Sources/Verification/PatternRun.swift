@@ -287,17 +287,23 @@ public struct PatternRun: Sendable {
         return traffic.findings(await traffic.run(targets, api: api))
     }
 
-    /// Per pod, 64 at a time: waits until the exporter shows the traffic, then judges that same scrape (the traffic
-    /// is over, so a second fetch would see the same; at 500 pods it cost a third of the phase).
+    /// Per pod, 64 at a time: waits until the exporter shows the traffic, then judges that same scrape when every rule
+    /// holds on it (at 500 pods a second fetch per pod cost a third of the phase); a scrape with a failure is fetched
+    /// again and judged anew (`PodScrape.scrape(_:api:first:)`), as the exporter may still have been writing. The 30 s
+    /// for the traffic to show are one deadline for the whole phase, not 30 s per batch of 64 pods.
     public func scrape(_ targets: [PodTarget]) async -> (metrics: [PodScrape.PodMetrics], findings: [Finding]) {
         let wait = MetricWait(api: api, namespace: options.namespace)
         let podScrape = PodScrape(namespace: options.namespace)
+        let deadline = ContinuousClock.now + .seconds(30)
         let results = await boundedMap(targets.count, concurrency: 64) { index -> (Finding, PodScrape.PodMetrics) in
             let target = targets[index]
             do {
-                let (total, bytes) = try await wait.scrape(until: "gunicorn_worker_requests_total", of: target, .greater(0), timeout: .seconds(30))
+                // Past the deadline the wait still scrapes once.
+                let (total, bytes) = try await wait.scrape(until: "gunicorn_worker_requests_total", of: target, .greater(0),
+                                                           timeout: max(.zero, deadline - ContinuousClock.now))
+                let sum = total.isFinite && abs(total) < 1e15 ? "\(Int(total))" : "\(total)"
                 return (.pass("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0",
-                              observed: "sum \(Int(total))"),
+                              observed: "sum \(sum)"),
                         await podScrape.scrape(target, api: self.api, first: bytes))
             } catch {
                 return (.fail("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0 within 30s",

@@ -44,9 +44,15 @@ public struct PodScrape: Sendable {
     /// bucket, 6 s into a run with a 30 s TTL). An inconsistent histogram is therefore scraped again, twice at
     /// most; one that heals is a warning naming what was seen, one that persists (expired buckets) stays a failure.
     /// - Parameter first: an answer already fetched from the pod's metrics endpoint (`MetricWait`'s last scrape), judged
-    ///   in place of the first fetch.
+    ///   in place of the first fetch when every rule holds on it; one with a failure is fetched again, so a verdict
+    ///   never rests on the earliest answer alone.
     public func scrape(_ target: PodTarget, api: any KubeAPI, first: [UInt8]? = nil) async -> PodMetrics {
-        var result = if let first { judge(first, of: target) } else { await scrapeOnce(target, api: api) }
+        var result: PodMetrics
+        if let first, case let judged = judge(first, of: target), !judged.findings.contains(where: { $0.status == .fail }) {
+            result = judged
+        } else {
+            result = await scrapeOnce(target, api: api)
+        }
         var transient: [Finding] = []
         for _ in 0..<2 where result.findings.contains(where: { $0.checkID == Self.histogramCheck && $0.status == .fail }) {
             transient = result.findings.filter { $0.checkID == Self.histogramCheck && $0.status == .fail }

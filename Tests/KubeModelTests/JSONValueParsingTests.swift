@@ -61,7 +61,12 @@ struct JSONValueParsingTests {
             ("+1", "invalid character '+' looking for beginning of value"),
             (#""a\x""#, "invalid character 'x' in string escape code"),
             (#""\u12G4""#, "invalid character 'G' in \\u hexadecimal character escape"),
-            ("\"a\u{1}b\"", "invalid character '\\x1' in string literal"),
+            ("\"a\u{1}b\"", "invalid character '\\x01' in string literal"),
+            ("\"a\nb\"", "invalid character '\\n' in string literal"),
+            ("\\", "invalid character '\\\\' looking for beginning of value"),
+            ("'", "invalid character '\\'' looking for beginning of value"),
+            // The first byte of "é" (0xC3), quoted as the code point U+00C3, as Go does.
+            ("é", "invalid character 'Ã' looking for beginning of value"),
             ("\"abc", "unexpected end of JSON input"),
             ("{} {}", "invalid character '{' after top-level value"),
             ("1e400", "number 1e400 is out of range"),

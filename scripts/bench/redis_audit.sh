@@ -85,7 +85,7 @@ server_floor() {
 import socket, sys
 host, port = sys.argv[1], int(sys.argv[2])
 sock = socket.create_connection((host, port))
-buf = b""
+replies = sock.makefile("rb", buffering=1 << 20)
 def send(*commands):
     out = bytearray()
     for args in commands:
@@ -94,25 +94,20 @@ def send(*commands):
             a = a if isinstance(a, bytes) else str(a).encode()
             out += b"$%d\r\n%s\r\n" % (len(a), a)
     sock.sendall(out)
-def fill(n):
-    global buf
-    while len(buf) < n:
-        chunk = sock.recv(1 << 20)
-        if not chunk: raise SystemExit("redis closed the connection")
-        buf += chunk
 def line():
-    global buf
-    while b"\r\n" not in buf: fill(len(buf) + 1)
-    i = buf.index(b"\r\n"); l = buf[:i]; buf = buf[i + 2:]; return l
+    l = replies.readline()
+    if not l.endswith(b"\r\n"): raise SystemExit("redis closed the connection")
+    return l[:-2]
 def reply():
-    global buf
     l = line(); t = l[:1]
     if t in (b"+", b":"): return l[1:]
     if t == b"-": raise SystemExit(l.decode())
     if t == b"$":
         n = int(l[1:])
         if n < 0: return None
-        fill(n + 2); v = buf[:n]; buf = buf[n + 2:]; return v
+        v = replies.read(n + 2)
+        if len(v) != n + 2: raise SystemExit("redis closed the connection")
+        return v[:n]
     if t == b"*": return [reply() for _ in range(int(l[1:]))]
 def cpu():
     send(("INFO", "cpu")); info = reply().decode()
