@@ -169,7 +169,9 @@ struct PatternCommandSimTests {
             let found = findings.filter { $0["checkID"] as? String == check }
             let statuses = found.compactMap { $0["status"] as? String }
             if statuses == ["warn"] {
-                #expect(["lifecycle.quit", "lifecycle.abort"].contains(check) && (found[0]["observed"] as? String)?.contains("WORKER TIMEOUT (pid:") == true,
+                // Either outcome of the exporter's signal race: a hung worker killed by gunicorn, or an exit never counted.
+                let observed = found[0]["observed"] as? String ?? ""
+                #expect(["lifecycle.quit", "lifecycle.abort"].contains(check) && (observed.contains("WORKER TIMEOUT (pid:") || observed.contains("never counted")),
                         "\(found)")
             } else {
                 #expect(statuses == ["pass"], "\(check): \(found)")

@@ -106,3 +106,16 @@ if os.environ.get("DEMO_FAULT") == "reset-on-hup":
         prefix = os.environ.get("REDIS_KEY_PREFIX", "gunicorn").rstrip(":")
         for key in client.scan_iter(match=f"{prefix}:counter:*:metric:*"):
             client.hset(key, "value", 0)
+
+# DEMO_FAULT=uncounted-quit: a demo app whose workers leave on SIGQUIT without counting it (what the exporter shows
+# when its signal handler's own Redis write fails), for kverify's fault tests. Not set by any bundled manifest.
+if os.environ.get("DEMO_FAULT") == "uncounted-quit":
+    import signal
+    import sys
+
+    _post_worker_init = globals().get("post_worker_init")
+
+    def post_worker_init(worker):
+        if _post_worker_init:
+            _post_worker_init(worker)
+        signal.signal(signal.SIGQUIT, lambda *_: sys.exit(0))
