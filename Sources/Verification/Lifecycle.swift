@@ -559,5 +559,9 @@ public struct Lifecycle: Sendable {
     }
 
     static func seconds(_ duration: Duration) -> String { String(format: "%.2f s", duration.seconds) }
-    static func number(_ value: Double) -> String { value.rounded() == value ? String(Int(value)) : String(value) }
+    /// A sample value as text: whole numbers without ".0"; +Inf, NaN and values past Int's range as Swift prints them
+    /// (`Int(Double)` would trap on those).
+    static func number(_ value: Double) -> String {
+        value.isFinite && abs(value) < 1e15 && value.rounded() == value ? String(Int(value)) : String(value)
+    }
 }

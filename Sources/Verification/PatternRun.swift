@@ -301,9 +301,8 @@ public struct PatternRun: Sendable {
                 // Past the deadline the wait still scrapes once.
                 let (total, bytes) = try await wait.scrape(until: "gunicorn_worker_requests_total", of: target, .greater(0),
                                                            timeout: max(.zero, deadline - ContinuousClock.now))
-                let sum = total.isFinite && abs(total) < 1e15 ? "\(Int(total))" : "\(total)"
                 return (.pass("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0",
-                              observed: "sum \(sum)"),
+                              observed: "sum \(Lifecycle.number(total))"),
                         await podScrape.scrape(target, api: self.api, first: bytes))
             } catch {
                 return (.fail("metrics.requests-counted", subject: target.subject, expected: "gunicorn_worker_requests_total sum > 0 within 30s",

@@ -79,6 +79,16 @@ struct LifecycleCounterTests {
         #expect(!Lifecycle.logShowsTimeoutKill(log, pid: 1234))
     }
 
+    @Test("sample values as text: whole numbers without .0; +Inf, NaN and huge values printed, not trapped on")
+    func numberText() {
+        #expect(Lifecycle.number(2) == "2")
+        #expect(Lifecycle.number(-3) == "-3")
+        #expect(Lifecycle.number(2.5) == "2.5")
+        #expect(Lifecycle.number(.infinity) == "inf")
+        #expect(Lifecycle.number(.nan) == "nan")
+        #expect(Lifecycle.number(1e20) == "1e+20")
+    }
+
     @Test("hung workers are attributed to the prefix of their own pod; a shared prefix says a pid may be another pod's")
     func killedWriterReasons() {
         let web1 = PodTarget(pod: "web-1", node: "n1", keyPrefix: "shop-web-1"), web2 = PodTarget(pod: "web-2", node: "n2", keyPrefix: "shop-web-2")
