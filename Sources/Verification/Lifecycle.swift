@@ -73,20 +73,40 @@ public struct Lifecycle: Sendable {
         var description: String
     }
 
-    /// A worker that hung in its signal handler until gunicorn's master killed it (see `workerSignal`).
+    /// A worker the exporter's signal race caught inside a metric write (see `workerSignal`): the key it was writing may
+    /// lack its TTL or its meta twin, which the Redis phases attribute to it instead of to the exporter's key handling.
     public struct HungWorker: Sendable, Hashable {
+        /// How the race ended the worker.
+        public enum Ending: Sendable, Hashable {
+            /// It hung in its handler until gunicorn's master killed it at its timeout.
+            case killedAtTimeout
+            /// It left, but its handler's write failed on the interrupted Redis connection: its exit was never counted.
+            case leftUncounted
+        }
+
         public var pod: String
         public var pid: Int
         public var signal: String
+        public var ending: Ending
 
-        public init(pod: String, pid: Int, signal: String) {
+        public init(pod: String, pid: Int, signal: String, ending: Ending = .killedAtTimeout) {
             self.pod = pod
             self.pid = pid
             self.signal = signal
+            self.ending = ending
+        }
+
+        /// Why its keys are excused, for the Redis findings.
+        public var reason: String {
+            switch ending {
+            case .killedAtTimeout: "worker pid \(pid) of pod \(pod) hung on the lifecycle phase's SIG\(signal) and was killed by gunicorn"
+            case .leftUncounted: "worker pid \(pid) of pod \(pod) left on the lifecycle phase's SIG\(signal) without counting it (a metric write was interrupted)"
+            }
         }
     }
 
-    /// What the phase found on one pod, and the workers it left killed mid-write (their Redis keys may lack a TTL).
+    /// What the phase found on one pod, and the workers its signals caught mid-write (their Redis keys may lack a TTL
+    /// or a twin).
     public struct Outcome: Sendable {
         public var findings: [Finding]
         public var hungWorkers: [HungWorker]
@@ -220,10 +240,14 @@ public struct Lifecycle: Sendable {
                 }
                 // One hang or lost count is the exporter's race with a write in progress; the same signal to the next
                 // worker must then end it cleanly, or the handler is broken for another reason.
-                if let first = signalled.hung { hung.append(HungWorker(pod: target.pod, pid: first, signal: signal)) }
+                hung.append(HungWorker(pod: target.pod, pid: signalled.victim, signal: signal,
+                                       ending: signalled.hung ? .killedAtTimeout : .leftUncounted))
                 let again = try await workerSignal(signal, reason: reason, check: check, master: master, workers: workers, target)
                 workers = again.workers
-                if let second = again.hung { hung.append(HungWorker(pod: target.pod, pid: second, signal: signal)) }
+                if again.raced {
+                    hung.append(HungWorker(pod: target.pod, pid: again.victim, signal: signal,
+                                           ending: again.hung ? .killedAtTimeout : .leftUncounted))
+                }
                 var finding = signalled.finding
                 if again.raced {
                     finding.status = .fail
@@ -451,12 +475,13 @@ public struct Lifecycle: Sendable {
     /// write — the kubelet's probes keep workers writing. It then deadlocks until gunicorn's master kills it at its
     /// `timeout` ("WORKER TIMEOUT (pid:N)" in the log, then SIGKILL), and the key it was writing keeps no TTL. Seen
     /// here once in 60 signals with light traffic, 8 times in 10 with one worker under steady load. That is reported
-    /// as a warning with its `pid` (`hung`), so the Redis audit can attribute the keys left without a TTL, rather
+    /// as a warning (`hung`), so the Redis audit can attribute the keys left without a TTL to the `victim`, rather
     /// than as a failed deployment. The same race has a quieter outcome: the worker exits, but the handler's own write
     /// failed on the interrupted Redis connection, so its restart counter never shows (seen in CI on 2026-12-02, under
-    /// load). That is a warning too (`raced`); either way the caller sends the signal to a second worker.
-    func workerSignal(_ signal: String, reason: String, check: String, master: Int, workers: Set<Int>,
-                      _ target: PodTarget) async throws -> (workers: Set<Int>, finding: Finding, hung: Int?, raced: Bool) {
+    /// load), and the interrupted write can leave a metric key without its meta twin (a `redis.meta.unpaired` failure
+    /// seen once in CI). That is a warning too (`raced`); either way the caller sends the signal to a second worker.
+    func workerSignal(_ signal: String, reason: String, check: String, master: Int, workers: Set<Int>, _ target: PodTarget) async throws
+        -> (workers: Set<Int>, finding: Finding, victim: Int, hung: Bool, raced: Bool) {
         guard let victim = workers.min() else { throw Failed(description: "the master has no worker to signal") }
         let workerID = try await poll("the worker_id of worker pid \(victim) in /metrics") { () -> String? in
             await self.traffic(target, requests: 4)
@@ -486,7 +511,7 @@ public struct Lifecycle: Sendable {
                 detail: "likely a defect of gunicorn_prometheus_exporter: its worker signal handlers write metrics through the Redis client, "
                     + "whose lock the interrupted request may hold (the signal landed inside a metric write), so the worker deadlocks; the key "
                     + "it was writing keeps no TTL (the Redis audit names it). Production meets it when gunicorn aborts a busy worker at its timeout")),
-                    victim, true)
+                    victim, true, true)
         }
         let counter = "gunicorn_worker_restart_total{reason=\"\(reason)\",worker_id=\"\(workerID)\"}"
         let counted: Double
@@ -504,12 +529,12 @@ public struct Lifecycle: Sendable {
                     + "place, serving after \(Self.seconds(serving)); but its restart was never counted: \(failed.description)",
                 detail: "likely the same defect of gunicorn_prometheus_exporter as a hung worker: the signal landed inside a metric write, "
                     + "and the handler's own write to the interrupted Redis connection failed, so the worker left without counting its exit")),
-                    nil, true)
+                    victim, false, true)
         }
         return (replaced, target.scope(.pass(check, subject: "container/\(container)",
             expected: "SIG\(signal) to a worker ends it with gunicorn_worker_restart_total{reason=\"\(reason)\"} under its worker_id; a new worker serves",
             observed: "worker pid \(victim) (\(workerID)) ended; pid \(added.sorted()) forked \(Self.seconds(spawned)) after the signal, serving after "
-                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")), nil, false)
+                + "\(Self.seconds(serving)); restart_total{reason=\"\(reason)\"} \(Self.number(counted))")), victim, false, false)
     }
 
     /// Whether gunicorn's master logged that it killed `pid` at its timeout (the worker did not exit by itself).

@@ -119,8 +119,9 @@ extension PatternRun {
                 + PodStability(namespace: applied.namespace).run(readyPods: outcome.pods, api: self.api))
         }
 
-        // Workers the lifecycle's signals left hung until gunicorn killed them: the keys they were writing may lack a
-        // TTL, which the Redis phases then attribute to them instead of failing the exporter's TTL handling.
+        // Workers the lifecycle's signals caught inside a metric write (hung until gunicorn killed them, or gone without
+        // counting their exit): the keys they were writing may lack a TTL or a twin, which the Redis phases then
+        // attribute to them instead of failing the exporter's key handling.
         var hungWorkers: [Lifecycle.HungWorker] = []
         // The pods the Redis phases audit: with the shutdown check, the deleted pod's keys and its replacement's.
         var redisTargets = podTargets

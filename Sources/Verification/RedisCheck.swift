@@ -155,7 +155,7 @@ public struct RedisCheck: Sendable {
     func killedWriterReasons(of pods: [PodTarget]) -> [Int: String] {
         var reasons: [Int: [String]] = [:]
         for worker in killedWriters where pods.contains(where: { $0.pod == worker.pod }) {
-            reasons[worker.pid, default: []].append("worker pid \(worker.pid) of pod \(worker.pod) hung on the lifecycle phase's SIG\(worker.signal) and was killed by gunicorn")
+            reasons[worker.pid, default: []].append(worker.reason)
         }
         let shared = pods.count > 1 ? " (the prefix is shared by \(pods.count) pods: a worker of another pod with the same pid cannot be told apart)" : ""
         return reasons.mapValues { $0.joined(separator: "; ") + shared }

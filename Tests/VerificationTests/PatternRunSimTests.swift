@@ -148,24 +148,47 @@ extension SimRuns {
 
         /// The quieter outcome of the exporter's signal race (`Lifecycle.workerSignal`): a worker that leaves without counting
         /// its exit is a warning once, as the race allows; the next worker leaving uncounted too is a failure.
-        @Test("lifecycle: workers that leave on SIGQUIT without counting it (DEMO_FAULT=uncounted-quit) fail lifecycle.quit after two in a row; ABRT still passes")
+        @Test("lifecycle: workers that leave on SIGQUIT without counting it (DEMO_FAULT=uncounted-quit) fail lifecycle.quit after two in a row; ABRT still passes; the metric keys they leave without meta are theirs, not the exporter's")
         func uncountedQuit() async throws {
-            try await withReadyDaemonSet("quit01", environment: [.init(container: "app", name: "DEMO_FAULT", value: "uncounted-quit")]) { api, _, applied, target in
+            try await withReadyDaemonSet("quit01", environment: [.init(container: "app", name: "DEMO_FAULT", value: "uncounted-quit")]) { api, run, applied, target in
                 let lifecycle = Lifecycle(api: api, namespace: applied.namespace, timeout: .seconds(8))
                 let master = try await lifecycle.findMaster(target)
                 let workers = try await lifecycle.children(of: master, in: target)
                 let once = try await lifecycle.workerSignal("QUIT", reason: "quit", check: Lifecycle.quitCheck, master: master, workers: workers, target)
-                #expect(once.raced && once.hung == nil)
+                #expect(once.raced && !once.hung)
                 #expect(once.finding.status == .warn)
                 #expect(once.finding.observed?.contains("but its restart was never counted: waited 8.0 seconds for gunicorn_worker_restart_total{reason=\"quit\"") == true,
                         "\(once.finding)")
 
-                let findings = await lifecycle.run(target).findings
+                let outcome = await lifecycle.run(target)
+                let findings = outcome.findings
                 let quit = try #require(findings.first { $0.checkID == Lifecycle.quitCheck })
                 #expect(quit.status == .fail)
                 #expect(quit.observed?.hasPrefix("two workers in a row met the race on SIGQUIT: worker pid ") == true, "\(quit)")
                 #expect(quit.observed?.components(separatedBy: "never counted").count == 3, "\(quit)")
                 #expect(findings.first { $0.checkID == Lifecycle.abortCheck }?.status == .pass, "\(findings)")
+                #expect(outcome.hungWorkers.map(\.ending) == [.leftUncounted, .leftUncounted], "\(outcome.hungWorkers)")
+
+                // Each worker that left uncounted also left a metric key without its TTL and its meta twin (the demo's
+                // interrupted write). Unexcused, the audit fails on those; excused as the run excuses them, the pairs pass
+                // and the keys without TTL are named as the interrupted workers'.
+                let interrupted = [Lifecycle.HungWorker(pod: target.pod, pid: once.victim, signal: "QUIT", ending: .leftUncounted)] + outcome.hungWorkers
+                let endpoint = try #require(try await run.redisEndpoint(applied))
+                let unexcused = try #require(try await run.redisAudit([target], endpoint: endpoint).first { $0.checkID == "redis.meta.unpaired" })
+                #expect(unexcused.status == .fail, "\(unexcused)")
+                #expect(unexcused.observed?.contains(" metric keys without meta: ") == true, "\(unexcused)")
+                for worker in interrupted { #expect(unexcused.observed?.contains(":counter:\(worker.pid):metric:") == true, "\(worker.pid): \(unexcused)") }
+                let excused = try #require(try await run.redisAudit([target], endpoint: endpoint, killedWriters: interrupted)
+                    .first { $0.checkID == "redis.meta.unpaired" })
+                #expect(excused.status == .pass, "\(excused)")
+                #expect(excused.observed?.hasPrefix("all keys paired (") == true && excused.observed?.hasSuffix(" of killed writers not checked)") == true,
+                        "\(excused)")
+                let attributed = try #require(try await run.redisAudit([target], endpoint: endpoint, killedWriters: interrupted)
+                    .first { $0.checkID == AuditCheck.ttlKilledWriter })
+                #expect(attributed.status == .warn)
+                #expect(attributed.observed?.contains(" keys without a TTL (PTTL -1) written by a killed writer: ") == true, "\(attributed)")
+                for worker in interrupted { #expect(attributed.observed?.contains(":counter:\(worker.pid):metric:") == true, "\(worker.pid): \(attributed)") }
+                #expect(attributed.detail?.contains("without counting it (a metric write was interrupted)") == true, "\(attributed)")
             }
         }
 
@@ -251,7 +274,7 @@ extension SimRuns {
                     let workers = try await lifecycle.children(of: master, in: target)
                     let signalled = try await lifecycle.workerSignal("QUIT", reason: "quit", check: Lifecycle.quitCheck, master: master,
                                                                      workers: workers, target)
-                    if let pid = signalled.hung { hung = (pid, signalled.finding) } else if !signalled.raced { passed.append(signalled.finding) }
+                    if signalled.hung { hung = (signalled.victim, signalled.finding) } else if !signalled.raced { passed.append(signalled.finding) }
                 }
                 load.cancel()
                 await load.value
@@ -298,11 +321,13 @@ extension SimRuns {
                     if finding.status == .warn, observed.contains("never counted") {
                         // The quieter outcome of the same race: the worker left, its handler's write lost.
                         #expect(finding.detail?.contains("the handler's own write to the interrupted Redis connection failed") == true, "\(finding)")
+                        #expect(outcome.hungWorkers.contains { $0.signal == signal && $0.ending == .leftUncounted }, "\(outcome.hungWorkers)")
                     } else if finding.status == .warn {
                         // The signal landed inside a metric write and the exporter's handler deadlocked (a real defect,
                         // met about once in 60 signals under traffic): then gunicorn's kill is named, and the worker too.
                         #expect(observed.contains("WORKER TIMEOUT (pid:"), "\(finding)")
-                        #expect(outcome.hungWorkers.contains { $0.signal == signal && $0.pod == target.pod }, "\(outcome.hungWorkers)")
+                        #expect(outcome.hungWorkers.contains { $0.signal == signal && $0.pod == target.pod && $0.ending == .killedAtTimeout },
+                                "\(outcome.hungWorkers)")
                     } else {
                         #expect(finding.status == .pass, "\(finding)")
                         #expect(observed.hasSuffix("restart_total{reason=\"\(reason)\"} 1"), "\(observed)")

@@ -108,14 +108,29 @@ if os.environ.get("DEMO_FAULT") == "reset-on-hup":
             client.hset(key, "value", 0)
 
 # DEMO_FAULT=uncounted-quit: a demo app whose workers leave on SIGQUIT without counting it (what the exporter shows
-# when its signal handler's own Redis write fails), for kverify's fault tests. Not set by any bundled manifest.
+# when its signal handler's own Redis write fails), for kverify's fault tests. Not set by any bundled manifest. Like
+# the exporter's write interrupted after its HSET, each leaves a metric key without its EXPIRE and its meta twin.
 if os.environ.get("DEMO_FAULT") == "uncounted-quit":
     import signal
     import sys
 
     _post_worker_init = globals().get("post_worker_init")
 
+    def _leave_interrupted(*_):
+        import hashlib
+        import time
+
+        import redis
+
+        client = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=int(os.environ.get("REDIS_PORT", "6379")),
+                             password=os.environ.get("REDIS_PASSWORD") or None, db=int(os.environ.get("REDIS_DB", "0")))
+        prefix = os.environ.get("REDIS_KEY_PREFIX", "gunicorn").rstrip(":")
+        digest = hashlib.md5(f"interrupted-{os.getpid()}".encode()).hexdigest()
+        key = f"{prefix}:counter:{os.getpid()}:metric:{digest}"
+        client.hset(key, mapping={"value": 1.0, "timestamp": time.time(), "updated_at": time.time()})
+        sys.exit(0)
+
     def post_worker_init(worker):
         if _post_worker_init:
             _post_worker_init(worker)
-        signal.signal(signal.SIGQUIT, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGQUIT, _leave_interrupted)
