@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "Findings", "PromText", "MetricRules", "HTTP", "Scrape", "RESP", "RedisAudit", "KubeClient", "KubeConfig",
                 "KubeModel", "Verification", "KubeSim", "SimFaults", "SimNode", "Processes", "YAMLInput",
+                .target(name: "CMalloc", condition: .when(platforms: [.linux])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +65,8 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // glibc's mallopt, for the executable's allocator policy (KVerify.runAsMain).
+        .systemLibrary(name: "CMalloc"),
         // zlib, for the SPDY header blocks of port-forward (Foundation has no zlib API on Linux).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SPDY/3.1 framing for port-forward: the sim serves it, the REST backend speaks it (KubeAPI.withPortForward).

@@ -2,6 +2,9 @@ import ArgumentParser
 import Findings
 import Foundation
 import Logging
+#if os(Linux)
+import CMalloc
+#endif
 
 /// The root command. Subcommands live one per file in this module.
 public struct KVerify: AsyncParsableCommand {
@@ -17,6 +20,13 @@ public struct KVerify: AsyncParsableCommand {
 
     /// Entry point for the executable: bootstraps logging (only the executable does), runs, and exits.
     public static func runAsMain(arguments: [String]? = nil) async -> Never {
+        #if os(Linux)
+        // Blocks of 64 KiB and up get a mapping of their own, returned to the system when freed. glibc otherwise
+        // serves them from per-thread heaps, where a fleet run's short-lived buffers (64 proxied requests in flight on
+        // the pool's threads) stayed resident after each phase: peak RSS at 500 nodes 111–134 MiB, 92 MiB with this
+        // (BENCHMARKS.md, issue #16). Set here, for the executable only: it is process policy, not the library's.
+        mallopt(M_MMAP_THRESHOLD, 64 << 10)
+        #endif
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             let level = ProcessInfo.processInfo.environment["KVERIFY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
