@@ -20,12 +20,14 @@ public struct KVerify: AsyncParsableCommand {
 
     /// Entry point for the executable: bootstraps logging (only the executable does), runs, and exits.
     public static func runAsMain(arguments: [String]? = nil) async -> Never {
+        let arguments = arguments ?? Array(CommandLine.arguments.dropFirst())
         #if os(Linux)
         // Blocks of 64 KiB and up get a mapping of their own, returned to the system when freed. glibc otherwise
-        // serves them from per-thread heaps, where a fleet run's short-lived buffers (64 proxied requests in flight on
-        // the pool's threads) stayed resident after each phase: peak RSS at 500 nodes 111–134 MiB, 92 MiB with this
-        // (BENCHMARKS.md, issue #16). Set here, for the executable only: it is process policy, not the library's.
-        mallopt(M_MMAP_THRESHOLD, 64 << 10)
+        // serves them from per-thread heaps, where a fleet run's short-lived buffers stayed resident after each phase:
+        // peak RSS at 500 nodes 138–142 MiB, 90–110 MiB with this (BENCHMARKS.md, issue #16). Not for `kverify sim`,
+        // the scale benchmarks' bottleneck, whose cost under this policy was not measured apart from the spread.
+        // Set here, for the executable only: it is process policy, not the library's.
+        if arguments.first != "sim" { mallopt(M_MMAP_THRESHOLD, 64 << 10) }
         #endif
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -33,7 +35,7 @@ public struct KVerify: AsyncParsableCommand {
             handler.logLevel = level ?? .warning
             return handler
         }
-        let status = await run(arguments: arguments ?? Array(CommandLine.arguments.dropFirst()))
+        let status = await run(arguments: arguments)
         Foundation.exit(status)
     }
 

@@ -3,7 +3,7 @@
 public enum AuditCheck {
     public static let hashMissingField = "redis.hash.missing-field"
     public static let expiryRefreshed = "redis.expiry.refreshed"
-    /// Keys without a TTL left by a writer known to have been killed mid-write (`RedisAuditOptions.killedWriters`).
+    /// Keys without a TTL left by a writer known to have been interrupted mid-write (hung and killed, or gone uncounted) (`RedisAuditOptions.killedWriters`).
     public static let ttlKilledWriter = "redis.ttl.killed-writer"
     /// The same keys in the expiry observation (`RedisAuditOptions.killedWriters`).
     public static let expiryKilledWriter = "redis.expiry.killed-writer"

@@ -128,7 +128,7 @@ struct AuditState {
             pids.insert(parsed.pair.pid)
             lastPid = parsed.pair.pid
         }
-        // A killed writer's keys may lack their twin (it died between the two writes): not judged as pairs, counted.
+        // An interrupted writer's keys may lack their twin (it stopped between the two writes): not judged as pairs, counted.
         if options.killedWriters.isEmpty || options.killedWriters[parsed.pair.pid] == nil {
             pair(parsed)
         } else {
@@ -284,9 +284,9 @@ struct AuditState {
             let count = summary.keysWithoutTTLOfKilledWriters
             findings.append(.warn(
                 AuditCheck.ttlKilledWriter, subject: pattern, expected: "every key to have a TTL",
-                observed: "\(count) key\(plural(count)) without a TTL (PTTL -1) written by a killed writer: \(killedWithoutTTL.listed)",
+                observed: "\(count) key\(plural(count)) without a TTL (PTTL -1) written by an interrupted writer: \(killedWithoutTTL.listed)",
                 detail: killedPids.sorted().compactMap { options.killedWriters[$0] }.joined(separator: "; ")
-                    + ". It died between a write and its EXPIRE, so these keys never expire: delete them (redis-cli DEL)"))
+                    + ". It stopped between a write and its EXPIRE, so these keys never expire: delete them (redis-cli DEL)"))
         }
         if let ttl = options.ttlSeconds, ttl > 0 {
             if summary.keysAboveTTL > 0 {
@@ -329,6 +329,8 @@ struct AuditState {
             if summary.metaKeysWithoutMetric > 0 {
                 parts.append("\(summary.metaKeysWithoutMetric) meta key\(plural(summary.metaKeysWithoutMetric)) without metric: \(metaWithoutMetric.listed)")
             }
+            let unchecked = summary.keysOfKilledWritersNotPaired
+            if unchecked > 0 { parts.append("\(unchecked) key\(plural(unchecked)) of interrupted writers not checked") }
             let finding = Finding(
                 checkID: "redis.meta.unpaired", subject: pattern,
                 status: summary.metricKeysWithoutMeta > 0 ? .fail : .warn,
@@ -341,7 +343,7 @@ struct AuditState {
         } else if summary.layoutKeys > 0 {
             let unchecked = summary.keysOfKilledWritersNotPaired
             findings.append(.pass("redis.meta.unpaired", subject: pattern, expected: "metric/meta pairs",
-                                  observed: "all keys paired" + (unchecked > 0 ? " (\(unchecked) key\(plural(unchecked)) of killed writers not checked)" : "")))
+                                  observed: "all keys paired" + (unchecked > 0 ? " (\(unchecked) key\(plural(unchecked)) of interrupted writers not checked)" : "")))
         }
         if summary.hashesWithMissingFields > 0 {
             findings.append(.fail(

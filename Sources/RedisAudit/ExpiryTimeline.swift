@@ -116,7 +116,7 @@ public struct ExpiryTimeline: Sendable, Hashable, Codable {
                     + (more > 0 ? " and \(more) more" : ""),
                 detail: detail))
         }
-        notWaitedFor(AuditCheck.expiryKilledWriter, count: killedWriterKeyCount, keys: killedWriterKeys, what: "left by a killed writer",
+        notWaitedFor(AuditCheck.expiryKilledWriter, count: killedWriterKeyCount, keys: killedWriterKeys, what: "left by an interrupted writer",
                      detail: killedWriters.joined(separator: "; ") + ". These keys never expire: delete them (redis-cli DEL)")
         notWaitedFor(AuditCheck.expiryShutdownWrite, count: shutdownWriteKeyCount, keys: shutdownWriteKeys, what: "written while the app shut down",
                      detail: "the writer stopped between a write and its EXPIRE during shutdown; with gunicorn_prometheus_exporter, its master "

@@ -401,7 +401,7 @@ public struct PatternRun: Sendable {
                           credentials: exporter?.redisPassword.map { RedisCredentials(password: $0) }, database: exporter?.redisDatabase ?? 0)
     }
 
-    /// - Parameter killedWriters: workers killed mid-write, whose keys without a TTL are reported as theirs (a
+    /// - Parameter killedWriters: workers the lifecycle's signals interrupted mid-write, whose keys without a TTL are reported as theirs (a
     ///   warning) rather than as the exporter's TTL handling failing.
     public func redisAudit(_ targets: [PodTarget], endpoint: RedisEndpoint, killedWriters: [Lifecycle.HungWorker] = []) async throws -> [Finding] {
         var check = redisCheck(endpoint)

@@ -16,7 +16,7 @@ public struct RedisCheck: Sendable {
     /// The exporter's own login (`REDIS_PASSWORD`, `REDIS_DB`), so kverify reads the keys where it writes them.
     public var credentials: RedisCredentials?
     public var database: Int
-    /// Workers known to have been killed mid-write (by the lifecycle phase): their keys without a TTL are theirs.
+    /// Workers the lifecycle phase's signals interrupted mid-write (hung and killed, or gone uncounted): their keys without a TTL are theirs.
     public var killedWriters: [Lifecycle.HungWorker] = []
 
     public init(endpoint: RedisEndpoint, ttlSeconds: Int, connectTimeout: Duration = .seconds(5), credentials: RedisCredentials? = nil, database: Int = 0) {

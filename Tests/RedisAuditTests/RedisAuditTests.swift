@@ -368,7 +368,7 @@ struct ExpiryObservationTests {
             let result = try await RedisAuditor(connection: connection, options: options).audit()
             let killed = try #require(result.findings.first(AuditCheck.ttlKilledWriter))
             #expect(killed.status == .warn)
-            #expect(killed.observed == "1 key without a TTL (PTTL -1) written by a killed writer: \(Keyspace.metric("gauge_all", pid: 777, 5))")
+            #expect(killed.observed == "1 key without a TTL (PTTL -1) written by an interrupted writer: \(Keyspace.metric("gauge_all", pid: 777, 5))")
             #expect(killed.detail?.hasPrefix("worker pid 777 hung on SIGQUIT.") == true, "\(killed)")
             // Pid 778 was not killed: its two keys without TTL are the exporter's failure, as before.
             let missing = try #require(result.findings.first("redis.ttl.missing"))
@@ -401,7 +401,7 @@ struct ExpiryObservationTests {
             #expect(findings.first("redis.expiry.all-expired")?.status == .pass, "\(findings)")
             let killed = try #require(findings.first("redis.expiry.killed-writer"))
             #expect(killed.status == .warn)
-            #expect(killed.observed == "1 key without a TTL left by a killed writer, not waited for: \(Keyspace.metric("gauge_all", pid: 777, 5))")
+            #expect(killed.observed == "1 key without a TTL left by an interrupted writer, not waited for: \(Keyspace.metric("gauge_all", pid: 777, 5))")
             #expect(killed.detail?.hasPrefix("worker pid 777 hung on SIGABRT.") == true)
 
             // Unnamed, the same key is still alive at the deadline: a failure that names it.
